@@ -1,0 +1,50 @@
+"""Bringing up TensorFlow/Keras quietly, and asking it which devices exist.
+
+TensorFlow's C++ start-up lines (oneDNN notes, CUDA stubs, `cuInit` failures on machines
+without a GPU) are written before its logging can be configured, so no environment variable
+silences them; they would bury cnnlab's own output. We mute file descriptor 2 while TensorFlow
+starts and lists devices. Python exceptions are unaffected.
+
+    >>> len(visible_gpus()) >= 0
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+
+
+@contextlib.contextmanager
+def _stderr_muted():
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor 2 (some embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+@functools.cache
+def visible_gpus() -> tuple[str, ...]:
+    """Names of the GPUs TensorFlow can use (empty on a CPU-only machine)."""
+    with _stderr_muted():
+        import keras  # noqa: F401  (starts TensorFlow as Keras' backend)
+        import tensorflow as tf
+
+        return tuple(d.name for d in tf.config.list_physical_devices("GPU"))
+
+
+def start() -> None:
+    """Import TensorFlow and Keras without their start-up noise. Safe to call many times."""
+    visible_gpus()

@@ -1,0 +1,102 @@
+"""Config -> `keras.Sequential`, with shape mistakes caught and located before any training.
+
+The stack is traced symbolically one layer at a time, so a shape Keras refuses (or one Keras
+accepts but a classifier cannot use) is reported at the layer that caused it.
+
+    >>> from cnnlab.config import load_config
+    >>> model = build_model(load_config("configs/mnist_baseline.yaml"))  # doctest: +SKIP
+    >>> model.count_params()                                            # doctest: +SKIP
+    1625866
+"""
+
+from __future__ import annotations
+
+import re
+
+import keras
+
+from cnnlab.config import LocatedConfig
+from cnnlab.data import DatasetInfo, dataset_info
+from cnnlab.errors import ConfigError
+from cnnlab.layers import build_layer, keras_message
+
+_FLATTENERS = "add Flatten or GlobalAveragePooling2D before it"
+
+
+def build_model(cfg: LocatedConfig, info: DatasetInfo | None = None) -> keras.Sequential:
+    """Build the model of `cfg` for the data set's input shape and class count."""
+    info = info or dataset_info(cfg)
+    input_shape = tuple(cfg.model.input_shape or info.input_shape)
+    layers = [build_layer(cfg, i, name) for i, name in enumerate(_layer_names(cfg))]
+    shapes = _trace(cfg, layers, input_shape)
+    _check_classifier_output(cfg, layers, shapes, info)
+    return keras.Sequential([keras.Input(shape=input_shape), *layers], name=cfg.name)
+
+
+def _layer_names(cfg: LocatedConfig) -> list[str]:
+    """Keras-style names numbered within this model (conv2d, conv2d_1, ...), stable across runs."""
+    counts: dict[str, int] = {}
+    names = []
+    for spec in cfg.model.layers:
+        base = re.sub(r"(?<!^)(?<![0-9A-Z])(?=[A-Z])", "_", spec.class_name).lower()
+        seen = counts.get(base, 0)
+        counts[base] = seen + 1
+        names.append(base if seen == 0 else f"{base}_{seen}")
+    return names
+
+
+def _trace(cfg: LocatedConfig, layers: list, input_shape: tuple) -> list[tuple]:
+    """Output shape of every layer (batch axis first), in order; raises at the first bad one."""
+    x = keras.Input(shape=input_shape)
+    shapes = [tuple(x.shape)]
+    for index, layer in enumerate(layers):
+        spec = cfg.model.layers[index]
+        where = ("model", "layers", index, spec.class_name)
+        try:
+            x = layer(x)
+        except Exception as error:  # Keras raises ValueError, TypeError or backend errors here
+            message = keras_message(error)
+            raise ConfigError(cfg.problem(
+                where, f"cannot take an input of shape {shapes[-1]}: {message}",
+                _shape_hint(spec.class_name, shapes[-1]))) from None
+        shape = tuple(x.shape)
+        if any(d is not None and d <= 0 for d in shape[1:]):
+            raise ConfigError(cfg.problem(
+                where, f"turns the input {shapes[-1]} into an empty output {shape}",
+                _shape_hint(spec.class_name, shapes[-1])))
+        shapes.append(shape)
+    return shapes
+
+
+def _shape_hint(class_name: str, input_shape: tuple) -> str:
+    if "Pooling" in class_name or "Conv" in class_name:
+        return "the feature map is too small here: remove a pooling layer or use padding: same"
+    if len(input_shape) > 2 and class_name in ("Dense", "Softmax"):
+        return _FLATTENERS
+    return ""
+
+
+def _check_classifier_output(cfg: LocatedConfig, layers: list, shapes: list, info: DatasetInfo):
+    output = shapes[-1]
+    last = len(layers) - 1
+    last_path = ("model", "layers", last, cfg.model.layers[last].class_name)
+    if len(output) != 2:
+        first_dense = next((i for i, layer in enumerate(layers)
+                            if isinstance(layer, keras.layers.Dense) and len(shapes[i]) > 2), None)
+        if first_dense is not None:
+            name = cfg.model.layers[first_dense].class_name
+            raise ConfigError(cfg.problem(
+                ("model", "layers", first_dense, name),
+                f"Dense on a {len(shapes[first_dense])}-D input {shapes[first_dense]} works pixel "
+                f"by pixel, so the model outputs {output} instead of one score per class",
+                _FLATTENERS))
+        raise ConfigError(cfg.problem(
+            last_path, f"the model outputs shape {output}; a classifier needs (None, {info.num_classes})",
+            f"end with Flatten, then Dense with units: {info.num_classes}"))
+    width = output[1]
+    binary = info.num_classes == 2 and width == 1 and "binary" in cfg.train.loss
+    if width != info.num_classes and not binary:
+        path = last_path + (("units",) if "units" in cfg.model.layers[last].arguments else ())
+        raise ConfigError(cfg.problem(
+            path, f"the last layer gives {width} outputs but {info.name} has "
+                  f"{info.num_classes} classes", f"set units: {info.num_classes}"))
