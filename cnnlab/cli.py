@@ -1,0 +1,181 @@
+"""The `cnnlab` command: the only module that prints, and where errors become exit codes.
+
+Heavy imports (TensorFlow, Keras, pydantic) happen inside the commands that need them, so
+`cnnlab --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from cnnlab import __version__
+from cnnlab.errors import CnnlabError
+
+SET_HELP = "Override a config key, e.g. --set train.epochs=2 --set model.layers.4.Dense.units=256."
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+runs_dir_option = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
+                               default=Path("runs"), show_default=True,
+                               help="Folder that holds the run folders.")
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    out = Console(stderr=stderr, highlight=False, soft_wrap=stderr)
+    if not out.is_terminal:
+        out.width = max(out.width, 120)  # tables in logs and files need not wrap at 80
+    return out
+
+
+def start_keras() -> None:
+    from cnnlab.backend import start
+
+    start()
+
+
+class CnnlabGroup(click.Group):
+    """Turns a `CnnlabError` into its located message and exit code (no traceback)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CnnlabError as error:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            show_error(error)
+            ctx.exit(error.exit_code)
+        except KeyboardInterrupt:
+            console(stderr=True).print("interrupted", style="yellow")
+            ctx.exit(130)
+
+
+def show_error(error: CnnlabError, out=None) -> None:
+    out = out or console(stderr=True)
+    for problem in error.problems:
+        out.print(f"error: {problem}", style="red", markup=False, soft_wrap=True)
+
+
+@click.group(cls=CnnlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cnnlab")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks instead of short messages.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Turn a YAML file into a trained, evaluated and explained Keras CNN.
+
+    \b
+    Start here:
+      cnnlab summary configs/mnist_baseline.yaml   layers, shapes, parameters
+      cnnlab check configs/*.yaml                  validate configs without training
+    """
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@click.argument("target", required=False)
+@set_option
+@runs_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def summary(target: str | None, overrides: tuple[str, ...], runs_dir: Path, as_json: bool) -> None:
+    """Per-layer output shapes, parameters, MACs and receptive fields.
+
+    TARGET is a config file or a run folder (or a config name: its newest run); without it,
+    the newest run in --runs-dir.
+    """
+    config_path = _config_of(target, runs_dir)
+    start_keras()
+    from cnnlab.config import load_config
+    from cnnlab.model import build_model
+    from cnnlab.summary import summarize
+
+    cfg = load_config(config_path, list(overrides))
+    result = summarize(build_model(cfg))
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        console().print(summary_table(result, title=f"{cfg.name}  ({config_path})"))
+
+
+def _config_of(target: str | None, runs_dir: Path) -> Path:
+    if target and Path(target).suffix in (".yaml", ".yml"):
+        return Path(target)
+    from cnnlab.runs import RUN_CONFIG, find_run
+
+    return find_run(target, runs_dir) / RUN_CONFIG
+
+
+def summary_table(result, title: str = ""):
+    """The rich table for a `ModelSummary`, totals in the footer."""
+    from rich.table import Table
+
+    table = Table(title=title, show_footer=True, title_justify="left")
+    table.add_column("Layer", footer="Total")
+    table.add_column("Type")
+    table.add_column("Output shape", footer=f"in {_shape(result.input_shape)}")
+    table.add_column("Params", justify="right", footer=f"{result.total_params:,}")
+    table.add_column("Trainable", justify="right", footer=f"{result.trainable_params:,}")
+    table.add_column("Non-trainable", justify="right", footer=f"{result.non_trainable_params:,}")
+    table.add_column("MACs", justify="right", footer=f"{result.total_macs:,}")
+    table.add_column("Receptive field", justify="right")
+    for row in result.rows:
+        field = "x".join(map(str, row.receptive_field)) if row.receptive_field else "-"
+        table.add_row(row.name, row.class_name, _shape(row.output_shape[1:]), f"{row.params:,}",
+                      f"{row.trainable_params:,}", f"{row.non_trainable_params:,}",
+                      f"{row.macs:,}", field)
+    table.caption = (f"Total params: {result.total_params:,}   "
+                     f"MACs per example: {result.total_macs:,}")
+    return table
+
+
+def _shape(shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+@cli.command()
+@click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@set_option
+def check(configs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
+    """Validate configs (schema and model build; no data, no training).
+
+    Exits 0 only if every CONFIG passes.
+    """
+    start_keras()
+    from cnnlab.config import load_config
+    from cnnlab.model import build_model
+
+    out, failed = console(), 0
+    for path in configs:
+        try:
+            model = build_model(load_config(path, list(overrides)))
+        except CnnlabError as error:
+            failed += 1
+            out.print(f"FAIL {path}", style="red", markup=False)
+            show_error(error, out)
+        else:
+            out.print(f"OK   {path}  ({model.count_params():,} parameters)", markup=False)
+    if len(configs) > 1:
+        out.print(f"{len(configs) - failed} of {len(configs)} configs OK")
+    if failed:
+        sys.exit(2)
+
+
+@cli.group()
+def config() -> None:
+    """Look at configs after inheritance and overrides."""
+
+
+@config.command("show")
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@set_option
+def config_show(config_path: Path, overrides: tuple[str, ...]) -> None:
+    """Print the fully resolved YAML (base: merged, --set applied, defaults filled in)."""
+    from cnnlab.config import load_config
+
+    click.echo(load_config(config_path, list(overrides)).to_yaml(), nl=False)
+
+
+def main() -> None:
+    cli(prog_name="cnnlab")
