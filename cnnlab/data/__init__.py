@@ -1,22 +1,36 @@
-"""Data sets: metadata from the registry, examples from one source module per kind."""
+"""Data sets: metadata without loading (`dataset_info`), and the examples (`load_arrays`).
+
+`data.dataset` is a registry name (mnist, fashion_mnist, cifar10, cifar100, synthetic,
+image_folder with `data.path`) or a path: a Keras-style `.npz`, a folder of IDX files, or a
+folder of images with one sub-folder per class.
+"""
 
 from __future__ import annotations
 
+import gzip
+import os
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
 from cnnlab.config import LocatedConfig
+from cnnlab.data.files import Arrays, arrays_from_idx, find_idx_files, parse_idx, read_bytes, read_npz
 from cnnlab.data.registry import BUILTIN, DatasetInfo
-from cnnlab.errors import ConfigError, did_you_mean
+from cnnlab.errors import ConfigError, DataError, did_you_mean
 from cnnlab.schema import SyntheticSpec
 
-__all__ = ["DatasetInfo", "dataset_info", "KNOWN_NAMES"]
+__all__ = ["Arrays", "DatasetInfo", "dataset_info", "load_arrays", "KNOWN_NAMES"]
 
-KNOWN_NAMES = (*BUILTIN, "synthetic")
+KNOWN_NAMES = (*BUILTIN, "synthetic", "image_folder")
 
 
 def dataset_info(cfg: LocatedConfig) -> DatasetInfo:
-    """Input shape, class count and class names of `cfg.data`, without loading any example.
+    """Input shape, class count and class names of `cfg.data`, without loading the examples.
 
-    >>> from cnnlab.schema import RunConfig
-    >>> dataset_info(LocatedConfig.model_validate({"name": "x", "model": {"layers": ["Flatten"]}})).input_shape
+    >>> cfg = LocatedConfig.model_validate({"name": "x", "model": {"layers": ["Flatten"]}})
+    >>> dataset_info(cfg).input_shape
     (28, 28, 1)
     """
     name = cfg.data.dataset
@@ -26,5 +40,82 @@ def dataset_info(cfg: LocatedConfig) -> DatasetInfo:
         spec = cfg.data.synthetic or SyntheticSpec()
         names = tuple(f"class_{i}" for i in range(spec.num_classes))
         return DatasetInfo("synthetic", tuple(spec.input_shape), spec.num_classes, names)
-    hint = did_you_mean(name, KNOWN_NAMES) or "known: " + ", ".join(KNOWN_NAMES)
-    raise ConfigError(cfg.problem(("data", "dataset"), f"unknown data set {name!r}", hint))
+    path = _local_path(cfg)
+    try:
+        if path.is_dir() and not find_idx_files(path):
+            from cnnlab.data.folder import CHANNELS, DEFAULT_IMAGE_SIZE, class_folders
+
+            classes = tuple(class_folders(path))
+            size = tuple(cfg.data.image_size or DEFAULT_IMAGE_SIZE)
+            return DatasetInfo(path.name, (*size, CHANNELS[cfg.data.color_mode]), len(classes), classes)
+        shape, labels = _npz_header(path) if path.is_file() else _idx_header(path)
+    except DataError as error:
+        raise ConfigError(cfg.problem(("data", "dataset"), str(error))) from None
+    count = int(labels.max()) + 1
+    return DatasetInfo(path.stem, shape, count, tuple(str(i) for i in range(count)))
+
+
+def load_arrays(cfg: LocatedConfig, notify: Callable[[str], None] = lambda _: None,
+                environ=os.environ) -> Arrays:
+    """Read (or fetch) the examples of `cfg.data`; raises `DataError` if they cannot be had."""
+    data = cfg.data
+    if data.dataset in BUILTIN:
+        from cnnlab.data.builtin import load_builtin
+
+        return load_builtin(data.dataset, data.path, notify, environ)
+    if data.dataset == "synthetic":
+        from cnnlab.data.synthetic import make_synthetic
+
+        spec = data.synthetic or SyntheticSpec()
+        return make_synthetic(tuple(spec.input_shape), spec.num_classes, spec.train_examples,
+                              spec.test_examples, seed=cfg.seed)
+    path = _local_path(cfg)
+    if path.is_file():
+        return read_npz(path)
+    if files := find_idx_files(path):
+        return arrays_from_idx({role: read_bytes(p) for role, p in files.items()}, str(path))
+    from cnnlab.data.folder import load_image_folder
+
+    return load_image_folder(path, data.image_size, data.color_mode, data.test_split, cfg.seed)
+
+
+def _local_path(cfg: LocatedConfig) -> Path:
+    name = cfg.data.dataset
+    if name == "image_folder":
+        if not cfg.data.path:
+            raise ConfigError(cfg.problem(("data", "dataset"), "image_folder needs data.path",
+                                          "add path: folder/with/one/sub-folder/per/class"))
+        return Path(cfg.data.path).expanduser()
+    path = Path(name).expanduser()
+    if not path.exists():
+        hint = did_you_mean(name, KNOWN_NAMES) or (
+            "known: " + ", ".join(KNOWN_NAMES) + "; or a path to an .npz file, IDX files or an image folder")
+        raise ConfigError(cfg.problem(("data", "dataset"),
+                                      f"unknown data set {name!r} (and no such path)", hint))
+    if path.is_file() and path.suffix != ".npz":
+        raise ConfigError(cfg.problem(("data", "dataset"), f"{path}: not an .npz file",
+                                      "give an .npz file, a folder of IDX files or an image folder"))
+    return path
+
+
+def _npz_header(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
+    """Image shape from x_train's .npy header (no image is read) and the training labels."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("x_train.npy") as stream:
+            version = np.lib.format.read_magic(stream)
+            shape = np.lib.format._read_array_header(stream, version)[0]
+        with np.load(path, allow_pickle=False) as arrays:
+            labels = arrays["y_train"]
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile) as error:
+        raise DataError(f"{path}: not a Keras-style .npz with x_train and y_train ({error})") from None
+    return (tuple(shape[1:]) if len(shape) == 4 else (*shape[1:], 1)), labels
+
+
+def _idx_header(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
+    files = find_idx_files(path)
+    images = files["train_images"]
+    opener = gzip.open if images.suffix == ".gz" else open
+    with opener(images, "rb") as stream:
+        head = stream.read(16)
+    dims = tuple(int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(head[3]))
+    return (dims[1:] if len(dims) == 4 else (*dims[1:], 1)), parse_idx(read_bytes(files["train_labels"]))

@@ -1,0 +1,136 @@
+"""From raw arrays to model-ready splits: limit, validation split, preprocessing, label form.
+
+The validation split is taken from the training split, never from the test split. `standardize`
+statistics come from the training examples only and are saved with the run, so evaluation and
+prediction transform new images exactly as training did.
+
+    >>> p = Preprocessing.fit("scale", np.array([[[[0]], [[255]]]], dtype=np.uint8))
+    >>> round(float(p.apply(np.array([[[[51]]]], dtype=np.uint8)).ravel()[0]), 6)
+    0.2
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.data.files import Arrays
+from cnnlab.errors import DataError
+from cnnlab.fileio import write_atomic
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How pixel values become model inputs; `mean`/`std` are per pixel (H, W, C)."""
+
+    method: str  # scale | standardize | none
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    @classmethod
+    def fit(cls, method: str, x_train: np.ndarray) -> "Preprocessing":
+        if method != "standardize":
+            return cls(method)
+        x = x_train.astype(np.float64)
+        # A pixel that never changes (MNIST's border) has std 0: divide by one grey level instead.
+        return cls(method, x.mean(axis=0).astype(np.float32),
+                   np.maximum(x.std(axis=0), 1.0).astype(np.float32))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float32)
+        if self.method == "scale":
+            return x / np.float32(255.0)
+        if self.method == "standardize":
+            return (x - self.mean) / self.std
+        return x
+
+    def save(self, path: Path) -> None:
+        buffer = io.BytesIO()
+        arrays = {"method": np.array(self.method)}
+        if self.mean is not None:
+            arrays.update(mean=self.mean, std=self.std)
+        np.savez(buffer, **arrays)
+        write_atomic(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: Path) -> "Preprocessing":
+        with np.load(path, allow_pickle=False) as saved:
+            method = str(saved["method"])
+            return cls(method, saved["mean"], saved["std"]) if method == "standardize" else cls(method)
+
+
+@dataclass
+class Splits:
+    """Model-ready inputs (float32) and labels (in the form the loss expects) per split."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray
+    labels_test: np.ndarray  # integer test labels, whatever form y_test has
+    preprocessing: Preprocessing
+
+
+def label_form(loss: str) -> str:
+    """'sparse' (integers), 'binary' (0/1 column) or 'one_hot', as the loss needs them."""
+    loss = loss.lower()
+    if "sparse" in loss:
+        return "sparse"
+    if loss.startswith("binary"):
+        return "binary"
+    return "one_hot"
+
+
+def encode_labels(labels: np.ndarray, form: str, num_classes: int) -> np.ndarray:
+    if form == "sparse":
+        return labels.astype(np.int64)
+    if form == "binary":
+        return labels.astype(np.float32).reshape(-1, 1)
+    return np.eye(num_classes, dtype=np.float32)[labels]
+
+
+def prepare(arrays: Arrays, *, preprocess: str, validation_split: float, limit: int | None,
+            loss: str, num_classes: int, seed: int) -> Splits:
+    """Limit, split off validation (seeded), fit and apply preprocessing, encode labels."""
+    _check_labels(arrays, num_classes)
+    x, y = arrays.x_train, arrays.y_train
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    x_val, y_val = arrays.x_val, arrays.y_val
+    if x_val is None and validation_split > 0:
+        order = np.random.default_rng(seed).permutation(len(x))
+        cut = len(x) - int(round(len(x) * validation_split))
+        if cut < 1 or cut == len(x):
+            raise DataError(f"validation_split {validation_split} of {len(x)} training examples "
+                            "leaves no training or no validation examples")
+        x, y, x_val, y_val = x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
+    preprocessing = Preprocessing.fit(preprocess, x)
+    form = label_form(loss)
+    return Splits(
+        preprocessing.apply(x), encode_labels(y, form, num_classes),
+        None if x_val is None else preprocessing.apply(x_val),
+        None if y_val is None else encode_labels(y_val, form, num_classes),
+        preprocessing.apply(arrays.x_test), encode_labels(arrays.y_test, form, num_classes),
+        arrays.y_test, preprocessing)
+
+
+def _check_labels(arrays: Arrays, num_classes: int) -> None:
+    for split, labels in (("train", arrays.y_train), ("test", arrays.y_test)):
+        if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+            raise DataError(f"{arrays.origin}: {split} labels run from {labels.min()} to "
+                            f"{labels.max()}, but the model has {num_classes} classes")
+
+
+def to_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, seed: int):
+    """A batched, prefetching `tf.data.Dataset`, reshuffled every epoch when `shuffle`."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
