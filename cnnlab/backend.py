@@ -48,3 +48,34 @@ def visible_gpus() -> tuple[str, ...]:
 def start() -> None:
     """Import TensorFlow and Keras without their start-up noise. Safe to call many times."""
     visible_gpus()
+
+
+def configure(cfg) -> dict:
+    """Apply `cfg.runtime` and `cfg.seed` before any model exists; return what was chosen.
+
+    `device: gpu` without a visible GPU, and mixed precision without a GPU, are refused: on a
+    CPU `mixed_float16` is slower, not faster.
+    """
+    from cnnlab.errors import ConfigError
+
+    runtime = cfg.runtime
+    gpus = visible_gpus()
+    if runtime.device == "gpu" and not gpus:
+        raise ConfigError(cfg.problem(("runtime", "device"), "asks for a GPU, but TensorFlow sees none "
+                                      "on this machine", "use device: auto (a GPU when there is one) or cpu"))
+    use_gpu = bool(gpus) and runtime.device != "cpu"
+    if runtime.mixed_precision and not use_gpu:
+        raise ConfigError(cfg.problem(("runtime", "mixed_precision"), "mixed_float16 needs a GPU "
+                                      "(on a CPU it is slower, not faster)", "set mixed_precision: false"))
+    import keras
+    import tensorflow as tf
+
+    if runtime.device == "cpu" and gpus:
+        tf.config.set_visible_devices([], "GPU")
+    policy = "mixed_float16" if runtime.mixed_precision else "float32"
+    keras.config.set_dtype_policy(policy)
+    keras.utils.set_random_seed(cfg.seed)
+    if runtime.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return {"device": "gpu" if use_gpu else "cpu", "gpus": list(gpus) if use_gpu else [],
+            "dtype_policy": policy, "deterministic": runtime.deterministic, "seed": cfg.seed}

@@ -81,3 +81,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     best = difflib.SequenceMatcher(None, word.lower(), close[0]).ratio()
     close = [c for c in close if difflib.SequenceMatcher(None, word.lower(), c).ratio() >= best - 0.1]
     return "did you mean " + " or ".join(by_lower[c] for c in close) + "?"
+
+
+class Interrupted(CnnlabError):
+    """Ctrl-C or SIGTERM stopped a run cleanly; it can be resumed (exit 130)."""
+
+    exit_code = 130

@@ -39,23 +39,29 @@ _SET_BY_CNNLAB = {
 
 
 @functools.cache
-def layer_classes() -> dict[str, type]:
-    """Every public layer class of `keras.layers`, by class name."""
+def public_classes(module, base: type) -> dict[str, type]:
+    """Every public subclass of `base` that `module` exports (keras.layers, keras.callbacks, ...)."""
     found = {}
-    for name in dir(keras.layers):
-        value = getattr(keras.layers, name)
-        if (inspect.isclass(value) and issubclass(value, keras.layers.Layer)
-                and name not in ("Layer", "InputLayer")):
+    for name in dir(module):
+        value = getattr(module, name)
+        if inspect.isclass(value) and issubclass(value, base) and value is not base:
             found[name] = value
     return found
 
 
+def layer_classes() -> dict[str, type]:
+    """Every public layer class of `keras.layers`, by class name."""
+    classes = dict(public_classes(keras.layers, keras.layers.Layer))
+    classes.pop("InputLayer", None)  # the input comes from the data set
+    return classes
+
+
 @functools.cache
 def allowed_arguments(cls: type) -> frozenset[str]:
-    """Constructor arguments of a layer class, its Keras base classes' included."""
+    """Constructor arguments of a Keras class, including those its `**kwargs` pass to its bases."""
     names: set[str] = set()
     for klass in cls.__mro__:
-        if not (isinstance(klass, type) and issubclass(klass, keras.layers.Layer)):
+        if klass is object or "__init__" not in vars(klass):
             continue
         parameters = inspect.signature(klass.__init__).parameters.values()
         names |= {p.name for p in parameters
@@ -65,7 +71,7 @@ def allowed_arguments(cls: type) -> frozenset[str]:
     return frozenset(names)
 
 
-def build_layer(cfg: LocatedConfig, index: int, name: str | None = None) -> keras.layers.Layer:
+def build_layer(cfg: LocatedConfig, index: int, name: str | None = None, **fixed: Any) -> keras.layers.Layer:
     """Instantiate `cfg.model.layers[index]`; raise a located `ConfigError` if Keras would refuse it."""
     spec = cfg.model.layers[index]
     where = ("model", "layers", index, spec.class_name)
@@ -73,23 +79,31 @@ def build_layer(cfg: LocatedConfig, index: int, name: str | None = None) -> kera
     if cls is None:
         hint = did_you_mean(spec.class_name, layer_classes()) or "see the layers listed in keras.layers"
         raise ConfigError(cfg.problem(where, f"unknown layer {spec.class_name!r}", hint))
-    allowed = allowed_arguments(cls)
-    arguments: dict[str, Any] = {}
-    for key, value in spec.arguments.items():
-        if key in _SET_BY_CNNLAB:
-            raise ConfigError(cfg.problem((*where, key), "not a layer argument in cnnlab",
-                                          _SET_BY_CNNLAB[key]))
-        if key not in allowed:
-            hint = did_you_mean(key, allowed) or f"{spec.class_name} takes: " + ", ".join(sorted(allowed))
-            raise ConfigError(cfg.problem((*where, key), f"unknown argument of {spec.class_name}", hint))
-        arguments[key] = _resolve_object(cfg, (*where, key), value)
+    arguments = dict(spec.arguments)
     if name and "name" not in arguments:
         arguments["name"] = name
+    return instantiate(cfg, where, cls, {**arguments, **fixed}, _SET_BY_CNNLAB)
+
+
+def instantiate(cfg: LocatedConfig, where: tuple, cls: type, arguments: dict[str, Any],
+                refused: dict[str, str] | None = None) -> Any:
+    """`cls(**arguments)` after checking each argument name against the signature; any refusal
+    (ours or Keras') becomes a `ConfigError` located at the argument or at `where`."""
+    allowed = allowed_arguments(cls)
+    resolved: dict[str, Any] = {}
+    for key, value in arguments.items():
+        if refused and key in refused:
+            raise ConfigError(cfg.problem((*where, key), "not an argument cnnlab accepts here",
+                                          refused[key]))
+        if key not in allowed:
+            hint = did_you_mean(key, allowed) or f"{cls.__name__} takes: " + ", ".join(sorted(allowed))
+            raise ConfigError(cfg.problem((*where, key), f"unknown argument of {cls.__name__}", hint))
+        resolved[key] = _resolve_object(cfg, (*where, key), value)
     try:
-        return cls(**arguments)
+        return cls(**resolved)
     except (ValueError, TypeError) as error:
         message = keras_message(error)
-        named = [key for key in spec.arguments if re.search(rf"\b{re.escape(key)}\b", message)]
+        named = [key for key in arguments if re.search(rf"\b{re.escape(key)}\b", message)]
         path = (*where, named[0]) if named else where
         raise ConfigError(cfg.problem(path, f"Keras refuses this value: {message}")) from None
 

@@ -47,13 +47,17 @@ class LayerSpec(Section):
                 )
             return {"class_name": str(name), "arguments": arguments}
         raise ValueError(
-            "a layer is a Keras class name (- Flatten) or a one-key mapping "
+            "an entry is a Keras class name (- Flatten) or a one-key mapping "
             "(- Conv2D: {filters: 32, kernel_size: 3})"
         )
 
     @model_serializer
     def _to_yaml(self) -> Any:
         return {self.class_name: dict(self.arguments)} if self.arguments else self.class_name
+
+
+class CallbackSpec(LayerSpec):
+    """A `keras.callbacks` class and its arguments: `- EarlyStopping: {patience: 3}`."""
 
 
 class SyntheticSpec(Section):
@@ -71,6 +75,7 @@ class DataConfig(Section):
     dataset: str = Field("mnist", description="registry name, or a path to IDX/npz files or an image folder")
     path: str | None = Field(None, description="local files for a named data set (skips the search)")
     validation_split: float = Field(0.1, ge=0.0, lt=1.0)
+    test_split: float = Field(0.2, gt=0.0, lt=1.0, description="held out when a source has no test split")
     preprocess: Literal["scale", "standardize", "none"] = "scale"
     limit: int | None = Field(None, ge=1, description="train on the first N examples only")
     image_size: tuple[int, int] | None = Field(None, description="height, width (image folders)")
@@ -114,6 +119,8 @@ class TrainConfig(Section):
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
     epochs: int = Field(12, ge=1)
     batch_size: int = Field(32, ge=1)
+    callbacks: list[CallbackSpec] = Field(
+        default_factory=list, description="extra Keras callbacks, e.g. EarlyStopping, ReduceLROnPlateau")
 
 
 class TensorBoardConfig(Section):

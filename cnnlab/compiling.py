@@ -1,0 +1,103 @@
+"""The `train:` section -> what `model.compile` and `model.fit` take: optimizer, loss, metrics,
+and the user's extra Keras callbacks, each checked by name with a located error.
+
+    >>> from cnnlab.config import LocatedConfig
+    >>> cfg = LocatedConfig.model_validate({"name": "x", "model": {"layers": ["Flatten"]},
+    ...     "train": {"optimizer": {"name": "adam", "learning_rate": 0.01}}})
+    >>> round(float(build_optimizer(cfg).learning_rate), 4)
+    0.01
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from cnnlab.config import LocatedConfig
+from cnnlab.errors import ConfigError, did_you_mean
+from cnnlab.layers import instantiate, public_classes
+
+# Callbacks whose files and folders cnnlab manages itself, and what to use instead.
+_MANAGED_CALLBACKS = {
+    "TensorBoard": "configure it in the tensorboard: section",
+    "ModelCheckpoint": "every run keeps best.keras and last.keras",
+    "BackupAndRestore": "every run is resumable: cnnlab train --resume RUN",
+    "CSVLogger": "every run writes history.csv",
+    "ProgbarLogger": "cnnlab shows its own progress",
+    "LambdaCallback": "Python functions cannot be given in YAML",
+    "LearningRateScheduler": "give a schedule as learning_rate: {ExponentialDecay: {...}}",
+}
+
+
+def build_optimizer(cfg: LocatedConfig) -> keras.optimizers.Optimizer:
+    """The optimizer named in `train.optimizer`, with its arguments (a schedule allowed)."""
+    spec = cfg.train.optimizer
+    classes = {name.lower(): cls for name, cls in
+               public_classes(keras.optimizers, keras.optimizers.Optimizer).items()}
+    cls = classes.get(spec.name.lower())
+    if cls is None:
+        hint = did_you_mean(spec.name.lower(), classes) or "known: " + ", ".join(sorted(classes))
+        raise ConfigError(cfg.problem(("train", "optimizer", "name"),
+                                      f"unknown optimizer {spec.name!r}", hint))
+    arguments = dict(spec.arguments)
+    if isinstance(arguments.get("learning_rate"), dict):
+        arguments["learning_rate"] = _schedule(cfg, arguments["learning_rate"])
+    return instantiate(cfg, ("train", "optimizer"), cls, arguments)
+
+
+def _schedule(cfg: LocatedConfig, value: dict) -> Any:
+    where = ("train", "optimizer", "learning_rate")
+    classes = public_classes(keras.optimizers.schedules, keras.optimizers.schedules.LearningRateSchedule)
+    if len(value) != 1:
+        raise ConfigError(cfg.problem(where, "a schedule is a one-key mapping",
+                                      "for example {ExponentialDecay: {initial_learning_rate: 1.0e-3, "
+                                      "decay_steps: 1000, decay_rate: 0.9}}"))
+    ((name, arguments),) = value.items()
+    if name not in classes:
+        raise ConfigError(cfg.problem((*where, name), f"unknown learning-rate schedule {name!r}",
+                                      did_you_mean(name, classes) or "known: " + ", ".join(classes)))
+    return instantiate(cfg, (*where, name), classes[name], dict(arguments or {}))
+
+
+def check_loss(cfg: LocatedConfig) -> str:
+    """The loss name, after checking that Keras knows it."""
+    return _known(cfg, ("train", "loss"), cfg.train.loss, keras.losses, "loss")
+
+
+def check_metrics(cfg: LocatedConfig) -> list[str]:
+    """The metric names, after checking that Keras knows each ('accuracy' adapts to the labels)."""
+    return [_known(cfg, ("train", "metrics", i), name, keras.metrics, "metric")
+            for i, name in enumerate(cfg.train.metrics)]
+
+
+def _known(cfg: LocatedConfig, where: tuple, name: str, module, kind: str) -> str:
+    try:
+        module.get(name)
+    except (ValueError, TypeError):
+        choices = [n for n in dir(module) if not n.startswith("_") and n[0].islower()
+                   and n not in ("get", "serialize", "deserialize")]
+        raise ConfigError(cfg.problem(where, f"unknown {kind} {name!r}",
+                                      did_you_mean(name, choices))) from None
+    return name
+
+
+def build_callbacks(cfg: LocatedConfig) -> list[keras.callbacks.Callback]:
+    """The extra callbacks of `train.callbacks` (EarlyStopping, ReduceLROnPlateau, ...)."""
+    classes = public_classes(keras.callbacks, keras.callbacks.Callback)
+    built = []
+    for index, spec in enumerate(cfg.train.callbacks):
+        where = ("train", "callbacks", index, spec.class_name)
+        if spec.class_name in _MANAGED_CALLBACKS:
+            raise ConfigError(cfg.problem(where, f"{spec.class_name} is managed by cnnlab",
+                                          _MANAGED_CALLBACKS[spec.class_name]))
+        if spec.class_name not in classes:
+            raise ConfigError(cfg.problem(where, f"unknown callback {spec.class_name!r}",
+                                          did_you_mean(spec.class_name, classes)))
+        built.append(instantiate(cfg, where, classes[spec.class_name], dict(spec.arguments)))
+    return built
+
+
+def compile_model(model: keras.Model, cfg: LocatedConfig) -> None:
+    """`model.compile` with the optimizer, loss and metrics of `cfg.train`."""
+    model.compile(optimizer=build_optimizer(cfg), loss=check_loss(cfg), metrics=check_metrics(cfg))
