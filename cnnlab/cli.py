@@ -68,10 +68,108 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     \b
     Start here:
+      cnnlab train configs/mnist_baseline.yaml     build, train, evaluate, report
       cnnlab summary configs/mnist_baseline.yaml   layers, shapes, parameters
       cnnlab check configs/*.yaml                  validate configs without training
     """
     ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@click.argument("config_path", metavar="[CONFIG]", required=False, type=click.Path(path_type=Path))
+@set_option
+@click.option("--name", help="Run name (folder under --runs-dir); default: the config's name.")
+@runs_dir_option
+@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), help="Override runtime.device.")
+@click.option("--resume", metavar="RUN", help="Continue an interrupted run (its folder or its name) "
+              "from its last completed epoch.")
+def train(config_path: Path | None, overrides: tuple[str, ...], name: str | None, runs_dir: Path,
+          device: str | None, resume: str | None) -> None:
+    """Build, train and evaluate CONFIG; write a run folder with checkpoints, logs and a report.
+
+    \b
+    Examples:
+      cnnlab train configs/mnist_baseline.yaml
+      cnnlab train configs/mnist_baseline.yaml --set train.epochs=1 --set data.limit=2000
+      cnnlab train --resume mnist_baseline          # after Ctrl-C
+    """
+    if config_path is None and resume is None:
+        raise click.UsageError("give a CONFIG to train, or --resume RUN")
+    overrides = (*overrides, *([f"name={name}"] if name else []),
+                 *([f"runtime.device={device}"] if device else []))
+    start_keras()
+    from cnnlab.config import load_config
+    from cnnlab.runs import create_run_folder, save_config
+    from cnnlab.train import plan
+
+    if resume:
+        run, cfg = _resumable(resume, config_path, list(overrides), runs_dir)
+    else:
+        cfg = load_config(config_path, list(overrides))
+    planned = plan(cfg)  # config mistakes stop here, before a run folder exists
+    if not resume:
+        run = create_run_folder(runs_dir, cfg.name)
+    save_config(run, cfg.to_yaml())
+    out = console()
+    out.print(f"{'resuming' if resume else 'training'} {cfg.name} -> {run}", markup=False)
+    manifest = _fit_with_progress(planned, run, bool(resume), out)
+    _print_outcome(out, run, manifest)
+
+
+def _resumable(target: str, config_path: Path | None, overrides: list[str], runs_dir: Path):
+    """The run folder and its config for --resume; the architecture and data must not change."""
+    import difflib
+
+    import yaml
+
+    from cnnlab.config import load_config
+    from cnnlab.errors import ConfigError, Problem
+    from cnnlab.runs import RUN_CONFIG, Manifest, find_run
+
+    run = find_run(target, runs_dir)
+    if Manifest(run).data.get("status") == "completed":
+        raise ConfigError(f"{run}: this run already completed all its epochs — nothing to resume")
+    saved = load_config(run / RUN_CONFIG)
+    cfg = load_config(config_path or run / RUN_CONFIG, overrides)
+    for section in ("model", "data"):
+        before = yaml.safe_dump(saved.model_dump(mode="json")[section], sort_keys=False).splitlines()
+        after = yaml.safe_dump(cfg.model_dump(mode="json")[section], sort_keys=False).splitlines()
+        if before != after:
+            diff = "\n".join(difflib.unified_diff(before, after, f"{run / RUN_CONFIG}",
+                                                   str(config_path or "--set"), lineterm=""))
+            raise ConfigError(Problem(f"cannot resume: the {section} section differs from the run's\n{diff}",
+                                      hint="train a new run instead, without --resume"))
+    return run, cfg
+
+
+def _fit_with_progress(planned, run: Path, resume: bool, out) -> dict:
+    import signal
+
+    from cnnlab.display import progress_callback
+    from cnnlab.train import train as train_run
+
+    def stop(signum, frame):  # SIGTERM stops like Ctrl-C: cleanly, resumable
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    progress = progress_callback(out)
+    try:
+        return train_run(planned, run, resume=resume, callbacks=[progress],
+                         notify=lambda text: out.print(text, style="dim", markup=False))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if hasattr(progress, "progress"):
+            progress.progress.stop()
+
+
+def _print_outcome(out, run: Path, manifest: dict) -> None:
+    test, timing = manifest.get("test", {}), manifest.get("timing", {})
+    scores = "  ".join(f"{k} {v:.4f}" for k, v in test.items()
+                       if isinstance(v, float) and k not in ("best_epoch",))
+    out.print(f"test ({test.get('checkpoint')} from epoch {test.get('best_epoch')}, "
+              f"{test.get('examples')} examples): {scores}", markup=False)
+    out.print(f"trained {manifest.get('epochs_completed')} epochs in {timing.get('train_seconds')} s "
+              f"({timing.get('images_per_second')} images/s); report: {run / 'report.md'}", markup=False)
 
 
 @cli.command()

@@ -6,12 +6,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 from pathlib import Path
+from typing import Any
 
-from cnnlab.errors import ConfigError, did_you_mean
+from cnnlab.errors import ConfigError, RunError, did_you_mean
+from cnnlab.fileio import write_atomic, write_json
 
 RUN_CONFIG = "config.yaml"
+MANIFEST = "manifest.json"
 _STAMP = re.compile(r"^(\d{8}-\d{6})(?:-(\d+))?$")
 
 
@@ -48,3 +53,35 @@ def find_run(target: str | None, runs_dir: Path) -> Path:
     hint = did_you_mean(target, names) or (f"runs in {runs_dir}/: " + ", ".join(names) if names
                                            else f"there are no runs in {runs_dir}/ yet")
     raise ConfigError(f"no run folder or run name {target!r} — {hint}")
+
+
+def create_run_folder(runs_dir: Path, name: str, now: dt.datetime | None = None) -> Path:
+    """Make `runs_dir/name/<YYYYmmdd-HHMMSS>[-N]` with an atomic mkdir: two runs started in the
+    same second get different folders, never the same one (no check-then-create race)."""
+    stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    parent = Path(runs_dir) / name
+    parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(10_000):
+        folder = parent / (stamp if attempt == 0 else f"{stamp}-{attempt}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise RunError(f"{parent}: could not create a run folder for {stamp}")
+
+
+class Manifest:
+    """`manifest.json`: what ran, how and how it ended; rewritten atomically on every update."""
+
+    def __init__(self, run: Path):
+        self.path = Path(run) / MANIFEST
+        self.data: dict[str, Any] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def update(self, **fields: Any) -> None:
+        self.data.update(fields)
+        write_json(self.path, self.data)
+
+
+def save_config(run: Path, yaml_text: str) -> None:
+    write_atomic(Path(run) / RUN_CONFIG, yaml_text)

@@ -1,0 +1,109 @@
+"""Small Keras callbacks, one job each, composed in `train.py` beside Keras' own.
+
+They differ from `CSVLogger` and `ModelCheckpoint` in one way: every file is replaced
+atomically, so an interrupted run never leaves a half-written history or checkpoint, and a
+resumed run carries on with the rows and the best score it already had.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+
+import keras
+
+from cnnlab.fileio import replacing, write_atomic
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """`history.csv`: one row per completed epoch (1-based), with the epoch's wall time."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+        self.rows: dict[int, dict] = {}
+        self._started = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.rows = {int(row["epoch"]): row for row in read_history(self.path)}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+        # Rows past a restored epoch belong to a backup that was not kept: drop them.
+        self.rows = {e: row for e, row in self.rows.items() if e <= epoch}
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        row["epoch_seconds"] = time.perf_counter() - self._started
+        self.rows[epoch + 1] = row
+        columns = list(dict.fromkeys(k for r in self.rows.values() for k in r))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows[e] for e in sorted(self.rows))
+        write_atomic(self.path, buffer.getvalue())
+
+
+def read_history(path: Path) -> list[dict]:
+    """Rows of a `history.csv` as dicts of floats (empty if there is none yet)."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as stream:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(stream)]
+
+
+class Checkpoints(keras.callbacks.Callback):
+    """`last.keras` after every epoch and `best.keras` whenever `monitor` improves."""
+
+    def __init__(self, run: Path, monitor: str):
+        super().__init__()
+        self.run, self.monitor = Path(run), monitor
+        self.lower_is_better = "loss" in monitor
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+
+    def on_train_begin(self, logs=None):
+        for row in read_history(self.run / "history.csv"):  # a resumed run keeps its best score
+            self._consider(row.get(self.monitor), int(row["epoch"]))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if not math.isfinite(float(logs.get("loss", 0.0))):
+            return  # never overwrite a good checkpoint with NaN weights
+        self._save("last.keras")
+        if self._consider(logs.get(self.monitor), epoch + 1):
+            self._save("best.keras")
+
+    def _consider(self, value, epoch: int) -> bool:
+        if value is None or not math.isfinite(float(value)):
+            return False
+        value = float(value)
+        better = self.best is None or (value < self.best if self.lower_is_better else value > self.best)
+        if better:
+            self.best, self.best_epoch = value, epoch
+        return better
+
+    def _save(self, name: str) -> None:
+        with replacing(self.run / name) as temporary:
+            self.model.save(temporary)
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stops training at the first batch whose loss is NaN or infinite, and says where."""
+
+    def __init__(self):
+        super().__init__()
+        self.failed_at: tuple[int, int] | None = None  # (epoch, batch), 1-based
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)) and self.failed_at is None:
+            self.failed_at = (self._epoch + 1, batch + 1)
+            self.model.stop_training = True

@@ -1,0 +1,67 @@
+"""Training progress for people: a live rich display on a terminal, one plain line per epoch
+in logs. Part of the CLI's presentation (the training core never prints); it reaches training
+as a Keras callback.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+
+
+def format_logs(logs: dict) -> str:
+    """"loss 0.0412  accuracy 0.9871" from Keras' logs (learning rate left out)."""
+    return "  ".join(f"{k} {float(v):.4f}" for k, v in logs.items() if k != "learning_rate")
+
+
+class PlainProgress(keras.callbacks.Callback):
+    """One line per epoch, for CI logs and files."""
+
+    def __init__(self, console):
+        super().__init__()
+        self.console = console
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._started
+        self.console.print(f"epoch {epoch + 1}/{self.params['epochs']}  {format_logs(logs or {})}  "
+                           f"({seconds:.1f} s)", markup=False, highlight=False)
+
+
+class LiveProgress(keras.callbacks.Callback):
+    """A rich progress bar per epoch: steps, elapsed, ETA and the running metrics."""
+
+    def __init__(self, console):
+        super().__init__()
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self.console = console
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                                 TextColumn("{task.fields[metrics]}"), console=console)
+        self.task = None
+
+    def on_train_begin(self, logs=None):
+        self.progress.start()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.task = self.progress.add_task(f"epoch {epoch + 1}/{self.params['epochs']}",
+                                           total=self.params.get("steps"), metrics="")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.progress.update(self.task, completed=batch + 1, metrics=format_logs(logs or {}))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.progress.update(self.task, metrics=format_logs(logs or {}))
+
+    def on_train_end(self, logs=None):
+        self.progress.stop()
+
+
+def progress_callback(console) -> keras.callbacks.Callback:
+    return LiveProgress(console) if console.is_terminal else PlainProgress(console)

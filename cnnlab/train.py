@@ -1,0 +1,173 @@
+"""Train one run: data -> model -> `model.fit` with callbacks -> test evaluation -> report.
+
+No trainer class: Keras' `fit` does the loop; the callbacks beside it each keep one file of the
+run folder. The caller (the CLI) creates the run folder, saves the config and passes in its own
+callbacks (progress display) and a `notify` function for one-line status messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from cnnlab import __version__
+from cnnlab.config import LocatedConfig
+from cnnlab.errors import CnnlabError, Interrupted, RunError
+from cnnlab.runs import RUN_CONFIG, Manifest
+
+
+@dataclass
+class Plan:
+    """Everything that can be checked before a run folder exists: a config mistake found here
+    leaves nothing behind on disk."""
+
+    cfg: LocatedConfig
+    model: object
+    info: object
+    device: dict
+    user_callbacks: list
+
+
+def plan(cfg: LocatedConfig) -> Plan:
+    """Set up the device and seed, build and compile the model, build the extra callbacks."""
+    from cnnlab import backend
+
+    device = backend.configure(cfg)
+    from cnnlab.compiling import build_callbacks, compile_model
+    from cnnlab.data import dataset_info
+    from cnnlab.model import build_model
+
+    info = dataset_info(cfg)
+    model = build_model(cfg, info)
+    compile_model(model, cfg)
+    return Plan(cfg, model, info, device, build_callbacks(cfg))
+
+
+def train(planned: Plan, run: Path, *, resume: bool = False, callbacks: Iterable = (),
+          notify: Callable[[str], None] = lambda _: None, environ=os.environ,
+          command: list[str] | None = None) -> dict:
+    """Train a planned run into the folder `run` (continuing it when `resume`); return the manifest."""
+    import keras
+
+    from cnnlab.callbacks import Checkpoints, HistoryCSV, NanGuard, read_history
+    from cnnlab.data import load_arrays
+    from cnnlab.data.prepare import prepare, to_dataset
+
+    cfg, model, info, device, user_callbacks = (planned.cfg, planned.model, planned.info,
+                                                planned.device, planned.user_callbacks)
+    manifest = Manifest(run)
+    try:
+        arrays = load_arrays(cfg, notify, environ)
+    except CnnlabError as error:
+        manifest.update(name=cfg.name, status="failed", ended=_now(), failure=str(error))
+        raise
+    splits = prepare(arrays, preprocess=cfg.data.preprocess, validation_split=cfg.data.validation_split,
+                     limit=cfg.data.limit, loss=cfg.train.loss, num_classes=info.num_classes, seed=cfg.seed)
+    splits.preprocessing.save(run / "preprocessing.npz")
+    started = dt.datetime.now().astimezone()
+    manifest.update(
+        name=cfg.name, description=cfg.description, status="running",
+        command=command or sys.argv, started=manifest.data.get("started", started.isoformat()),
+        resumed=[*manifest.data.get("resumed", []), started.isoformat()] if resume else [],
+        config_sha256=hashlib.sha256((run / RUN_CONFIG).read_bytes()).hexdigest(),
+        versions=_versions(), device=device, seed=cfg.seed, parameters=model.count_params(),
+        data={"dataset": cfg.data.dataset, "origin": arrays.origin, "checksums": arrays.checksums,
+              "train_examples": len(splits.x_train), "test_examples": len(splits.x_test),
+              "validation_examples": 0 if splits.x_val is None else len(splits.x_val)})
+
+    has_validation = splits.x_val is not None
+    guard = NanGuard()
+    checkpoints = Checkpoints(run, "val_loss" if has_validation else "loss")
+    fit_callbacks = [keras.callbacks.BackupAndRestore(str(run / "backup"), double_checkpoint=True),
+                     guard, HistoryCSV(run / "history.csv"), checkpoints]
+    if cfg.tensorboard.enabled:
+        tensorboard = cfg.tensorboard
+        fit_callbacks.append(keras.callbacks.TensorBoard(
+            log_dir=str(run / "tensorboard"), histogram_freq=tensorboard.histogram_freq,
+            write_graph=tensorboard.write_graph, update_freq=tensorboard.update_freq,
+            profile_batch=tensorboard.profile_batch))
+        _write_hparams(run / "tensorboard", cfg, model.count_params())
+    fit_callbacks += [*user_callbacks, *callbacks]
+
+    batch = cfg.train.batch_size
+    train_data = to_dataset(splits.x_train, splits.y_train, batch, shuffle=True, seed=cfg.seed)
+    val_data = to_dataset(splits.x_val, splits.y_val, batch, shuffle=False, seed=0) if has_validation else None
+    try:
+        model.fit(train_data, validation_data=val_data, epochs=cfg.train.epochs, verbose=0, shuffle=False,
+                  callbacks=fit_callbacks)
+    except KeyboardInterrupt:
+        done = len(read_history(run / "history.csv"))
+        manifest.update(status="interrupted", ended=_now(), epochs_completed=done)
+        raise Interrupted(f"interrupted after {done} of {cfg.train.epochs} epochs — resume with: "
+                          f"cnnlab train --resume {run}") from None
+    history = read_history(run / "history.csv")
+    if guard.failed_at is not None:
+        epoch, step = guard.failed_at
+        manifest.update(status="failed", ended=_now(), epochs_completed=len(history),
+                        failure=f"loss became NaN or infinite at epoch {epoch}, batch {step}")
+        raise RunError(f"{run}: the loss became NaN or infinite at epoch {epoch}, batch {step} — "
+                       "try a lower learning rate, another preprocess, or check the data for NaNs")
+    return _finish(cfg, run, manifest, history, splits, info, checkpoints)
+
+
+def _finish(cfg, run: Path, manifest: Manifest, history: list[dict], splits, info, checkpoints) -> dict:
+    import keras
+
+    from cnnlab.evaluate import evaluate_model, save_evaluation
+    from cnnlab.report import write_report
+    from cnnlab.summary import summarize
+
+    if not (run / "best.keras").is_file():
+        raise RunError(f"{run}: no checkpoint was written (no epoch finished with a finite loss)")
+    seconds = sum(row.get("epoch_seconds", 0.0) for row in history)
+    timing = {"train_seconds": round(seconds, 2),
+              "images_per_second": round(len(splits.x_train) * len(history) / seconds, 1) if seconds else None}
+    started = time.perf_counter()
+    best = keras.saving.load_model(run / "best.keras")
+    metrics, predictions = evaluate_model(best, splits.x_test, splits.y_test, splits.labels_test,
+                                          cfg.train.batch_size)
+    metrics = {"checkpoint": "best.keras", "best_epoch": checkpoints.best_epoch, **metrics}
+    save_evaluation(run, metrics, predictions)
+    timing["evaluate_seconds"] = round(time.perf_counter() - started, 2)
+    manifest.update(status="completed", ended=_now(), epochs_completed=len(history), timing=timing,
+                    test=metrics)
+    write_report(run, config_yaml=(run / RUN_CONFIG).read_text(), manifest=manifest.data,
+                 summary=summarize(best), metrics=metrics, history=history)
+    return manifest.data
+
+
+def _write_hparams(logdir: Path, cfg: LocatedConfig, parameters: int) -> None:
+    """The run's entry in TensorBoard's HParams dashboard."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    values = {"dataset": cfg.data.dataset, "preprocess": cfg.data.preprocess,
+              "optimizer": cfg.train.optimizer.name, "batch_size": cfg.train.batch_size,
+              "epochs": cfg.train.epochs, "layers": len(cfg.model.layers), "parameters": parameters,
+              "seed": cfg.seed}
+    learning_rate = cfg.train.optimizer.arguments.get("learning_rate")
+    if isinstance(learning_rate, (int, float)):
+        values["learning_rate"] = float(learning_rate)
+    with tf.summary.create_file_writer(str(logdir / "hparams")).as_default():
+        hp.hparams(values, trial_id=cfg.name)
+
+
+def _versions() -> dict:
+    import keras
+    import numpy
+    import tensorflow
+
+    return {"cnnlab": __version__, "python": platform.python_version(), "keras": keras.__version__,
+            "tensorflow": tensorflow.__version__, "numpy": numpy.__version__,
+            "platform": platform.platform()}
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat()
