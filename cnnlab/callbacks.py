@@ -52,7 +52,10 @@ def read_history(path: Path) -> list[dict]:
     if not Path(path).is_file():
         return []
     with open(path, newline="") as stream:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(stream)]
+        rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(stream)]
+    for row in rows:
+        row["epoch"] = int(row["epoch"])
+    return rows
 
 
 class Checkpoints(keras.callbacks.Callback):

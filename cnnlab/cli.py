@@ -25,7 +25,7 @@ runs_dir_option = click.option("--runs-dir", type=click.Path(file_okay=False, pa
 def console(stderr: bool = False):
     from rich.console import Console
 
-    out = Console(stderr=stderr, highlight=False, soft_wrap=stderr)
+    out = Console(stderr=stderr, highlight=False, soft_wrap=True)
     if not out.is_terminal:
         out.width = max(out.width, 120)  # tables in logs and files need not wrap at 80
     return out

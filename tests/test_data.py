@@ -1,0 +1,212 @@
+"""Data sources and preparation, on small files the tests write themselves (no network)."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+from cnnlab.config import load_config
+from cnnlab.data import builtin, dataset_info, load_arrays
+from cnnlab.data.files import Arrays, idx_role_name, sha256_of
+from cnnlab.data.prepare import Preprocessing, label_form, prepare
+from cnnlab.errors import ConfigError, DataError
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def tiny_arrays(seed=0, train=40, test=10, classes=4, size=6):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, (train, size, size), dtype=np.uint8), np.arange(train) % classes,
+            rng.integers(0, 256, (test, size, size), dtype=np.uint8), np.arange(test) % classes)
+
+
+def write_idx_folder(folder, arrays, gz=False):
+    folder.mkdir(parents=True, exist_ok=True)
+    for role, array in zip(("train_images", "train_labels", "test_images", "test_labels"), arrays):
+        data = idx_bytes(array)
+        name = idx_role_name(role)
+        if gz:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data))
+        else:
+            (folder / name).write_bytes(data)
+
+
+def config_for(write, dataset_line: str, extra: str = ""):
+    return load_config(write("c.yaml", f"name: t\ndata:\n  {dataset_line}\n{extra}model:\n  layers: [Flatten]\n"))
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_folder_loads_and_describes_itself_without_loading(write, tmp_path, gz):
+    x_train, y_train, x_test, y_test = tiny_arrays()
+    write_idx_folder(tmp_path / "digits", (x_train, y_train, x_test, y_test), gz=gz)
+    cfg = config_for(write, f"dataset: {tmp_path / 'digits'}")
+    info = dataset_info(cfg)
+    assert (info.input_shape, info.num_classes) == ((6, 6, 1), 4)
+    arrays = load_arrays(cfg)
+    assert np.array_equal(arrays.x_train[..., 0], x_train) and np.array_equal(arrays.y_test, y_test)
+    assert arrays.checksums["train-images-idx3-ubyte"] == sha256_of(idx_bytes(x_train))
+
+
+def test_truncated_idx_file_is_a_clear_data_error(write, tmp_path):
+    x_train, y_train, x_test, y_test = tiny_arrays()
+    write_idx_folder(tmp_path / "digits", (x_train, y_train, x_test, y_test))
+    images = tmp_path / "digits" / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-7])
+    with pytest.raises(DataError, match="truncated IDX file"):
+        load_arrays(config_for(write, f"dataset: {tmp_path / 'digits'}"))
+
+
+def test_npz_file_loads_with_colour_shape(write, tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x_train=rng.integers(0, 255, (20, 5, 5, 3), dtype=np.uint8), y_train=np.arange(20) % 3,
+             x_test=rng.integers(0, 255, (6, 5, 5, 3), dtype=np.uint8), y_test=np.arange(6) % 3)
+    cfg = config_for(write, f"dataset: {path}")
+    assert (dataset_info(cfg).input_shape, dataset_info(cfg).num_classes) == ((5, 5, 3), 3)
+    assert load_arrays(cfg).x_test.shape == (6, 5, 5, 3)
+
+
+def test_image_folder_with_split_folders(write, tmp_path):
+    import keras
+
+    rng = np.random.default_rng(2)
+    for split, count in (("train", 4), ("test", 2)):
+        for name in ("alice", "bob"):
+            folder = tmp_path / "faces" / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                keras.utils.save_img(folder / f"{i}.png", rng.integers(0, 255, (10, 12, 3)).astype("uint8"))
+    cfg = config_for(write, "dataset: image_folder", f"  path: {tmp_path / 'faces'}\n  image_size: [8, 8]\n")
+    info = dataset_info(cfg)
+    assert (info.input_shape, info.class_names) == ((8, 8, 3), ("alice", "bob"))
+    arrays = load_arrays(cfg)
+    assert arrays.x_train.shape == (8, 8, 8, 3) and arrays.x_test.shape == (4, 8, 8, 3)
+    assert sorted(arrays.y_test.tolist()) == [0, 0, 1, 1]
+
+
+def test_unknown_dataset_path_is_a_config_error(write):
+    with pytest.raises(ConfigError, match="unknown data set"):
+        dataset_info(config_for(write, "dataset: no/such/folder"))
+
+
+# --- the verified search for Keras' data sets ------------------------------------------------
+
+
+@pytest.fixture
+def fake_mnist(monkeypatch):
+    """Pin 'mnist' to small IDX files made here; a fetcher that 'downloads' the good copy."""
+    good = tiny_arrays(seed=3)
+    contents = {idx_role_name(role): idx_bytes(a) for role, a in
+                zip(("train_images", "train_labels", "test_images", "test_labels"), good)}
+    pinned = builtin.Pinned("idx", {name: sha256_of(data) for name, data in contents.items()})
+    fetched = []
+
+    def fetch(name, cache):
+        fetched.append(name)
+        (cache / "mnist").mkdir(parents=True, exist_ok=True)
+        for file_name, data in contents.items():
+            (cache / "mnist" / file_name).write_bytes(data)
+
+    monkeypatch.setitem(builtin.PINNED, "mnist", [pinned])
+    monkeypatch.setitem(builtin.FETCHERS, "mnist", [("a test copy", fetch)])
+    monkeypatch.setitem(builtin.SYSTEM_FOLDERS, "mnist", [])
+    return good, contents, fetched
+
+
+def test_corrupt_cached_file_is_detected_reported_and_replaced(fake_mnist, tmp_path):
+    good, contents, fetched = fake_mnist
+    cache = tmp_path / "keras" / "datasets" / "mnist"
+    cache.mkdir(parents=True)
+    for file_name, data in contents.items():
+        (cache / file_name).write_bytes(data)
+    corrupt = bytearray(contents["t10k-images-idx3-ubyte"])
+    corrupt[100] ^= 0xFF  # one flipped byte
+    (cache / "t10k-images-idx3-ubyte").write_bytes(bytes(corrupt))
+    notes = []
+    arrays = builtin.load_builtin("mnist", notify=notes.append, environ={"KERAS_HOME": str(tmp_path / "keras")})
+    assert any("corrupt" in note and "t10k-images" in note for note in notes)
+    assert fetched == ["mnist"]
+    assert np.array_equal(arrays.x_test[..., 0], good[2])
+    assert (cache / "t10k-images-idx3-ubyte").read_bytes() == contents["t10k-images-idx3-ubyte"]
+
+
+def test_verified_cache_is_used_without_fetching(fake_mnist, tmp_path):
+    _, contents, fetched = fake_mnist
+    cache = tmp_path / "datasets" / "mnist"
+    cache.mkdir(parents=True)
+    for file_name, data in contents.items():
+        (cache / f"{file_name}.gz").write_bytes(gzip.compress(data))  # re-gzipped still matches
+    builtin.load_builtin("mnist", environ={"KERAS_HOME": str(tmp_path)})
+    assert fetched == []
+
+
+def test_wrong_file_at_a_given_path_is_an_error_not_a_fallback(fake_mnist, tmp_path):
+    _, contents, fetched = fake_mnist
+    folder = tmp_path / "mine"
+    write_idx_folder(folder, tiny_arrays(seed=9))
+    with pytest.raises(DataError, match="SHA-256"):
+        builtin.load_builtin("mnist", str(folder), environ={"KERAS_HOME": str(tmp_path / "k")})
+    assert fetched == []
+
+
+def test_no_source_at_all_says_where_to_put_the_files(monkeypatch, tmp_path):
+    def offline(name, cache):
+        raise OSError("network unreachable")
+
+    monkeypatch.setitem(builtin.FETCHERS, "cifar10", [("a closed network", offline)])
+    with pytest.raises(DataError) as caught:
+        builtin.load_builtin("cifar10", environ={"KERAS_HOME": str(tmp_path)})
+    assert "network unreachable" in str(caught.value) and "CNNLAB_DATA" in str(caught.value)
+    assert "cifar-10-python.tar.gz" in str(caught.value)
+
+
+# --- preparation ---------------------------------------------------------------------------
+
+
+def arrays_of(seed=0):
+    x_train, y_train, x_test, y_test = tiny_arrays(seed, train=100, test=20)
+    return Arrays(x_train[..., None], y_train, x_test[..., None], y_test)
+
+
+def test_validation_comes_from_training_split_and_limit_applies_first():
+    splits = prepare(arrays_of(), preprocess="scale", validation_split=0.25, limit=60,
+                     loss="categorical_crossentropy", num_classes=4, seed=1)
+    assert (len(splits.x_train), len(splits.x_val), len(splits.x_test)) == (45, 15, 20)
+    assert splits.y_train.shape == (45, 4) and splits.x_train.max() <= 1.0
+
+
+def test_standardize_uses_training_statistics_only():
+    arrays = arrays_of()
+    splits = prepare(arrays, preprocess="standardize", validation_split=0.2, limit=None,
+                     loss="sparse_categorical_crossentropy", num_classes=4, seed=0)
+    p = splits.preprocessing
+    assert np.allclose(splits.x_train.mean(axis=0), 0, atol=1e-4)  # train standardised exactly
+    assert not np.allclose(splits.x_test.mean(axis=0), 0, atol=1e-2)  # test uses train's stats
+    assert np.allclose(p.apply(arrays.x_test), splits.x_test)
+    assert splits.y_train.ndim == 1
+
+
+def test_preprocessing_survives_save_and_load(tmp_path):
+    p = Preprocessing.fit("standardize", arrays_of().x_train)
+    p.save(tmp_path / "p.npz")
+    loaded = Preprocessing.load(tmp_path / "p.npz")
+    assert loaded.method == "standardize" and np.array_equal(loaded.mean, p.mean)
+    assert np.array_equal(loaded.std, p.std)
+
+
+def test_labels_outside_the_class_count_are_refused():
+    with pytest.raises(DataError, match="labels run from 0 to 3"):
+        prepare(arrays_of(), preprocess="none", validation_split=0.0, limit=None,
+                loss="categorical_crossentropy", num_classes=3, seed=0)
+
+
+@pytest.mark.parametrize("loss, form", [("categorical_crossentropy", "one_hot"),
+                                        ("sparse_categorical_crossentropy", "sparse"),
+                                        ("binary_crossentropy", "binary")])
+def test_label_form_follows_the_loss(loss, form):
+    assert label_form(loss) == form
