@@ -261,6 +261,47 @@ def check(configs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
 
 
 @cli.group()
+def data() -> None:
+    """List the built-in data sets, or fetch and verify one ahead of training."""
+
+
+@data.command("list")
+def data_list() -> None:
+    """Name, shape, classes, and where each data set would come from."""
+    from rich.table import Table
+
+    from cnnlab.data.builtin import PINNED, fetch_plan, keras_cache, locate
+    from cnnlab.data.registry import BUILTIN
+
+    table = Table(title_justify="left")
+    for column in ("Name", "Shape", "Classes", "Source", "Cached"):
+        table.add_column(column)
+    cache = keras_cache()
+    for name, info in BUILTIN.items():
+        found = locate(name) if name in PINNED else None
+        source = f"{found[0]}: {found[1]}" if found else f"not here; would try {fetch_plan(name)}"
+        cached = "yes" if found and found[1].is_relative_to(cache) else "no"
+        table.add_row(name, "x".join(map(str, info.input_shape)), str(info.num_classes), source, cached)
+    table.add_row("synthetic", "any (data.synthetic)", "any", "generated from the seed", "-")
+    table.add_row("image_folder", "data.image_size", "sub-folders", "data.path", "-")
+    console().print(table)
+
+
+@data.command("fetch")
+@click.argument("name", type=click.Choice(["mnist", "fashion_mnist", "cifar10", "cifar100"]))
+@click.option("--path", "data_path", help="A folder or file holding the data set's files.")
+def data_fetch(name: str, data_path: str | None) -> None:
+    """Find or download NAME, verify every file's SHA-256, and keep it in Keras' cache."""
+    start_keras()  # its download is one of the sources
+    from cnnlab.data.builtin import load_builtin
+
+    out = console()
+    arrays = load_builtin(name, data_path, notify=lambda text: out.print(text, markup=False))
+    out.print(f"{name}: {len(arrays.x_train):,} training and {len(arrays.x_test):,} test images "
+              f"{'x'.join(map(str, arrays.x_train.shape[1:]))}, verified ({arrays.origin})", markup=False)
+
+
+@cli.group()
 def config() -> None:
     """Look at configs after inheritance and overrides."""
 

@@ -210,3 +210,26 @@ def test_labels_outside_the_class_count_are_refused():
                                         ("binary_crossentropy", "binary")])
 def test_label_form_follows_the_loss(loss, form):
     assert label_form(loss) == form
+
+
+# --- cnnlab data list / fetch -----------------------------------------------------------------
+
+
+def test_data_fetch_verifies_and_reports_where_it_found_the_files(run_cli, fake_mnist, tmp_path, monkeypatch):
+    _, contents, fetched = fake_mnist
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.delenv("CNNLAB_DATA", raising=False)
+    result = run_cli("data", "fetch", "mnist")
+    assert result.exit_code == 0, result.output
+    assert fetched == ["mnist"] and "40 training and 10 test images 6x6x1, verified" in result.stdout
+    listing = run_cli("data", "list")
+    (mnist_row,) = [line for line in listing.stdout.splitlines() if line.startswith("│ mnist ")]
+    assert "cache:" in mnist_row and "│ yes" in mnist_row
+
+
+def test_data_list_names_every_builtin_set_with_its_shape(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    result = run_cli("data", "list")
+    assert result.exit_code == 0
+    for row in ("mnist", "28x28x1", "cifar100", "32x32x3", "synthetic", "image_folder"):
+        assert row in result.stdout

@@ -122,6 +122,19 @@ def load_builtin(name: str, data_path: str | None = None, notify: Notify = lambd
         f"data.path in the config or the CNNLAB_DATA environment variable.")
 
 
+def locate(name: str, data_path: str | None = None, environ=os.environ) -> tuple[str, Path] | None:
+    """(kind, place) of the first place holding files of `name` (present, not yet verified)."""
+    for kind, place in places(name, data_path, environ):
+        if any(_files_of(pinned, place) for pinned in PINNED[name]):
+            return kind, place
+    return None
+
+
+def fetch_plan(name: str) -> str:
+    """What `load_builtin` would try when no local copy exists."""
+    return ", then ".join(source for source, _ in FETCHERS[name])
+
+
 def _expected_files(name: str) -> str:
     return " or ".join(", ".join(p.hashes) if p.kind != "tar" else next(iter(p.hashes))
                        for p in PINNED[name])
