@@ -63,7 +63,7 @@ def reference_epochs(cfg, splits) -> list[float]:
 
 def cnnlab_epochs(cfg) -> list[float]:
     """`cnnlab train` as the CLI runs it, minus the printing."""
-    from cnnlab.callbacks import read_history
+    from cnnlab.runs import read_history
     from cnnlab.runs import create_run_folder, save_config
     from cnnlab.train import plan, train
 

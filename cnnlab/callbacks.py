@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 
 from cnnlab.fileio import replacing, write_atomic
+from cnnlab.runs import read_history
 
 
 class HistoryCSV(keras.callbacks.Callback):
@@ -47,17 +48,6 @@ class HistoryCSV(keras.callbacks.Callback):
         write_atomic(self.path, buffer.getvalue())
 
 
-def read_history(path: Path) -> list[dict]:
-    """Rows of a `history.csv` as dicts of floats (empty if there is none yet)."""
-    if not Path(path).is_file():
-        return []
-    with open(path, newline="") as stream:
-        rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(stream)]
-    for row in rows:
-        row["epoch"] = int(row["epoch"])
-    return rows
-
-
 class Checkpoints(keras.callbacks.Callback):
     """`last.keras` after every epoch and `best.keras` whenever `monitor` improves."""
 
@@ -69,8 +59,9 @@ class Checkpoints(keras.callbacks.Callback):
         self.best_epoch: int | None = None
 
     def on_train_begin(self, logs=None):
-        for row in read_history(self.run / "history.csv"):  # a resumed run keeps its best score
-            self._consider(row.get(self.monitor), int(row["epoch"]))
+        if (self.run / "best.keras").is_file():  # a resumed run keeps its best score
+            for row in read_history(self.run / "history.csv"):
+                self._consider(row.get(self.monitor), int(row["epoch"]))
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

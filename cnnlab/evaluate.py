@@ -1,4 +1,5 @@
-"""Test-set evaluation of a model: Keras' own loss and metrics, plus per-example predictions.
+"""Evaluation of a run's checkpoint: Keras' own loss and metrics, the scores of `scores.py`,
+per-example predictions, the plots and the report. Used after training and by `cnnlab evaluate`.
 
     >>> predicted_classes(np.array([[0.1, 0.9], [0.8, 0.2]])).tolist()
     [1, 0]
@@ -7,11 +8,16 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
+from cnnlab.errors import ConfigError, DataError, RunError
 from cnnlab.fileio import write_atomic, write_json
+
+SPLITS = ("test", "val", "train")
 
 
 def predicted_classes(probabilities: np.ndarray) -> np.ndarray:
@@ -21,10 +27,12 @@ def predicted_classes(probabilities: np.ndarray) -> np.ndarray:
     return probabilities.argmax(axis=-1).astype(np.int64)
 
 
-def evaluate_model(model, x: np.ndarray, y: np.ndarray, labels: np.ndarray, batch_size: int):
-    """(metrics, predictions): Keras' compiled loss and metrics on (x, y), and for every example
-    its true label, predicted label and class probabilities."""
+def evaluate_model(model, x: np.ndarray, y: np.ndarray, labels: np.ndarray, batch_size: int,
+                   class_names) -> tuple[dict, dict]:
+    """(metrics, predictions): Keras' compiled loss and metrics on (x, y), the scores, and for
+    every example its true label, predicted label and class probabilities."""
     from cnnlab.data.prepare import to_dataset
+    from cnnlab.scores import analyse
 
     dataset = to_dataset(x, y, batch_size, shuffle=False, seed=0)
     metrics = {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
@@ -32,13 +40,109 @@ def evaluate_model(model, x: np.ndarray, y: np.ndarray, labels: np.ndarray, batc
     predicted = predicted_classes(probabilities)
     metrics["examples"] = int(len(labels))
     metrics["correct"] = int((predicted == labels).sum())
-    return metrics, {"y_true": labels.astype(np.int64), "y_pred": predicted,
-                     "probabilities": probabilities}
+    metrics.update(analyse(labels, predicted, probabilities, class_names))
+    return metrics, {"y_true": labels.astype(np.int64), "y_pred": predicted, "probabilities": probabilities}
 
 
-def save_evaluation(run: Path, metrics: dict, predictions: dict) -> None:
-    """`metrics.json` and `predictions.npz` in the run folder, each written atomically."""
+def assess(run: Path, cfg, model, *, x, y, labels, raw_images, class_names, checkpoint: str,
+           split: str, best_epoch: int | None) -> dict:
+    """Evaluate `model`, then write metrics.json, predictions.npz, the plots and the report."""
+    from cnnlab import plots
+    from cnnlab.runs import read_history
+    from cnnlab.report import write_report
+    from cnnlab.runs import RUN_CONFIG, Manifest
+    from cnnlab.summary import summarize
+
+    metrics, predictions = evaluate_model(model, x, y, labels, cfg.train.batch_size, class_names)
+    metrics = {"checkpoint": checkpoint, "split": split, "best_epoch": best_epoch, **metrics}
+    # The report, metrics.json and predictions.npz describe the test split (compare pairs runs
+    # on it); other evaluations go beside them, named by their split.
+    suffix = "" if split == "test" else "_" + Path(split).stem
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **predictions)
-    write_atomic(Path(run) / "predictions.npz", buffer.getvalue())
-    write_json(Path(run) / "metrics.json", metrics)
+    write_atomic(run / f"predictions{suffix}.npz", buffer.getvalue())
+    write_json(run / f"metrics{suffix}.json", metrics)
+    manifest = Manifest(run)
+    compact = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
+    manifest.update(**({"test": compact} if split == "test" else {f"evaluation{suffix}": compact}))
+    if suffix:
+        return metrics
+
+    history = read_history(run / "history.csv")
+    if history:
+        plots.learning_curves(history, run / "curves.png", title=cfg.name)
+    plots.confusion_matrix(np.array(metrics["confusion_matrix"]), class_names, run / "confusion_matrix.png",
+                           title=f"{cfg.name}: confusion matrix ({split} split, {checkpoint})")
+    plots.misclassified(raw_images, predictions["y_true"], predictions["y_pred"],
+                        predictions["probabilities"], class_names, run / "misclassified.png")
+    write_report(run, config_yaml=(run / RUN_CONFIG).read_text(), manifest=manifest.data,
+                 summary=summarize(model), metrics=metrics)
+    return metrics
+
+
+def evaluate_run(run: Path, *, checkpoint: str = "best", data: str = "test",
+                 notify: Callable[[str], None] = lambda _: None, environ=os.environ) -> dict:
+    """Re-evaluate a run's checkpoint on a split of its data (test, val, train) or on the test
+    split of another data set at a path, transformed exactly as in training."""
+    import keras
+
+    from cnnlab import backend
+    from cnnlab.config import load_config
+    from cnnlab.data import dataset_info, load_arrays
+    from cnnlab.data.prepare import Preprocessing, prepare
+    from cnnlab.runs import RUN_CONFIG, Manifest
+
+    run = Path(run)
+    cfg = load_config(run / RUN_CONFIG)
+    model_path = run / f"{checkpoint}.keras"
+    for needed in (model_path, run / "preprocessing.npz"):
+        if not needed.is_file():
+            raise RunError(f"{run}: {needed.name} is missing — the run did not finish an epoch, "
+                           "or the file was removed; train again or use --checkpoint last")
+    backend.configure(cfg)
+    info = dataset_info(cfg)
+    preprocessing = Preprocessing.load(run / "preprocessing.npz")
+    if data in SPLITS:
+        splits = prepare(load_arrays(cfg, notify, environ), preprocess=cfg.data.preprocess,
+                         validation_split=cfg.data.validation_split, limit=cfg.data.limit,
+                         loss=cfg.train.loss, num_classes=info.num_classes, seed=cfg.seed,
+                         preprocessing=preprocessing)
+        x, y, labels, raw = _split(splits, data)
+    else:
+        x, y, labels, raw = _other_data(cfg, data, preprocessing, info, notify, environ)
+    try:
+        model = keras.saving.load_model(model_path)
+    except Exception as error:  # a truncated or foreign file: say which, not a traceback
+        raise RunError(f"{model_path}: cannot be loaded as a Keras model ({error})") from None
+    if tuple(model.input_shape[1:]) != tuple(x.shape[1:]):
+        raise DataError(f"{data}: examples of shape {x.shape[1:]} do not fit the model's input "
+                        f"{tuple(model.input_shape[1:])}")
+    best_epoch = Manifest(run).data.get("test", {}).get("best_epoch") if checkpoint == "best" else None
+    return assess(run, cfg, model, x=x, y=y, labels=labels, raw_images=raw, class_names=info.class_names,
+                  checkpoint=model_path.name, split=data if data in SPLITS else str(data), best_epoch=best_epoch)
+
+
+def _split(splits, name: str):
+    if name == "test":
+        return splits.x_test, splits.y_test, splits.labels_test, splits.raw_test
+    x, y = (splits.x_train, splits.y_train) if name == "train" else (splits.x_val, splits.y_val)
+    if x is None:
+        raise ConfigError(f"this run has no {name} split (data.validation_split is 0)")
+    labels = y if y.ndim == 1 else (y[:, 0] > 0.5).astype(np.int64) if y.shape[1] == 1 else y.argmax(axis=1)
+    return x, y, labels.astype(np.int64), x  # the gallery shows model inputs (rescaled for display)
+
+
+def _other_data(cfg, path: str, preprocessing, info, notify, environ):
+    from cnnlab.config import LocatedConfig
+    from cnnlab.data import load_arrays
+    from cnnlab.data.prepare import encode_labels, label_form
+
+    if not Path(path).exists():
+        raise ConfigError(f"--data {path}: not a split ({', '.join(SPLITS)}) and no such file or folder")
+    other = LocatedConfig.model_validate({**cfg.model_dump(mode="json"),
+                                          "data": {**cfg.data.model_dump(mode="json"), "dataset": path}})
+    arrays = load_arrays(other, notify, environ)
+    if arrays.y_test.size and arrays.y_test.max() >= info.num_classes:
+        raise DataError(f"{path}: labels go up to {arrays.y_test.max()}, the model knows {info.num_classes} classes")
+    y = encode_labels(arrays.y_test, label_form(cfg.train.loss), info.num_classes)
+    return preprocessing.apply(arrays.x_test), y, arrays.y_test, arrays.x_test

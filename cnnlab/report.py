@@ -1,99 +1,112 @@
-"""Human-readable run reports: `report.md` and its plots (matplotlib, Agg backend).
+"""The run report: one list of blocks, written twice — `report.md` (images beside it) and a
+self-contained `report.html` (images embedded) — so the two never disagree.
 
-    >>> summary_markdown_row("conv2d", "Conv2D", (None, 28, 28, 32), 320, 225792)
-    '| conv2d | Conv2D | 28x28x32 | 320 | 225,792 |'
+    >>> to_markdown([("table", (["a", "b"], [[1, 2.5]]))])
+    '| a | b |\\n|---|---|\\n| 1 | 2.5000 |\\n'
 """
 
 from __future__ import annotations
 
-import io
+import base64
+import html
 from pathlib import Path
 
 from cnnlab.fileio import write_atomic
 
-
-def plot_curves(history: list[dict], path: Path, title: str = "") -> bool:
-    """`curves.png`: loss and each metric per epoch, training vs validation. False if no epochs."""
-    if not history:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [k for k in history[0] if not k.startswith("val_")
-             and k not in ("epoch", "epoch_seconds", "learning_rate")]
-    epochs = [int(row["epoch"]) for row in history]
-    figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
-    for axis, name in zip(axes[0], names):
-        axis.plot(epochs, [row.get(name) for row in history], marker="o", label="training")
-        if f"val_{name}" in history[0]:
-            axis.plot(epochs, [row.get(f"val_{name}") for row in history], marker="o", label="validation")
-        axis.set_title(name.replace("_", " "))
-        axis.set_xlabel("epoch")
-        axis.set_ylabel(name)
-        axis.grid(alpha=0.3)
-        axis.legend()
-        axis.xaxis.get_major_locator().set_params(integer=True)
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    write_atomic(path, buffer.getvalue())
-    return True
+PICTURES = (("curves.png", "learning curves"), ("confusion_matrix.png", "confusion matrix"),
+            ("misclassified.png", "most confidently misclassified test images"))
 
 
-def summary_markdown_row(name, class_name, shape, params, macs) -> str:
-    shape_text = "x".join(str(d) for d in shape[1:])
-    return f"| {name} | {class_name} | {shape_text} | {params:,} | {macs:,} |"
-
-
-def write_report(run: Path, *, config_yaml: str, manifest: dict, summary, metrics: dict,
-                 history: list[dict]) -> None:
-    """`report.md` (and `curves.png`) in the run folder."""
-    run = Path(run)
-    has_curves = plot_curves(history, run / "curves.png", title=manifest.get("name", ""))
-    timing = manifest.get("timing", {})
-    data = manifest.get("data", {})
-    lines = [
-        f"# {manifest.get('name', run.parent.name)} — {run.name}",
-        "",
-        manifest.get("description", "") or "",
-        "",
-        f"Status: **{manifest.get('status', '?')}**, {manifest.get('epochs_completed', '?')} epochs, "
-        f"device {manifest.get('device', {}).get('device', '?')}, seed {manifest.get('seed', '?')}.",
-        "",
-        "## Test results",
-        "",
-        "| metric | value |",
-        "|---|---|",
-        *[f"| {k} | {_number(v)} |" for k, v in metrics.items()],
-        "",
-        f"Evaluated checkpoint: `{metrics.get('checkpoint', 'best.keras')}` on "
-        f"{metrics.get('examples', '?')} test examples.",
-        "",
-        "## Training",
-        "",
-        f"- data: {data.get('dataset', '?')} from {data.get('origin', '?')}; "
-        f"{data.get('train_examples', '?')} training, {data.get('validation_examples', 0)} validation, "
-        f"{data.get('test_examples', '?')} test examples",
-        f"- training time: {_number(timing.get('train_seconds'))} s, "
-        f"{_number(timing.get('images_per_second'))} images/s",
-        "",
-    ]
-    if has_curves:
-        lines += ["![learning curves](curves.png)", ""]
-    lines += ["## Model", "", "| layer | type | output | params | MACs |", "|---|---|---|---|---|"]
-    lines += [summary_markdown_row(r.name, r.class_name, r.output_shape, r.params, r.macs)
-              for r in summary.rows]
-    lines += [f"| **total** | | | **{summary.total_params:,}** | **{summary.total_macs:,}** |", "",
-              "## Config", "", "```yaml", config_yaml.rstrip(), "```", ""]
-    write_atomic(run / "report.md", "\n".join(lines))
-
-
-def _number(value) -> str:
+def cell(value) -> str:
     if isinstance(value, float):
-        return f"{value:,.4f}" if abs(value) < 100 else f"{value:,.1f}"
-    return "?" if value is None else str(value)
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return "" if value is None else str(value)
+
+
+def build_blocks(run: Path, *, config_yaml: str, manifest: dict, summary, metrics: dict) -> list:
+    """The report's content, as (kind, payload) blocks."""
+    run = Path(run)
+    timing, data = manifest.get("timing", {}), manifest.get("data", {})
+    keras_metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "best_epoch"}
+    blocks = [
+        ("h1", f"{manifest.get('name', run.parent.name)} — {run.name}"),
+        ("p", manifest.get("description") or ""),
+        ("p", f"Status {manifest.get('status', '?')}: {manifest.get('epochs_completed', '?')} epochs on "
+              f"{manifest.get('device', {}).get('device', '?')}, seed {manifest.get('seed', '?')}. "
+              f"Evaluated {metrics.get('checkpoint', 'best.keras')} (epoch {metrics.get('best_epoch', '?')}) "
+              f"on the {metrics.get('split', 'test')} split."),
+        ("h2", "Results"),
+        ("table", (["metric", "value"], [[k, v] for k, v in keras_metrics.items()]
+                   + [[k.replace("_", "-") + " accuracy", v] for k, v in metrics.get("top_k_accuracy", {}).items()])),
+    ]
+    if metrics.get("per_class"):
+        rows = [[c["class"], c["precision"], c["recall"], c["f1"], c["support"]] for c in metrics["per_class"]]
+        blocks += [("h2", "Per class"), ("table", (["class", "precision", "recall", "F1", "support"], rows))]
+    if metrics.get("most_confused"):
+        blocks += [("h2", "Most confused"), ("table", (["true class", "predicted as", "examples"],
+                   [[p["true"], p["predicted"], p["count"]] for p in metrics["most_confused"]]))]
+    blocks += [("h2", "Training"), ("p", (
+        f"{data.get('dataset', '?')} from {data.get('origin', '?')}: {cell(data.get('train_examples'))} training, "
+        f"{cell(data.get('validation_examples'))} validation and {cell(data.get('test_examples'))} test examples. "
+        f"Training took {cell(timing.get('train_seconds'))} s ({cell(timing.get('images_per_second'))} images/s)."))]
+    blocks += [("image", (name, alt)) for name, alt in PICTURES if (run / name).is_file()]
+    rows = [[r.name, r.class_name, "x".join(str(d) for d in r.output_shape[1:]), r.params, r.macs]
+            for r in summary.rows]
+    rows.append(["total", "", "", summary.total_params, summary.total_macs])
+    blocks += [("h2", "Model"), ("table", (["layer", "type", "output", "parameters", "MACs"], rows)),
+               ("h2", "Config"), ("code", config_yaml.rstrip())]
+    return blocks
+
+
+def to_markdown(blocks: list) -> str:
+    out = []
+    for kind, payload in blocks:
+        if kind in ("h1", "h2"):
+            out.append(f"{'#' if kind == 'h1' else '##'} {payload}\n")
+        elif kind == "p" and payload:
+            out.append(f"{payload}\n")
+        elif kind == "table":
+            header, rows = payload
+            lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+            out.append("\n".join(lines) + "\n")
+        elif kind == "image":
+            out.append(f"![{payload[1]}]({payload[0]})\n")
+        elif kind == "code":
+            out.append(f"```yaml\n{payload}\n```\n")
+    return "\n".join(out)
+
+
+def to_html(blocks: list, run: Path) -> str:
+    body = []
+    for kind, payload in blocks:
+        if kind in ("h1", "h2"):
+            body.append(f"<{kind}>{html.escape(payload)}</{kind}>")
+        elif kind == "p" and payload:
+            body.append(f"<p>{html.escape(payload)}</p>")
+        elif kind == "table":
+            header, rows = payload
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+            cells = "".join("<tr>" + "".join(f"<td>{html.escape(cell(v))}</td>" for v in row) + "</tr>"
+                            for row in rows)
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>")
+        elif kind == "image":
+            data = base64.b64encode((Path(run) / payload[0]).read_bytes()).decode()
+            body.append(f'<img alt="{html.escape(payload[1])}" src="data:image/png;base64,{data}">')
+        elif kind == "code":
+            body.append(f"<pre><code>{html.escape(payload)}</code></pre>")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+             "text-align:right}th{background:#f3f3f3}img{max-width:100%;margin:1em 0}"
+             "pre{background:#f6f6f6;padding:1em;overflow:auto}")
+    return (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>cnnlab report</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def write_report(run: Path, **content) -> None:
+    """`report.md` and `report.html` from the run's config, manifest, summary and metrics."""
+    blocks = build_blocks(run, **content)
+    write_atomic(Path(run) / "report.md", to_markdown(blocks))
+    write_atomic(Path(run) / "report.html", to_html(blocks, run))

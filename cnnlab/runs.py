@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import re
@@ -85,3 +86,14 @@ class Manifest:
 
 def save_config(run: Path, yaml_text: str) -> None:
     write_atomic(Path(run) / RUN_CONFIG, yaml_text)
+
+
+def read_history(path: Path) -> list[dict]:
+    """Rows of a `history.csv` as dicts of floats (empty if there is none yet)."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as stream:
+        rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(stream)]
+    for row in rows:
+        row["epoch"] = int(row["epoch"])
+    return rows

@@ -119,6 +119,8 @@ class TrainConfig(Section):
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
     epochs: int = Field(12, ge=1)
     batch_size: int = Field(32, ge=1)
+    monitor: str = Field("auto", description="the logged metric that picks best.keras: auto is "
+                         "val_accuracy when accuracy is a metric, else val_loss")
     callbacks: list[CallbackSpec] = Field(
         default_factory=list, description="extra Keras callbacks, e.g. EarlyStopping, ReduceLROnPlateau")
 

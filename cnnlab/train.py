@@ -56,7 +56,8 @@ def train(planned: Plan, run: Path, *, resume: bool = False, callbacks: Iterable
     """Train a planned run into the folder `run` (continuing it when `resume`); return the manifest."""
     import keras
 
-    from cnnlab.callbacks import Checkpoints, HistoryCSV, NanGuard, read_history
+    from cnnlab.callbacks import Checkpoints, HistoryCSV, NanGuard
+    from cnnlab.runs import read_history
     from cnnlab.data import load_arrays
     from cnnlab.data.prepare import prepare, to_dataset
 
@@ -84,9 +85,11 @@ def train(planned: Plan, run: Path, *, resume: bool = False, callbacks: Iterable
 
     has_validation = splits.x_val is not None
     guard = NanGuard()
-    checkpoints = Checkpoints(run, "val_loss" if has_validation else "loss")
-    fit_callbacks = [keras.callbacks.BackupAndRestore(str(run / "backup"), double_checkpoint=True),
-                     guard, HistoryCSV(run / "history.csv"), checkpoints]
+    checkpoints = Checkpoints(run, best_monitor(cfg, has_validation))
+    # At each epoch's end the checkpoints are written first, then history.csv, then the backup
+    # that --resume starts from: an interruption between any two leaves a consistent run.
+    fit_callbacks = [guard, checkpoints, HistoryCSV(run / "history.csv"),
+                     keras.callbacks.BackupAndRestore(str(run / "backup"), double_checkpoint=True)]
     if cfg.tensorboard.enabled:
         tensorboard = cfg.tensorboard
         fit_callbacks.append(keras.callbacks.TensorBoard(
@@ -120,27 +123,37 @@ def train(planned: Plan, run: Path, *, resume: bool = False, callbacks: Iterable
 def _finish(cfg, run: Path, manifest: Manifest, history: list[dict], splits, info, checkpoints) -> dict:
     import keras
 
-    from cnnlab.evaluate import evaluate_model, save_evaluation
-    from cnnlab.report import write_report
+    from cnnlab.evaluate import assess
     from cnnlab.summary import summarize
 
     if not (run / "best.keras").is_file():
         raise RunError(f"{run}: no checkpoint was written (no epoch finished with a finite loss)")
     seconds = sum(row.get("epoch_seconds", 0.0) for row in history)
-    timing = {"train_seconds": round(seconds, 2),
-              "images_per_second": round(len(splits.x_train) * len(history) / seconds, 1) if seconds else None}
-    started = time.perf_counter()
+    rate = round(len(splits.x_train) * len(history) / seconds, 1) if seconds else None
     best = keras.saving.load_model(run / "best.keras")
-    metrics, predictions = evaluate_model(best, splits.x_test, splits.y_test, splits.labels_test,
-                                          cfg.train.batch_size)
-    metrics = {"checkpoint": "best.keras", "best_epoch": checkpoints.best_epoch, **metrics}
-    save_evaluation(run, metrics, predictions)
-    timing["evaluate_seconds"] = round(time.perf_counter() - started, 2)
-    manifest.update(status="completed", ended=_now(), epochs_completed=len(history), timing=timing,
-                    test=metrics)
-    write_report(run, config_yaml=(run / RUN_CONFIG).read_text(), manifest=manifest.data,
-                 summary=summarize(best), metrics=metrics, history=history)
+    summary = summarize(best)
+    manifest.update(status="completed", ended=_now(), epochs_completed=len(history),
+                    timing={"train_seconds": round(seconds, 2), "images_per_second": rate},
+                    macs=summary.total_macs)
+    started = time.perf_counter()
+    assess(run, cfg, best, x=splits.x_test, y=splits.y_test, labels=splits.labels_test,
+           raw_images=splits.raw_test, class_names=info.class_names, checkpoint="best.keras",
+           split="test", best_epoch=checkpoints.best_epoch)
+    manifest = Manifest(run)
+    manifest.update(timing={**manifest.data["timing"],
+                            "evaluate_seconds": round(time.perf_counter() - started, 2)})
     return manifest.data
+
+
+def best_monitor(cfg: LocatedConfig, has_validation: bool) -> str:
+    """The metric that picks best.keras. For a classifier the accuracy it reports is what the
+    user judges it by; validation loss keeps rising on a few confident mistakes while accuracy
+    still improves, so by default accuracy picks the checkpoint when it is a metric."""
+    monitor = cfg.train.monitor
+    if monitor == "auto":
+        monitor = "accuracy" if "accuracy" in cfg.train.metrics else "loss"
+    monitor = monitor.removeprefix("val_")
+    return f"val_{monitor}" if has_validation else monitor
 
 
 def _write_hparams(logdir: Path, cfg: LocatedConfig, parameters: int) -> None:

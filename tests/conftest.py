@@ -24,8 +24,40 @@ model:
 TINY_DATA = """
 data:
   dataset: synthetic
-  synthetic: {input_shape: [8, 8, 1], num_classes: 3, train_examples: 96, test_examples: 48}
+  synthetic: {input_shape: [8, 8, 1], num_classes: 3, train_examples: 192, test_examples: 48}
 """
+
+
+TINY = (
+    "name: tiny\n" + TINY_MODEL + TINY_DATA
+    + "train: {epochs: 3, batch_size: 8, optimizer: {name: adam, learning_rate: 0.003}}\n"
+)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """One real training of the tiny model (3 epochs, standardize), shared by many tests:
+    (run folder, config path, click result). Tests must not change the run folder."""
+    from cnnlab.runs import list_runs
+
+    folder = tmp_path_factory.mktemp("trained")
+    config = folder / "tiny.yaml"
+    config.write_text(TINY.replace("dataset: synthetic", "dataset: synthetic\n  preprocess: standardize"))
+    result = CliRunner().invoke(cli, ["train", str(config), "--runs-dir", str(folder / "runs")])
+    assert result.exit_code == 0, result.output
+    (run,) = list_runs(folder / "runs")
+    return run, config, result
+
+
+@pytest.fixture
+def trained_copy(trained, tmp_path):
+    """A private copy of the trained run (in its own runs folder), free to change."""
+    import shutil
+
+    run, config, _ = trained
+    copy = tmp_path / "runs" / run.parent.name / run.name
+    shutil.copytree(run, copy)
+    return copy, config
 
 
 @pytest.fixture

@@ -19,28 +19,10 @@ from cnnlab.config import load_config
 from cnnlab.data import load_arrays
 from cnnlab.data.prepare import Preprocessing
 from cnnlab.runs import list_runs
-from tests.conftest import REPO, TINY_DATA, TINY_MODEL
-
-TINY = "name: tiny\n" + TINY_MODEL + TINY_DATA + "train: {epochs: 3, batch_size: 8}\n"
+from tests.conftest import REPO, TINY
 
 DESIGN_FILES = ["config.yaml", "manifest.json", "history.csv", "tensorboard", "best.keras",
                 "last.keras", "metrics.json", "predictions.npz", "report.md", "curves.png"]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One real training of the tiny model (3 epochs, standardize), shared by the tests below."""
-    from click.testing import CliRunner
-
-    from cnnlab.cli import cli
-
-    folder = tmp_path_factory.mktemp("trained")
-    config = folder / "tiny.yaml"
-    config.write_text(TINY.replace("dataset: synthetic", "dataset: synthetic\n  preprocess: standardize"))
-    result = CliRunner().invoke(cli, ["train", str(config), "--runs-dir", str(folder / "runs")])
-    assert result.exit_code == 0, result.output
-    (run,) = list_runs(folder / "runs")
-    return run, config, result
 
 
 def test_run_folder_holds_every_file_of_the_design(trained):
@@ -65,7 +47,7 @@ def test_manifest_records_how_the_run_went(trained):
     assert manifest["device"]["device"] == "cpu" and manifest["seed"] == 42
     assert manifest["versions"]["keras"] == keras.__version__
     assert len(manifest["data"]["checksums"]["synthetic"]) == 64
-    assert manifest["data"]["train_examples"] + manifest["data"]["validation_examples"] == 96
+    assert manifest["data"]["train_examples"] + manifest["data"]["validation_examples"] == 192
     assert manifest["timing"]["images_per_second"] > 0
 
 
@@ -108,7 +90,7 @@ def test_tiny_model_learns_the_synthetic_task(trained):
 
 
 def test_nan_loss_fails_the_run_with_exit_1(run_cli, write, tmp_path):
-    config = write("nan.yaml", TINY.replace("train: {", "train: {optimizer: {name: sgd, learning_rate: 1.0e+30}, "))
+    config = write("nan.yaml", TINY.replace("{name: adam, learning_rate: 0.003}", "{name: sgd, learning_rate: 1.0e+30}"))
     result = run_cli("train", config, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 1, result.output
     assert "NaN or infinite at epoch 1" in result.stderr
@@ -117,7 +99,7 @@ def test_nan_loss_fails_the_run_with_exit_1(run_cli, write, tmp_path):
 
 
 def test_config_mistake_leaves_no_run_folder(run_cli, write, tmp_path):
-    config = write("bad.yaml", TINY.replace("epochs: 3", "epochs: 3, optimizer: adamm"))
+    config = write("bad.yaml", TINY.replace("name: adam", "name: adamm"))
     result = run_cli("train", config, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and "did you mean adam" in result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("config.yaml"))
@@ -136,14 +118,15 @@ def test_mixed_precision_on_cpu_is_refused(run_cli, write, tmp_path):
 
 
 def test_managed_callbacks_are_refused_with_the_alternative(run_cli, write, tmp_path):
-    config = write("t.yaml", TINY.replace("batch_size: 8}", "batch_size: 8, callbacks: [{ModelCheckpoint: {filepath: x.keras}}]}"))
+    config = write("t.yaml", TINY.replace("batch_size: 8,", "batch_size: 8, callbacks: [{ModelCheckpoint: {filepath: x.keras}}],"))
     result = run_cli("train", config, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and "best.keras and last.keras" in result.stderr
 
 
 def test_early_stopping_callback_stops_training(run_cli, write, tmp_path):
-    config = write("t.yaml", TINY.replace("epochs: 3, batch_size: 8}",
-                   "epochs: 30, batch_size: 8, callbacks: [{EarlyStopping: {monitor: loss, min_delta: 100.0, patience: 1}}]}"))
+    config = write("t.yaml", TINY.replace(
+        "epochs: 3, batch_size: 8,",
+        "epochs: 30, batch_size: 8, callbacks: [{EarlyStopping: {monitor: loss, min_delta: 100.0, patience: 1}}],"))
     result = run_cli("train", config, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 0, result.output
     (run,) = list_runs(tmp_path / "runs")

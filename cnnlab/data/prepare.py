@@ -74,6 +74,7 @@ class Splits:
     y_test: np.ndarray
     labels_test: np.ndarray  # integer test labels, whatever form y_test has
     preprocessing: Preprocessing
+    raw_test: np.ndarray | None = None  # the test images as they were read (for galleries)
 
 
 def label_form(loss: str) -> str:
@@ -95,8 +96,9 @@ def encode_labels(labels: np.ndarray, form: str, num_classes: int) -> np.ndarray
 
 
 def prepare(arrays: Arrays, *, preprocess: str, validation_split: float, limit: int | None,
-            loss: str, num_classes: int, seed: int) -> Splits:
-    """Limit, split off validation (seeded), fit and apply preprocessing, encode labels."""
+            loss: str, num_classes: int, seed: int, preprocessing: Preprocessing | None = None) -> Splits:
+    """Limit, split off validation (seeded), fit (unless given) and apply preprocessing, encode
+    labels. The same arguments always give the same split, so a run's data can be rebuilt."""
     _check_labels(arrays, num_classes)
     x, y = arrays.x_train, arrays.y_train
     if limit is not None:
@@ -109,14 +111,14 @@ def prepare(arrays: Arrays, *, preprocess: str, validation_split: float, limit: 
             raise DataError(f"validation_split {validation_split} of {len(x)} training examples "
                             "leaves no training or no validation examples")
         x, y, x_val, y_val = x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
-    preprocessing = Preprocessing.fit(preprocess, x)
+    preprocessing = preprocessing or Preprocessing.fit(preprocess, x)
     form = label_form(loss)
     return Splits(
         preprocessing.apply(x), encode_labels(y, form, num_classes),
         None if x_val is None else preprocessing.apply(x_val),
         None if y_val is None else encode_labels(y_val, form, num_classes),
         preprocessing.apply(arrays.x_test), encode_labels(arrays.y_test, form, num_classes),
-        arrays.y_test, preprocessing)
+        arrays.y_test, preprocessing, arrays.x_test)
 
 
 def _check_labels(arrays: Arrays, num_classes: int) -> None:

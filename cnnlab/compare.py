@@ -1,0 +1,109 @@
+"""Comparing runs: one row per run, and for each pair evaluated on the same test set an exact
+McNemar test on their stored predictions, so "B beats A" can be told apart from noise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.errors import RunError
+from cnnlab.scores import mcnemar_exact
+
+COLUMNS = ("run", "parameters", "MACs", "epochs", "train s", "images/s", "test loss", "test accuracy")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run: Path
+    label: str
+    parameters: int | None
+    macs: int | None
+    epochs: int | None
+    train_seconds: float | None
+    images_per_second: float | None
+    metrics: dict
+
+    def values(self) -> list:
+        return [self.label, self.parameters, self.macs, self.epochs, self.train_seconds,
+                self.images_per_second, self.metrics.get("loss"), self.metrics.get("accuracy")]
+
+
+@dataclass(frozen=True)
+class PairTest:
+    a: str
+    b: str
+    only_a_right: int
+    only_b_right: int
+    p_value: float
+
+
+def run_row(run: Path) -> RunRow:
+    """What a run's manifest.json and metrics.json say about it."""
+    try:
+        manifest = json.loads((run / "manifest.json").read_text())
+        metrics = json.loads((run / "metrics.json").read_text())
+    except FileNotFoundError as error:
+        raise RunError(f"{run}: {Path(error.filename).name} is missing — was this run evaluated? "
+                       f"try: cnnlab evaluate {run}") from None
+    timing = manifest.get("timing", {})
+    return RunRow(run, f"{run.parent.name}/{run.name}", manifest.get("parameters"), manifest.get("macs"),
+                  manifest.get("epochs_completed"), timing.get("train_seconds"),
+                  timing.get("images_per_second"), metrics)
+
+
+def sort_rows(rows: list[RunRow], metric: str) -> list[RunRow]:
+    """Best first: lowest for a loss, highest otherwise; runs without the metric last."""
+    lower_is_better = "loss" in metric
+
+    def key(row: RunRow):
+        value = row.metrics.get(metric)
+        if not isinstance(value, (int, float)):
+            return (1, 0.0)
+        return (0, value if lower_is_better else -value)
+
+    return sorted(rows, key=key)
+
+
+def pair_tests(rows: list[RunRow]) -> list[PairTest]:
+    """McNemar's exact test for every pair whose predictions cover the same test examples."""
+    predictions = {}
+    for row in rows:
+        path = row.run / "predictions.npz"
+        if path.is_file():
+            with np.load(path) as stored:
+                predictions[row.label] = (stored["y_true"], stored["y_pred"])
+    tests = []
+    for a, b in itertools.combinations([r.label for r in rows if r.label in predictions], 2):
+        (true_a, pred_a), (true_b, pred_b) = predictions[a], predictions[b]
+        if true_a.shape != true_b.shape or not np.array_equal(true_a, true_b):
+            continue  # different test sets: nothing to pair
+        only_a, only_b, p = mcnemar_exact(pred_a == true_a, pred_b == true_b)
+        tests.append(PairTest(a, b, only_a, only_b, p))
+    return tests
+
+
+def as_csv(rows: list[RunRow]) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(row.values() for row in rows)
+    return buffer.getvalue()
+
+
+def as_markdown(rows: list[RunRow], tests: list[PairTest]) -> str:
+    from cnnlab.report import to_markdown
+
+    blocks = [("table", (list(COLUMNS), [row.values() for row in rows]))]
+    if tests:
+        blocks += [("p", "McNemar's exact test on the shared test set (b: only A right, c: only B right):"),
+                   ("table", (["A", "B", "b", "c", "p"],
+                              [[t.a, t.b, t.only_a_right, t.only_b_right, t.p_value] for t in tests]))]
+    return to_markdown(blocks)

@@ -1,0 +1,162 @@
+"""The run's pictures (matplotlib, Agg backend): learning curves, confusion matrix, the most
+confidently misclassified images, first-layer filters and feature maps, compared curves.
+
+Each function takes data and a path, writes one PNG atomically, and returns nothing.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.fileio import write_atomic
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: Path) -> None:
+    plt = _pyplot()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    write_atomic(path, buffer.getvalue())
+
+
+def _as_picture(image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """(H, W, C) array -> something imshow draws as the data looked: grey or colour, 0..1."""
+    image = np.asarray(image, dtype=np.float32)
+    low, high = float(image.min()), float(image.max())
+    image = (image - low) / (high - low) if high > low else np.zeros_like(image)
+    if image.shape[-1] == 1:
+        return image[..., 0], "gray"
+    return image[..., :3], None
+
+
+def learning_curves(history: list[dict], path: Path, title: str = "") -> None:
+    """Loss and each metric per epoch, training against validation."""
+    plt = _pyplot()
+    names = [k for k in history[0] if not k.startswith("val_")
+             and k not in ("epoch", "epoch_seconds", "learning_rate")]
+    epochs = [int(row["epoch"]) for row in history]
+    figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    for axis, name in zip(axes[0], names):
+        axis.plot(epochs, [row.get(name) for row in history], marker="o", label="training")
+        if f"val_{name}" in history[0]:
+            axis.plot(epochs, [row.get(f"val_{name}") for row in history], marker="o", label="validation")
+        axis.set(title=name.replace("_", " "), xlabel="epoch", ylabel=name)
+        axis.grid(alpha=0.3)
+        axis.legend()
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    figure.suptitle(title or "learning curves")
+    _save(figure, path)
+
+
+def confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: str = "") -> None:
+    """Counts and row-normalised (recall per true class) side by side."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    rows = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
+    n = len(class_names)
+    size = max(5.0, 0.45 * n + 2)
+    figure, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size), layout="constrained")
+    for axis, values, label, fmt in ((axes[0], matrix, "counts", "d"),
+                                     (axes[1], normalised, "share of the true class", ".2f")):
+        shown = axis.imshow(values, cmap="Blues")
+        figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.04)
+        axis.set(title=label, xlabel="predicted class", ylabel="true class",
+                 xticks=range(n), yticks=range(n))
+        axis.set_xticklabels(class_names, rotation=90 if n > 10 else 45, ha="right" if n <= 10 else "center")
+        axis.set_yticklabels(class_names)
+        if n <= 20:
+            threshold = values.max() / 2 if values.max() else 1
+            for i in range(n):
+                for j in range(n):
+                    axis.text(j, i, format(values[i, j], fmt), ha="center", va="center", fontsize=8,
+                              color="white" if values[i, j] > threshold else "black")
+    figure.suptitle(title or "confusion matrix (test set)")
+    _save(figure, path)
+
+
+def misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
+                  probabilities: np.ndarray, class_names, path: Path, count: int = 24) -> int:
+    """A gallery of the wrong predictions made with the most confidence; returns how many."""
+    plt = _pyplot()
+    wrong = np.flatnonzero(y_true != y_pred)
+    confidence = probabilities.max(axis=1) if probabilities.shape[1] > 1 else np.abs(probabilities[:, 0] - 0.5) + 0.5
+    chosen = wrong[np.argsort(confidence[wrong])[::-1][:count]]
+    columns = 8
+    rows = max(1, -(-len(chosen) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.3 * rows), squeeze=False)
+    for axis in axes.ravel():
+        axis.axis("off")
+    for axis, index in zip(axes.ravel(), chosen):
+        picture, cmap = _as_picture(images[index])
+        axis.imshow(picture, cmap=cmap)
+        axis.set_title(f"#{index} true {class_names[y_true[index]]}\npred {class_names[y_pred[index]]} "
+                       f"({confidence[index]:.2f})", fontsize=8)
+    figure.suptitle(f"most confidently misclassified test images ({len(chosen)} of {len(wrong)} wrong)"
+                    if len(chosen) else "no misclassified test images")
+    _save(figure, path)
+    return len(chosen)
+
+
+def filters(kernel: np.ndarray, path: Path, layer_name: str) -> None:
+    """A first conv layer's kernels (kh, kw, in, out): one tile per filter (RGB if 3 inputs)."""
+    plt = _pyplot()
+    count = kernel.shape[-1]
+    columns = min(8, count)
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.3 * rows + 0.6), squeeze=False)
+    for axis in axes.ravel():
+        axis.axis("off")
+    for index, axis in zip(range(count), axes.ravel()):
+        tile = kernel[..., index]
+        tile = tile if tile.shape[-1] == 3 else tile.mean(axis=-1, keepdims=True)
+        picture, cmap = _as_picture(tile)
+        axis.imshow(picture, cmap=cmap, interpolation="nearest")
+        axis.set_title(str(index), fontsize=7)
+    figure.suptitle(f"{layer_name}: {count} learned {kernel.shape[0]}x{kernel.shape[1]} filters "
+                    "(bright = positive weight)")
+    _save(figure, path)
+
+
+def feature_maps(image: np.ndarray, activations: list[tuple[str, np.ndarray]], path: Path,
+                 title: str, channels: int = 8) -> None:
+    """The input, then the first `channels` activation maps of each layer, one row per layer."""
+    plt = _pyplot()
+    rows = len(activations) + 1
+    figure, axes = plt.subplots(rows, channels, figsize=(1.6 * channels, 1.7 * rows), squeeze=False)
+    for axis in axes.ravel():
+        axis.axis("off")
+    picture, cmap = _as_picture(image)
+    axes[0][0].imshow(picture, cmap=cmap)
+    axes[0][0].set_title("input", fontsize=8)
+    for row, (name, maps) in enumerate(activations, start=1):
+        for column in range(min(channels, maps.shape[-1])):
+            axes[row][column].imshow(maps[..., column], cmap="viridis")
+            axes[row][column].set_title(f"{name}[{column}]" if column == 0 else str(column), fontsize=7)
+    figure.suptitle(title)
+    _save(figure, path)
+
+
+def compared_curves(histories: dict[str, list[dict]], metric: str, path: Path) -> None:
+    """Validation `metric` per epoch for several runs on one axis."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    for label, history in histories.items():
+        key = f"val_{metric}" if history and f"val_{metric}" in history[0] else metric
+        axis.plot([int(r["epoch"]) for r in history], [r.get(key) for r in history], marker="o", label=label)
+    axis.set(title=f"validation {metric} per epoch", xlabel="epoch", ylabel=metric)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    _save(figure, path)

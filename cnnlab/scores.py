@@ -1,0 +1,82 @@
+"""Scores from predictions, in plain NumPy: confusion matrix, per-class precision/recall/F1,
+the most confused pairs, top-k accuracy, and McNemar's exact test between two classifiers.
+
+    >>> cm = confusion_matrix(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), 2)
+    >>> cm.tolist()
+    [[1, 1], [0, 2]]
+    >>> mcnemar_exact(np.array([1, 1, 0, 1], bool), np.array([1, 0, 0, 1], bool))
+    (1, 0, 1.0)
+"""
+
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts with true classes as rows and predicted classes as columns."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (y_true, y_pred), 1)
+    return matrix
+
+
+def per_class_scores(matrix: np.ndarray, class_names) -> list[dict]:
+    """Precision, recall, F1 and support of each class (0 where a score is undefined)."""
+    true_positive = np.diag(matrix).astype(float)
+    predicted = matrix.sum(axis=0)
+    support = matrix.sum(axis=1)
+    precision = np.divide(true_positive, predicted, out=np.zeros_like(true_positive), where=predicted > 0)
+    recall = np.divide(true_positive, support, out=np.zeros_like(true_positive), where=support > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
+    return [{"class": str(name), "precision": float(p), "recall": float(r), "f1": float(f),
+             "support": int(s)} for name, p, r, f, s in zip(class_names, precision, recall, f1, support)]
+
+
+def most_confused(matrix: np.ndarray, class_names, top: int = 5) -> list[dict]:
+    """The off-diagonal cells with the most examples: which class is mistaken for which."""
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(off, axis=None)[::-1][:top]
+    pairs = []
+    for flat in order:
+        true, predicted = np.unravel_index(flat, off.shape)
+        if off[true, predicted] == 0:
+            break
+        pairs.append({"true": str(class_names[true]), "predicted": str(class_names[predicted]),
+                      "count": int(off[true, predicted])})
+    return pairs
+
+
+def top_k_accuracy(y_true: np.ndarray, probabilities: np.ndarray, k: int) -> float:
+    """Share of examples whose true class is among the k most probable."""
+    if probabilities.shape[1] < k:
+        return 1.0
+    top = np.argsort(probabilities, axis=1)[:, -k:]
+    return float((top == y_true[:, None]).any(axis=1).mean())
+
+
+def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int, float]:
+    """(b, c, p): b examples only A gets right, c only B gets right, and the two-sided exact
+    p-value of "A and B are equally accurate" (binomial test of b against b + c at 1/2)."""
+    b = int(np.sum(correct_a & ~correct_b))
+    c = int(np.sum(~correct_a & correct_b))
+    n = b + c
+    if n == 0:
+        return b, c, 1.0
+    tail = sum(comb(n, i) for i in range(min(b, c) + 1)) / 2**n
+    return b, c, float(min(1.0, 2 * tail))
+
+
+def analyse(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarray, class_names) -> dict:
+    """Everything `metrics.json` says beyond Keras' own loss and metrics."""
+    matrix = confusion_matrix(y_true, y_pred, len(class_names))
+    result = {"class_names": [str(n) for n in class_names], "confusion_matrix": matrix.tolist(),
+              "per_class": per_class_scores(matrix, class_names),
+              "most_confused": most_confused(matrix, class_names)}
+    if probabilities.shape[1] > 1:
+        result["top_k_accuracy"] = {f"top_{k}": top_k_accuracy(y_true, probabilities, k)
+                                    for k in (3, 5) if k < probabilities.shape[1]}
+    return result

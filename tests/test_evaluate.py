@@ -1,0 +1,163 @@
+"""evaluate, compare, predict and visualize as a user runs them, on the shared tiny run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.config import load_config
+from cnnlab.data import load_arrays
+
+
+def test_evaluate_without_argument_takes_the_newest_run(run_cli, trained_copy):
+    run, _ = trained_copy
+    older = run.parent / "20000101-000000"
+    shutil.copytree(run, older)
+    result = run_cli("evaluate", "--runs-dir", run.parent.parent)
+    assert result.exit_code == 0, result.output
+    assert str(run) in result.stdout and str(older) not in result.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    matrix = np.array(metrics["confusion_matrix"])
+    assert matrix.sum() == metrics["examples"] == 48
+    assert np.trace(matrix) == metrics["correct"]
+    assert np.trace(matrix) == pytest.approx(metrics["accuracy"] * metrics["examples"], abs=1e-3)
+    assert sum(c["support"] for c in metrics["per_class"]) == 48
+
+
+def test_report_files_are_complete_and_html_is_self_contained(trained):
+    run, _, _ = trained
+    for name in ("report.md", "report.html", "curves.png", "confusion_matrix.png", "misclassified.png"):
+        assert (run / name).is_file(), name
+    markdown = (run / "report.md").read_text()
+    assert "![confusion matrix](confusion_matrix.png)" in markdown
+    assert "## Per class" in markdown and "| class | precision | recall | F1 | support |" in markdown
+    page = (run / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and 'src="curves.png"' not in page
+    assert "Conv2D" in page and "dataset: synthetic" in page
+
+
+def test_evaluate_other_split_and_checkpoint_write_beside_the_test_files(run_cli, trained_copy):
+    run, _ = trained_copy
+    before = (run / "metrics.json").read_text()
+    result = run_cli("evaluate", str(run), "--data", "val", "--checkpoint", "last")
+    assert result.exit_code == 0, result.output
+    assert (run / "metrics.json").read_text() == before
+    val = json.loads((run / "metrics_val.json").read_text())
+    assert val["split"] == "val" and val["checkpoint"] == "last.keras" and val["examples"] == 19
+
+
+def test_evaluate_with_a_missing_checkpoint_fails_clearly(run_cli, trained_copy):
+    run, _ = trained_copy
+    (run / "best.keras").unlink()
+    result = run_cli("evaluate", str(run))
+    assert result.exit_code == 1
+    assert "best.keras is missing" in result.stderr and "Traceback" not in result.output
+
+
+def test_evaluate_with_no_runs_or_an_unknown_run(run_cli, trained_copy, tmp_path):
+    result = run_cli("evaluate", "--runs-dir", tmp_path / "empty")
+    assert result.exit_code == 2 and "no runs in" in result.stderr
+    run, _ = trained_copy
+    result = run_cli("evaluate", "tinyy", "--runs-dir", run.parent.parent)
+    assert result.exit_code == 2 and "did you mean tiny?" in result.stderr
+
+
+def test_compare_a_run_with_itself_gives_p_one(run_cli, trained, tmp_path):
+    run, _, _ = trained
+    result = run_cli("compare", str(run), str(run), "--markdown", tmp_path / "c.md", "--csv", tmp_path / "c.csv",
+                     "--plot", tmp_path / "c.png")
+    assert result.exit_code == 0, result.output
+    assert "│ 0 │ 0 │ 1 │" in result.stdout
+    assert (tmp_path / "c.csv").read_text().startswith("run,parameters,MACs,epochs")
+    assert "| 0 | 0 | 1.0000 |" in (tmp_path / "c.md").read_text()
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def fake_run(root, name, correct: np.ndarray, loss: float):
+    run = root / name / "20261122-101500"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"name: {name}\n")
+    (run / "manifest.json").write_text(json.dumps({"parameters": 10, "epochs_completed": 1}))
+    accuracy = float(correct.mean())
+    (run / "metrics.json").write_text(json.dumps({"accuracy": accuracy, "loss": loss}))
+    y_true = np.arange(len(correct)) % 3
+    np.savez(run / "predictions.npz", y_true=y_true, y_pred=np.where(correct, y_true, (y_true + 1) % 3))
+    return run
+
+
+def test_compare_sorts_by_metric_runs_mcnemar_and_fails_below(run_cli, tmp_path):
+    a = np.array([True] * 30 + [True] * 8 + [False] * 2)   # 38 of 40
+    b = np.array([True] * 30 + [False] * 8 + [True] * 2)   # 32 of 40
+    fake_run(tmp_path, "worse", b, loss=0.5)
+    fake_run(tmp_path, "better", a, loss=0.2)
+    result = run_cli("compare", "worse", "better", "--runs-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.index("better/") < result.stdout.index("worse/")
+    assert "0.1094" in result.stdout  # p = 112/1024, b = 8, c = 2
+    failing = run_cli("compare", "worse", "better", "--runs-dir", tmp_path, "--fail-below", "0.99")
+    assert failing.exit_code == 1 and "below 0.99" in failing.stdout
+    by_loss = run_cli("compare", "worse", "better", "--runs-dir", tmp_path, "--metric", "loss")
+    assert by_loss.stdout.index("better/") < by_loss.stdout.index("worse/")
+
+
+def test_compare_of_a_run_without_metrics_says_what_to_do(run_cli, tmp_path):
+    run = tmp_path / "net" / "20261122-101500"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("name: net\n")
+    (run / "manifest.json").write_text("{}")
+    result = run_cli("compare", "net", "--runs-dir", tmp_path)
+    assert result.exit_code == 1 and "metrics.json is missing" in result.stderr
+
+
+def test_predict_matches_what_evaluate_stored(run_cli, trained, tmp_path):
+    run, config, _ = trained
+    arrays = load_arrays(load_config(config))
+    stored = np.load(run / "predictions.npz")["y_pred"]
+    files = []
+    for index in range(5):
+        path = tmp_path / f"example{index}.png"
+        Image.fromarray(arrays.x_test[index][..., 0]).save(path)
+        files.append(path)
+    result = run_cli("predict", str(run), *files, "--json", "--top", "2")
+    assert result.exit_code == 0, result.output
+    predictions = json.loads(result.stdout)
+    assert [p["predicted"] for p in predictions] == [f"class_{c}" for c in stored[:5]]
+    assert all(len(p["top"]) == 2 and p["top"][0]["probability"] >= p["top"][1]["probability"] for p in predictions)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: Image.new("L", (20, 20)).save(p), "image is 20x20, the model takes 8x8"),
+    (lambda p: Image.new("RGB", (8, 8)).save(p), "image is colour (RGB), the model takes greyscale"),
+    (lambda p: p.write_text("not an image"), "not a readable image"),
+])
+def test_predict_refuses_images_that_do_not_fit(run_cli, trained, tmp_path, make, words):
+    run, _, _ = trained
+    path = tmp_path / "bad.png"
+    make(path)
+    result = run_cli("predict", str(run), path)
+    assert result.exit_code == 1 and words in result.stderr and "Traceback" not in result.output
+
+
+def test_predict_convert_resizes_and_invert_flips(run_cli, trained, tmp_path):
+    run, _, _ = trained
+    Image.new("RGB", (32, 24), (255, 255, 255)).save(tmp_path / "white.png")
+    Image.new("L", (8, 8), 0).save(tmp_path / "black.png")
+    white = json.loads(run_cli("predict", str(run), tmp_path / "white.png", "--convert", "--json").stdout)
+    inverted = json.loads(run_cli("predict", str(run), tmp_path / "black.png", "--invert", "--json").stdout)
+    assert white[0]["top"] == inverted[0]["top"]  # both are an all-white 8x8 grey image
+
+
+def test_visualize_draws_filters_and_feature_maps(run_cli, trained_copy):
+    run, _ = trained_copy
+    result = run_cli("visualize", str(run), "--index", "3")
+    assert result.exit_code == 0, result.output
+    for name in ("filters.png", "feature_maps.png"):
+        assert (run / name).read_bytes()[:4] == b"\x89PNG"
+    bad = run_cli("visualize", str(run), "--index", "999")
+    assert bad.exit_code == 2 and "has 48 examples" in bad.stderr
+    both = run_cli("visualize", str(run), "--index", "1", "--image", str(run / "filters.png"))
+    assert both.exit_code == 2
