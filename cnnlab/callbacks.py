@@ -49,29 +49,33 @@ class HistoryCSV(keras.callbacks.Callback):
 
 
 class Checkpoints(keras.callbacks.Callback):
-    """`last.keras` after every epoch and `best.keras` whenever `monitor` improves."""
+    """`last.keras` after every epoch and `best.keras` whenever `monitor` improves (every
+    epoch when `monitor` is None: then the last epoch is the best one)."""
 
-    def __init__(self, run: Path, monitor: str):
+    def __init__(self, run: Path, monitor: str | None):
         super().__init__()
         self.run, self.monitor = Path(run), monitor
-        self.lower_is_better = "loss" in monitor
+        self.lower_is_better = monitor is not None and "loss" in monitor
         self.best: float | None = None
         self.best_epoch: int | None = None
 
     def on_train_begin(self, logs=None):
         if (self.run / "best.keras").is_file():  # a resumed run keeps its best score
             for row in read_history(self.run / "history.csv"):
-                self._consider(row.get(self.monitor), int(row["epoch"]))
+                self._consider(row.get(self.monitor) if self.monitor else None, int(row["epoch"]))
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if not math.isfinite(float(logs.get("loss", 0.0))):
             return  # never overwrite a good checkpoint with NaN weights
         self._save("last.keras")
-        if self._consider(logs.get(self.monitor), epoch + 1):
+        if self._consider(logs.get(self.monitor) if self.monitor else None, epoch + 1):
             self._save("best.keras")
 
     def _consider(self, value, epoch: int) -> bool:
+        if self.monitor is None:
+            self.best_epoch = epoch
+            return True
         if value is None or not math.isfinite(float(value)):
             return False
         value = float(value)

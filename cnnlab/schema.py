@@ -119,8 +119,9 @@ class TrainConfig(Section):
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
     epochs: int = Field(12, ge=1)
     batch_size: int = Field(32, ge=1)
-    monitor: str = Field("auto", description="the logged metric that picks best.keras: auto is "
-                         "val_accuracy when accuracy is a metric, else val_loss")
+    monitor: str = Field("auto", description="the validation metric that picks best.keras: auto "
+                         "is val_accuracy when accuracy is a metric, else val_loss; without "
+                         "validation data best.keras is the last epoch")
     callbacks: list[CallbackSpec] = Field(
         default_factory=list, description="extra Keras callbacks, e.g. EarlyStopping, ReduceLROnPlateau")
 

@@ -145,15 +145,17 @@ def _finish(cfg, run: Path, manifest: Manifest, history: list[dict], splits, inf
     return manifest.data
 
 
-def best_monitor(cfg: LocatedConfig, has_validation: bool) -> str:
-    """The metric that picks best.keras. For a classifier the accuracy it reports is what the
-    user judges it by; validation loss keeps rising on a few confident mistakes while accuracy
-    still improves, so by default accuracy picks the checkpoint when it is a metric."""
+def best_monitor(cfg: LocatedConfig, has_validation: bool) -> str | None:
+    """The validation metric that picks best.keras, or None: without validation data there is
+    nothing held out to judge by, so the last epoch is the model. For a classifier the accuracy
+    is what the user judges it by; validation loss keeps rising on a few confident mistakes
+    while accuracy still improves, so by default accuracy picks the checkpoint."""
+    if not has_validation:
+        return None
     monitor = cfg.train.monitor
     if monitor == "auto":
         monitor = "accuracy" if "accuracy" in cfg.train.metrics else "loss"
-    monitor = monitor.removeprefix("val_")
-    return f"val_{monitor}" if has_validation else monitor
+    return "val_" + monitor.removeprefix("val_")
 
 
 def _write_hparams(logdir: Path, cfg: LocatedConfig, parameters: int) -> None:
