@@ -57,7 +57,8 @@ def reference_epochs(cfg, splits) -> list[float]:
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     timer = EpochTimer()
     model.fit(splits.x_train, splits.y_train, batch_size=cfg.train.batch_size, epochs=cfg.train.epochs,
-              validation_data=(splits.x_val, splits.y_val), verbose=0, callbacks=[timer])
+              validation_data=None if splits.x_val is None else (splits.x_val, splits.y_val),
+              verbose=0, callbacks=[timer])
     return timer.seconds
 
 
@@ -85,6 +86,8 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=10000, help="training examples (data.limit)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--validation-split", type=float, default=0.1,
+                        help="held-out share, validated after every epoch by both sides")
     args = parser.parse_args()
 
     from cnnlab.config import load_config
@@ -92,7 +95,8 @@ def main() -> None:
     from cnnlab.data.prepare import prepare
 
     cfg = load_config(REPO / "configs" / "mnist_baseline.yaml",
-                      [f"train.epochs={args.epochs}", f"data.limit={args.examples}"])
+                      [f"train.epochs={args.epochs}", f"data.limit={args.examples}",
+                       f"data.validation_split={args.validation_split}"])
     info = dataset_info(cfg)
     splits = prepare(load_arrays(cfg), preprocess="scale", validation_split=cfg.data.validation_split,
                      limit=cfg.data.limit, loss=cfg.train.loss, num_classes=info.num_classes, seed=cfg.seed)

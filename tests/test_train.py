@@ -197,3 +197,20 @@ def test_resume_of_a_completed_run_is_refused(run_cli, trained):
     run, _, _ = trained
     result = run_cli("train", "--resume", run, "--runs-dir", run.parent.parent)
     assert result.exit_code == 2 and "already completed" in result.stderr
+
+
+def test_best_checkpoint_is_chosen_by_validation_accuracy(trained):
+    run, _, _ = trained
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    accuracies = [float(r["val_accuracy"]) for r in rows]
+    best_epoch = json.loads((run / "metrics.json").read_text())["best_epoch"]
+    assert best_epoch == 1 + accuracies.index(max(accuracies))  # first epoch reaching the best
+
+
+def test_without_validation_the_last_epoch_is_best(run_cli, write, tmp_path):
+    config = write("t.yaml", TINY.replace("test_examples: 48}", "test_examples: 48}\n  validation_split: 0.0"))
+    result = run_cli("train", config, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    (run,) = list_runs(tmp_path / "runs")
+    assert json.loads((run / "metrics.json").read_text())["best_epoch"] == 3
+    assert "val_loss" not in (run / "history.csv").read_text()
