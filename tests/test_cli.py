@@ -6,8 +6,6 @@ import json
 import subprocess
 import sys
 
-import keras
-import pytest
 
 from cnnlab.config import load_config
 from cnnlab.model import build_model

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,6 @@ import time
 import keras
 import numpy as np
 import pytest
-import yaml
 
 from cnnlab.config import load_config
 from cnnlab.data import load_arrays

@@ -10,9 +10,9 @@ import time
 import keras
 
 
-def format_logs(logs: dict) -> str:
+def format_logs(logs: dict, digits: int = 4) -> str:
     """"loss 0.0412  accuracy 0.9871" from Keras' logs (learning rate left out)."""
-    return "  ".join(f"{k} {float(v):.4f}" for k, v in logs.items() if k != "learning_rate")
+    return "  ".join(f"{k} {float(v):.{digits}f}" for k, v in logs.items() if k != "learning_rate")
 
 
 class PlainProgress(keras.callbacks.Callback):
@@ -41,7 +41,7 @@ class LiveProgress(keras.callbacks.Callback):
                                    TimeElapsedColumn, TimeRemainingColumn)
 
         self.console = console
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                                  TextColumn("{task.fields[metrics]}"), console=console)
         self.task = None
@@ -54,10 +54,10 @@ class LiveProgress(keras.callbacks.Callback):
                                            total=self.params.get("steps"), metrics="")
 
     def on_train_batch_end(self, batch, logs=None):
-        self.progress.update(self.task, completed=batch + 1, metrics=format_logs(logs or {}))
+        self.progress.update(self.task, completed=batch + 1, metrics=format_logs(logs or {}, 3))
 
     def on_epoch_end(self, epoch, logs=None):
-        self.progress.update(self.task, metrics=format_logs(logs or {}))
+        self.progress.update(self.task, metrics=format_logs(logs or {}, 3))
 
     def on_train_end(self, logs=None):
         self.progress.stop()

@@ -1,0 +1,69 @@
+"""The `cnnlab` click group, its shared options, and error display."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cnnlab import __version__
+from cnnlab.errors import CnnlabError
+
+SET_HELP = "Override a config key, e.g. --set train.epochs=2 --set model.layers.4.Dense.units=256."
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+runs_dir_option = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
+                               default=Path("runs"), show_default=True,
+                               help="Folder that holds the run folders.")
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    out = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not out.is_terminal:
+        out.width = max(out.width, 120)  # tables in logs and files need not wrap at 80
+    return out
+
+
+def start_keras() -> None:
+    from cnnlab.backend import start
+
+    start()
+
+
+class CnnlabGroup(click.Group):
+    """Turns a `CnnlabError` into its located message and exit code (no traceback)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CnnlabError as error:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            show_error(error)
+            ctx.exit(error.exit_code)
+        except KeyboardInterrupt:
+            console(stderr=True).print("interrupted", style="yellow")
+            ctx.exit(130)
+
+
+def show_error(error: CnnlabError, out=None) -> None:
+    out = out or console(stderr=True)
+    for problem in error.problems:
+        out.print(f"error: {problem}", style="red", markup=False, soft_wrap=True)
+
+
+@click.group(cls=CnnlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cnnlab")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks instead of short messages.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Turn a YAML file into a trained, evaluated and explained Keras CNN.
+
+    \b
+    Start here:
+      cnnlab train configs/mnist_baseline.yaml     build, train, evaluate, report
+      cnnlab summary configs/mnist_baseline.yaml   layers, shapes, parameters
+      cnnlab check configs/*.yaml                  validate configs without training
+    """
+    ctx.obj = {"debug": debug}

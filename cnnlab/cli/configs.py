@@ -1,0 +1,114 @@
+"""`cnnlab summary`, `check` and `config show`: configs and models before training."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from cnnlab.cli.app import cli, console, runs_dir_option, set_option, show_error, start_keras
+from cnnlab.errors import CnnlabError
+
+@cli.command(short_help="Layers, shapes, parameters, MACs, receptive fields.")
+@click.argument("target", required=False)
+@set_option
+@runs_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def summary(target: str | None, overrides: tuple[str, ...], runs_dir: Path, as_json: bool) -> None:
+    """Per-layer output shapes, parameters, MACs and receptive fields.
+
+    TARGET is a config file or a run folder (or a config name: its newest run); without it,
+    the newest run in --runs-dir.
+    """
+    config_path = _config_of(target, runs_dir)
+    start_keras()
+    from cnnlab.config import load_config
+    from cnnlab.model import build_model
+    from cnnlab.summary import summarize
+
+    cfg = load_config(config_path, list(overrides))
+    result = summarize(build_model(cfg))
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        console().print(summary_table(result, title=f"{cfg.name}  ({config_path})"))
+
+
+def _config_of(target: str | None, runs_dir: Path) -> Path:
+    if target and Path(target).suffix in (".yaml", ".yml"):
+        return Path(target)
+    from cnnlab.runs import RUN_CONFIG, find_run
+
+    return find_run(target, runs_dir) / RUN_CONFIG
+
+
+def summary_table(result, title: str = ""):
+    """The rich table for a `ModelSummary`, totals in the footer."""
+    from rich.table import Table
+
+    table = Table(title=title, show_footer=True, title_justify="left")
+    table.add_column("Layer", footer="Total")
+    table.add_column("Type")
+    table.add_column("Output shape", footer=f"in {_shape(result.input_shape)}")
+    table.add_column("Params", justify="right", footer=f"{result.total_params:,}")
+    table.add_column("Trainable", justify="right", footer=f"{result.trainable_params:,}")
+    table.add_column("Non-trainable", justify="right", footer=f"{result.non_trainable_params:,}")
+    table.add_column("MACs", justify="right", footer=f"{result.total_macs:,}")
+    table.add_column("Receptive field", justify="right")
+    for row in result.rows:
+        field = "x".join(map(str, row.receptive_field)) if row.receptive_field else "-"
+        table.add_row(row.name, row.class_name, _shape(row.output_shape[1:]), f"{row.params:,}",
+                      f"{row.trainable_params:,}", f"{row.non_trainable_params:,}",
+                      f"{row.macs:,}", field)
+    table.caption = (f"Total params: {result.total_params:,}   "
+                     f"MACs per example: {result.total_macs:,}")
+    return table
+
+
+def _shape(shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+@cli.command(short_help="Validate configs without training.")
+@click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@set_option
+def check(configs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
+    """Validate configs (schema and model build; no data, no training).
+
+    Exits 0 only if every CONFIG passes.
+    """
+    start_keras()
+    from cnnlab.config import load_config
+    from cnnlab.model import build_model
+
+    out, failed = console(), 0
+    for path in configs:
+        try:
+            model = build_model(load_config(path, list(overrides)))
+        except CnnlabError as error:
+            failed += 1
+            out.print(f"FAIL {path}", style="red", markup=False)
+            show_error(error, out)
+        else:
+            out.print(f"OK   {path}  ({model.count_params():,} parameters)", markup=False)
+    if len(configs) > 1:
+        out.print(f"{len(configs) - failed} of {len(configs)} configs OK")
+    if failed:
+        sys.exit(2)
+
+
+@cli.group()
+def config() -> None:
+    """Look at configs after inheritance and overrides."""
+
+
+@config.command("show")
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@set_option
+def config_show(config_path: Path, overrides: tuple[str, ...]) -> None:
+    """Print the fully resolved YAML (base: merged, --set applied, defaults filled in)."""
+    from cnnlab.config import load_config
+
+    click.echo(load_config(config_path, list(overrides)).to_yaml(), nl=False)

@@ -1,0 +1,170 @@
+"""`cnnlab evaluate`, `compare`, `predict` and `visualize`: looking at finished runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from cnnlab.cli.app import cli, console, runs_dir_option, start_keras
+
+@cli.command(short_help="Evaluate a run and rewrite its report.")
+@click.argument("run", required=False)
+@runs_dir_option
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="Which checkpoint to evaluate.")
+@click.option("--data", "data", default="test", show_default=True, metavar="SPLIT|PATH",
+              help="test, val or train split of the run's data, or another data set's path "
+                   "(its test split).")
+def evaluate(run: str | None, runs_dir: Path, checkpoint: str, data: str) -> None:
+    """Evaluate a run (default: the newest) and rewrite its metrics, predictions and report.
+
+    RUN is a run folder, or a config name for its newest run.
+    """
+    from cnnlab.runs import find_run
+
+    folder = find_run(run, runs_dir)
+    start_keras()
+    from cnnlab.evaluate import evaluate_run
+
+    out = console()
+    metrics = evaluate_run(folder, checkpoint=checkpoint, data=data,
+                           notify=lambda text: out.print(text, style="dim", markup=False))
+    out.print(evaluation_table(metrics, title=f"{folder}  ({metrics['checkpoint']}, {metrics['split']} split)"))
+    if metrics["split"] == "test":
+        out.print(f"report: {folder / 'report.md'} and report.html", markup=False)
+    else:
+        suffix = Path(metrics["split"]).stem
+        out.print(f"wrote {folder / f'metrics_{suffix}.json'} and predictions_{suffix}.npz", markup=False)
+
+
+def evaluation_table(metrics: dict, title: str):
+    """A compact rich summary: Keras metrics, top-k, worst classes, most confused pairs."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for key in ("loss", "accuracy"):
+        if key in metrics:
+            table.add_row(key, f"{metrics[key]:.4f}")
+    for key, value in metrics.items():
+        if isinstance(value, float) and key not in ("loss", "accuracy"):
+            table.add_row(key, f"{value:.4f}")
+    for key, value in metrics.get("top_k_accuracy", {}).items():
+        table.add_row(key.replace("_", "-") + " accuracy", f"{value:.4f}")
+    table.add_row("correct", f"{metrics['correct']:,} of {metrics['examples']:,}")
+    worst = sorted(metrics.get("per_class", []), key=lambda c: c["f1"])[:3]
+    if worst:
+        table.add_row("lowest F1", ", ".join(f"{c['class']} {c['f1']:.3f}" for c in worst))
+    if metrics.get("most_confused"):
+        table.add_row("most confused", ", ".join(f"{p['true']}->{p['predicted']} ({p['count']})"
+                                                 for p in metrics["most_confused"][:3]))
+    return table
+
+
+@cli.command(short_help="Compare runs, with McNemar's exact test per pair.")
+@click.argument("runs", nargs=-1, required=True)
+@runs_dir_option
+@click.option("--metric", default="accuracy", show_default=True, help="Test metric to sort by.")
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path), help="Save the table as CSV.")
+@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the table and the tests as Markdown.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the runs' validation curves of --metric on one plot (PNG).")
+@click.option("--fail-below", type=float, metavar="VALUE", help="Exit 1 if the best run's metric is below VALUE.")
+def compare(runs: tuple[str, ...], runs_dir: Path, metric: str, csv_file, markdown_file, plot_file,
+            fail_below: float | None) -> None:
+    """Compare runs side by side, with McNemar's exact test for each pair on a shared test set.
+
+    RUNS are run folders or config names (their newest runs). A small p (say < 0.05) means the
+    two models' accuracies differ by more than chance on this test set.
+    """
+    from rich.table import Table
+
+    from cnnlab import compare as comparing
+    from cnnlab.runs import read_history
+    from cnnlab.fileio import write_atomic
+    from cnnlab.report import cell
+    from cnnlab.runs import find_run
+
+    rows = comparing.sort_rows([comparing.run_row(find_run(r, runs_dir)) for r in runs], metric)
+    tests = comparing.pair_tests(rows)
+    out = console()
+    table = Table(title=f"runs by test {metric}", title_justify="left")
+    for column in comparing.COLUMNS:
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for row in rows:
+        table.add_row(*[cell(v) for v in row.values()])
+    out.print(table)
+    if tests:
+        pairs = Table(title="McNemar's exact test (b: only A right, c: only B right)", title_justify="left")
+        for column in ("A", "B", "b", "c", "p"):
+            pairs.add_column(column, justify="left" if column in "AB" else "right")
+        for test in tests:
+            pairs.add_row(test.a, test.b, str(test.only_a_right), str(test.only_b_right), f"{test.p_value:.4g}")
+        out.print(pairs)
+    if csv_file:
+        write_atomic(csv_file, comparing.as_csv(rows))
+    if markdown_file:
+        write_atomic(markdown_file, comparing.as_markdown(rows, tests))
+    if plot_file:
+        from cnnlab import plots
+
+        plots.compared_curves({r.label: read_history(r.run / "history.csv") for r in rows}, metric, plot_file)
+    best = rows[0].metrics.get(metric)
+    if fail_below is not None and (not isinstance(best, (int, float)) or best < fail_below):
+        out.print(f"best {metric} {cell(best)} is below {fail_below}", style="red", markup=False)
+        sys.exit(1)
+
+
+@cli.command(short_help="Classify images with a run's model.")
+@click.argument("run")
+@click.argument("images", nargs=-1, required=True)
+@runs_dir_option
+@click.option("--top", default=3, show_default=True, help="How many classes to show per image.")
+@click.option("--invert", is_flag=True, help="Invert the pixels (dark digits on light paper -> MNIST style).")
+@click.option("--convert", is_flag=True, help="Resize and convert images that do not match the model's input.")
+@click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
+def predict(run: str, images: tuple[str, ...], runs_dir: Path, top: int, invert: bool, convert: bool,
+            as_json: bool) -> None:
+    """Classify IMAGES (PNG/JPEG files or folders) with a run's best checkpoint."""
+    from cnnlab.runs import find_run
+
+    folder = find_run(run, runs_dir)
+    start_keras()
+    from cnnlab.predict import predict_images
+
+    results = predict_images(folder, list(images), top=top, convert=convert, invert=invert)
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    out = console()
+    for result in results:
+        ranked = "  ".join(f"{t['class']} {t['probability']:.3f}" for t in result["top"])
+        out.print(f"{result['file']}: {result['predicted']}   ({ranked})", markup=False)
+
+
+@cli.command(short_help="Draw a run's filters and feature maps.")
+@click.argument("run", required=False)
+@runs_dir_option
+@click.option("--image", type=click.Path(dir_okay=False, path_type=Path), help="An image file to look at.")
+@click.option("--index", type=int, help="A test example to look at (default 0).")
+@click.option("--invert", is_flag=True, help="Invert the image's pixels first.")
+@click.option("--convert", is_flag=True, help="Resize and convert an image that does not match the input.")
+def visualize(run: str | None, runs_dir: Path, image: Path | None, index: int | None, invert: bool,
+              convert: bool) -> None:
+    """Draw the first conv layer's filters and the feature maps of one input (filters.png,
+    feature_maps.png in the run folder)."""
+    if image is not None and index is not None:
+        raise click.UsageError("give --image or --index, not both")
+    from cnnlab.runs import find_run
+
+    folder = find_run(run, runs_dir)
+    start_keras()
+    from cnnlab.visualize import visualize as draw
+
+    for path in draw(folder, image=image, index=index, convert=convert, invert=invert):
+        console().print(f"wrote {path}", markup=False)
