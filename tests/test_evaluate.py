@@ -161,3 +161,16 @@ def test_visualize_draws_filters_and_feature_maps(run_cli, trained_copy):
     assert bad.exit_code == 2 and "has 48 examples" in bad.stderr
     both = run_cli("visualize", str(run), "--index", "1", "--image", str(run / "filters.png"))
     assert both.exit_code == 2
+
+
+def test_predict_with_a_missing_checkpoint_fails_clearly(run_cli, trained_copy, tmp_path):
+    run, _ = trained_copy
+    (run / "best.keras").unlink()
+    Image.new("L", (8, 8)).save(tmp_path / "x.png")
+    result = run_cli("predict", str(run), tmp_path / "x.png")
+    assert result.exit_code == 1 and "best.keras is missing" in result.stderr
+
+
+def test_visualize_with_no_runs_says_how_to_make_one(run_cli, tmp_path):
+    result = run_cli("visualize", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "cnnlab train" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import json
 import signal
 import subprocess
@@ -212,3 +213,46 @@ def test_without_validation_the_last_epoch_is_best(run_cli, write, tmp_path):
     (run,) = list_runs(tmp_path / "runs")
     assert json.loads((run / "metrics.json").read_text())["best_epoch"] == 3
     assert "val_loss" not in (run / "history.csv").read_text()
+
+
+def test_same_seed_gives_the_same_history(run_cli, write, tmp_path):
+    config = write("t.yaml", TINY)
+    for _ in range(2):
+        assert run_cli("train", config, "--runs-dir", tmp_path / "runs").exit_code == 0
+    first, second = list_runs(tmp_path / "runs")
+    drop_times = [{k: v for k, v in row.items() if k != "epoch_seconds"}
+                  for row in csv.DictReader(open(first / "history.csv"))]
+    again = [{k: v for k, v in row.items() if k != "epoch_seconds"}
+             for row in csv.DictReader(open(second / "history.csv"))]
+    assert drop_times == again
+
+
+def test_deterministic_runtime_turns_on_op_determinism(write):
+    config = write("t.yaml", TINY + "runtime: {deterministic: true}\n")
+    probe = ("import sys, tensorflow as tf\n"
+             "from cnnlab.config import load_config\nfrom cnnlab import backend\n"
+             f"chosen = backend.configure(load_config({str(config)!r}))\n"
+             "from tensorflow.python.framework import config as tf_config\n"  # no public getter
+             "print(tf_config.is_op_determinism_enabled(), chosen['deterministic'])\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+    assert done.stdout.split() == ["True", "True"], done.stderr[-2000:]
+
+
+def test_hparams_entry_is_written_for_tensorboard(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run, _, _ = trained
+    events = EventAccumulator(str(run / "tensorboard" / "hparams"))
+    events.Reload()
+    content = events.PluginTagToContent("hparams")
+    assert "_hparams_/session_start_info" in content
+    assert b"batch_size" in content["_hparams_/session_start_info"]
+
+
+def test_progress_is_live_on_a_terminal_and_plain_in_logs():
+    from rich.console import Console
+
+    from cnnlab.cli.display import LiveProgress, PlainProgress, progress_callback
+
+    assert isinstance(progress_callback(Console(force_terminal=True)), LiveProgress)
+    assert isinstance(progress_callback(Console(force_terminal=False, file=open(os.devnull, "w"))), PlainProgress)
