@@ -173,3 +173,17 @@ def test_baseline_has_the_classic_parameter_count():
     result = summarize(build_model(load_config(CONFIGS[0].parent / "mnist_baseline.yaml")))
     assert result.total_params == 1_625_866
     assert [r.class_name for r in result.rows] == ["Conv2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]
+
+
+def test_learning_rate_schedule_and_unknown_schedule(write):
+    from cnnlab.compiling import build_optimizer
+
+    text = ("name: t\nmodel: {layers: [Flatten, {Dense: {units: 10}}]}\ntrain:\n  optimizer:\n    name: adam\n"
+            "    learning_rate: {ExponentialDecay: {initial_learning_rate: 0.01, decay_steps: 10, decay_rate: 0.5}}\n")
+    optimizer = build_optimizer(load_config(write("s.yaml", text)))
+    schedule = optimizer.get_config()["learning_rate"]
+    assert schedule["class_name"] == "ExponentialDecay" and schedule["config"]["decay_rate"] == 0.5
+    with pytest.raises(ConfigError) as caught:
+        build_optimizer(load_config(write("s.yaml", text.replace("ExponentialDecay", "ExponentialDecy"))))
+    (problem,) = caught.value.problems
+    assert problem.hint == "did you mean ExponentialDecay?" and problem.line == 6
