@@ -34,15 +34,11 @@ class LocatedConfig(RunConfig):
 
     def locate(self, path: KeyPath) -> Location:
         """(file, line) of the deepest written key on `path`; the config file if none is."""
-        for end in range(len(path), -1, -1):
-            if path[:end] in self._locations:
-                return self._locations[path[:end]]
-        return (self._source, None)
+        return _locate(self._locations, self._source, path)
 
     def problem(self, path: KeyPath, message: str, hint: str = "") -> Problem:
         """A `Problem` located at `path`, ready to raise as a `ConfigError`."""
-        file, line = self.locate(path)
-        return Problem(message, key=format_path(path), file=file, line=line, hint=hint)
+        return _problem(self._locations, self._source, path, message, hint)
 
     def to_yaml(self) -> str:
         """The resolved config as YAML that `cnnlab train` accepts again as it is."""
@@ -81,6 +77,18 @@ def _flow_leaves(value: Any) -> Any:
     return value
 
 
+def _locate(locations: dict, source: str | None, path: KeyPath) -> Location:
+    for end in range(len(path), -1, -1):
+        if path[:end] in locations:
+            return locations[path[:end]]
+    return (source, None)
+
+
+def _problem(locations: dict, source: str | None, path: KeyPath, message: str, hint: str) -> Problem:
+    file, line = _locate(locations, source, path)
+    return Problem(message, key=format_path(path), file=file, line=line, hint=hint)
+
+
 def format_path(path: KeyPath) -> str:
     """("model", "layers", 2, "Conv2D") -> "model.layers[2].Conv2D"."""
     text = ""
@@ -114,15 +122,14 @@ def _validate(data: dict, locations: dict, source: str) -> LocatedConfig:
 
 
 def _problems(error: ValidationError, data: dict, locations: dict, source: str) -> list[Problem]:
-    located = LocatedConfig.model_construct()
-    located._locations, located._source = locations, source
     problems = []
     for item in error.errors():
         path = _data_path(item["loc"], data)
         if item["type"] == "extra_forbidden":
-            message, hint = "unknown key", did_you_mean(str(path[-1]), section_fields(path[:-1]))
-            if not hint and section_fields(path[:-1]):
-                hint = "allowed: " + ", ".join(section_fields(path[:-1]))
+            allowed = section_fields(path[:-1])
+            message, hint = "unknown key", did_you_mean(str(path[-1]), allowed)
+            if not hint and allowed:
+                hint = "allowed: " + ", ".join(allowed)
         elif item["type"] == "missing":
             message, hint = "required key is missing", "add it"
         else:
@@ -130,7 +137,7 @@ def _problems(error: ValidationError, data: dict, locations: dict, source: str) 
             if item["type"] not in ("value_error",) and not isinstance(item["input"], (dict, list)):
                 message += f" (got {item['input']!r})"
             message = message.removeprefix("Value error, ")
-        problems.append(located.problem(path, message, hint))
+        problems.append(_problem(locations, source, path, message, hint))
     return sorted(problems, key=lambda p: (p.file != source, p.file or "", p.line or 0))
 
 
@@ -195,9 +202,11 @@ def _read_yaml(path: Path) -> tuple[dict, dict]:
                                   hint="give a path such as configs/mnist_baseline.yaml")) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(Problem(f"cannot read: {error}", file=str(path))) from None
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # One parse: the node tree gives the lines, the same nodes give the data.
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         what = " ".join(str(part) for part in (getattr(error, "context", None),
@@ -205,6 +214,8 @@ def _read_yaml(path: Path) -> tuple[dict, dict]:
         raise ConfigError(Problem(f"YAML syntax error: {what or error}", file=str(path),
                                   line=mark.line + 1 if mark else None,
                                   hint="check the indentation and the colons")) from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise ConfigError(Problem("a config must be a YAML mapping of sections "
                                   "(name, data, model, train, ...)", file=str(path),
