@@ -85,10 +85,12 @@ def load_run_model(run: Path, checkpoint: str = "best"):
 def predict_images(run: Path, paths: list, *, top: int = 3, convert: bool = False,
                    invert: bool = False) -> list[dict]:
     """For each image: its file and the `top` most probable classes with probabilities."""
+    from cnnlab.data import is_image_folder
+
     cfg, model, preprocessing, class_names = load_run_model(run)
     input_shape = tuple(model.input_shape[1:])
     # An image-folder run resized and converted its training images: do the same here.
-    convert = convert or _trained_on_image_folder(cfg)
+    convert = convert or is_image_folder(cfg)
     files = image_files(paths)
     pixels = np.stack([read_image(p, input_shape, convert=convert, invert=invert) for p in files])
     probabilities = model.predict(preprocessing.apply(pixels), verbose=0)
@@ -101,7 +103,3 @@ def predict_images(run: Path, paths: list, *, top: int = 3, convert: bool = Fals
                         "top": [{"class": str(class_names[i]), "probability": float(row[i])} for i in order]})
     return results
 
-
-def _trained_on_image_folder(cfg) -> bool:
-    dataset = Path(cfg.data.dataset)
-    return cfg.data.dataset == "image_folder" or (dataset.is_dir() and not any(dataset.glob("*idx*")))

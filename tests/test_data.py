@@ -233,3 +233,37 @@ def test_data_list_names_every_builtin_set_with_its_shape(run_cli, tmp_path, mon
     assert result.exit_code == 0
     for row in ("mnist", "28x28x1", "cifar100", "32x32x3", "synthetic", "image_folder"):
         assert row in result.stdout
+
+
+def test_verified_npz_and_cifar_tarball_layouts_are_read(monkeypatch, tmp_path):
+    import io
+    import pickle
+    import tarfile
+
+    rng = np.random.default_rng(4)
+    buffer = io.BytesIO()
+    np.savez(buffer, x_train=rng.integers(0, 255, (12, 4, 4), dtype=np.uint8), y_train=np.arange(12) % 2,
+             x_test=rng.integers(0, 255, (4, 4, 4), dtype=np.uint8), y_test=np.arange(4) % 2)
+    npz = buffer.getvalue()
+    batches = {name: {b"data": rng.integers(0, 255, (n, 3 * 32 * 32), dtype=np.uint8),
+                      b"labels": list(np.arange(n) % 10)} for name, n in (("data_batch_1", 20), ("test_batch", 10))}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, batch in batches.items():
+            data = pickle.dumps(batch)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    tarball = buffer.getvalue()
+    (tmp_path / "mnist.npz").write_bytes(npz)
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(tarball)
+    monkeypatch.setitem(builtin.PINNED, "mnist", [builtin.Pinned("npz", {"mnist.npz": sha256_of(npz)})])
+    monkeypatch.setitem(builtin.PINNED, "cifar10", [builtin.Pinned(
+        "tar", {"cifar-10-python.tar.gz": sha256_of(tarball)}, "labels")])
+
+    digits = builtin.load_builtin("mnist", str(tmp_path))
+    assert digits.x_train.shape == (12, 4, 4, 1) and digits.checksums == {"mnist.npz": sha256_of(npz)}
+    cifar = builtin.load_builtin("cifar10", str(tmp_path))
+    assert cifar.x_train.shape == (20, 32, 32, 3) and cifar.x_test.shape == (10, 32, 32, 3)
+    assert np.array_equal(cifar.x_test[1, 0, 0], batches["test_batch"][b"data"][1, [0, 1024, 2048]])
+    assert cifar.checksums == {"cifar-10-python.tar.gz": sha256_of(tarball)}

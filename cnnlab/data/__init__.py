@@ -16,7 +16,8 @@ from typing import Callable
 import numpy as np
 
 from cnnlab.config import LocatedConfig
-from cnnlab.data.files import Arrays, arrays_from_idx, find_idx_files, parse_idx, read_bytes, read_npz
+from cnnlab.data.files import (Arrays, arrays_from_idx, example_shape, find_idx_files, idx_shape, parse_idx,
+                               read_bytes, read_npz)
 from cnnlab.data.registry import BUILTIN, DatasetInfo
 from cnnlab.errors import ConfigError, DataError, did_you_mean
 from cnnlab.schema import SyntheticSpec
@@ -42,7 +43,7 @@ def dataset_info(cfg: LocatedConfig) -> DatasetInfo:
         return DatasetInfo("synthetic", tuple(spec.input_shape), spec.num_classes, names)
     path = _local_path(cfg)
     try:
-        if path.is_dir() and not find_idx_files(path):
+        if is_image_folder(cfg):
             from cnnlab.data.folder import CHANNELS, DEFAULT_IMAGE_SIZE, class_folders
 
             classes = tuple(class_folders(path))
@@ -71,12 +72,22 @@ def load_arrays(cfg: LocatedConfig, notify: Callable[[str], None] = lambda _: No
                               spec.test_examples, seed=cfg.seed)
     path = _local_path(cfg)
     if path.is_file():
-        return read_npz(path)
-    if files := find_idx_files(path):
+        return read_npz(path.read_bytes(), str(path))
+    if not is_image_folder(cfg):
+        files = find_idx_files(path)
         return arrays_from_idx({role: read_bytes(p) for role, p in files.items()}, str(path))
     from cnnlab.data.folder import load_image_folder
 
     return load_image_folder(path, data.image_size, data.color_mode, data.test_split, cfg.seed)
+
+
+def is_image_folder(cfg: LocatedConfig) -> bool:
+    """Whether `cfg.data` names a folder of images (one sub-folder per class), which is
+    resized and converted on the way in, unlike the fixed-size array formats."""
+    if cfg.data.dataset == "image_folder":
+        return True
+    path = Path(cfg.data.dataset).expanduser()
+    return cfg.data.dataset not in KNOWN_NAMES and path.is_dir() and not find_idx_files(path)
 
 
 def _local_path(cfg: LocatedConfig) -> Path:
@@ -110,7 +121,7 @@ def _npz_header(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
             labels = arrays["y_train"]
     except (KeyError, OSError, ValueError, zipfile.BadZipFile) as error:
         raise DataError(f"{path}: not a Keras-style .npz with x_train and y_train ({error})") from None
-    return (tuple(shape[1:]) if len(shape) == 4 else (*shape[1:], 1)), labels
+    return example_shape(shape), labels
 
 
 def _idx_header(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
@@ -118,6 +129,5 @@ def _idx_header(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
     images = files["train_images"]
     opener = gzip.open if images.suffix == ".gz" else open
     with opener(images, "rb") as stream:
-        head = stream.read(16)
-    dims = tuple(int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(head[3]))
-    return (dims[1:] if len(dims) == 4 else (*dims[1:], 1)), parse_idx(read_bytes(files["train_labels"]))
+        head = stream.read(4 + 4 * 4)  # magic and at most four dimensions
+    return example_shape(idx_shape(head, images.name)), parse_idx(read_bytes(files["train_labels"]))

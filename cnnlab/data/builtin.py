@@ -145,14 +145,15 @@ def _try_place(name: str, kind: str, place: Path, notify: Notify) -> Arrays | No
         files = _files_of(pinned, place)
         if not files:
             continue
-        contents = {}
+        contents, verified = {}, {}
         for key, path in files.items():
             data = read_bytes(path) if pinned.kind == "idx" else path.read_bytes()
-            expected = pinned.hashes[idx_role_name(key) if pinned.kind == "idx" else path.name]
-            if sha256_of(data) != expected:
-                return _mismatch(name, kind, path, sha256_of(data), expected, notify)
-            contents[key] = data
-        arrays = _read(pinned, files, contents, place)
+            file_name = idx_role_name(key) if pinned.kind == "idx" else path.name
+            actual = sha256_of(data)
+            if actual != pinned.hashes[file_name]:
+                return _mismatch(name, kind, path, actual, pinned.hashes[file_name], notify)
+            contents[key], verified[file_name] = data, actual
+        arrays = _read(pinned, contents, verified, str(place))
         notify(f"{name}: verified files in {place}")
         return arrays
     return None
@@ -166,15 +167,13 @@ def _files_of(pinned: Pinned, place: Path) -> dict[str, Path]:
     return {n: place / n for n in pinned.hashes if (place / n).is_file()}
 
 
-def _read(pinned: Pinned, files: dict[str, Path], contents: dict[str, bytes], place: Path) -> Arrays:
+def _read(pinned: Pinned, contents: dict[str, bytes], verified: dict[str, str], origin: str) -> Arrays:
     if pinned.kind == "idx":
-        return arrays_from_idx(contents, str(place))
-    ((name, path),) = list(files.items())[:1]
+        return arrays_from_idx(contents, origin, verified)
+    data = next(iter(contents.values()))  # npz and tar layouts are one file
     if pinned.kind == "npz":
-        return read_npz(path)
-    arrays = read_cifar_tarball(path, pinned.label_key)
-    arrays.checksums = {path.name: sha256_of(contents[name])}
-    return arrays
+        return read_npz(data, origin, verified)
+    return read_cifar_tarball(data, origin, pinned.label_key, verified)
 
 
 def _mismatch(name, kind, path, actual, expected, notify) -> None:

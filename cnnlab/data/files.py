@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import pickle
 import re
 import tarfile
@@ -53,13 +54,22 @@ def read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read ({error})") from None
 
 
-def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
-    """An IDX file's content -> array (the format of the original MNIST files)."""
+def idx_shape(data: bytes, name: str = "IDX data") -> tuple[int, ...]:
+    """The array shape an IDX file's header announces (only the header needs to be there)."""
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
         raise DataError(f"{name}: not an IDX file (bad magic number)")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(data[3]))
+
+
+def example_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """(N, H, W) or (N, H, W, C) -> the shape of one example, (H, W, C)."""
+    return tuple(shape[1:]) if len(shape) == 4 else (*shape[1:], 1)
+
+
+def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
+    """An IDX file's content -> array (the format of the original MNIST files)."""
+    shape = idx_shape(data, name)
+    header = 4 + 4 * len(shape)
     dtype = np.dtype(_IDX_TYPES[data[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - header != expected:
@@ -87,35 +97,41 @@ def idx_role_name(role: str) -> str:
     return f"{'train' if split == 'train' else 't10k'}-{kind}-idx{3 if kind == 'images' else 1}-ubyte"
 
 
-def arrays_from_idx(contents: dict[str, bytes], origin: str) -> Arrays:
+# The readers take the bytes already read (and, for the Keras data sets, already verified):
+# `checksums` are the hashes the caller computed, so no file is read or hashed twice.
+
+
+def arrays_from_idx(contents: dict[str, bytes], origin: str, checksums: dict[str, str] | None = None) -> Arrays:
     """Build `Arrays` from the four IDX files' contents (role -> bytes)."""
     parsed = {role: parse_idx(contents[role], idx_role_name(role)) for role in IDX_ROLES}
+    checksums = checksums or {idx_role_name(r): sha256_of(contents[r]) for r in IDX_ROLES}
     arrays = Arrays(_as_images(parsed["train_images"]), parsed["train_labels"],
                     _as_images(parsed["test_images"]), parsed["test_labels"], origin=origin,
-                    checksums={idx_role_name(r): sha256_of(contents[r]) for r in IDX_ROLES})
+                    checksums=checksums)
     return _checked(arrays, origin)
 
 
-def read_npz(path: Path) -> Arrays:
-    """A Keras-style `.npz` with x_train, y_train, x_test, y_test (no pickles allowed)."""
+def read_npz(data: bytes, origin: str, checksums: dict[str, str] | None = None) -> Arrays:
+    """A Keras-style `.npz` (its bytes) with x_train, y_train, x_test, y_test; no pickles allowed."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in archive]
             if missing:
-                raise DataError(f"{path}: missing arrays {', '.join(missing)} "
+                raise DataError(f"{origin}: missing arrays {', '.join(missing)} "
                                 "(expected x_train, y_train, x_test, y_test)")
             arrays = Arrays(_as_images(archive["x_train"]), archive["y_train"].reshape(-1),
-                            _as_images(archive["x_test"]), archive["y_test"].reshape(-1),
-                            origin=str(path), checksums={path.name: sha256_of(path.read_bytes())})
+                            _as_images(archive["x_test"]), archive["y_test"].reshape(-1), origin=origin,
+                            checksums=checksums or {Path(origin).name: sha256_of(data)})
     except (OSError, ValueError) as error:
-        raise DataError(f"{path}: not a readable .npz file ({error})") from None
-    return _checked(arrays, str(path))
+        raise DataError(f"{origin}: not a readable .npz file ({error})") from None
+    return _checked(arrays, origin)
 
 
-def read_cifar_tarball(path: Path, label_key: str) -> Arrays:
-    """The original CIFAR python tarball. Only call after its SHA-256 was verified: it holds pickles."""
+def read_cifar_tarball(data: bytes, origin: str, label_key: str, checksums: dict[str, str]) -> Arrays:
+    """The original CIFAR python tarball's bytes. It holds pickles: only pass verified bytes,
+    with the `checksums` they were verified against."""
     train_x, train_y, test_x, test_y = [], [], [], []
-    with tarfile.open(path, "r:gz") as archive:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         for member in archive.getmembers():
             name = Path(member.name).name
             if not (name.startswith("data_batch") or name in ("test_batch", "train", "test")):
@@ -127,10 +143,10 @@ def read_cifar_tarball(path: Path, label_key: str) -> Arrays:
             (test_x if is_test else train_x).append(images)
             (test_y if is_test else train_y).append(labels)
     if not train_x or not test_x:
-        raise DataError(f"{path}: no CIFAR batches inside")
+        raise DataError(f"{origin}: no CIFAR batches inside")
     arrays = Arrays(np.concatenate(train_x), np.concatenate(train_y), np.concatenate(test_x),
-                    np.concatenate(test_y), origin=str(path))
-    return _checked(arrays, str(path))
+                    np.concatenate(test_y), checksums=checksums, origin=origin)
+    return _checked(arrays, origin)
 
 
 def _as_images(x: np.ndarray) -> np.ndarray:
