@@ -16,7 +16,7 @@ import keras
 
 from cnnlab.config import LocatedConfig
 from cnnlab.errors import ConfigError, did_you_mean
-from cnnlab.layers import instantiate, public_classes
+from cnnlab.layers import instantiate, keras_names, public_classes
 
 # Callbacks whose files and folders cnnlab manages itself, and what to use instead.
 _MANAGED_CALLBACKS = {
@@ -75,8 +75,7 @@ def _known(cfg: LocatedConfig, where: tuple, name: str, module, kind: str) -> st
     try:
         module.get(name)
     except (ValueError, TypeError):
-        choices = [n for n in dir(module) if not n.startswith("_") and n[0].islower()
-                   and n not in ("get", "serialize", "deserialize")]
+        choices = [n for n in keras_names(module) if n[0].islower()]  # functions, not classes
         raise ConfigError(cfg.problem(where, f"unknown {kind} {name!r}",
                                       did_you_mean(name, choices))) from None
     return name

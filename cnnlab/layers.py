@@ -49,6 +49,12 @@ def public_classes(module, base: type) -> dict[str, type]:
     return found
 
 
+def keras_names(module) -> list[str]:
+    """The public names of a Keras lookup module (keras.activations, keras.losses, ...), for
+    "did you mean" suggestions; its own get/serialize/deserialize left out."""
+    return [n for n in dir(module) if not n.startswith("_") and n not in ("get", "serialize", "deserialize")]
+
+
 def layer_classes() -> dict[str, type]:
     """Every public layer class of `keras.layers`, by class name."""
     classes = dict(public_classes(keras.layers, keras.layers.Layer))
@@ -125,8 +131,7 @@ def _resolve_object(cfg: LocatedConfig, path: tuple, value: Any) -> Any:
         return module.get(value)
     except (ValueError, TypeError) as error:
         wanted = value if isinstance(value, str) else value["class_name"]
-        choices = [n for n in dir(module) if not n.startswith("_") and n not in ("get", "serialize", "deserialize")]
-        hint = did_you_mean(str(wanted), choices)
+        hint = did_you_mean(str(wanted), keras_names(module))
         raise ConfigError(cfg.problem(path, f"unknown {kind} {wanted!r}" if hint or isinstance(value, str)
                                       else f"Keras refuses this {kind}: {keras_message(error)}",
                                       hint)) from None

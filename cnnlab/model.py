@@ -28,10 +28,12 @@ def build_model(cfg: LocatedConfig, info: DatasetInfo | None = None) -> keras.Se
     global dtype policy that `backend.configure` set)."""
     info = info or dataset_info(cfg)
     input_shape = tuple(cfg.model.input_shape or info.input_shape)
-    layers = [build_layer(cfg, i, name) for i, name in enumerate(_layer_names(cfg))]
-    if keras.config.dtype_policy().name == "mixed_float16" and "dtype" not in cfg.model.layers[-1].arguments:
-        # Softmax in float16 loses the small probabilities; Keras' guide keeps the output float32.
-        layers[-1] = build_layer(cfg, len(layers) - 1, layers[-1].name, dtype="float32")
+    # Softmax in float16 loses the small probabilities; Keras' guide keeps the output float32.
+    output_float32 = (keras.config.dtype_policy().name == "mixed_float16"
+                      and "dtype" not in cfg.model.layers[-1].arguments)
+    last = len(cfg.model.layers) - 1
+    layers = [build_layer(cfg, i, name, **({"dtype": "float32"} if i == last and output_float32 else {}))
+              for i, name in enumerate(_layer_names(cfg))]
     shapes = _trace(cfg, layers, input_shape)
     _check_classifier_output(cfg, layers, shapes, info)
     return keras.Sequential([keras.Input(shape=input_shape), *layers], name=cfg.name)

@@ -187,3 +187,12 @@ def test_learning_rate_schedule_and_unknown_schedule(write):
         build_optimizer(load_config(write("s.yaml", text.replace("ExponentialDecay", "ExponentialDecy"))))
     (problem,) = caught.value.problems
     assert problem.hint == "did you mean ExponentialDecay?" and problem.line == 6
+
+
+def test_mixed_precision_keeps_only_the_output_layer_float32(write):
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = build(write, "    - Flatten\n    - Dense: {units: 16}\n    - Dense: {units: 10, activation: softmax}\n")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert [layer.dtype_policy.name for layer in model.layers] == ["mixed_float16", "mixed_float16", "float32"]
