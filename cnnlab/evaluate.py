@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from cnnlab.errors import ConfigError, DataError, RunError
+from cnnlab.errors import ConfigError, DataError
 from cnnlab.fileio import write_atomic, write_json
 
 SPLITS = ("test", "val", "train")
@@ -48,9 +48,8 @@ def assess(run: Path, cfg, model, *, x, y, labels, raw_images, class_names, chec
            split: str, best_epoch: int | None) -> dict:
     """Evaluate `model`, then write metrics.json, predictions.npz, the plots and the report."""
     from cnnlab import plots
-    from cnnlab.runs import read_history
     from cnnlab.report import write_report
-    from cnnlab.runs import RUN_CONFIG, Manifest
+    from cnnlab.runs import RUN_CONFIG, Manifest, read_history
     from cnnlab.summary import summarize
 
     metrics, predictions = evaluate_model(model, x, y, labels, cfg.train.batch_size, class_names)
@@ -64,9 +63,11 @@ def assess(run: Path, cfg, model, *, x, y, labels, raw_images, class_names, chec
     write_json(run / f"metrics{suffix}.json", metrics)
     manifest = Manifest(run)
     compact = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
-    manifest.update(**({"test": compact} if split == "test" else {f"evaluation{suffix}": compact}))
     if suffix:
+        manifest.update(**{f"evaluation{suffix}": compact})
         return metrics
+    summary = summarize(model)
+    manifest.update(test=compact, macs=summary.total_macs)
 
     history = read_history(run / "history.csv")
     if history:
@@ -76,7 +77,7 @@ def assess(run: Path, cfg, model, *, x, y, labels, raw_images, class_names, chec
     plots.misclassified(raw_images, predictions["y_true"], predictions["y_pred"],
                         predictions["probabilities"], class_names, run / "misclassified.png")
     write_report(run, config_yaml=(run / RUN_CONFIG).read_text(), manifest=manifest.data,
-                 summary=summarize(model), metrics=metrics)
+                 summary=summary, metrics=metrics)
     return metrics
 
 
@@ -84,24 +85,16 @@ def evaluate_run(run: Path, *, checkpoint: str = "best", data: str = "test",
                  notify: Callable[[str], None] = lambda _: None, environ=os.environ) -> dict:
     """Re-evaluate a run's checkpoint on a split of its data (test, val, train) or on the test
     split of another data set at a path, transformed exactly as in training."""
-    import keras
-
     from cnnlab import backend
     from cnnlab.config import load_config
-    from cnnlab.data import dataset_info, load_arrays
-    from cnnlab.data.prepare import Preprocessing, prepare
-    from cnnlab.runs import RUN_CONFIG, Manifest
+    from cnnlab.data import load_arrays
+    from cnnlab.data.prepare import prepare
+    from cnnlab.runs import RUN_CONFIG, Manifest, load_trained_run
 
     run = Path(run)
     cfg = load_config(run / RUN_CONFIG)
-    model_path = run / f"{checkpoint}.keras"
-    for needed in (model_path, run / "preprocessing.npz"):
-        if not needed.is_file():
-            raise RunError(f"{run}: {needed.name} is missing — the run did not finish an epoch, "
-                           "or the file was removed; train again or use --checkpoint last")
-    backend.configure(cfg)
-    info = dataset_info(cfg)
-    preprocessing = Preprocessing.load(run / "preprocessing.npz")
+    backend.configure(cfg)  # the run's device and seed, before Keras touches a device
+    cfg, model, preprocessing, info = load_trained_run(run, checkpoint, cfg)
     if data in SPLITS:
         splits = prepare(load_arrays(cfg, notify, environ), preprocess=cfg.data.preprocess,
                          validation_split=cfg.data.validation_split, limit=cfg.data.limit,
@@ -110,16 +103,12 @@ def evaluate_run(run: Path, *, checkpoint: str = "best", data: str = "test",
         x, y, labels, raw = _split(splits, data)
     else:
         x, y, labels, raw = _other_data(cfg, data, preprocessing, info, notify, environ)
-    try:
-        model = keras.saving.load_model(model_path)
-    except Exception as error:  # a truncated or foreign file: say which, not a traceback
-        raise RunError(f"{model_path}: cannot be loaded as a Keras model ({error})") from None
     if tuple(model.input_shape[1:]) != tuple(x.shape[1:]):
         raise DataError(f"{data}: examples of shape {x.shape[1:]} do not fit the model's input "
                         f"{tuple(model.input_shape[1:])}")
     best_epoch = Manifest(run).data.get("test", {}).get("best_epoch") if checkpoint == "best" else None
     return assess(run, cfg, model, x=x, y=y, labels=labels, raw_images=raw, class_names=info.class_names,
-                  checkpoint=model_path.name, split=data if data in SPLITS else str(data), best_epoch=best_epoch)
+                  checkpoint=f"{checkpoint}.keras", split=data if data in SPLITS else str(data), best_epoch=best_epoch)
 
 
 def _split(splits, name: str):

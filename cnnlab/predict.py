@@ -60,34 +60,14 @@ def read_image(path: Path, input_shape: tuple, *, convert: bool, invert: bool) -
     return 255 - pixels if invert else pixels
 
 
-def load_run_model(run: Path, checkpoint: str = "best"):
-    """(config, model, preprocessing, class names) of a finished run."""
-    import keras
-
-    from cnnlab.config import load_config
-    from cnnlab.data import dataset_info
-    from cnnlab.data.prepare import Preprocessing
-    from cnnlab.errors import RunError
-    from cnnlab.runs import RUN_CONFIG
-
-    cfg = load_config(run / RUN_CONFIG)
-    for needed in (run / f"{checkpoint}.keras", run / "preprocessing.npz"):
-        if not needed.is_file():
-            raise RunError(f"{run}: {needed.name} is missing — the run has no finished epoch, "
-                           "or the file was removed")
-    try:
-        model = keras.saving.load_model(run / f"{checkpoint}.keras")
-    except Exception as error:  # a truncated or foreign file: say which, not a traceback
-        raise RunError(f"{run / f'{checkpoint}.keras'}: cannot be loaded ({error})") from None
-    return cfg, model, Preprocessing.load(run / "preprocessing.npz"), dataset_info(cfg).class_names
-
-
 def predict_images(run: Path, paths: list, *, top: int = 3, convert: bool = False,
                    invert: bool = False) -> list[dict]:
     """For each image: its file and the `top` most probable classes with probabilities."""
     from cnnlab.data import is_image_folder
+    from cnnlab.runs import load_trained_run
 
-    cfg, model, preprocessing, class_names = load_run_model(run)
+    cfg, model, preprocessing, info = load_trained_run(run)
+    class_names = info.class_names
     input_shape = tuple(model.input_shape[1:])
     # An image-folder run resized and converted its training images: do the same here.
     convert = convert or is_image_folder(cfg)

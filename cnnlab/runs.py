@@ -45,15 +45,39 @@ def find_run(target: str | None, runs_dir: Path) -> Path:
     path = Path(target)
     if (path / RUN_CONFIG).is_file():
         return path
-    if path.is_dir() and (runs := list_runs(path.parent)) and any(r.parent == path for r in runs):
-        return [r for r in runs if r.parent == path][-1]
-    named = [r for r in list_runs(runs_dir) if r.parent.name == target]
+    if path.is_dir() and (inside := [r for r in list_runs(path.parent) if r.parent == path]):
+        return inside[-1]  # a config name's folder: its newest run
+    runs = list_runs(runs_dir)
+    named = [r for r in runs if r.parent.name == target]
     if named:
         return named[-1]
-    names = sorted({r.parent.name for r in list_runs(runs_dir)})
+    names = sorted({r.parent.name for r in runs})
     hint = did_you_mean(target, names) or (f"runs in {runs_dir}/: " + ", ".join(names) if names
                                            else f"there are no runs in {runs_dir}/ yet")
     raise ConfigError(f"no run folder or run name {target!r} — {hint}")
+
+
+def load_trained_run(run: Path, checkpoint: str = "best", cfg=None):
+    """(config, model, preprocessing, data set info) of a trained run, or a `RunError` that
+    says which file is missing or unreadable. `cfg` saves reading config.yaml again."""
+    import keras
+
+    from cnnlab.config import load_config
+    from cnnlab.data import dataset_info
+    from cnnlab.data.prepare import Preprocessing
+
+    run = Path(run)
+    cfg = cfg or load_config(run / RUN_CONFIG)
+    model_path = run / f"{checkpoint}.keras"
+    for needed in (model_path, run / "preprocessing.npz"):
+        if not needed.is_file():
+            raise RunError(f"{run}: {needed.name} is missing — the run did not finish an epoch, "
+                           "or the file was removed")
+    try:
+        model = keras.saving.load_model(model_path)
+    except Exception as error:  # a truncated or foreign file: say which, not a traceback
+        raise RunError(f"{model_path}: cannot be loaded as a Keras model ({error})") from None
+    return cfg, model, Preprocessing.load(run / "preprocessing.npz"), dataset_info(cfg)
 
 
 def create_run_folder(runs_dir: Path, name: str, now: dt.datetime | None = None) -> Path:

@@ -124,17 +124,14 @@ def _finish(cfg, run: Path, manifest: Manifest, history: list[dict], splits, inf
     import keras
 
     from cnnlab.evaluate import assess
-    from cnnlab.summary import summarize
 
     if not (run / "best.keras").is_file():
         raise RunError(f"{run}: no checkpoint was written (no epoch finished with a finite loss)")
     seconds = sum(row.get("epoch_seconds", 0.0) for row in history)
     rate = round(len(splits.x_train) * len(history) / seconds, 1) if seconds else None
     best = keras.saving.load_model(run / "best.keras")
-    summary = summarize(best)
     manifest.update(status="completed", ended=_now(), epochs_completed=len(history),
-                    timing={"train_seconds": round(seconds, 2), "images_per_second": rate},
-                    macs=summary.total_macs)
+                    timing={"train_seconds": round(seconds, 2), "images_per_second": rate})
     started = time.perf_counter()
     assess(run, cfg, best, x=splits.x_test, y=splits.y_test, labels=splits.labels_test,
            raw_images=splits.raw_test, class_names=info.class_names, checkpoint="best.keras",

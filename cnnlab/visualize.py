@@ -19,9 +19,10 @@ def visualize(run: Path, *, image: Path | None = None, index: int | None = None,
     import keras
 
     from cnnlab import plots
-    from cnnlab.predict import load_run_model, read_image
+    from cnnlab.predict import read_image
+    from cnnlab.runs import load_trained_run
 
-    cfg, model, preprocessing, _ = load_run_model(run)
+    cfg, model, preprocessing, _ = load_trained_run(run)
     convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     if not convolutions:
         raise RunError(f"{run}: the model has no Conv2D layer, so there are no filters to show")
