@@ -12,11 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.errors import ConfigError, DataError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-_GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
-_PIL_MODE = {1: "L", 3: "RGB", 4: "RGBA"}
+from cnnlab.data.images import is_image_file, read_image
+from cnnlab.errors import ConfigError
 
 
 def image_files(paths: list[str | Path]) -> list[Path]:
@@ -24,40 +21,14 @@ def image_files(paths: list[str | Path]) -> list[Path]:
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found += sorted(p for p in path.iterdir() if is_image_file(p))
         elif path.is_file():
             found.append(path)
         else:
             raise ConfigError(f"{path}: no such image file or folder")
     if not found:
-        raise ConfigError("no images found (png, jpg, jpeg, bmp, gif)")
+        raise ConfigError(f"no images found in {', '.join(map(str, paths))} (png, jpg, jpeg, bmp, gif)")
     return found
-
-
-def read_image(path: Path, input_shape: tuple, *, convert: bool, invert: bool) -> np.ndarray:
-    """One image as uint8 (H, W, C) matching `input_shape`, or a clear error saying why not."""
-    from PIL import Image, UnidentifiedImageError
-
-    height, width, channels = input_shape
-    try:
-        with Image.open(path) as image:
-            image.load()
-    except (UnidentifiedImageError, OSError) as error:
-        raise DataError(f"{path}: not a readable image ({error})") from None
-    grey = image.mode in _GREY_MODES
-    if not convert:
-        if image.size != (width, height):
-            raise DataError(f"{path}: image is {image.size[0]}x{image.size[1]}, the model takes "
-                            f"{width}x{height} — resize it, or pass --convert")
-        if grey != (channels == 1):
-            want = "greyscale" if channels == 1 else "colour"
-            raise DataError(f"{path}: image is {'greyscale' if grey else 'colour'} ({image.mode}), the "
-                            f"model takes {want} — convert it, or pass --convert")
-    image = image.convert(_PIL_MODE[channels])
-    if image.size != (width, height):
-        image = image.resize((width, height), Image.BILINEAR)
-    pixels = np.asarray(image, dtype=np.uint8).reshape(height, width, channels)
-    return 255 - pixels if invert else pixels
 
 
 def predict_images(run: Path, paths: list, *, top: int = 3, convert: bool = False,

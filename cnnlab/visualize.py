@@ -19,7 +19,7 @@ def visualize(run: Path, *, image: Path | None = None, index: int | None = None,
     import keras
 
     from cnnlab import plots
-    from cnnlab.predict import read_image
+    from cnnlab.data.images import read_image
     from cnnlab.runs import load_trained_run
 
     cfg, model, preprocessing, _ = load_trained_run(run)
