@@ -5,13 +5,12 @@ McNemar test on their stored predictions, so "B beats A" can be told apart from 
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from cnnlab.errors import RunError
+from cnnlab.fileio import read_json
 from cnnlab.scores import mcnemar_exact
 
 COLUMNS = ("run", "parameters", "MACs", "epochs", "train s", "images/s", "test loss", "test accuracy")
@@ -44,12 +43,9 @@ class PairTest:
 
 def run_row(run: Path) -> RunRow:
     """What a run's manifest.json and metrics.json say about it."""
-    try:
-        manifest = json.loads((run / "manifest.json").read_text())
-        metrics = json.loads((run / "metrics.json").read_text())
-    except FileNotFoundError as error:
-        raise RunError(f"{run}: {Path(error.filename).name} is missing — was this run evaluated? "
-                       f"try: cnnlab evaluate {run}") from None
+    hint = f"was this run evaluated? try: cnnlab evaluate {run}"
+    manifest = read_json(run / "manifest.json", hint)
+    metrics = read_json(run / "metrics.json", hint)
     timing = manifest.get("timing", {})
     return RunRow(run, f"{run.parent.name}/{run.name}", manifest.get("parameters"), manifest.get("macs"),
                   manifest.get("epochs_completed"), timing.get("train_seconds"),

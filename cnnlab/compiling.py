@@ -16,7 +16,7 @@ import keras
 
 from cnnlab.config import LocatedConfig
 from cnnlab.errors import ConfigError, did_you_mean
-from cnnlab.layers import instantiate, keras_names, public_classes
+from cnnlab.layers import instantiate, keras_names, named_arguments, public_classes
 
 # Callbacks whose files and folders cnnlab manages itself, and what to use instead.
 _MANAGED_CALLBACKS = {
@@ -49,15 +49,14 @@ def build_optimizer(cfg: LocatedConfig) -> keras.optimizers.Optimizer:
 def _schedule(cfg: LocatedConfig, value: dict) -> Any:
     where = ("train", "optimizer", "learning_rate")
     classes = public_classes(keras.optimizers.schedules, keras.optimizers.schedules.LearningRateSchedule)
-    if len(value) != 1:
-        raise ConfigError(cfg.problem(where, "a schedule is a one-key mapping",
-                                      "for example {ExponentialDecay: {initial_learning_rate: 1.0e-3, "
-                                      "decay_steps: 1000, decay_rate: 0.9}}"))
-    ((name, arguments),) = value.items()
+    name = next(iter(value), "")
+    name, arguments = named_arguments(cfg, (*where, name) if len(value) == 1 else where, value, "a schedule",
+                                      "{ExponentialDecay: {initial_learning_rate: 1.0e-3, decay_steps: 1000, "
+                                      "decay_rate: 0.9}}")
     if name not in classes:
         raise ConfigError(cfg.problem((*where, name), f"unknown learning-rate schedule {name!r}",
                                       did_you_mean(name, classes) or "known: " + ", ".join(classes)))
-    return instantiate(cfg, (*where, name), classes[name], dict(arguments or {}))
+    return instantiate(cfg, (*where, name), classes[name], arguments)
 
 
 def check_loss(cfg: LocatedConfig) -> str:
@@ -76,6 +75,8 @@ def _known(cfg: LocatedConfig, where: tuple, name: str, module, kind: str) -> st
         module.get(name)
     except (ValueError, TypeError):
         choices = [n for n in keras_names(module) if n[0].islower()]  # functions, not classes
+        if module is keras.metrics:
+            choices.append("accuracy")  # compile's own name, which picks the right accuracy
         raise ConfigError(cfg.problem(where, f"unknown {kind} {name!r}",
                                       did_you_mean(name, choices))) from None
     return name

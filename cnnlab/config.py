@@ -270,7 +270,9 @@ def _apply_override(data: dict, override: str) -> tuple[KeyPath, Any]:
     elif not isinstance(node, dict):
         raise fail(f"{format_path(path[:-1])} is a value, not a section")
     elif last not in node and not _is_open_mapping(path[:-1]):
-        raise fail("unknown key", did_you_mean(str(last), node))
+        allowed = section_fields(path[:-1]) or list(node)
+        if last not in allowed:  # a section the file left out (None) still has its keys
+            raise fail("unknown key", did_you_mean(str(last), allowed))
     node[last] = value
     return path, value
 
@@ -302,6 +304,8 @@ def _is_open_mapping(path: KeyPath) -> bool:
 def _parse_value(text: str) -> Any:
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    # literal_eval raises TypeError for {[1]: 2} (an unhashable key), RecursionError and
+    # MemoryError for deep nesting: none of them is a reason for a traceback.
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
         lowered = text.lower()
         return {"true": True, "false": False, "null": None, "none": None}.get(lowered, text)

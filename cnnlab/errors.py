@@ -27,7 +27,10 @@ class Problem:
         where = ""
         if self.file:
             where = self.file if self.line is None else f"{self.file}:{self.line}"
-        head = " ".join(part for part in (where, f"{self.key}:" if self.key else "") if part)
+        if self.key:
+            head = f"{where} {self.key}:" if where else f"{self.key}:"
+        else:  # "file: message", or "file:line: message", as compilers write it
+            head = f"{where}:" if where else ""
         text = f"{head} {self.message}" if head else self.message
         return f"{text} — {self.hint}" if self.hint else text
 

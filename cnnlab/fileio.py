@@ -15,23 +15,42 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+from cnnlab.errors import RunError
+
+TEMPORARY_PREFIX = "."
+
 
 @contextlib.contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path` (same suffix, for writers that check it, like
-    Keras' `.keras`); when the block succeeds it replaces `path`, otherwise it is removed."""
+    Keras' `.keras`); when the block succeeds it replaces `path`, otherwise it is removed and
+    `path` keeps its old content. A write the system refuses (disk full, no such folder, no
+    permission) becomes a `RunError` that names the file."""
     path = Path(path)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    temporary = path.with_name(f"{TEMPORARY_PREFIX}{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         yield temporary
         if temporary.is_file():
             with open(temporary, "rb+") as stream:
                 os.fsync(stream.fileno())
         os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as error:
+        with contextlib.suppress(OSError):
             temporary.unlink()
+        if isinstance(error, OSError):
+            raise RunError(f"{path}: cannot write ({error.strerror or error}); "
+                           "the previous version, if any, is kept") from None
         raise
+
+
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Delete what a killed writer left in `folder` (a SIGKILL gives `replacing` no chance to
+    clean up); return what was removed."""
+    stale = [p for p in Path(folder).glob(f"{TEMPORARY_PREFIX}*.tmp*") if p.is_file()]
+    for path in stale:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return stale
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -42,3 +61,15 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 def write_json(path: Path, value: Any) -> None:
     write_atomic(path, json.dumps(value, indent=2, default=str) + "\n")
+
+
+def read_json(path: Path, hint: str = "") -> Any:
+    """A JSON file's content, or a `RunError` that names the file (missing, unreadable, or
+    not JSON, as a file cut short by a full disk or an editor would be)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path.parent}: {path.name} is missing" + (f" — {hint}" if hint else "")) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunError(f"{path}: not valid JSON ({error})" + (f" — {hint}" if hint else "")) from None

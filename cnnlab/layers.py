@@ -122,11 +122,8 @@ def _resolve_object(cfg: LocatedConfig, path: tuple, value: Any) -> Any:
         return value
     module = _OBJECT_ARGUMENTS[kind]
     if isinstance(value, dict):
-        if len(value) != 1:
-            raise ConfigError(cfg.problem(path, f"a {kind} is a name or a one-key mapping",
-                                          "for example {L2: {l2: 1.0e-4}}"))
-        ((class_name, config),) = value.items()
-        value = {"class_name": class_name, "config": dict(config or {})}
+        class_name, config = named_arguments(cfg, path, value, f"a {kind}", "{L2: {l2: 1.0e-4}}")
+        value = {"class_name": class_name, "config": config}
     try:
         return module.get(value)
     except (ValueError, TypeError) as error:
@@ -135,6 +132,19 @@ def _resolve_object(cfg: LocatedConfig, path: tuple, value: Any) -> Any:
         raise ConfigError(cfg.problem(path, f"unknown {kind} {wanted!r}" if hint or isinstance(value, str)
                                       else f"Keras refuses this {kind}: {keras_message(error)}",
                                       hint)) from None
+
+
+def named_arguments(cfg: LocatedConfig, path: tuple, value: dict, what: str, example: str) -> tuple[str, dict]:
+    """`{Name: {argument: value}}` -> (Name, arguments), or a located error that shows `example`:
+    the form every Keras object with arguments takes in a config (regularizers, schedules)."""
+    if len(value) != 1:
+        raise ConfigError(cfg.problem(path, f"{what} is a name or a one-key mapping",
+                                      f"for example {example}"))
+    ((name, arguments),) = value.items()
+    if arguments is not None and not isinstance(arguments, dict):
+        raise ConfigError(cfg.problem(path, f"the arguments of {name} must be a mapping, not {arguments!r}",
+                                      f"for example {example}"))
+    return str(name), dict(arguments or {})
 
 
 def keras_message(error: BaseException) -> str:

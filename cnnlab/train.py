@@ -45,44 +45,101 @@ def plan(cfg: LocatedConfig) -> Plan:
     from cnnlab.model import build_model
 
     info = dataset_info(cfg)
+    _check_split_sizes(cfg)
     model = build_model(cfg, info)
     compile_model(model, cfg)
     return Plan(cfg, model, info, device, build_callbacks(cfg))
 
 
+def _check_split_sizes(cfg: LocatedConfig) -> None:
+    """Refuse a validation split that would leave a split empty, when the training-set size is
+    known without loading (a limit, or synthetic data); otherwise `prepare` checks it."""
+    from cnnlab.data.prepare import split_sizes
+    from cnnlab.errors import ConfigError, DataError
+
+    sizes = [cfg.data.limit] if cfg.data.limit else []
+    if cfg.data.dataset == "synthetic" and cfg.data.synthetic:
+        sizes.append(cfg.data.synthetic.train_examples)
+    if sizes:
+        try:
+            split_sizes(min(sizes), cfg.data.validation_split)
+        except DataError as error:
+            raise ConfigError(cfg.problem(("data", "validation_split"), str(error),
+                                          "raise data.limit, or set validation_split: 0")) from None
+
+
 def train(planned: Plan, run: Path, *, resume: bool = False, callbacks: Iterable = (),
           notify: Callable[[str], None] = lambda _: None, environ=os.environ,
           command: list[str] | None = None) -> dict:
-    """Train a planned run into the folder `run` (continuing it when `resume`); return the manifest."""
-    import keras
+    """Train a planned run into the folder `run` (continuing it when `resume`), evaluate it on
+    the test split and return the manifest.
 
-    from cnnlab.callbacks import Checkpoints, HistoryCSV, NanGuard
-    from cnnlab.runs import read_history
-    from cnnlab.data import load_arrays
-    from cnnlab.data.prepare import prepare, to_dataset
+    The manifest is written before anything can fail and says how the run ended: `running`,
+    then `evaluating` once every epoch is done, `completed` once the report is written; or
+    `interrupted` (Ctrl-C, SIGTERM: resumable) or `failed` (with the reason). A run resumed
+    after its training finished only does what is left: the test evaluation.
+    """
+    from cnnlab.fileio import remove_temporaries
+    from cnnlab.runs import owner, read_history
 
-    cfg, model, info, device, user_callbacks = (planned.cfg, planned.model, planned.info,
-                                                planned.device, planned.user_callbacks)
+    cfg = planned.cfg
     manifest = Manifest(run)
+    if resume:
+        stale = remove_temporaries(run)
+        if stale:
+            notify(f"removed {len(stale)} unfinished file(s) left by the process that was stopped")
+    started = dt.datetime.now().astimezone().isoformat()
+    manifest.update(
+        name=cfg.name, description=cfg.description, status="running", **owner(),
+        command=command or sys.argv, started=manifest.data.get("started", started),
+        resumed=[*manifest.data.get("resumed", []), started] if resume else [],
+        config_sha256=hashlib.sha256((run / RUN_CONFIG).read_bytes()).hexdigest(),
+        versions=_versions(), device=planned.device, seed=cfg.seed,
+        parameters=planned.model.count_params())
     try:
-        arrays = load_arrays(cfg, notify, environ)
-    except CnnlabError as error:
-        manifest.update(name=cfg.name, status="failed", ended=_now(), failure=str(error))
+        return _train(planned, run, manifest, [*callbacks], notify, environ)
+    except KeyboardInterrupt:
+        done = len(read_history(run / "history.csv"))
+        manifest.update(status="interrupted", ended=_now(), epochs_completed=done)
+        what = ("during the test evaluation" if manifest.data.get("training_finished")
+                else f"after {done} of {cfg.train.epochs} epochs")
+        raise Interrupted(f"interrupted {what} — resume with: cnnlab train --resume {run}") from None
+    except Exception as error:  # a user-facing error or a bug: either way the run says it failed
+        failure = str(error) if isinstance(error, CnnlabError) else f"{type(error).__name__}: {error}"
+        manifest.update(status="failed", ended=_now(), failure=failure,
+                        epochs_completed=len(read_history(run / "history.csv")))
         raise
+
+
+def _train(planned: Plan, run: Path, manifest: Manifest, callbacks: list, notify, environ) -> dict:
+    from cnnlab.data import load_arrays
+    from cnnlab.data.prepare import prepare
+
+    cfg, info = planned.cfg, planned.info
+    arrays = load_arrays(cfg, notify, environ)
     splits = prepare(arrays, preprocess=cfg.data.preprocess, validation_split=cfg.data.validation_split,
                      limit=cfg.data.limit, loss=cfg.train.loss, num_classes=info.num_classes, seed=cfg.seed)
     splits.preprocessing.save(run / "preprocessing.npz")
-    started = dt.datetime.now().astimezone()
-    manifest.update(
-        name=cfg.name, description=cfg.description, status="running",
-        command=command or sys.argv, started=manifest.data.get("started", started.isoformat()),
-        resumed=[*manifest.data.get("resumed", []), started.isoformat()] if resume else [],
-        config_sha256=hashlib.sha256((run / RUN_CONFIG).read_bytes()).hexdigest(),
-        versions=_versions(), device=device, seed=cfg.seed, parameters=model.count_params(),
-        data={"dataset": cfg.data.dataset, "origin": arrays.origin, "checksums": arrays.checksums,
-              "train_examples": len(splits.x_train), "test_examples": len(splits.x_test),
-              "validation_examples": 0 if splits.x_val is None else len(splits.x_val)})
+    manifest.update(data={
+        "dataset": cfg.data.dataset, "origin": arrays.origin, "checksums": arrays.checksums,
+        "train_examples": len(splits.x_train), "test_examples": len(splits.x_test),
+        "validation_examples": 0 if splits.x_val is None else len(splits.x_val)})
+    if not manifest.data.get("training_finished"):
+        _fit(planned, run, manifest, splits, callbacks)
+    else:
+        notify("training had finished; evaluating on the test split")
+    return _finish(cfg, run, manifest, splits, info)
 
+
+def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list) -> None:
+    """`model.fit` with the run's callbacks; on success the manifest says `evaluating`."""
+    import keras
+
+    from cnnlab.callbacks import Checkpoints, HistoryCSV, NanGuard
+    from cnnlab.data.prepare import to_dataset
+    from cnnlab.runs import read_history
+
+    cfg, model = planned.cfg, planned.model
     has_validation = splits.x_val is not None
     guard = NanGuard()
     checkpoints = Checkpoints(run, best_monitor(cfg, has_validation))
@@ -97,47 +154,41 @@ def train(planned: Plan, run: Path, *, resume: bool = False, callbacks: Iterable
             write_graph=tensorboard.write_graph, update_freq=tensorboard.update_freq,
             profile_batch=tensorboard.profile_batch))
         _write_hparams(run / "tensorboard", cfg, model.count_params())
-    fit_callbacks += [*user_callbacks, *callbacks]
+    fit_callbacks += [*planned.user_callbacks, *callbacks]
 
     batch = cfg.train.batch_size
     train_data = to_dataset(splits.x_train, splits.y_train, batch, shuffle=True, seed=cfg.seed)
     val_data = to_dataset(splits.x_val, splits.y_val, batch, shuffle=False, seed=0) if has_validation else None
-    try:
-        model.fit(train_data, validation_data=val_data, epochs=cfg.train.epochs, verbose=0, shuffle=False,
-                  callbacks=fit_callbacks)
-    except KeyboardInterrupt:
-        done = len(read_history(run / "history.csv"))
-        manifest.update(status="interrupted", ended=_now(), epochs_completed=done)
-        raise Interrupted(f"interrupted after {done} of {cfg.train.epochs} epochs — resume with: "
-                          f"cnnlab train --resume {run}") from None
+    model.fit(train_data, validation_data=val_data, epochs=cfg.train.epochs, verbose=0, shuffle=False,
+              callbacks=fit_callbacks)
     history = read_history(run / "history.csv")
     if guard.failed_at is not None:
         epoch, step = guard.failed_at
-        manifest.update(status="failed", ended=_now(), epochs_completed=len(history),
-                        failure=f"loss became NaN or infinite at epoch {epoch}, batch {step}")
         raise RunError(f"{run}: the loss became NaN or infinite at epoch {epoch}, batch {step} — "
                        "try a lower learning rate, another preprocess, or check the data for NaNs")
-    return _finish(cfg, run, manifest, history, splits, info, checkpoints)
-
-
-def _finish(cfg, run: Path, manifest: Manifest, history: list[dict], splits, info, checkpoints) -> dict:
-    import keras
-
-    from cnnlab.evaluate import assess
-
     if not (run / "best.keras").is_file():
         raise RunError(f"{run}: no checkpoint was written (no epoch finished with a finite loss)")
     seconds = sum(row.get("epoch_seconds", 0.0) for row in history)
     rate = round(len(splits.x_train) * len(history) / seconds, 1) if seconds else None
-    best = keras.saving.load_model(run / "best.keras")
-    manifest.update(status="completed", ended=_now(), epochs_completed=len(history),
+    manifest.update(status="evaluating", training_finished=True, epochs_completed=len(history),
+                    best_epoch=checkpoints.best_epoch,
                     timing={"train_seconds": round(seconds, 2), "images_per_second": rate})
+
+
+def _finish(cfg, run: Path, manifest: Manifest, splits, info) -> dict:
+    import keras
+
+    from cnnlab.evaluate import assess
+
+    manifest.update(status="evaluating")
+    best = keras.saving.load_model(run / "best.keras")
     started = time.perf_counter()
     assess(run, cfg, best, x=splits.x_test, y=splits.y_test, labels=splits.labels_test,
            raw_images=splits.raw_test, class_names=info.class_names, checkpoint="best.keras",
-           split="test", best_epoch=checkpoints.best_epoch)
-    manifest = Manifest(run)
-    manifest.update(timing={**manifest.data["timing"],
+           split="test", best_epoch=manifest.data.get("best_epoch"))
+    manifest.data = Manifest(run).data  # assess added the test results
+    manifest.update(status="completed", ended=_now(),
+                    timing={**manifest.data["timing"],
                             "evaluate_seconds": round(time.perf_counter() - started, 2)})
     return manifest.data
 

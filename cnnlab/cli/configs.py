@@ -75,22 +75,24 @@ def _shape(shape) -> str:
 @click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @set_option
 def check(configs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
-    """Validate configs (schema and model build; no data, no training).
+    """Validate configs as `cnnlab train` does before its first epoch, without loading data:
+    the schema, the model, the optimizer, loss, metrics and callbacks, the device, and the
+    data set's shape and splits.
 
     Exits 0 only if every CONFIG passes.
     """
     start_keras()
     from cnnlab.config import load_config
-    from cnnlab.model import build_model
+    from cnnlab.train import plan
 
-    out, failed = console(), 0
+    out, errors, failed = console(), console(stderr=True), 0
     for path in configs:
         try:
-            model = build_model(load_config(path, list(overrides)))
+            model = plan(load_config(path, list(overrides))).model
         except CnnlabError as error:
             failed += 1
-            out.print(f"FAIL {path}", style="red", markup=False)
-            show_error(error, out)
+            errors.print(f"FAIL {path}", style="red", markup=False)
+            show_error(error, errors)
         else:
             out.print(f"OK   {path}  ({model.count_params():,} parameters)", markup=False)
     if len(configs) > 1:

@@ -23,9 +23,10 @@ def evaluate(run: str | None, runs_dir: Path, checkpoint: str, data: str) -> Non
 
     RUN is a run folder, or a config name for its newest run.
     """
-    from cnnlab.runs import find_run
+    from cnnlab.runs import ensure_not_running, find_run
 
-    folder = find_run(run, runs_dir)
+    folder = find_run(run, runs_dir, holding=f"{checkpoint}.keras")
+    ensure_not_running(folder)  # it would write the report that the run itself writes at its end
     start_keras()
     from cnnlab.evaluate import evaluate_run
 
@@ -107,24 +108,37 @@ def compare(runs: tuple[str, ...], runs_dir: Path, metric: str, csv_file, markdo
             pairs.add_row(test.a, test.b, str(test.only_a_right), str(test.only_b_right), f"{test.p_value:.4g}")
         out.print(pairs)
     if csv_file:
-        write_atomic(csv_file, comparing.as_csv(rows))
+        write_atomic(output_file(csv_file), comparing.as_csv(rows))
     if markdown_file:
-        write_atomic(markdown_file, comparing.as_markdown(rows, tests))
+        write_atomic(output_file(markdown_file), comparing.as_markdown(rows, tests))
     if plot_file:
         from cnnlab import plots
 
-        plots.compared_curves({r.label: read_history(r.run / "history.csv") for r in rows}, metric, plot_file)
+        plots.compared_curves({r.label: read_history(r.run / "history.csv") for r in rows}, metric,
+                              output_file(plot_file))
     best = rows[0].metrics.get(metric)
     if fail_below is not None and (not isinstance(best, (int, float)) or best < fail_below):
         out.print(f"best {metric} {cell(best)} is below {fail_below}", style="red", markup=False)
         sys.exit(1)
 
 
+def output_file(path: Path) -> Path:
+    """`path`, after making its folder: an output named on the command line may go anywhere."""
+    from cnnlab.errors import RunError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunError(f"{path}: cannot write ({error.strerror or error})") from None
+    return path
+
+
 @cli.command(short_help="Classify images with a run's model.")
 @click.argument("run")
 @click.argument("images", nargs=-1, required=True)
 @runs_dir_option
-@click.option("--top", default=3, show_default=True, help="How many classes to show per image.")
+@click.option("--top", default=3, show_default=True, type=click.IntRange(min=1),
+              help="How many classes to show per image.")
 @click.option("--invert", is_flag=True, help="Invert the pixels (dark digits on light paper -> MNIST style).")
 @click.option("--convert", is_flag=True, help="Resize and convert images that do not match the model's input.")
 @click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
@@ -133,7 +147,7 @@ def predict(run: str, images: tuple[str, ...], runs_dir: Path, top: int, invert:
     """Classify IMAGES (PNG/JPEG files or folders) with a run's best checkpoint."""
     from cnnlab.runs import find_run
 
-    folder = find_run(run, runs_dir)
+    folder = find_run(run, runs_dir, holding="best.keras")
     start_keras()
     from cnnlab.predict import predict_images
 
@@ -162,7 +176,7 @@ def visualize(run: str | None, runs_dir: Path, image: Path | None, index: int | 
         raise click.UsageError("give --image or --index, not both")
     from cnnlab.runs import find_run
 
-    folder = find_run(run, runs_dir)
+    folder = find_run(run, runs_dir, holding="best.keras")
     start_keras()
     from cnnlab.visualize import visualize as draw
 

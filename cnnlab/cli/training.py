@@ -57,20 +57,24 @@ def _resumable(target: str, config_path: Path | None, overrides: list[str], runs
 
     from cnnlab.config import load_config
     from cnnlab.errors import ConfigError, Problem
-    from cnnlab.runs import RUN_CONFIG, Manifest, find_run
+    from cnnlab.runs import RUN_CONFIG, Manifest, ensure_not_running, find_run
 
     run = find_run(target, runs_dir)
+    ensure_not_running(run)
     if Manifest(run).data.get("status") == "completed":
         raise ConfigError(f"{run}: this run already completed all its epochs — nothing to resume")
     saved = load_config(run / RUN_CONFIG)
     cfg = load_config(config_path or run / RUN_CONFIG, overrides)
-    for section in ("model", "data"):
+    # The model and everything that decides which examples go where (the seed draws the
+    # validation split and the shuffles) must stay as the finished epochs had them.
+    for section in ("model", "data", "seed"):
         before = yaml.safe_dump(saved.model_dump(mode="json")[section], sort_keys=False).splitlines()
         after = yaml.safe_dump(cfg.model_dump(mode="json")[section], sort_keys=False).splitlines()
         if before != after:
             diff = "\n".join(difflib.unified_diff(before, after, f"{run / RUN_CONFIG}",
                                                    str(config_path or "--set"), lineterm=""))
-            raise ConfigError(Problem(f"cannot resume: the {section} section differs from the run's\n{diff}",
+            raise ConfigError(Problem(f"cannot resume: the {section} {'value' if section == 'seed' else 'section'} "
+                                      f"differs from the run's\n{diff}",
                                       hint="train a new run instead, without --resume"))
     return run, cfg
 

@@ -128,6 +128,9 @@ def _idx_header(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
     files = find_idx_files(path)
     images = files["train_images"]
     opener = gzip.open if images.suffix == ".gz" else open
-    with opener(images, "rb") as stream:
-        head = stream.read(4 + 4 * 4)  # magic and at most four dimensions
+    try:
+        with opener(images, "rb") as stream:
+            head = stream.read(4 + 4 * 4)  # magic and at most four dimensions
+    except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{images}: cannot read ({error})") from None
     return example_shape(idx_shape(head, images.name)), parse_idx(read_bytes(files["train_labels"]))

@@ -106,10 +106,7 @@ def prepare(arrays: Arrays, *, preprocess: str, validation_split: float, limit: 
     x_val, y_val = arrays.x_val, arrays.y_val
     if x_val is None and validation_split > 0:
         order = np.random.default_rng(seed).permutation(len(x))
-        cut = len(x) - int(round(len(x) * validation_split))
-        if cut < 1 or cut == len(x):
-            raise DataError(f"validation_split {validation_split} of {len(x)} training examples "
-                            "leaves no training or no validation examples")
+        cut, _ = split_sizes(len(x), validation_split)
         x, y, x_val, y_val = x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
     preprocessing = preprocessing or Preprocessing.fit(preprocess, x)
     form = label_form(loss)
@@ -119,6 +116,20 @@ def prepare(arrays: Arrays, *, preprocess: str, validation_split: float, limit: 
         None if y_val is None else encode_labels(y_val, form, num_classes),
         preprocessing.apply(arrays.x_test), encode_labels(arrays.y_test, form, num_classes),
         arrays.y_test, preprocessing, arrays.x_test)
+
+
+def split_sizes(examples: int, validation_split: float) -> tuple[int, int]:
+    """(training, validation) example counts; a `DataError` if either would be empty.
+
+    >>> split_sizes(60000, 0.1)
+    (54000, 6000)
+    """
+    held_out = int(round(examples * validation_split))
+    if validation_split > 0 and not 0 < held_out < examples:
+        empty = "validation" if held_out == 0 else "training"
+        raise DataError(f"validation_split {validation_split} of {examples} training examples "
+                        f"leaves no {empty} examples")
+    return examples - held_out, held_out
 
 
 def _check_labels(arrays: Arrays, num_classes: int) -> None:
