@@ -15,6 +15,7 @@ from pathlib import Path
 
 import keras
 
+from cnnlab.errors import RunError
 from cnnlab.fileio import replacing, write_atomic
 from cnnlab.runs import read_history
 
@@ -90,11 +91,14 @@ class Checkpoints(keras.callbacks.Callback):
 
 
 class NanGuard(keras.callbacks.Callback):
-    """Stops training at the first batch whose loss is NaN or infinite, and says where."""
+    """Stops training at the first batch whose loss is NaN or infinite, and says where.
+
+    It raises rather than setting `stop_training`: Keras would still end the epoch, and the
+    callbacks after it would record a NaN history row and back up NaN weights for --resume to
+    start from. Raising ends `fit` before any of them sees the broken epoch."""
 
     def __init__(self):
         super().__init__()
-        self.failed_at: tuple[int, int] | None = None  # (epoch, batch), 1-based
         self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -102,6 +106,6 @@ class NanGuard(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)) and self.failed_at is None:
-            self.failed_at = (self._epoch + 1, batch + 1)
-            self.model.stop_training = True
+        if loss is not None and not math.isfinite(float(loss)):
+            raise RunError(f"the loss became NaN or infinite at epoch {self._epoch + 1}, batch {batch + 1} — "
+                           "try a lower learning rate, another preprocess, or check the data for NaNs")

@@ -141,11 +141,10 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list) 
 
     cfg, model = planned.cfg, planned.model
     has_validation = splits.x_val is not None
-    guard = NanGuard()
     checkpoints = Checkpoints(run, best_monitor(cfg, has_validation))
     # At each epoch's end the checkpoints are written first, then history.csv, then the backup
     # that --resume starts from: an interruption between any two leaves a consistent run.
-    fit_callbacks = [guard, checkpoints, HistoryCSV(run / "history.csv"),
+    fit_callbacks = [NanGuard(), checkpoints, HistoryCSV(run / "history.csv"),
                      keras.callbacks.BackupAndRestore(str(run / "backup"), double_checkpoint=True)]
     if cfg.tensorboard.enabled:
         tensorboard = cfg.tensorboard
@@ -162,10 +161,6 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list) 
     model.fit(train_data, validation_data=val_data, epochs=cfg.train.epochs, verbose=0, shuffle=False,
               callbacks=fit_callbacks)
     history = read_history(run / "history.csv")
-    if guard.failed_at is not None:
-        epoch, step = guard.failed_at
-        raise RunError(f"{run}: the loss became NaN or infinite at epoch {epoch}, batch {step} — "
-                       "try a lower learning rate, another preprocess, or check the data for NaNs")
     if not (run / "best.keras").is_file():
         raise RunError(f"{run}: no checkpoint was written (no epoch finished with a finite loss)")
     seconds = sum(row.get("epoch_seconds", 0.0) for row in history)

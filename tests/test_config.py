@@ -67,6 +67,8 @@ def test_error_in_a_base_file_names_the_base_file_and_line(write):
     ("runtime.deterministic=true", lambda c: c.runtime.deterministic, True),
     ("train.metrics=['accuracy', 'auc']", lambda c: c.train.metrics, ["accuracy", "auc"]),
     ("name=other_name", lambda c: c.name, "other_name"),
+    # a section the file left out still has its keys (it is None until one is set)
+    ("data.synthetic.num_classes=4", lambda c: (c.data.synthetic.num_classes, c.data.synthetic.train_examples), (4, 512)),
 ])
 def test_overrides_parse_values_and_reach_nested_keys(write, override, read, expected):
     assert read(load_config(write("c.yaml", TINY_MODEL), [override])) == expected

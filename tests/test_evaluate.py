@@ -17,6 +17,7 @@ def test_evaluate_without_argument_takes_the_newest_run(run_cli, trained_copy):
     run, _ = trained_copy
     older = run.parent / "20000101-000000"
     shutil.copytree(run, older)
+    (run / "metrics.json").write_text("{}")  # evaluate must write it again
     result = run_cli("evaluate", "--runs-dir", run.parent.parent)
     assert result.exit_code == 0, result.output
     assert str(run) in result.stdout and str(older) not in result.stdout
@@ -92,16 +93,17 @@ def fake_run(root, name, correct: np.ndarray, loss: float):
 def test_compare_sorts_by_metric_runs_mcnemar_and_fails_below(run_cli, tmp_path):
     a = np.array([True] * 30 + [True] * 8 + [False] * 2)   # 38 of 40
     b = np.array([True] * 30 + [False] * 8 + [True] * 2)   # 32 of 40
-    fake_run(tmp_path, "worse", b, loss=0.5)
-    fake_run(tmp_path, "better", a, loss=0.2)
+    # Their loss order is the reverse of their accuracy order, so each --metric sorts differently.
+    fake_run(tmp_path, "worse", b, loss=0.2)
+    fake_run(tmp_path, "better", a, loss=0.5)
     result = run_cli("compare", "worse", "better", "--runs-dir", tmp_path)
     assert result.exit_code == 0, result.output
     assert result.stdout.index("better/") < result.stdout.index("worse/")
     assert "0.1094" in result.stdout  # p = 112/1024, b = 8, c = 2
     failing = run_cli("compare", "worse", "better", "--runs-dir", tmp_path, "--fail-below", "0.99")
     assert failing.exit_code == 1 and "below 0.99" in failing.stdout
-    by_loss = run_cli("compare", "worse", "better", "--runs-dir", tmp_path, "--metric", "loss")
-    assert by_loss.stdout.index("better/") < by_loss.stdout.index("worse/")
+    by_loss = run_cli("compare", "better", "worse", "--runs-dir", tmp_path, "--metric", "loss")
+    assert by_loss.stdout.index("worse/") < by_loss.stdout.index("better/")
 
 
 def test_compare_of_a_run_without_metrics_says_what_to_do(run_cli, tmp_path):

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 
+from cnnlab.backend import visible_gpus
 from cnnlab.config import load_config
 from cnnlab.data import load_arrays
 from cnnlab.data.prepare import Preprocessing
@@ -43,7 +44,7 @@ def test_manifest_records_how_the_run_went(trained):
     run, _, _ = trained
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["epochs_completed"] == 3
-    assert manifest["device"]["device"] == "cpu" and manifest["seed"] == 42
+    assert manifest["device"]["device"] == ("gpu" if visible_gpus() else "cpu") and manifest["seed"] == 42
     assert manifest["versions"]["keras"] == keras.__version__
     assert len(manifest["data"]["checksums"]["synthetic"]) == 64
     assert manifest["data"]["train_examples"] + manifest["data"]["validation_examples"] == 192
@@ -101,15 +102,48 @@ def test_config_mistake_leaves_no_run_folder(run_cli, write, tmp_path):
     config = write("bad.yaml", TINY.replace("name: adam", "name: adamm"))
     result = run_cli("train", config, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and "did you mean adam" in result.stderr
-    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("config.yaml"))
+    assert not (tmp_path / "runs").exists()
 
 
+def test_data_error_after_the_run_folder_exists_marks_the_run_failed(run_cli, write, tmp_path):
+    # Test labels beyond the training labels' classes pass dataset_info (which reads the
+    # training labels) and fail in prepare, after the run folder is made.
+    data = tmp_path / "d.npz"
+    np.savez(data, x_train=np.zeros((8, 8, 8), np.uint8), y_train=np.arange(8) % 3,
+             x_test=np.zeros((2, 8, 8), np.uint8), y_test=np.array([0, 5]))
+    config = write("t.yaml", TINY.replace("dataset: synthetic", f"dataset: {data}").replace("  synthetic: {", "  # {"))
+    runs = tmp_path / "runs"
+    result = run_cli("train", config, "--runs-dir", runs)
+    assert result.exit_code == 1 and "test labels run from 0 to 5" in result.stderr
+    (run,) = list_runs(runs)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "test labels run from 0 to 5" in manifest["failure"]
+    evaluate = run_cli("evaluate", "--runs-dir", runs)  # nothing trained: it must not pick this run
+    assert evaluate.exit_code == 1 and "the run failed before its first checkpoint" in evaluate.stderr
+
+
+def test_evaluate_without_a_run_passes_over_a_newer_failed_one(run_cli, trained_copy):
+    run, _ = trained_copy
+    failed = run.parent / "29991231-235959"
+    failed.mkdir()
+    (failed / "config.yaml").write_text((run / "config.yaml").read_text())
+    (failed / "manifest.json").write_text(json.dumps({"status": "failed", "failure": "bad data"}))
+    result = run_cli("evaluate", "--runs-dir", run.parent.parent)
+    assert result.exit_code == 0, result.output
+    assert str(run) in result.stdout and str(failed) not in result.stdout
+
+
+needs_no_gpu = pytest.mark.skipif(bool(visible_gpus()), reason="this machine has a GPU")
+
+
+@needs_no_gpu
 def test_gpu_request_without_a_gpu_is_a_clear_error(run_cli, write, tmp_path):
     result = run_cli("train", write("t.yaml", TINY), "--device", "gpu", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2
     assert "runtime.device: asks for a GPU, but TensorFlow sees none" in result.stderr
 
 
+@needs_no_gpu
 def test_mixed_precision_on_cpu_is_refused(run_cli, write, tmp_path):
     config = write("t.yaml", TINY + "runtime: {device: cpu, mixed_precision: true}\n")
     result = run_cli("train", config, "--runs-dir", tmp_path / "runs")
@@ -132,51 +166,7 @@ def test_early_stopping_callback_stops_training(run_cli, write, tmp_path):
     assert json.loads((run / "manifest.json").read_text())["epochs_completed"] == 2
 
 
-# --- interrupt, then resume ------------------------------------------------------------------
-
-SLOW = """
-name: slow
-data:
-  dataset: synthetic
-  validation_split: 0.1
-  synthetic: {input_shape: [16, 16, 1], num_classes: 3, train_examples: 3000, test_examples: 60}
-model:
-  layers:
-    - Conv2D: {filters: 8, kernel_size: 3, activation: relu}
-    - Flatten
-    - Dense: {units: 3, activation: softmax}
-train: {epochs: 6, batch_size: 4}
-tensorboard: {histogram_freq: 0}
-"""
-
-
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_interrupted_run_resumes_to_the_configured_epoch_count(run_cli, write, tmp_path, stop_signal):
-    config = write("slow.yaml", SLOW)
-    runs = tmp_path / "runs"
-    process = subprocess.Popen([sys.executable, "-m", "cnnlab", "train", str(config), "--runs-dir", str(runs)],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        history = list(runs.glob("slow/*/history.csv"))
-        if history and len(history[0].read_text().splitlines()) >= 2:  # header + one epoch
-            break
-        time.sleep(0.2)
-    process.send_signal(stop_signal)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
-    (run,) = list_runs(runs)
-    manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["status"] == "interrupted" and 1 <= manifest["epochs_completed"] < 6
-    assert f"cnnlab train --resume {run}" in err and "Traceback" not in err
-
-    result = run_cli("train", "--resume", str(run), "--runs-dir", runs)
-    assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(open(run / "history.csv")))
-    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
-    manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["status"] == "completed" and len(manifest["resumed"]) == 1
-    assert list_runs(runs) == [run]  # resumed in place, no new folder
+# --- resume ----------------------------------------------------------------------------------
 
 
 def test_resume_refuses_a_changed_architecture_and_shows_the_difference(run_cli, write, tmp_path):
@@ -192,6 +182,16 @@ def test_resume_refuses_a_changed_architecture_and_shows_the_difference(run_cli,
     assert "+" in result.stderr and "filters: 8" in result.stderr
 
 
+def test_resume_refuses_another_seed(run_cli, write, tmp_path):
+    run = tmp_path / "runs" / "tiny" / "20261122-101500"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(load_config(write("t.yaml", TINY)).to_yaml())
+    (run / "manifest.json").write_text(json.dumps({"status": "interrupted"}))
+    result = run_cli("train", "--resume", run, "--set", "seed=7", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "the seed value differs" in result.stderr
+    assert "-42" in result.stderr and "+7" in result.stderr
+
+
 def test_resume_of_a_completed_run_is_refused(run_cli, trained):
     run, _, _ = trained
     result = run_cli("train", "--resume", run, "--runs-dir", run.parent.parent)
@@ -204,6 +204,27 @@ def test_best_checkpoint_is_chosen_by_validation_accuracy(trained):
     accuracies = [float(r["val_accuracy"]) for r in rows]
     best_epoch = json.loads((run / "metrics.json").read_text())["best_epoch"]
     assert best_epoch == 1 + accuracies.index(max(accuracies))  # first epoch reaching the best
+
+
+@pytest.mark.parametrize("monitor, scores, best", [
+    ("val_accuracy", [0.5, 0.9, 0.7], 2), ("val_loss", [0.9, 0.4, 0.6], 2), (None, [0.5, 0.9, 0.7], 3)])
+def test_best_keras_holds_the_weights_of_the_best_epoch(tmp_path, monitor, scores, best):
+    """best.keras must be the model as it was at the best epoch, not at the last one."""
+    from cnnlab.callbacks import Checkpoints
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    checkpoints = Checkpoints(tmp_path, monitor)
+    checkpoints.set_model(model)
+    checkpoints.on_train_begin()
+    weights = {}
+    for epoch, score in enumerate(scores):
+        model.set_weights([np.full((2, 1), epoch + 1.0), np.array([epoch + 1.0])])
+        weights[epoch + 1] = model.get_weights()
+        checkpoints.on_epoch_end(epoch, {"loss": 1.0, "val_accuracy": score, "val_loss": score})
+    assert checkpoints.best_epoch == best
+    for name, epoch in (("best.keras", best), ("last.keras", 3)):
+        saved = keras.saving.load_model(tmp_path / name).get_weights()
+        assert all(np.array_equal(a, b) for a, b in zip(saved, weights[epoch])), name
 
 
 def test_without_validation_the_last_epoch_is_best(run_cli, write, tmp_path):

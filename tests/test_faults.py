@@ -1,0 +1,210 @@
+"""Faults in the middle of a run, each with a real `cnnlab` process: signals, SIGKILL, NaN,
+a full disk, two trainings at once, Ctrl-C during the final evaluation.
+
+What every test holds a run to: it keeps its config, manifest, history and logs; it leaves no
+temporary file; a finished epoch is never trained again (the history rows written before the
+fault come back byte for byte after the resume); and the manifest says how it ended.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from cnnlab.runs import list_runs
+from tests.conftest import REPO, TINY
+
+SLOW = """
+name: slow
+data:
+  dataset: synthetic
+  validation_split: 0.1
+  synthetic: {input_shape: [16, 16, 1], num_classes: 3, train_examples: 3000, test_examples: 60}
+model:
+  layers:
+    - Conv2D: {filters: 8, kernel_size: 3, activation: relu}
+    - Flatten
+    - Dense: {units: 3, activation: softmax}
+train: {epochs: 5, batch_size: 4}
+tensorboard: {histogram_freq: 0}
+"""
+KEPT = ("config.yaml", "manifest.json", "history.csv", "tensorboard", "best.keras", "last.keras")
+
+
+def cnnlab(*args, script: str | None = None) -> subprocess.Popen:
+    """`python -m cnnlab ARGS` (or a script that patches something, then runs the CLI)."""
+    command = [sys.executable, "-c", script, *map(str, args)] if script else \
+        [sys.executable, "-m", "cnnlab", *map(str, args)]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until(condition, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"process ended early ({process.returncode}): {process.communicate()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def history_rows(runs: Path) -> list[str]:
+    found = list(runs.glob("*/*/history.csv"))
+    return found[0].read_text().splitlines()[1:] if found else []
+
+
+def manifest(run: Path) -> dict:
+    return json.loads((run / "manifest.json").read_text())
+
+
+def temporaries(run: Path) -> list[str]:
+    return sorted(str(p.relative_to(run)) for p in run.rglob("*") if ".tmp" in p.name)
+
+
+def stop_mid_epoch(config: Path, runs: Path, how: signal.Signals) -> tuple[Path, list[str], str]:
+    """Train until one epoch is done and the next has started, then send `how`; return the
+    run, the history rows written so far, and what the process said."""
+    process = cnnlab("train", config, "--runs-dir", runs)
+    wait_until(lambda: len(history_rows(runs)) >= 1, process)
+    time.sleep(0.5)  # into the next epoch
+    rows = history_rows(runs)
+    process.send_signal(how)
+    _, err = process.communicate(timeout=120)
+    (run,) = list_runs(runs)
+    assert process.returncode == (-how if how == signal.SIGKILL else 130), err
+    assert history_rows(runs) == rows, "an epoch finished between the check and the signal"
+    return run, rows, err
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "sigkill"])
+def test_stopped_run_resumes_without_redoing_an_epoch(run_cli, write, tmp_path, how):
+    config, runs = write("slow.yaml", SLOW), tmp_path / "runs"
+    run, rows, err = stop_mid_epoch(config, runs, how)
+    assert all((run / name).exists() for name in KEPT), sorted(p.name for p in run.iterdir())
+    status = manifest(run)["status"]
+    if how == signal.SIGKILL:
+        assert status == "running"  # nobody could say otherwise; the pid tells it is dead
+    else:
+        assert status == "interrupted" and manifest(run)["epochs_completed"] == len(rows)
+        assert f"cnnlab train --resume {run}" in err and "Traceback" not in err
+        assert temporaries(run) == []
+
+    result = run_cli("train", "--resume", str(run), "--runs-dir", runs)
+    assert result.exit_code == 0, result.output
+    after = history_rows(runs)
+    assert after[: len(rows)] == rows  # a restart from epoch 1 would rewrite these rows
+    assert [int(line.split(",")[0]) for line in after] == [1, 2, 3, 4, 5]
+    assert manifest(run)["status"] == "completed" and len(manifest(run)["resumed"]) == 1
+    assert list_runs(runs) == [run] and temporaries(run) == []
+
+
+def test_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoints(write, tmp_path):
+    # The learning rate jumps by 1e32 after the first epoch's 22 steps: epoch 1 is fine, epoch 2 is not.
+    schedule = "{name: sgd, learning_rate: {ExponentialDecay: {initial_learning_rate: 0.01, decay_steps: 22, decay_rate: 1.0e+32, staircase: true}}}"
+    config = write("nan.yaml", TINY.replace("{name: adam, learning_rate: 0.003}", schedule))
+    runs = tmp_path / "runs"
+    process = cnnlab("train", config, "--runs-dir", runs)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err
+    assert "NaN or infinite at epoch 2" in err and "Traceback" not in err
+    (run,) = list_runs(runs)
+    record = manifest(run)
+    assert record["status"] == "failed" and "epoch 2" in record["failure"]
+    assert len(history_rows(runs)) == 1 and temporaries(run) == []
+    best = keras.saving.load_model(run / "best.keras")
+    last = keras.saving.load_model(run / "last.keras")
+    for a, b in zip(best.get_weights(), last.get_weights()):
+        assert np.all(np.isfinite(a)) and np.array_equal(a, b)  # both are epoch 1's
+
+
+PATCHED_SAVE = """
+import sys, keras
+from cnnlab.cli import main
+real_save, saves = keras.Model.save, []
+def save(self, filepath, *args, **kwargs):
+    saves.append(filepath)
+    if "last" in str(filepath) and sum("last" in str(f) for f in saves) == 2:
+        open(filepath, "wb").write(b"half a checkpoint")  # then the disk is full
+        raise OSError(28, "No space left on device")
+    return real_save(self, filepath, *args, **kwargs)
+keras.Model.save = save
+sys.argv = ["cnnlab", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_full_disk_while_saving_a_checkpoint_keeps_the_previous_one(write, tmp_path):
+    config, runs = write("t.yaml", TINY), tmp_path / "runs"
+    process = cnnlab("train", config, "--runs-dir", runs, script=PATCHED_SAVE)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err
+    assert "last.keras: cannot write (No space left on device)" in err and "Traceback" not in err
+    (run,) = list_runs(runs)
+    assert manifest(run)["status"] == "failed" and "No space left" in manifest(run)["failure"]
+    assert len(history_rows(runs)) == 1 and temporaries(run) == []
+    keras.saving.load_model(run / "last.keras")  # epoch 1's, whole
+
+
+def test_a_full_disk_while_writing_the_report_keeps_the_previous_one(run_cli, trained_copy, monkeypatch):
+    import cnnlab.fileio
+
+    run, _ = trained_copy
+    before = (run / "report.html").read_text()
+    real_replace = os.replace
+
+    def replace(source, target):
+        if str(target).endswith("report.html"):
+            raise OSError(28, "No space left on device")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(cnnlab.fileio.os, "replace", replace)
+    result = run_cli("evaluate", str(run))
+    assert result.exit_code == 1
+    assert "report.html: cannot write (No space left on device)" in result.stderr
+    assert (run / "report.html").read_text() == before and temporaries(run) == []
+
+
+def test_two_trainings_into_one_runs_folder_at_once(write, tmp_path):
+    config, runs = write("t.yaml", TINY), tmp_path / "runs"
+    processes = [cnnlab("train", config, "--runs-dir", runs) for _ in range(2)]
+    for process in processes:
+        _, err = process.communicate(timeout=180)
+        assert process.returncode == 0, err
+    first, second = list_runs(runs)
+    for run in (first, second):
+        assert manifest(run)["status"] == "completed" and (run / "metrics.json").is_file()
+        assert [r["epoch"] for r in csv.DictReader(open(run / "history.csv"))] == ["1", "2", "3"]
+
+
+def test_ctrl_c_during_the_final_evaluation_resumes_by_evaluating(run_cli, write, tmp_path):
+    big_test = TINY.replace("test_examples: 48", "test_examples: 20000")
+    config, runs = write("t.yaml", big_test), tmp_path / "runs"
+    process = cnnlab("train", config, "--runs-dir", runs)
+    evaluating = lambda: any(manifest(r).get("status") == "evaluating" for r in list_runs(runs)
+                             if (r / "manifest.json").is_file())
+    wait_until(evaluating, process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted during the test evaluation" in err
+    (run,) = list_runs(runs)
+    rows = history_rows(runs)
+    assert manifest(run)["status"] == "interrupted" and temporaries(run) == []
+
+    result = run_cli("train", "--resume", str(run), "--runs-dir", runs)
+    assert result.exit_code == 0, result.output
+    assert "evaluating on the test split" in result.output
+    assert history_rows(runs) == rows  # no epoch trained again
+    assert manifest(run)["status"] == "completed"
+    assert json.loads((run / "metrics.json").read_text())["examples"] == 20000
