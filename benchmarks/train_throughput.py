@@ -56,16 +56,21 @@ def reference_epochs(cfg, splits) -> list[float]:
     model = build_model(cfg)
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     timer = EpochTimer()
-    model.fit(splits.x_train, splits.y_train, batch_size=cfg.train.batch_size, epochs=cfg.train.epochs,
-              validation_data=None if splits.x_val is None else (splits.x_val, splits.y_val),
-              verbose=0, callbacks=[timer])
+    model.fit(
+        splits.x_train,
+        splits.y_train,
+        batch_size=cfg.train.batch_size,
+        epochs=cfg.train.epochs,
+        validation_data=None if splits.x_val is None else (splits.x_val, splits.y_val),
+        verbose=0,
+        callbacks=[timer],
+    )
     return timer.seconds
 
 
 def cnnlab_epochs(cfg) -> list[float]:
     """`cnnlab train` as the CLI runs it, minus the printing."""
-    from cnnlab.runs import read_history
-    from cnnlab.runs import create_run_folder, save_config
+    from cnnlab.runs import create_run_folder, read_history, save_config
     from cnnlab.train import plan, train
 
     with tempfile.TemporaryDirectory() as runs:
@@ -86,36 +91,59 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=10000, help="training examples (data.limit)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--validation-split", type=float, default=0.1,
-                        help="held-out share, validated after every epoch by both sides")
+    parser.add_argument(
+        "--validation-split", type=float, default=0.1, help="held-out share, validated after every epoch by both sides"
+    )
     args = parser.parse_args()
 
     from cnnlab.config import load_config
     from cnnlab.data import dataset_info, load_arrays
     from cnnlab.data.prepare import prepare
 
-    cfg = load_config(REPO / "configs" / "mnist_baseline.yaml",
-                      [f"train.epochs={args.epochs}", f"data.limit={args.examples}",
-                       f"data.validation_split={args.validation_split}"])
+    cfg = load_config(
+        REPO / "configs" / "mnist_baseline.yaml",
+        [
+            f"train.epochs={args.epochs}",
+            f"data.limit={args.examples}",
+            f"data.validation_split={args.validation_split}",
+        ],
+    )
     info = dataset_info(cfg)
-    splits = prepare(load_arrays(cfg), preprocess="scale", validation_split=cfg.data.validation_split,
-                     limit=cfg.data.limit, loss=cfg.train.loss, num_classes=info.num_classes, seed=cfg.seed)
+    splits = prepare(
+        load_arrays(cfg),
+        preprocess="scale",
+        validation_split=cfg.data.validation_split,
+        limit=cfg.data.limit,
+        loss=cfg.train.loss,
+        num_classes=info.num_classes,
+        seed=cfg.seed,
+    )
     examples = len(splits.x_train)
     results = {"reference": [], "cnnlab": []}
     for round_ in range(args.rounds):
         for name, run in (("reference", lambda: reference_epochs(cfg, splits)), ("cnnlab", lambda: cnnlab_epochs(cfg))):
             first, later = rate(examples, run())
             results[name].append(later)
-            print(f"round {round_ + 1}  {name:9s}  first epoch {first:7.0f} images/s   "
-                  f"later epochs {later:7.0f} images/s", flush=True)
+            print(
+                f"round {round_ + 1}  {name:9s}  first epoch {first:7.0f} images/s   "
+                f"later epochs {later:7.0f} images/s",
+                flush=True,
+            )
     reference, ours = statistics.median(results["reference"]), statistics.median(results["cnnlab"])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    summary = {"examples": examples, "epochs": args.epochs, "rounds": args.rounds,
-               "reference_images_per_second": round(reference, 1),
-               "cnnlab_images_per_second": round(ours, 1), "ratio": round(ours / reference, 3),
-               "peak_rss_mb": round(peak_mb, 1)}
-    print(f"median later-epoch throughput: reference {reference:.0f}, cnnlab {ours:.0f} images/s; "
-          f"ratio cnnlab/reference = {ours / reference:.3f}; peak RSS {peak_mb:.0f} MB")
+    summary = {
+        "examples": examples,
+        "epochs": args.epochs,
+        "rounds": args.rounds,
+        "reference_images_per_second": round(reference, 1),
+        "cnnlab_images_per_second": round(ours, 1),
+        "ratio": round(ours / reference, 3),
+        "peak_rss_mb": round(peak_mb, 1),
+    }
+    print(
+        f"median later-epoch throughput: reference {reference:.0f}, cnnlab {ours:.0f} images/s; "
+        f"ratio cnnlab/reference = {ours / reference:.3f}; peak RSS {peak_mb:.0f} MB"
+    )
     print(json.dumps(summary))
 
 

@@ -61,12 +61,22 @@ def configure(cfg) -> dict:
     runtime = cfg.runtime
     gpus = visible_gpus()
     if runtime.device == "gpu" and not gpus:
-        raise ConfigError(cfg.problem(("runtime", "device"), "asks for a GPU, but TensorFlow sees none "
-                                      "on this machine", "use device: auto (a GPU when there is one) or cpu"))
+        raise ConfigError(
+            cfg.problem(
+                ("runtime", "device"),
+                "asks for a GPU, but TensorFlow sees none on this machine",
+                "use device: auto (a GPU when there is one) or cpu",
+            )
+        )
     use_gpu = bool(gpus) and runtime.device != "cpu"
     if runtime.mixed_precision and not use_gpu:
-        raise ConfigError(cfg.problem(("runtime", "mixed_precision"), "mixed_float16 needs a GPU "
-                                      "(on a CPU it is slower, not faster)", "set mixed_precision: false"))
+        raise ConfigError(
+            cfg.problem(
+                ("runtime", "mixed_precision"),
+                "mixed_float16 needs a GPU (on a CPU it is slower, not faster)",
+                "set mixed_precision: false",
+            )
+        )
     import keras
     import tensorflow as tf
 
@@ -77,5 +87,10 @@ def configure(cfg) -> dict:
     keras.utils.set_random_seed(cfg.seed)
     if runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
-    return {"device": "gpu" if use_gpu else "cpu", "gpus": list(gpus) if use_gpu else [],
-            "dtype_policy": policy, "deterministic": runtime.deterministic, "seed": cfg.seed}
+    return {
+        "device": "gpu" if use_gpu else "cpu",
+        "gpus": list(gpus) if use_gpu else [],
+        "dtype_policy": policy,
+        "deterministic": runtime.deterministic,
+        "seed": cfg.seed,
+    }

@@ -107,5 +107,7 @@ class NanGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            raise RunError(f"the loss became NaN or infinite at epoch {self._epoch + 1}, batch {batch + 1} — "
-                           "try a lower learning rate, another preprocess, or check the data for NaNs")
+            raise RunError(
+                f"the loss became NaN or infinite at epoch {self._epoch + 1}, batch {batch + 1} — "
+                "try a lower learning rate, another preprocess, or check the data for NaNs"
+            )

@@ -28,8 +28,16 @@ class RunRow:
     metrics: dict
 
     def values(self) -> list:
-        return [self.label, self.parameters, self.macs, self.epochs, self.train_seconds,
-                self.images_per_second, self.metrics.get("loss"), self.metrics.get("accuracy")]
+        return [
+            self.label,
+            self.parameters,
+            self.macs,
+            self.epochs,
+            self.train_seconds,
+            self.images_per_second,
+            self.metrics.get("loss"),
+            self.metrics.get("accuracy"),
+        ]
 
 
 @dataclass(frozen=True)
@@ -47,9 +55,16 @@ def run_row(run: Path) -> RunRow:
     manifest = read_json(run / "manifest.json", hint)
     metrics = read_json(run / "metrics.json", hint)
     timing = manifest.get("timing", {})
-    return RunRow(run, f"{run.parent.name}/{run.name}", manifest.get("parameters"), manifest.get("macs"),
-                  manifest.get("epochs_completed"), timing.get("train_seconds"),
-                  timing.get("images_per_second"), metrics)
+    return RunRow(
+        run,
+        f"{run.parent.name}/{run.name}",
+        manifest.get("parameters"),
+        manifest.get("macs"),
+        manifest.get("epochs_completed"),
+        timing.get("train_seconds"),
+        timing.get("images_per_second"),
+        metrics,
+    )
 
 
 def sort_rows(rows: list[RunRow], metric: str) -> list[RunRow]:
@@ -99,7 +114,11 @@ def as_markdown(rows: list[RunRow], tests: list[PairTest]) -> str:
 
     blocks = [("table", (list(COLUMNS), [row.values() for row in rows]))]
     if tests:
-        blocks += [("p", "McNemar's exact test on the shared test set (b: only A right, c: only B right):"),
-                   ("table", (["A", "B", "b", "c", "p"],
-                              [[t.a, t.b, t.only_a_right, t.only_b_right, t.p_value] for t in tests]))]
+        blocks += [
+            ("p", "McNemar's exact test on the shared test set (b: only A right, c: only B right):"),
+            (
+                "table",
+                (["A", "B", "b", "c", "p"], [[t.a, t.b, t.only_a_right, t.only_b_right, t.p_value] for t in tests]),
+            ),
+        ]
     return to_markdown(blocks)

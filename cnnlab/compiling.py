@@ -33,13 +33,11 @@ _MANAGED_CALLBACKS = {
 def build_optimizer(cfg: LocatedConfig) -> keras.optimizers.Optimizer:
     """The optimizer named in `train.optimizer`, with its arguments (a schedule allowed)."""
     spec = cfg.train.optimizer
-    classes = {name.lower(): cls for name, cls in
-               public_classes(keras.optimizers, keras.optimizers.Optimizer).items()}
+    classes = {name.lower(): cls for name, cls in public_classes(keras.optimizers, keras.optimizers.Optimizer).items()}
     cls = classes.get(spec.name.lower())
     if cls is None:
         hint = did_you_mean(spec.name.lower(), classes) or "known: " + ", ".join(sorted(classes))
-        raise ConfigError(cfg.problem(("train", "optimizer", "name"),
-                                      f"unknown optimizer {spec.name!r}", hint))
+        raise ConfigError(cfg.problem(("train", "optimizer", "name"), f"unknown optimizer {spec.name!r}", hint))
     arguments = dict(spec.arguments)
     if isinstance(arguments.get("learning_rate"), dict):
         arguments["learning_rate"] = _schedule(cfg, arguments["learning_rate"])
@@ -50,12 +48,21 @@ def _schedule(cfg: LocatedConfig, value: dict) -> Any:
     where = ("train", "optimizer", "learning_rate")
     classes = public_classes(keras.optimizers.schedules, keras.optimizers.schedules.LearningRateSchedule)
     name = next(iter(value), "")
-    name, arguments = named_arguments(cfg, (*where, name) if len(value) == 1 else where, value, "a schedule",
-                                      "{ExponentialDecay: {initial_learning_rate: 1.0e-3, decay_steps: 1000, "
-                                      "decay_rate: 0.9}}")
+    name, arguments = named_arguments(
+        cfg,
+        (*where, name) if len(value) == 1 else where,
+        value,
+        "a schedule",
+        "{ExponentialDecay: {initial_learning_rate: 1.0e-3, decay_steps: 1000, decay_rate: 0.9}}",
+    )
     if name not in classes:
-        raise ConfigError(cfg.problem((*where, name), f"unknown learning-rate schedule {name!r}",
-                                      did_you_mean(name, classes) or "known: " + ", ".join(classes)))
+        raise ConfigError(
+            cfg.problem(
+                (*where, name),
+                f"unknown learning-rate schedule {name!r}",
+                did_you_mean(name, classes) or "known: " + ", ".join(classes),
+            )
+        )
     return instantiate(cfg, (*where, name), classes[name], arguments)
 
 
@@ -66,8 +73,9 @@ def check_loss(cfg: LocatedConfig) -> str:
 
 def check_metrics(cfg: LocatedConfig) -> list[str]:
     """The metric names, after checking that Keras knows each ('accuracy' adapts to the labels)."""
-    return [_known(cfg, ("train", "metrics", i), name, keras.metrics, "metric")
-            for i, name in enumerate(cfg.train.metrics)]
+    return [
+        _known(cfg, ("train", "metrics", i), name, keras.metrics, "metric") for i, name in enumerate(cfg.train.metrics)
+    ]
 
 
 def _known(cfg: LocatedConfig, where: tuple, name: str, module, kind: str) -> str:
@@ -77,8 +85,7 @@ def _known(cfg: LocatedConfig, where: tuple, name: str, module, kind: str) -> st
         choices = [n for n in keras_names(module) if n[0].islower()]  # functions, not classes
         if module is keras.metrics:
             choices.append("accuracy")  # compile's own name, which picks the right accuracy
-        raise ConfigError(cfg.problem(where, f"unknown {kind} {name!r}",
-                                      did_you_mean(name, choices))) from None
+        raise ConfigError(cfg.problem(where, f"unknown {kind} {name!r}", did_you_mean(name, choices))) from None
     return name
 
 
@@ -89,11 +96,13 @@ def build_callbacks(cfg: LocatedConfig) -> list[keras.callbacks.Callback]:
     for index, spec in enumerate(cfg.train.callbacks):
         where = ("train", "callbacks", index, spec.class_name)
         if spec.class_name in _MANAGED_CALLBACKS:
-            raise ConfigError(cfg.problem(where, f"{spec.class_name} is managed by cnnlab",
-                                          _MANAGED_CALLBACKS[spec.class_name]))
+            raise ConfigError(
+                cfg.problem(where, f"{spec.class_name} is managed by cnnlab", _MANAGED_CALLBACKS[spec.class_name])
+            )
         if spec.class_name not in classes:
-            raise ConfigError(cfg.problem(where, f"unknown callback {spec.class_name!r}",
-                                          did_you_mean(spec.class_name, classes)))
+            raise ConfigError(
+                cfg.problem(where, f"unknown callback {spec.class_name!r}", did_you_mean(spec.class_name, classes))
+            )
         built.append(instantiate(cfg, where, classes[spec.class_name], dict(spec.arguments)))
     return built
 

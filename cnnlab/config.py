@@ -42,8 +42,10 @@ class LocatedConfig(RunConfig):
 
     def to_yaml(self) -> str:
         """The resolved config as YAML that `cnnlab train` accepts again as it is."""
-        data = {key: {k: _flow_leaves(v) for k, v in value.items()} if isinstance(value, dict)
-                else value for key, value in self.model_dump(mode="json").items()}
+        data = {
+            key: {k: _flow_leaves(v) for k, v in value.items()} if isinstance(value, dict) else value
+            for key, value in self.model_dump(mode="json").items()
+        }
         return yaml.dump(data, Dumper=_ConfigDumper, sort_keys=False, allow_unicode=True, width=100)
 
 
@@ -59,10 +61,8 @@ class _ConfigDumper(yaml.SafeDumper):
     """Sections in block style, innermost mappings and lists on one line: `- Dense: {units: 10}`."""
 
 
-_ConfigDumper.add_representer(
-    _FlowDict, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v, flow_style=True))
-_ConfigDumper.add_representer(
-    _FlowList, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+_ConfigDumper.add_representer(_FlowDict, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v, flow_style=True))
+_ConfigDumper.add_representer(_FlowList, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
 
 
 def _flow_leaves(value: Any) -> Any:
@@ -168,17 +168,24 @@ def _load_with_bases(path: Path, chain: tuple[Path, ...]) -> tuple[dict, dict]:
         return data, locations
     base_line = locations.pop(("base",))[1]
     if not isinstance(base, str):
-        raise ConfigError(Problem("must be a file name such as mnist_baseline.yaml",
-                                  key="base", file=str(path), line=base_line))
+        raise ConfigError(
+            Problem("must be a file name such as mnist_baseline.yaml", key="base", file=str(path), line=base_line)
+        )
     base_path = path.parent / base
     if not base_path.is_file():
         hint = did_you_mean(base, (p.name for p in path.parent.glob("*.y*ml")))
-        raise ConfigError(Problem(f"no such file: {base_path}", key="base", file=str(path),
-                                  line=base_line, hint=hint))
+        raise ConfigError(Problem(f"no such file: {base_path}", key="base", file=str(path), line=base_line, hint=hint))
     if base_path.resolve() in chain:
         cycle = " -> ".join(p.name for p in (*chain, base_path.resolve()))
-        raise ConfigError(Problem(f"base files form a cycle: {cycle}", key="base", file=str(path),
-                                  line=base_line, hint="remove one of these base: lines"))
+        raise ConfigError(
+            Problem(
+                f"base files form a cycle: {cycle}",
+                key="base",
+                file=str(path),
+                line=base_line,
+                hint="remove one of these base: lines",
+            )
+        )
     base_data, base_locations = _load_with_bases(base_path, chain)
     return _deep_merge(base_data, data), {**base_locations, **locations}
 
@@ -198,8 +205,9 @@ def _read_yaml(path: Path) -> tuple[dict, dict]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(Problem("no such config file", file=str(path),
-                                  hint="give a path such as configs/mnist_baseline.yaml")) from None
+        raise ConfigError(
+            Problem("no such config file", file=str(path), hint="give a path such as configs/mnist_baseline.yaml")
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(Problem(f"cannot read: {error}", file=str(path))) from None
     loader = yaml.SafeLoader(text)
@@ -209,17 +217,27 @@ def _read_yaml(path: Path) -> tuple[dict, dict]:
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        what = " ".join(str(part) for part in (getattr(error, "context", None),
-                                               getattr(error, "problem", None)) if part)
-        raise ConfigError(Problem(f"YAML syntax error: {what or error}", file=str(path),
-                                  line=mark.line + 1 if mark else None,
-                                  hint="check the indentation and the colons")) from None
+        what = " ".join(
+            str(part) for part in (getattr(error, "context", None), getattr(error, "problem", None)) if part
+        )
+        raise ConfigError(
+            Problem(
+                f"YAML syntax error: {what or error}",
+                file=str(path),
+                line=mark.line + 1 if mark else None,
+                hint="check the indentation and the colons",
+            )
+        ) from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
-        raise ConfigError(Problem("a config must be a YAML mapping of sections "
-                                  "(name, data, model, train, ...)", file=str(path),
-                                  line=node.start_mark.line + 1 if node else None))
+        raise ConfigError(
+            Problem(
+                "a config must be a YAML mapping of sections (name, data, model, train, ...)",
+                file=str(path),
+                line=node.start_mark.line + 1 if node else None,
+            )
+        )
     locations: dict[KeyPath, Location] = {}
     _collect_lines(node, (), str(path), locations)
     return data, locations
@@ -230,9 +248,14 @@ def _collect_lines(node: yaml.Node, path: KeyPath, file: str, out: dict) -> None
         for key_node, value_node in node.value:
             key = key_node.value
             if (*path, key) in out:
-                raise ConfigError(Problem("duplicate key (YAML would keep only the last one)",
-                                          key=format_path((*path, key)), file=file,
-                                          line=key_node.start_mark.line + 1))
+                raise ConfigError(
+                    Problem(
+                        "duplicate key (YAML would keep only the last one)",
+                        key=format_path((*path, key)),
+                        file=file,
+                        line=key_node.start_mark.line + 1,
+                    )
+                )
             out[(*path, key)] = (file, key_node.start_mark.line + 1)
             _collect_lines(value_node, (*path, key), file, out)
     elif isinstance(node, yaml.SequenceNode):
@@ -245,7 +268,7 @@ def _collect_lines(node: yaml.Node, path: KeyPath, file: str, out: dict) -> None
 
 
 def parse_key_path(text: str) -> KeyPath:
-    """"model.layers.4.Dense.units" or "model.layers[4].Dense.units" -> a key path."""
+    """ "model.layers.4.Dense.units" or "model.layers[4].Dense.units" -> a key path."""
     parts = re.split(r"\.|\[(\d+)\]", text)
     return tuple(int(p) if p.isdigit() else p for p in parts if p)
 
@@ -257,8 +280,9 @@ def _apply_override(data: dict, override: str) -> tuple[KeyPath, Any]:
     key_text, equals, value_text = override.partition("=")
     key_text = key_text.strip()
     if not equals or not key_text:
-        raise ConfigError(Problem(f"expected KEY=VALUE, got {override!r}", file="--set",
-                                  hint="for example --set train.epochs=2"))
+        raise ConfigError(
+            Problem(f"expected KEY=VALUE, got {override!r}", file="--set", hint="for example --set train.epochs=2")
+        )
     path = parse_key_path(key_text)
     value = _parse_value(value_text.strip())
     node: Any = data

@@ -9,8 +9,8 @@ A user mistake is a `CnnlabError`; anything else is a bug and keeps its tracebac
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 
 @dataclass(frozen=True)

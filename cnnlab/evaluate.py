@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -27,8 +27,9 @@ def predicted_classes(probabilities: np.ndarray) -> np.ndarray:
     return probabilities.argmax(axis=-1).astype(np.int64)
 
 
-def evaluate_model(model, x: np.ndarray, y: np.ndarray, labels: np.ndarray, batch_size: int,
-                   class_names) -> tuple[dict, dict]:
+def evaluate_model(
+    model, x: np.ndarray, y: np.ndarray, labels: np.ndarray, batch_size: int, class_names
+) -> tuple[dict, dict]:
     """(metrics, predictions): Keras' compiled loss and metrics on (x, y), the scores, and for
     every example its true label, predicted label and class probabilities."""
     from cnnlab.data.prepare import to_dataset
@@ -44,8 +45,9 @@ def evaluate_model(model, x: np.ndarray, y: np.ndarray, labels: np.ndarray, batc
     return metrics, {"y_true": labels.astype(np.int64), "y_pred": predicted, "probabilities": probabilities}
 
 
-def assess(run: Path, cfg, model, *, x, y, labels, raw_images, class_names, checkpoint: str,
-           split: str, best_epoch: int | None) -> dict:
+def assess(
+    run: Path, cfg, model, *, x, y, labels, raw_images, class_names, checkpoint: str, split: str, best_epoch: int | None
+) -> dict:
     """Evaluate `model`, then write metrics.json, predictions.npz, the plots and the report."""
     from cnnlab import plots
     from cnnlab.report import write_report
@@ -72,17 +74,34 @@ def assess(run: Path, cfg, model, *, x, y, labels, raw_images, class_names, chec
     history = read_history(run / "history.csv")
     if history:
         plots.learning_curves(history, run / "curves.png", title=cfg.name)
-    plots.confusion_matrix(np.array(metrics["confusion_matrix"]), class_names, run / "confusion_matrix.png",
-                           title=f"{cfg.name}: confusion matrix ({split} split, {checkpoint})")
-    plots.misclassified(raw_images, predictions["y_true"], predictions["y_pred"],
-                        predictions["probabilities"], class_names, run / "misclassified.png")
-    write_report(run, config_yaml=(run / RUN_CONFIG).read_text(), manifest=manifest.data,
-                 summary=summary, metrics=metrics)
+    plots.confusion_matrix(
+        np.array(metrics["confusion_matrix"]),
+        class_names,
+        run / "confusion_matrix.png",
+        title=f"{cfg.name}: confusion matrix ({split} split, {checkpoint})",
+    )
+    plots.misclassified(
+        raw_images,
+        predictions["y_true"],
+        predictions["y_pred"],
+        predictions["probabilities"],
+        class_names,
+        run / "misclassified.png",
+    )
+    write_report(
+        run, config_yaml=(run / RUN_CONFIG).read_text(), manifest=manifest.data, summary=summary, metrics=metrics
+    )
     return metrics
 
 
-def evaluate_run(run: Path, *, checkpoint: str = "best", data: str = "test",
-                 notify: Callable[[str], None] = lambda _: None, environ=os.environ) -> dict:
+def evaluate_run(
+    run: Path,
+    *,
+    checkpoint: str = "best",
+    data: str = "test",
+    notify: Callable[[str], None] = lambda _: None,
+    environ=os.environ,
+) -> dict:
     """Re-evaluate a run's checkpoint on a split of its data (test, val, train) or on the test
     split of another data set at a path, transformed exactly as in training."""
     from cnnlab import backend
@@ -96,19 +115,37 @@ def evaluate_run(run: Path, *, checkpoint: str = "best", data: str = "test",
     backend.configure(cfg)  # the run's device and seed, before Keras touches a device
     cfg, model, preprocessing, info = load_trained_run(run, checkpoint, cfg)
     if data in SPLITS:
-        splits = prepare(load_arrays(cfg, notify, environ), preprocess=cfg.data.preprocess,
-                         validation_split=cfg.data.validation_split, limit=cfg.data.limit,
-                         loss=cfg.train.loss, num_classes=info.num_classes, seed=cfg.seed,
-                         preprocessing=preprocessing)
+        splits = prepare(
+            load_arrays(cfg, notify, environ),
+            preprocess=cfg.data.preprocess,
+            validation_split=cfg.data.validation_split,
+            limit=cfg.data.limit,
+            loss=cfg.train.loss,
+            num_classes=info.num_classes,
+            seed=cfg.seed,
+            preprocessing=preprocessing,
+        )
         x, y, labels, raw = _split(splits, data)
     else:
         x, y, labels, raw = _other_data(cfg, data, preprocessing, info, notify, environ)
     if tuple(model.input_shape[1:]) != tuple(x.shape[1:]):
-        raise DataError(f"{data}: examples of shape {x.shape[1:]} do not fit the model's input "
-                        f"{tuple(model.input_shape[1:])}")
+        raise DataError(
+            f"{data}: examples of shape {x.shape[1:]} do not fit the model's input {tuple(model.input_shape[1:])}"
+        )
     best_epoch = Manifest(run).data.get("test", {}).get("best_epoch") if checkpoint == "best" else None
-    return assess(run, cfg, model, x=x, y=y, labels=labels, raw_images=raw, class_names=info.class_names,
-                  checkpoint=f"{checkpoint}.keras", split=data if data in SPLITS else str(data), best_epoch=best_epoch)
+    return assess(
+        run,
+        cfg,
+        model,
+        x=x,
+        y=y,
+        labels=labels,
+        raw_images=raw,
+        class_names=info.class_names,
+        checkpoint=f"{checkpoint}.keras",
+        split=data if data in SPLITS else str(data),
+        best_epoch=best_epoch,
+    )
 
 
 def _split(splits, name: str):
@@ -128,8 +165,9 @@ def _other_data(cfg, path: str, preprocessing, info, notify, environ):
 
     if not Path(path).exists():
         raise ConfigError(f"--data {path}: not a split ({', '.join(SPLITS)}) and no such file or folder")
-    other = LocatedConfig.model_validate({**cfg.model_dump(mode="json"),
-                                          "data": {**cfg.data.model_dump(mode="json"), "dataset": path}})
+    other = LocatedConfig.model_validate(
+        {**cfg.model_dump(mode="json"), "data": {**cfg.data.model_dump(mode="json"), "dataset": path}}
+    )
     arrays = load_arrays(other, notify, environ)
     if arrays.y_test.size and arrays.y_test.max() >= info.num_classes:
         raise DataError(f"{path}: labels go up to {arrays.y_test.max()}, the model knows {info.num_classes} classes")

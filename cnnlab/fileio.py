@@ -1,10 +1,10 @@
 """Atomic file writes: a crash or Ctrl-C leaves the old file or the new one, never half of one.
 
-    >>> import tempfile, pathlib
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> write_atomic(folder / "a.txt", "hello")
-    >>> (folder / "a.txt").read_text(), sorted(p.name for p in folder.iterdir())
-    ('hello', ['a.txt'])
+>>> import tempfile, pathlib
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> write_atomic(folder / "a.txt", "hello")
+>>> (folder / "a.txt").read_text(), sorted(p.name for p in folder.iterdir())
+('hello', ['a.txt'])
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from cnnlab.errors import RunError
 
@@ -38,8 +39,9 @@ def replacing(path: Path) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             temporary.unlink()
         if isinstance(error, OSError):
-            raise RunError(f"{path}: cannot write ({error.strerror or error}); "
-                           "the previous version, if any, is kept") from None
+            raise RunError(
+                f"{path}: cannot write ({error.strerror or error}); the previous version, if any, is kept"
+            ) from None
         raise
 
 

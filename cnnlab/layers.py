@@ -70,8 +70,9 @@ def allowed_arguments(cls: type) -> frozenset[str]:
         if klass is object or "__init__" not in vars(klass):
             continue
         parameters = inspect.signature(klass.__init__).parameters.values()
-        names |= {p.name for p in parameters
-                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
+        names |= {
+            p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+        }
         if not any(p.kind is p.VAR_KEYWORD for p in parameters):
             break
     return frozenset(names)
@@ -91,16 +92,16 @@ def build_layer(cfg: LocatedConfig, index: int, name: str | None = None, **fixed
     return instantiate(cfg, where, cls, {**arguments, **fixed}, _SET_BY_CNNLAB)
 
 
-def instantiate(cfg: LocatedConfig, where: tuple, cls: type, arguments: dict[str, Any],
-                refused: dict[str, str] | None = None) -> Any:
+def instantiate(
+    cfg: LocatedConfig, where: tuple, cls: type, arguments: dict[str, Any], refused: dict[str, str] | None = None
+) -> Any:
     """`cls(**arguments)` after checking each argument name against the signature; any refusal
     (ours or Keras') becomes a `ConfigError` located at the argument or at `where`."""
     allowed = allowed_arguments(cls)
     resolved: dict[str, Any] = {}
     for key, value in arguments.items():
         if refused and key in refused:
-            raise ConfigError(cfg.problem((*where, key), "not an argument cnnlab accepts here",
-                                          refused[key]))
+            raise ConfigError(cfg.problem((*where, key), "not an argument cnnlab accepts here", refused[key]))
         if key not in allowed:
             hint = did_you_mean(key, allowed) or f"{cls.__name__} takes: " + ", ".join(sorted(allowed))
             raise ConfigError(cfg.problem((*where, key), f"unknown argument of {cls.__name__}", hint))
@@ -129,21 +130,27 @@ def _resolve_object(cfg: LocatedConfig, path: tuple, value: Any) -> Any:
     except (ValueError, TypeError) as error:
         wanted = value if isinstance(value, str) else value["class_name"]
         hint = did_you_mean(str(wanted), keras_names(module))
-        raise ConfigError(cfg.problem(path, f"unknown {kind} {wanted!r}" if hint or isinstance(value, str)
-                                      else f"Keras refuses this {kind}: {keras_message(error)}",
-                                      hint)) from None
+        raise ConfigError(
+            cfg.problem(
+                path,
+                f"unknown {kind} {wanted!r}"
+                if hint or isinstance(value, str)
+                else f"Keras refuses this {kind}: {keras_message(error)}",
+                hint,
+            )
+        ) from None
 
 
 def named_arguments(cfg: LocatedConfig, path: tuple, value: dict, what: str, example: str) -> tuple[str, dict]:
     """`{Name: {argument: value}}` -> (Name, arguments), or a located error that shows `example`:
     the form every Keras object with arguments takes in a config (regularizers, schedules)."""
     if len(value) != 1:
-        raise ConfigError(cfg.problem(path, f"{what} is a name or a one-key mapping",
-                                      f"for example {example}"))
+        raise ConfigError(cfg.problem(path, f"{what} is a name or a one-key mapping", f"for example {example}"))
     ((name, arguments),) = value.items()
     if arguments is not None and not isinstance(arguments, dict):
-        raise ConfigError(cfg.problem(path, f"the arguments of {name} must be a mapping, not {arguments!r}",
-                                      f"for example {example}"))
+        raise ConfigError(
+            cfg.problem(path, f"the arguments of {name} must be a mapping, not {arguments!r}", f"for example {example}")
+        )
     return str(name), dict(arguments or {})
 
 
@@ -151,6 +158,9 @@ def keras_message(error: BaseException) -> str:
     """The sentence that matters from a Keras error: no ANSI colours, no argument dump."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
     text = text.split("\n\nArguments received by", 1)[0]
-    lines = [line.strip() for line in text.splitlines()
-             if line.strip() and not line.startswith("Exception encountered when calling")]
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("Exception encountered when calling")
+    ]
     return " ".join(lines)

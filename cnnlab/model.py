@@ -29,11 +29,14 @@ def build_model(cfg: LocatedConfig, info: DatasetInfo | None = None) -> keras.Se
     info = info or dataset_info(cfg)
     input_shape = tuple(cfg.model.input_shape or info.input_shape)
     # Softmax in float16 loses the small probabilities; Keras' guide keeps the output float32.
-    output_float32 = (keras.config.dtype_policy().name == "mixed_float16"
-                      and "dtype" not in cfg.model.layers[-1].arguments)
+    output_float32 = (
+        keras.config.dtype_policy().name == "mixed_float16" and "dtype" not in cfg.model.layers[-1].arguments
+    )
     last = len(cfg.model.layers) - 1
-    layers = [build_layer(cfg, i, name, **({"dtype": "float32"} if i == last and output_float32 else {}))
-              for i, name in enumerate(_layer_names(cfg))]
+    layers = [
+        build_layer(cfg, i, name, **({"dtype": "float32"} if i == last and output_float32 else {}))
+        for i, name in enumerate(_layer_names(cfg))
+    ]
     shapes = _trace(cfg, layers, input_shape)
     _check_classifier_output(cfg, layers, shapes, info)
     return keras.Sequential([keras.Input(shape=input_shape), *layers], name=cfg.name)
@@ -62,14 +65,22 @@ def _trace(cfg: LocatedConfig, layers: list, input_shape: tuple) -> list[tuple]:
             x = layer(x)
         except Exception as error:  # Keras raises ValueError, TypeError or backend errors here
             message = keras_message(error)
-            raise ConfigError(cfg.problem(
-                where, f"cannot take an input of shape {shapes[-1]}: {message}",
-                _shape_hint(spec.class_name, shapes[-1]))) from None
+            raise ConfigError(
+                cfg.problem(
+                    where,
+                    f"cannot take an input of shape {shapes[-1]}: {message}",
+                    _shape_hint(spec.class_name, shapes[-1]),
+                )
+            ) from None
         shape = tuple(x.shape)
         if any(d is not None and d <= 0 for d in shape[1:]):
-            raise ConfigError(cfg.problem(
-                where, f"turns the input {shapes[-1]} into an empty output {shape}",
-                _shape_hint(spec.class_name, shapes[-1])))
+            raise ConfigError(
+                cfg.problem(
+                    where,
+                    f"turns the input {shapes[-1]} into an empty output {shape}",
+                    _shape_hint(spec.class_name, shapes[-1]),
+                )
+            )
         shapes.append(shape)
     return shapes
 
@@ -87,22 +98,34 @@ def _check_classifier_output(cfg: LocatedConfig, layers: list, shapes: list, inf
     last = len(layers) - 1
     last_path = ("model", "layers", last, cfg.model.layers[last].class_name)
     if len(output) != 2:
-        first_dense = next((i for i, layer in enumerate(layers)
-                            if isinstance(layer, keras.layers.Dense) and len(shapes[i]) > 2), None)
+        first_dense = next(
+            (i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Dense) and len(shapes[i]) > 2), None
+        )
         if first_dense is not None:
             name = cfg.model.layers[first_dense].class_name
-            raise ConfigError(cfg.problem(
-                ("model", "layers", first_dense, name),
-                f"Dense on a {len(shapes[first_dense])}-D input {shapes[first_dense]} works pixel "
-                f"by pixel, so the model outputs {output} instead of one score per class",
-                _FLATTENERS))
-        raise ConfigError(cfg.problem(
-            last_path, f"the model outputs shape {output}; a classifier needs (None, {info.num_classes})",
-            f"end with Flatten, then Dense with units: {info.num_classes}"))
+            raise ConfigError(
+                cfg.problem(
+                    ("model", "layers", first_dense, name),
+                    f"Dense on a {len(shapes[first_dense])}-D input {shapes[first_dense]} works pixel "
+                    f"by pixel, so the model outputs {output} instead of one score per class",
+                    _FLATTENERS,
+                )
+            )
+        raise ConfigError(
+            cfg.problem(
+                last_path,
+                f"the model outputs shape {output}; a classifier needs (None, {info.num_classes})",
+                f"end with Flatten, then Dense with units: {info.num_classes}",
+            )
+        )
     width = output[1]
     binary = info.num_classes == 2 and width == 1 and "binary" in cfg.train.loss
     if width != info.num_classes and not binary:
         path = last_path + (("units",) if "units" in cfg.model.layers[last].arguments else ())
-        raise ConfigError(cfg.problem(
-            path, f"the last layer gives {width} outputs but {info.name} has "
-                  f"{info.num_classes} classes", f"set units: {info.num_classes}"))
+        raise ConfigError(
+            cfg.problem(
+                path,
+                f"the last layer gives {width} outputs but {info.name} has {info.num_classes} classes",
+                f"set units: {info.num_classes}",
+            )
+        )

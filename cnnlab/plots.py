@@ -44,8 +44,7 @@ def _as_picture(image: np.ndarray) -> tuple[np.ndarray, str | None]:
 def learning_curves(history: list[dict], path: Path, title: str = "") -> None:
     """Loss and each metric per epoch, training against validation."""
     plt = _pyplot()
-    names = [k for k in history[0] if not k.startswith("val_")
-             and k not in ("epoch", "epoch_seconds", "learning_rate")]
+    names = [k for k in history[0] if not k.startswith("val_") and k not in ("epoch", "epoch_seconds", "learning_rate")]
     epochs = [int(row["epoch"]) for row in history]
     figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
     for axis, name in zip(axes[0], names):
@@ -69,26 +68,41 @@ def confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: str = "
     n = len(class_names)
     size = max(5.0, 0.45 * n + 2)
     figure, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size), layout="constrained")
-    for axis, values, label, fmt in ((axes[0], matrix, "counts", "d"),
-                                     (axes[1], normalised, "share of the true class", ".2f")):
+    for axis, values, label, fmt in (
+        (axes[0], matrix, "counts", "d"),
+        (axes[1], normalised, "share of the true class", ".2f"),
+    ):
         shown = axis.imshow(values, cmap="Blues")
         figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.04)
-        axis.set(title=label, xlabel="predicted class", ylabel="true class",
-                 xticks=range(n), yticks=range(n))
+        axis.set(title=label, xlabel="predicted class", ylabel="true class", xticks=range(n), yticks=range(n))
         axis.set_xticklabels(class_names, rotation=90 if n > 10 else 45, ha="right" if n <= 10 else "center")
         axis.set_yticklabels(class_names)
         if n <= 20:
             threshold = values.max() / 2 if values.max() else 1
             for i in range(n):
                 for j in range(n):
-                    axis.text(j, i, format(values[i, j], fmt), ha="center", va="center", fontsize=8,
-                              color="white" if values[i, j] > threshold else "black")
+                    axis.text(
+                        j,
+                        i,
+                        format(values[i, j], fmt),
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if values[i, j] > threshold else "black",
+                    )
     figure.suptitle(title or "confusion matrix (test set)")
     _save(figure, path)
 
 
-def misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
-                  probabilities: np.ndarray, class_names, path: Path, count: int = 24) -> int:
+def misclassified(
+    images: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    probabilities: np.ndarray,
+    class_names,
+    path: Path,
+    count: int = 24,
+) -> int:
     """A gallery of the wrong predictions made with the most confidence; returns how many."""
     plt = _pyplot()
     wrong = np.flatnonzero(y_true != y_pred)
@@ -102,10 +116,15 @@ def misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
     for axis, index in zip(axes.ravel(), chosen):
         picture, cmap = _as_picture(images[index])
         axis.imshow(picture, cmap=cmap)
-        axis.set_title(f"#{index} true {class_names[y_true[index]]}\npred {class_names[y_pred[index]]} "
-                       f"({confidence[index]:.2f})", fontsize=8)
-    figure.suptitle(f"most confidently misclassified test images ({len(chosen)} of {len(wrong)} wrong)"
-                    if len(chosen) else "no misclassified test images")
+        axis.set_title(
+            f"#{index} true {class_names[y_true[index]]}\npred {class_names[y_pred[index]]} ({confidence[index]:.2f})",
+            fontsize=8,
+        )
+    figure.suptitle(
+        f"most confidently misclassified test images ({len(chosen)} of {len(wrong)} wrong)"
+        if len(chosen)
+        else "no misclassified test images"
+    )
     _save(figure, path)
     return len(chosen)
 
@@ -125,13 +144,15 @@ def filters(kernel: np.ndarray, path: Path, layer_name: str) -> None:
         picture, cmap = _as_picture(tile)
         axis.imshow(picture, cmap=cmap, interpolation="nearest")
         axis.set_title(str(index), fontsize=7)
-    figure.suptitle(f"{layer_name}: {count} learned {kernel.shape[0]}x{kernel.shape[1]} filters "
-                    "(bright = positive weight)")
+    figure.suptitle(
+        f"{layer_name}: {count} learned {kernel.shape[0]}x{kernel.shape[1]} filters (bright = positive weight)"
+    )
     _save(figure, path)
 
 
-def feature_maps(image: np.ndarray, activations: list[tuple[str, np.ndarray]], path: Path,
-                 title: str, channels: int = 8) -> None:
+def feature_maps(
+    image: np.ndarray, activations: list[tuple[str, np.ndarray]], path: Path, title: str, channels: int = 8
+) -> None:
     """The input, then the first `channels` activation maps of each layer, one row per layer."""
     plt = _pyplot()
     rows = len(activations) + 1

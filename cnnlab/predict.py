@@ -31,8 +31,7 @@ def image_files(paths: list[str | Path]) -> list[Path]:
     return found
 
 
-def predict_images(run: Path, paths: list, *, top: int = 3, convert: bool = False,
-                   invert: bool = False) -> list[dict]:
+def predict_images(run: Path, paths: list, *, top: int = 3, convert: bool = False, invert: bool = False) -> list[dict]:
     """For each image: its file and the `top` most probable classes with probabilities."""
     from cnnlab.data import is_image_folder
     from cnnlab.runs import load_trained_run
@@ -50,7 +49,11 @@ def predict_images(run: Path, paths: list, *, top: int = 3, convert: bool = Fals
     results = []
     for path, row in zip(files, probabilities):
         order = np.argsort(row)[::-1][:top]
-        results.append({"file": str(path), "predicted": str(class_names[order[0]]),
-                        "top": [{"class": str(class_names[i]), "probability": float(row[i])} for i in order]})
+        results.append(
+            {
+                "file": str(path),
+                "predicted": str(class_names[order[0]]),
+                "top": [{"class": str(class_names[i]), "probability": float(row[i])} for i in order],
+            }
+        )
     return results
-

@@ -13,8 +13,11 @@ from pathlib import Path
 
 from cnnlab.fileio import write_atomic
 
-PICTURES = (("curves.png", "learning curves"), ("confusion_matrix.png", "confusion matrix"),
-            ("misclassified.png", "most confidently misclassified test images"))
+PICTURES = (
+    ("curves.png", "learning curves"),
+    ("confusion_matrix.png", "confusion matrix"),
+    ("misclassified.png", "most confidently misclassified test images"),
+)
 
 
 def cell(value) -> str:
@@ -33,30 +36,60 @@ def build_blocks(run: Path, *, config_yaml: str, manifest: dict, summary, metric
     blocks = [
         ("h1", f"{manifest.get('name', run.parent.name)} — {run.name}"),
         ("p", manifest.get("description") or ""),
-        ("p", f"Status {manifest.get('status', '?')}: {manifest.get('epochs_completed', '?')} epochs on "
-              f"{manifest.get('device', {}).get('device', '?')}, seed {manifest.get('seed', '?')}. "
-              f"Evaluated {metrics.get('checkpoint', 'best.keras')} (epoch {metrics.get('best_epoch', '?')}) "
-              f"on the {metrics.get('split', 'test')} split."),
+        (
+            "p",
+            f"Status {manifest.get('status', '?')}: {manifest.get('epochs_completed', '?')} epochs on "
+            f"{manifest.get('device', {}).get('device', '?')}, seed {manifest.get('seed', '?')}. "
+            f"Evaluated {metrics.get('checkpoint', 'best.keras')} (epoch {metrics.get('best_epoch', '?')}) "
+            f"on the {metrics.get('split', 'test')} split.",
+        ),
         ("h2", "Results"),
-        ("table", (["metric", "value"], [[k, v] for k, v in keras_metrics.items()]
-                   + [[k.replace("_", "-") + " accuracy", v] for k, v in metrics.get("top_k_accuracy", {}).items()])),
+        (
+            "table",
+            (
+                ["metric", "value"],
+                [[k, v] for k, v in keras_metrics.items()]
+                + [[k.replace("_", "-") + " accuracy", v] for k, v in metrics.get("top_k_accuracy", {}).items()],
+            ),
+        ),
     ]
     if metrics.get("per_class"):
         rows = [[c["class"], c["precision"], c["recall"], c["f1"], c["support"]] for c in metrics["per_class"]]
         blocks += [("h2", "Per class"), ("table", (["class", "precision", "recall", "F1", "support"], rows))]
     if metrics.get("most_confused"):
-        blocks += [("h2", "Most confused"), ("table", (["true class", "predicted as", "examples"],
-                   [[p["true"], p["predicted"], p["count"]] for p in metrics["most_confused"]]))]
-    blocks += [("h2", "Training"), ("p", (
-        f"{data.get('dataset', '?')} from {data.get('origin', '?')}: {cell(data.get('train_examples'))} training, "
-        f"{cell(data.get('validation_examples'))} validation and {cell(data.get('test_examples'))} test examples. "
-        f"Training took {cell(timing.get('train_seconds'))} s ({cell(timing.get('images_per_second'))} images/s)."))]
+        blocks += [
+            ("h2", "Most confused"),
+            (
+                "table",
+                (
+                    ["true class", "predicted as", "examples"],
+                    [[p["true"], p["predicted"], p["count"]] for p in metrics["most_confused"]],
+                ),
+            ),
+        ]
+    blocks += [
+        ("h2", "Training"),
+        (
+            "p",
+            (
+                f"{data.get('dataset', '?')} from {data.get('origin', '?')}: "
+                f"{cell(data.get('train_examples'))} training, {cell(data.get('validation_examples'))} validation "
+                f"and {cell(data.get('test_examples'))} test examples. Training took "
+                f"{cell(timing.get('train_seconds'))} s ({cell(timing.get('images_per_second'))} images/s)."
+            ),
+        ),
+    ]
     blocks += [("image", (name, alt)) for name, alt in PICTURES if (run / name).is_file()]
-    rows = [[r.name, r.class_name, "x".join(str(d) for d in r.output_shape[1:]), r.params, r.macs]
-            for r in summary.rows]
+    rows = [
+        [r.name, r.class_name, "x".join(str(d) for d in r.output_shape[1:]), r.params, r.macs] for r in summary.rows
+    ]
     rows.append(["total", "", "", summary.total_params, summary.total_macs])
-    blocks += [("h2", "Model"), ("table", (["layer", "type", "output", "parameters", "MACs"], rows)),
-               ("h2", "Config"), ("code", config_yaml.rstrip())]
+    blocks += [
+        ("h2", "Model"),
+        ("table", (["layer", "type", "output", "parameters", "MACs"], rows)),
+        ("h2", "Config"),
+        ("code", config_yaml.rstrip()),
+    ]
     return blocks
 
 
@@ -89,20 +122,23 @@ def to_html(blocks: list, run: Path) -> str:
         elif kind == "table":
             header, rows = payload
             head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-            cells = "".join("<tr>" + "".join(f"<td>{html.escape(cell(v))}</td>" for v in row) + "</tr>"
-                            for row in rows)
+            cells = "".join("<tr>" + "".join(f"<td>{html.escape(cell(v))}</td>" for v in row) + "</tr>" for row in rows)
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>")
         elif kind == "image":
             data = base64.b64encode((Path(run) / payload[0]).read_bytes()).decode()
             body.append(f'<img alt="{html.escape(payload[1])}" src="data:image/png;base64,{data}">')
         elif kind == "code":
             body.append(f"<pre><code>{html.escape(payload)}</code></pre>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-             "text-align:right}th{background:#f3f3f3}img{max-width:100%;margin:1em 0}"
-             "pre{background:#f6f6f6;padding:1em;overflow:auto}")
-    return (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>cnnlab report</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+        "text-align:right}th{background:#f3f3f3}img{max-width:100%;margin:1em 0}"
+        "pre{background:#f6f6f6;padding:1em;overflow:auto}"
+    )
+    return (
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>cnnlab report</title>"
+        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
 
 
 def write_report(run: Path, **content) -> None:

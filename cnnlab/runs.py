@@ -1,7 +1,7 @@
 """Run folders: `runs/<config name>/<YYYYmmdd-HHMMSS>[-N]/`, found by path, name or recency.
 
-    >>> run_sort_key(Path("runs/a/20261122-101500-2"))
-    ('20261122-101500', 2)
+>>> run_sort_key(Path("runs/a/20261122-101500-2"))
+('20261122-101500', 2)
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ def find_run(target: str | None, runs_dir: Path, holding: str | None = None) -> 
     if target is None:
         runs = list_runs(runs_dir)
         if not runs:
-            raise ConfigError(f"no runs in {runs_dir}/ yet — train one first: "
-                              "cnnlab train configs/mnist_baseline.yaml")
+            raise ConfigError(f"no runs in {runs_dir}/ yet — train one first: cnnlab train configs/mnist_baseline.yaml")
         return newest(runs)
     path = Path(target)
     if (path / RUN_CONFIG).is_file():
@@ -62,8 +61,9 @@ def find_run(target: str | None, runs_dir: Path, holding: str | None = None) -> 
     if named:
         return newest(named)
     names = sorted({r.parent.name for r in runs})
-    hint = did_you_mean(target, names) or (f"runs in {runs_dir}/: " + ", ".join(names) if names
-                                           else f"there are no runs in {runs_dir}/ yet")
+    hint = did_you_mean(target, names) or (
+        f"runs in {runs_dir}/: " + ", ".join(names) if names else f"there are no runs in {runs_dir}/ yet"
+    )
     raise ConfigError(f"no run folder or run name {target!r} — {hint}")
 
 
@@ -82,9 +82,11 @@ def load_trained_run(run: Path, checkpoint: str = "best", cfg=None):
     for needed in (model_path, run / "preprocessing.npz"):
         if not needed.is_file():
             manifest = Manifest(run).data
-            why = (f"the run failed before its first checkpoint: {manifest.get('failure')}"
-                   if manifest.get("status") == "failed" else
-                   "the run did not finish an epoch, or the file was removed")
+            why = (
+                f"the run failed before its first checkpoint: {manifest.get('failure')}"
+                if manifest.get("status") == "failed"
+                else "the run did not finish an epoch, or the file was removed"
+            )
             raise RunError(f"{run}: {needed.name} is missing — {why}")
     try:
         model = keras.saving.load_model(model_path)
@@ -110,8 +112,13 @@ def create_run_folder(runs_dir: Path, name: str, now: dt.datetime | None = None)
     except OSError as error:
         blocking = next((p for p in (parent, *parent.parents) if p.exists() and not p.is_dir()), None)
         reason = f"{blocking} is a file, not a folder" if blocking else error.strerror or str(error)
-        raise ConfigError(Problem(f"cannot create run folders in {runs_dir}: {reason}", key="--runs-dir",
-                                  hint="give a folder that can be created and written")) from None
+        raise ConfigError(
+            Problem(
+                f"cannot create run folders in {runs_dir}: {reason}",
+                key="--runs-dir",
+                hint="give a folder that can be created and written",
+            )
+        ) from None
     raise RunError(f"{parent}: could not create a run folder for {stamp}")
 
 
@@ -120,8 +127,11 @@ class Manifest:
 
     def __init__(self, run: Path):
         self.path = Path(run) / MANIFEST
-        self.data: dict[str, Any] = (read_json(self.path, hint="the run's record is damaged; its other "
-                                               "files are intact") if self.path.is_file() else {})
+        self.data: dict[str, Any] = (
+            read_json(self.path, hint="the run's record is damaged; its other files are intact")
+            if self.path.is_file()
+            else {}
+        )
 
     def update(self, **fields: Any) -> None:
         self.data.update(fields)
@@ -154,8 +164,10 @@ def ensure_not_running(run: Path) -> None:
     """Refuse to write into a run that another live process is still writing."""
     pid = live_owner(Manifest(run).data)
     if pid is not None:
-        raise RunError(f"{run}: still running (pid {pid}) — wait for it to finish, or stop it "
-                       f"first (Ctrl-C in its terminal, or kill {pid}) and resume it later")
+        raise RunError(
+            f"{run}: still running (pid {pid}) — wait for it to finish, or stop it "
+            f"first (Ctrl-C in its terminal, or kill {pid}) and resume it later"
+        )
 
 
 def save_config(run: Path, yaml_text: str) -> None:

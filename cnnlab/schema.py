@@ -41,14 +41,10 @@ class LayerSpec(Section):
             if arguments is None:
                 arguments = {}
             if not isinstance(arguments, dict):
-                raise ValueError(
-                    f"the arguments of {name} must be a mapping such as {{units: 10}}, "
-                    f"not {arguments!r}"
-                )
+                raise ValueError(f"the arguments of {name} must be a mapping such as {{units: 10}}, not {arguments!r}")
             return {"class_name": str(name), "arguments": arguments}
         raise ValueError(
-            "an entry is a Keras class name (- Flatten) or a one-key mapping "
-            "(- Conv2D: {filters: 32, kernel_size: 3})"
+            "an entry is a Keras class name (- Flatten) or a one-key mapping (- Conv2D: {filters: 32, kernel_size: 3})"
         )
 
     @model_serializer
@@ -119,11 +115,15 @@ class TrainConfig(Section):
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
     epochs: int = Field(12, ge=1)
     batch_size: int = Field(32, ge=1)
-    monitor: str = Field("auto", description="the validation metric that picks best.keras: auto "
-                         "is val_accuracy when accuracy is a metric, else val_loss; without "
-                         "validation data best.keras is the last epoch")
+    monitor: str = Field(
+        "auto",
+        description="the validation metric that picks best.keras: auto "
+        "is val_accuracy when accuracy is a metric, else val_loss; without "
+        "validation data best.keras is the last epoch",
+    )
     callbacks: list[CallbackSpec] = Field(
-        default_factory=list, description="extra Keras callbacks, e.g. EarlyStopping, ReduceLROnPlateau")
+        default_factory=list, description="extra Keras callbacks, e.g. EarlyStopping, ReduceLROnPlateau"
+    )
 
 
 class TensorBoardConfig(Section):

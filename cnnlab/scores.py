@@ -31,8 +31,10 @@ def per_class_scores(matrix: np.ndarray, class_names) -> list[dict]:
     recall = np.divide(true_positive, support, out=np.zeros_like(true_positive), where=support > 0)
     total = precision + recall
     f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
-    return [{"class": str(name), "precision": float(p), "recall": float(r), "f1": float(f),
-             "support": int(s)} for name, p, r, f, s in zip(class_names, precision, recall, f1, support)]
+    return [
+        {"class": str(name), "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(class_names, precision, recall, f1, support)
+    ]
 
 
 def most_confused(matrix: np.ndarray, class_names, top: int = 5) -> list[dict]:
@@ -45,8 +47,13 @@ def most_confused(matrix: np.ndarray, class_names, top: int = 5) -> list[dict]:
         true, predicted = np.unravel_index(flat, off.shape)
         if off[true, predicted] == 0:
             break
-        pairs.append({"true": str(class_names[true]), "predicted": str(class_names[predicted]),
-                      "count": int(off[true, predicted])})
+        pairs.append(
+            {
+                "true": str(class_names[true]),
+                "predicted": str(class_names[predicted]),
+                "count": int(off[true, predicted]),
+            }
+        )
     return pairs
 
 
@@ -73,10 +80,14 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, in
 def analyse(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarray, class_names) -> dict:
     """Everything `metrics.json` says beyond Keras' own loss and metrics."""
     matrix = confusion_matrix(y_true, y_pred, len(class_names))
-    result = {"class_names": [str(n) for n in class_names], "confusion_matrix": matrix.tolist(),
-              "per_class": per_class_scores(matrix, class_names),
-              "most_confused": most_confused(matrix, class_names)}
+    result = {
+        "class_names": [str(n) for n in class_names],
+        "confusion_matrix": matrix.tolist(),
+        "per_class": per_class_scores(matrix, class_names),
+        "most_confused": most_confused(matrix, class_names),
+    }
     if probabilities.shape[1] > 1:
-        result["top_k_accuracy"] = {f"top_{k}": top_k_accuracy(y_true, probabilities, k)
-                                    for k in (3, 5) if k < probabilities.shape[1]}
+        result["top_k_accuracy"] = {
+            f"top_{k}": top_k_accuracy(y_true, probabilities, k) for k in (3, 5) if k < probabilities.shape[1]
+        }
     return result

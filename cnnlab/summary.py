@@ -76,9 +76,17 @@ def summarize(model: keras.Sequential) -> ModelSummary:
         output = tuple(layer.compute_output_spec(keras.KerasTensor(shape)).shape)
         trainable = _count(layer.trainable_weights)
         field_ = field_.through(layer, shape, output)
-        rows.append(LayerRow(layer.name, type(layer).__name__, output, trainable,
-                             _count(layer.weights) - trainable, layer_macs(layer, shape, output),
-                             field_.size))
+        rows.append(
+            LayerRow(
+                layer.name,
+                type(layer).__name__,
+                output,
+                trainable,
+                _count(layer.weights) - trainable,
+                layer_macs(layer, shape, output),
+                field_.size,
+            )
+        )
         shape = output
     return ModelSummary(model.name, tuple(model.inputs[0].shape[1:]), rows)
 
@@ -109,8 +117,7 @@ def layer_macs(layer, input_shape: tuple, output_shape: tuple) -> int:
 
 
 def _is_transpose(layer) -> bool:
-    return isinstance(layer, keras.layers.Conv1DTranspose | keras.layers.Conv2DTranspose
-                      | keras.layers.Conv3DTranspose)
+    return isinstance(layer, keras.layers.Conv1DTranspose | keras.layers.Conv2DTranspose | keras.layers.Conv3DTranspose)
 
 
 @dataclass(frozen=True)
@@ -121,12 +128,12 @@ class _Field:
     jump: tuple[float, ...]
 
     @classmethod
-    def start(cls, spatial_axes: int) -> "_Field":
+    def start(cls, spatial_axes: int) -> _Field:
         if spatial_axes < 1:
             return cls(None, ())
         return cls((1,) * spatial_axes, (1.0,) * spatial_axes)
 
-    def through(self, layer, input_shape: tuple, output_shape: tuple) -> "_Field":
+    def through(self, layer, input_shape: tuple, output_shape: tuple) -> _Field:
         if self.size is None or len(output_shape) != len(input_shape):
             return _Field(None, ())  # flattened, pooled globally, or reshaped: no longer spatial
         window = _window(layer)

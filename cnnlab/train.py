@@ -13,9 +13,9 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from cnnlab import __version__
 from cnnlab.config import LocatedConfig
@@ -64,13 +64,21 @@ def _check_split_sizes(cfg: LocatedConfig) -> None:
         try:
             split_sizes(min(sizes), cfg.data.validation_split)
         except DataError as error:
-            raise ConfigError(cfg.problem(("data", "validation_split"), str(error),
-                                          "raise data.limit, or set validation_split: 0")) from None
+            raise ConfigError(
+                cfg.problem(("data", "validation_split"), str(error), "raise data.limit, or set validation_split: 0")
+            ) from None
 
 
-def train(planned: Plan, run: Path, *, resume: bool = False, callbacks: Iterable = (),
-          notify: Callable[[str], None] = lambda _: None, environ=os.environ,
-          command: list[str] | None = None) -> dict:
+def train(
+    planned: Plan,
+    run: Path,
+    *,
+    resume: bool = False,
+    callbacks: Iterable = (),
+    notify: Callable[[str], None] = lambda _: None,
+    environ=os.environ,
+    command: list[str] | None = None,
+) -> dict:
     """Train a planned run into the folder `run` (continuing it when `resume`), evaluate it on
     the test split and return the manifest.
 
@@ -90,24 +98,35 @@ def train(planned: Plan, run: Path, *, resume: bool = False, callbacks: Iterable
             notify(f"removed {len(stale)} unfinished file(s) left by the process that was stopped")
     started = dt.datetime.now().astimezone().isoformat()
     manifest.update(
-        name=cfg.name, description=cfg.description, status="running", **owner(),
-        command=command or sys.argv, started=manifest.data.get("started", started),
+        name=cfg.name,
+        description=cfg.description,
+        status="running",
+        **owner(),
+        command=command or sys.argv,
+        started=manifest.data.get("started", started),
         resumed=[*manifest.data.get("resumed", []), started] if resume else [],
         config_sha256=hashlib.sha256((run / RUN_CONFIG).read_bytes()).hexdigest(),
-        versions=_versions(), device=planned.device, seed=cfg.seed,
-        parameters=planned.model.count_params())
+        versions=_versions(),
+        device=planned.device,
+        seed=cfg.seed,
+        parameters=planned.model.count_params(),
+    )
     try:
         return _train(planned, run, manifest, [*callbacks], notify, environ)
     except KeyboardInterrupt:
         done = len(read_history(run / "history.csv"))
         manifest.update(status="interrupted", ended=_now(), epochs_completed=done)
-        what = ("during the test evaluation" if manifest.data.get("training_finished")
-                else f"after {done} of {cfg.train.epochs} epochs")
+        what = (
+            "during the test evaluation"
+            if manifest.data.get("training_finished")
+            else f"after {done} of {cfg.train.epochs} epochs"
+        )
         raise Interrupted(f"interrupted {what} — resume with: cnnlab train --resume {run}") from None
     except Exception as error:  # a user-facing error or a bug: either way the run says it failed
         failure = str(error) if isinstance(error, CnnlabError) else f"{type(error).__name__}: {error}"
-        manifest.update(status="failed", ended=_now(), failure=failure,
-                        epochs_completed=len(read_history(run / "history.csv")))
+        manifest.update(
+            status="failed", ended=_now(), failure=failure, epochs_completed=len(read_history(run / "history.csv"))
+        )
         raise
 
 
@@ -117,13 +136,26 @@ def _train(planned: Plan, run: Path, manifest: Manifest, callbacks: list, notify
 
     cfg, info = planned.cfg, planned.info
     arrays = load_arrays(cfg, notify, environ)
-    splits = prepare(arrays, preprocess=cfg.data.preprocess, validation_split=cfg.data.validation_split,
-                     limit=cfg.data.limit, loss=cfg.train.loss, num_classes=info.num_classes, seed=cfg.seed)
+    splits = prepare(
+        arrays,
+        preprocess=cfg.data.preprocess,
+        validation_split=cfg.data.validation_split,
+        limit=cfg.data.limit,
+        loss=cfg.train.loss,
+        num_classes=info.num_classes,
+        seed=cfg.seed,
+    )
     splits.preprocessing.save(run / "preprocessing.npz")
-    manifest.update(data={
-        "dataset": cfg.data.dataset, "origin": arrays.origin, "checksums": arrays.checksums,
-        "train_examples": len(splits.x_train), "test_examples": len(splits.x_test),
-        "validation_examples": 0 if splits.x_val is None else len(splits.x_val)})
+    manifest.update(
+        data={
+            "dataset": cfg.data.dataset,
+            "origin": arrays.origin,
+            "checksums": arrays.checksums,
+            "train_examples": len(splits.x_train),
+            "test_examples": len(splits.x_test),
+            "validation_examples": 0 if splits.x_val is None else len(splits.x_val),
+        }
+    )
     if not manifest.data.get("training_finished"):
         _fit(planned, run, manifest, splits, callbacks)
     else:
@@ -144,30 +176,44 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list) 
     checkpoints = Checkpoints(run, best_monitor(cfg, has_validation))
     # At each epoch's end the checkpoints are written first, then history.csv, then the backup
     # that --resume starts from: an interruption between any two leaves a consistent run.
-    fit_callbacks = [NanGuard(), checkpoints, HistoryCSV(run / "history.csv"),
-                     keras.callbacks.BackupAndRestore(str(run / "backup"), double_checkpoint=True)]
+    fit_callbacks = [
+        NanGuard(),
+        checkpoints,
+        HistoryCSV(run / "history.csv"),
+        keras.callbacks.BackupAndRestore(str(run / "backup"), double_checkpoint=True),
+    ]
     if cfg.tensorboard.enabled:
         tensorboard = cfg.tensorboard
-        fit_callbacks.append(keras.callbacks.TensorBoard(
-            log_dir=str(run / "tensorboard"), histogram_freq=tensorboard.histogram_freq,
-            write_graph=tensorboard.write_graph, update_freq=tensorboard.update_freq,
-            profile_batch=tensorboard.profile_batch))
+        fit_callbacks.append(
+            keras.callbacks.TensorBoard(
+                log_dir=str(run / "tensorboard"),
+                histogram_freq=tensorboard.histogram_freq,
+                write_graph=tensorboard.write_graph,
+                update_freq=tensorboard.update_freq,
+                profile_batch=tensorboard.profile_batch,
+            )
+        )
         _write_hparams(run / "tensorboard", cfg, model.count_params())
     fit_callbacks += [*planned.user_callbacks, *callbacks]
 
     batch = cfg.train.batch_size
     train_data = to_dataset(splits.x_train, splits.y_train, batch, shuffle=True, seed=cfg.seed)
     val_data = to_dataset(splits.x_val, splits.y_val, batch, shuffle=False, seed=0) if has_validation else None
-    model.fit(train_data, validation_data=val_data, epochs=cfg.train.epochs, verbose=0, shuffle=False,
-              callbacks=fit_callbacks)
+    model.fit(
+        train_data, validation_data=val_data, epochs=cfg.train.epochs, verbose=0, shuffle=False, callbacks=fit_callbacks
+    )
     history = read_history(run / "history.csv")
     if not (run / "best.keras").is_file():
         raise RunError(f"{run}: no checkpoint was written (no epoch finished with a finite loss)")
     seconds = sum(row.get("epoch_seconds", 0.0) for row in history)
     rate = round(len(splits.x_train) * len(history) / seconds, 1) if seconds else None
-    manifest.update(status="evaluating", training_finished=True, epochs_completed=len(history),
-                    best_epoch=checkpoints.best_epoch,
-                    timing={"train_seconds": round(seconds, 2), "images_per_second": rate})
+    manifest.update(
+        status="evaluating",
+        training_finished=True,
+        epochs_completed=len(history),
+        best_epoch=checkpoints.best_epoch,
+        timing={"train_seconds": round(seconds, 2), "images_per_second": rate},
+    )
 
 
 def _finish(cfg, run: Path, manifest: Manifest, splits, info) -> dict:
@@ -178,13 +224,25 @@ def _finish(cfg, run: Path, manifest: Manifest, splits, info) -> dict:
     manifest.update(status="evaluating")
     best = keras.saving.load_model(run / "best.keras")
     started = time.perf_counter()
-    assess(run, cfg, best, x=splits.x_test, y=splits.y_test, labels=splits.labels_test,
-           raw_images=splits.raw_test, class_names=info.class_names, checkpoint="best.keras",
-           split="test", best_epoch=manifest.data.get("best_epoch"))
+    assess(
+        run,
+        cfg,
+        best,
+        x=splits.x_test,
+        y=splits.y_test,
+        labels=splits.labels_test,
+        raw_images=splits.raw_test,
+        class_names=info.class_names,
+        checkpoint="best.keras",
+        split="test",
+        best_epoch=manifest.data.get("best_epoch"),
+    )
     manifest.data = Manifest(run).data  # assess added the test results
-    manifest.update(status="completed", ended=_now(),
-                    timing={**manifest.data["timing"],
-                            "evaluate_seconds": round(time.perf_counter() - started, 2)})
+    manifest.update(
+        status="completed",
+        ended=_now(),
+        timing={**manifest.data["timing"], "evaluate_seconds": round(time.perf_counter() - started, 2)},
+    )
     return manifest.data
 
 
@@ -206,10 +264,16 @@ def _write_hparams(logdir: Path, cfg: LocatedConfig, parameters: int) -> None:
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
-    values = {"dataset": cfg.data.dataset, "preprocess": cfg.data.preprocess,
-              "optimizer": cfg.train.optimizer.name, "batch_size": cfg.train.batch_size,
-              "epochs": cfg.train.epochs, "layers": len(cfg.model.layers), "parameters": parameters,
-              "seed": cfg.seed}
+    values = {
+        "dataset": cfg.data.dataset,
+        "preprocess": cfg.data.preprocess,
+        "optimizer": cfg.train.optimizer.name,
+        "batch_size": cfg.train.batch_size,
+        "epochs": cfg.train.epochs,
+        "layers": len(cfg.model.layers),
+        "parameters": parameters,
+        "seed": cfg.seed,
+    }
     learning_rate = cfg.train.optimizer.arguments.get("learning_rate")
     if isinstance(learning_rate, (int, float)):
         values["learning_rate"] = float(learning_rate)
@@ -222,9 +286,14 @@ def _versions() -> dict:
     import numpy
     import tensorflow
 
-    return {"cnnlab": __version__, "python": platform.python_version(), "keras": keras.__version__,
-            "tensorflow": tensorflow.__version__, "numpy": numpy.__version__,
-            "platform": platform.platform()}
+    return {
+        "cnnlab": __version__,
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "tensorflow": tensorflow.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def _now() -> str:

@@ -13,8 +13,9 @@ from cnnlab.errors import ConfigError, RunError
 _SPATIAL = ("Conv", "Pooling")  # class-name parts of the layers whose outputs are maps
 
 
-def visualize(run: Path, *, image: Path | None = None, index: int | None = None,
-              convert: bool = False, invert: bool = False) -> list[Path]:
+def visualize(
+    run: Path, *, image: Path | None = None, index: int | None = None, convert: bool = False, invert: bool = False
+) -> list[Path]:
     """Write filters.png and feature_maps.png into the run folder; return their paths."""
     import keras
 
@@ -30,17 +31,26 @@ def visualize(run: Path, *, image: Path | None = None, index: int | None = None,
     plots.filters(kernel, run / "filters.png", convolutions[0].name)
 
     if image is not None:
-        pixels, source = read_image(Path(image), tuple(model.input_shape[1:]), convert=convert,
-                                    invert=invert), str(image)
+        pixels, source = (
+            read_image(Path(image), tuple(model.input_shape[1:]), convert=convert, invert=invert),
+            str(image),
+        )
     else:
         pixels, source = _test_example(cfg, index or 0)
-    spatial = [layer for layer in model.layers
-               if any(part in type(layer).__name__ for part in _SPATIAL) and len(layer.output.shape) == 4]
+    spatial = [
+        layer
+        for layer in model.layers
+        if any(part in type(layer).__name__ for part in _SPATIAL) and len(layer.output.shape) == 4
+    ]
     probe = keras.Model(model.inputs, [layer.output for layer in spatial])
     outputs = probe.predict(preprocessing.apply(pixels[np.newaxis]), verbose=0)
     outputs = outputs if isinstance(outputs, list) else [outputs]
-    plots.feature_maps(pixels, [(layer.name, out[0]) for layer, out in zip(spatial, outputs)],
-                       run / "feature_maps.png", title=f"feature maps of {source}")
+    plots.feature_maps(
+        pixels,
+        [(layer.name, out[0]) for layer, out in zip(spatial, outputs)],
+        run / "feature_maps.png",
+        title=f"feature maps of {source}",
+    )
     return [run / "filters.png", run / "feature_maps.png"]
 
 

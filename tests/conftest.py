@@ -29,7 +29,9 @@ data:
 
 
 TINY = (
-    "name: tiny\n" + TINY_MODEL + TINY_DATA
+    "name: tiny\n"
+    + TINY_MODEL
+    + TINY_DATA
     + "train: {epochs: 3, batch_size: 8, optimizer: {name: adam, learning_rate: 0.003}}\n"
 )
 

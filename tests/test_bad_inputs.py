@@ -82,8 +82,10 @@ def dataset(path: Path) -> tuple[str, str]:
 
 
 def folder_data(path: Path) -> tuple[str, str]:
-    return ("dataset: synthetic\n", f"dataset: image_folder\n  path: {path}\n  image_size: [8, 8]\n"
-            "  color_mode: grayscale\n")
+    return (
+        "dataset: synthetic\n",
+        f"dataset: image_folder\n  path: {path}\n  image_size: [8, 8]\n  color_mode: grayscale\n",
+    )
 
 
 def two_class_model() -> tuple[str, str]:
@@ -99,130 +101,313 @@ CASES = {
     "directory as config": lambda t: (["check", t], 2, [f"{t}", "cannot read"]),
     "list config": lambda t: (["check", config(t, text="- a\n- b\n")], 2, ["c.yaml:1", "YAML mapping"]),
     "scalar config": lambda t: (["check", config(t, text="hello\n")], 2, ["c.yaml:1", "YAML mapping"]),
-    "tab indentation": lambda t: (["check", config(t, ("  dataset", "\tdataset"))], 2,
-                                  ["c.yaml:3", "YAML syntax error"]),
-    "duplicate key": lambda t: (["check", config(t, ("train:", "seed: 1\nseed: 2\ntrain:"))], 2,
-                                ["c.yaml:11 seed", "duplicate key"]),
-    "unknown top-level key": lambda t: (["check", config(t, ("train:", "trian: {}\ntrain:"))], 2,
-                                        ["c.yaml:10 trian: unknown key", "did you mean train?"]),
+    "tab indentation": lambda t: (
+        ["check", config(t, ("  dataset", "\tdataset"))],
+        2,
+        ["c.yaml:3", "YAML syntax error"],
+    ),
+    "duplicate key": lambda t: (
+        ["check", config(t, ("train:", "seed: 1\nseed: 2\ntrain:"))],
+        2,
+        ["c.yaml:11 seed", "duplicate key"],
+    ),
+    "unknown top-level key": lambda t: (
+        ["check", config(t, ("train:", "trian: {}\ntrain:"))],
+        2,
+        ["c.yaml:10 trian: unknown key", "did you mean train?"],
+    ),
     "missing model": lambda t: (["check", config(t, text="name: t\n")], 2, ["model: required key is missing"]),
     # --- wrong types and out-of-range values, section by section ----------------------------
-    "epochs not a number": lambda t: (["check", config(t, ("epochs: 1", "epochs: ten"))], 2,
-                                      ["c.yaml:10 train.epochs", "'ten'"]),
-    "epochs zero": lambda t: (["check", config(t, ("epochs: 1", "epochs: 0"))], 2,
-                              ["c.yaml:10 train.epochs", "greater than or equal to 1"]),
-    "batch size negative": lambda t: (["check", config(t, ("batch_size: 8", "batch_size: -1"))], 2,
-                                      ["train.batch_size"]),
-    "validation split above 1": lambda t: (["check", config(t, ("dataset: synthetic", "dataset: synthetic\n  validation_split: 1.5"))], 2,
-                                           ["c.yaml:4 data.validation_split", "less than 1"]),
-    "unknown preprocess": lambda t: (["check", config(t, ("dataset: synthetic", "dataset: synthetic\n  preprocess: normalize"))], 2,
-                                     ["c.yaml:4 data.preprocess", "'scale'"]),
+    "epochs not a number": lambda t: (
+        ["check", config(t, ("epochs: 1", "epochs: ten"))],
+        2,
+        ["c.yaml:10 train.epochs", "'ten'"],
+    ),
+    "epochs zero": lambda t: (
+        ["check", config(t, ("epochs: 1", "epochs: 0"))],
+        2,
+        ["c.yaml:10 train.epochs", "greater than or equal to 1"],
+    ),
+    "batch size negative": lambda t: (
+        ["check", config(t, ("batch_size: 8", "batch_size: -1"))],
+        2,
+        ["train.batch_size"],
+    ),
+    "validation split above 1": lambda t: (
+        ["check", config(t, ("dataset: synthetic", "dataset: synthetic\n  validation_split: 1.5"))],
+        2,
+        ["c.yaml:4 data.validation_split", "less than 1"],
+    ),
+    "unknown preprocess": lambda t: (
+        ["check", config(t, ("dataset: synthetic", "dataset: synthetic\n  preprocess: normalize"))],
+        2,
+        ["c.yaml:4 data.preprocess", "'scale'"],
+    ),
     "seed not an integer": lambda t: (["check", config(t, ("name: t", "name: t\nseed: [1]"))], 2, ["c.yaml:2 seed"]),
-    "tensorboard wrong type": lambda t: (["check", config(t, ("train:", "tensorboard: {histogram_freq: often}\ntrain:"))], 2,
-                                         ["c.yaml:10 tensorboard.histogram_freq"]),
-    "runtime unknown device": lambda t: (["check", config(t, ("train:", "runtime: {device: tpu}\ntrain:"))], 2,
-                                         ["c.yaml:10 runtime.device", "'auto'"]),
-    "synthetic one class": lambda t: (["check", config(t, ("num_classes: 3", "num_classes: 1"))], 2,
-                                      ["c.yaml:4 data.synthetic.num_classes"]),
+    "tensorboard wrong type": lambda t: (
+        ["check", config(t, ("train:", "tensorboard: {histogram_freq: often}\ntrain:"))],
+        2,
+        ["c.yaml:10 tensorboard.histogram_freq"],
+    ),
+    "runtime unknown device": lambda t: (
+        ["check", config(t, ("train:", "runtime: {device: tpu}\ntrain:"))],
+        2,
+        ["c.yaml:10 runtime.device", "'auto'"],
+    ),
+    "synthetic one class": lambda t: (
+        ["check", config(t, ("num_classes: 3", "num_classes: 1"))],
+        2,
+        ["c.yaml:4 data.synthetic.num_classes"],
+    ),
     "run name with slash": lambda t: (["check", config(t, ("name: t", "name: ../t"))], 2, ["c.yaml:1 name"]),
-    "run name by --name with dots": lambda t: (["train", config(t), "--name", "..", "--runs-dir", t / "runs"], 2,
-                                               ["--set name", "'..'"]),
-    "layer arguments not a mapping": lambda t: (["check", config(t, ("Dense: {units: 3, activation: softmax}", "Dense: 3"))], 2,
-                                                ["c.yaml:9 model.layers[2]", "must be a mapping"]),
-    "no layers": lambda t: (["check", config(t, text="name: t\nmodel: {layers: []}\n")], 2,
-                            ["c.yaml:2 model.layers", "at least 1 item"]),
+    "run name by --name with dots": lambda t: (
+        ["train", config(t), "--name", "..", "--runs-dir", t / "runs"],
+        2,
+        ["--set name", "'..'"],
+    ),
+    "layer arguments not a mapping": lambda t: (
+        ["check", config(t, ("Dense: {units: 3, activation: softmax}", "Dense: 3"))],
+        2,
+        ["c.yaml:9 model.layers[2]", "must be a mapping"],
+    ),
+    "no layers": lambda t: (
+        ["check", config(t, text="name: t\nmodel: {layers: []}\n")],
+        2,
+        ["c.yaml:2 model.layers", "at least 1 item"],
+    ),
     # --- base: inheritance ---------------------------------------------------------------
     "base cycle": lambda t: (["check", _cycle(t)], 2, ["b.yaml:1 base", "cycle", "a.yaml -> b.yaml -> a.yaml"]),
-    "missing base": lambda t: (["check", config(t, text="base: basline.yaml\n")], 2,
-                               ["c.yaml:1 base", "no such file"]),
+    "missing base": lambda t: (["check", config(t, text="base: basline.yaml\n")], 2, ["c.yaml:1 base", "no such file"]),
     "base not a file name": lambda t: (["check", config(t, text="base: [a.yaml]\n")], 2, ["c.yaml:1 base"]),
     # --- --set overrides ---------------------------------------------------------------------
     "--set without =": lambda t: (["check", config(t), "--set", "train.epochs"], 2, ["--set", "expected KEY=VALUE"]),
-    "--set unknown key": lambda t: (["check", config(t), "--set", "train.epochz=2"], 2,
-                                    ["--set train.epochz", "did you mean epochs?"]),
-    "--set index out of range": lambda t: (["check", config(t), "--set", "model.layers.7.Dense.units=5"], 2,
-                                           ["--set model.layers.7.Dense.units", "has 3 items"]),
-    "--set wrong type": lambda t: (["check", config(t), "--set", "train.epochs=abc"], 2, ["--set train.epochs", "'abc'"]),
-    "--set unhashable literal": lambda t: (["check", config(t), "--set", "train.epochs={[1]: 2}"], 2,
-                                           ["--set train.epochs"]),
-    "--set into a value": lambda t: (["check", config(t), "--set", "train.epochs.x=1"], 2,
-                                     ["--set train.epochs.x", "is a value, not a section"]),
+    "--set unknown key": lambda t: (
+        ["check", config(t), "--set", "train.epochz=2"],
+        2,
+        ["--set train.epochz", "did you mean epochs?"],
+    ),
+    "--set index out of range": lambda t: (
+        ["check", config(t), "--set", "model.layers.7.Dense.units=5"],
+        2,
+        ["--set model.layers.7.Dense.units", "has 3 items"],
+    ),
+    "--set wrong type": lambda t: (
+        ["check", config(t), "--set", "train.epochs=abc"],
+        2,
+        ["--set train.epochs", "'abc'"],
+    ),
+    "--set unhashable literal": lambda t: (
+        ["check", config(t), "--set", "train.epochs={[1]: 2}"],
+        2,
+        ["--set train.epochs"],
+    ),
+    "--set into a value": lambda t: (
+        ["check", config(t), "--set", "train.epochs.x=1"],
+        2,
+        ["--set train.epochs.x", "is a value, not a section"],
+    ),
     # --- Keras names: layers, arguments and the objects they name ---------------------------
-    "unknown layer": lambda t: (["check", config(t, ("Flatten", "Flaten"))], 2,
-                                ["c.yaml:8 model.layers[1].Flaten", "did you mean Flatten?"]),
-    "unknown layer argument": lambda t: (["check", config(t, layer(CONV, CONV + ", kernel_sise: 3"))], 2,
-                                         ["c.yaml:7 model.layers[0].Conv2D.kernel_sise", "did you mean kernel_size?"]),
-    "value Keras refuses": lambda t: (["check", config(t, layer(CONV, "filters: 2, kernel_size: 3, padding: sideways"))], 2,
-                                      ["c.yaml:7 model.layers[0].Conv2D", "padding"]),
-    "unknown activation": lambda t: (["check", config(t, layer(CONV, "filters: 2, kernel_size: 3, activation: rellu"))], 2,
-                                     ["model.layers[0].Conv2D.activation", "did you mean relu"]),
-    "unknown initializer": lambda t: (["check", config(t, layer(CONV, CONV + ", kernel_initializer: he_normall"))], 2,
-                                      ["model.layers[0].Conv2D.kernel_initializer", "did you mean he_normal"]),
-    "unknown regularizer": lambda t: (["check", config(t, layer(CONV, CONV + ", kernel_regularizer: l3"))], 2,
-                                      ["model.layers[0].Conv2D.kernel_regularizer", "unknown regularizer 'l3'"]),
-    "regularizer arguments not a mapping": lambda t: (["check", config(t, layer(CONV, CONV + ", kernel_regularizer: {L2: 0.001}"))], 2,
-                                                      ["c.yaml:7 model.layers[0].Conv2D.kernel_regularizer", "must be a mapping", "{L2: {l2: 1.0e-4}}"]),
-    "unknown constraint": lambda t: (["check", config(t, layer(CONV, CONV + ", kernel_constraint: max_normm"))], 2,
-                                     ["model.layers[0].Conv2D.kernel_constraint", "did you mean max_norm"]),
-    "unknown optimizer": lambda t: (["check", config(t, ("batch_size: 8", "batch_size: 8, optimizer: adamm"))], 2,
-                                    ["c.yaml:10 train.optimizer.name", "did you mean adam"]),
-    "unknown optimizer argument": lambda t: (["check", config(t, ("batch_size: 8", "batch_size: 8, optimizer: {name: adam, learning_rat: 0.1}"))], 2,
-                                             ["train.optimizer.learning_rat", "did you mean learning_rate?"]),
-    "unknown loss": lambda t: (["check", config(t, ("batch_size: 8", "batch_size: 8, loss: categorical_crossentropyy"))], 2,
-                               ["c.yaml:10 train.loss", "did you mean categorical_crossentropy?"]),
-    "unknown metric": lambda t: (["check", config(t, ("batch_size: 8", "batch_size: 8, metrics: [acuracy]"))], 2,
-                                 ["train.metrics[0]", "did you mean accuracy?"]),
-    "unknown schedule": lambda t: (["check", config(t, ("batch_size: 8", "batch_size: 8, optimizer: {name: adam, learning_rate: {CosineDecai: {}}}"))], 2,
-                                   ["train.optimizer.learning_rate.CosineDecai", "did you mean CosineDecay?"]),
-    "schedule arguments not a mapping": lambda t: (["check", config(t, ("batch_size: 8", "batch_size: 8, optimizer: {name: adam, learning_rate: {ExponentialDecay: 0.001}}"))], 2,
-                                                   ["c.yaml:10 train.optimizer.learning_rate.ExponentialDecay", "must be a mapping"]),
-    "unknown callback": lambda t: (["check", config(t, ("batch_size: 8", "batch_size: 8, callbacks: [EarlyStoping]"))], 2,
-                                   ["train.callbacks[0].EarlyStoping", "did you mean EarlyStopping?"]),
-    "managed callback": lambda t: (["check", config(t, ("batch_size: 8", "batch_size: 8, callbacks: [CSVLogger: {filename: x}]"))], 2,
-                                   ["train.callbacks[0].CSVLogger", "history.csv"]),
+    "unknown layer": lambda t: (
+        ["check", config(t, ("Flatten", "Flaten"))],
+        2,
+        ["c.yaml:8 model.layers[1].Flaten", "did you mean Flatten?"],
+    ),
+    "unknown layer argument": lambda t: (
+        ["check", config(t, layer(CONV, CONV + ", kernel_sise: 3"))],
+        2,
+        ["c.yaml:7 model.layers[0].Conv2D.kernel_sise", "did you mean kernel_size?"],
+    ),
+    "value Keras refuses": lambda t: (
+        ["check", config(t, layer(CONV, "filters: 2, kernel_size: 3, padding: sideways"))],
+        2,
+        ["c.yaml:7 model.layers[0].Conv2D", "padding"],
+    ),
+    "unknown activation": lambda t: (
+        ["check", config(t, layer(CONV, "filters: 2, kernel_size: 3, activation: rellu"))],
+        2,
+        ["model.layers[0].Conv2D.activation", "did you mean relu"],
+    ),
+    "unknown initializer": lambda t: (
+        ["check", config(t, layer(CONV, CONV + ", kernel_initializer: he_normall"))],
+        2,
+        ["model.layers[0].Conv2D.kernel_initializer", "did you mean he_normal"],
+    ),
+    "unknown regularizer": lambda t: (
+        ["check", config(t, layer(CONV, CONV + ", kernel_regularizer: l3"))],
+        2,
+        ["model.layers[0].Conv2D.kernel_regularizer", "unknown regularizer 'l3'"],
+    ),
+    "regularizer arguments not a mapping": lambda t: (
+        ["check", config(t, layer(CONV, CONV + ", kernel_regularizer: {L2: 0.001}"))],
+        2,
+        ["c.yaml:7 model.layers[0].Conv2D.kernel_regularizer", "must be a mapping", "{L2: {l2: 1.0e-4}}"],
+    ),
+    "unknown constraint": lambda t: (
+        ["check", config(t, layer(CONV, CONV + ", kernel_constraint: max_normm"))],
+        2,
+        ["model.layers[0].Conv2D.kernel_constraint", "did you mean max_norm"],
+    ),
+    "unknown optimizer": lambda t: (
+        ["check", config(t, ("batch_size: 8", "batch_size: 8, optimizer: adamm"))],
+        2,
+        ["c.yaml:10 train.optimizer.name", "did you mean adam"],
+    ),
+    "unknown optimizer argument": lambda t: (
+        ["check", config(t, ("batch_size: 8", "batch_size: 8, optimizer: {name: adam, learning_rat: 0.1}"))],
+        2,
+        ["train.optimizer.learning_rat", "did you mean learning_rate?"],
+    ),
+    "unknown loss": lambda t: (
+        ["check", config(t, ("batch_size: 8", "batch_size: 8, loss: categorical_crossentropyy"))],
+        2,
+        ["c.yaml:10 train.loss", "did you mean categorical_crossentropy?"],
+    ),
+    "unknown metric": lambda t: (
+        ["check", config(t, ("batch_size: 8", "batch_size: 8, metrics: [acuracy]"))],
+        2,
+        ["train.metrics[0]", "did you mean accuracy?"],
+    ),
+    "unknown schedule": lambda t: (
+        [
+            "check",
+            config(t, ("batch_size: 8", "batch_size: 8, optimizer: {name: adam, learning_rate: {CosineDecai: {}}}")),
+        ],
+        2,
+        ["train.optimizer.learning_rate.CosineDecai", "did you mean CosineDecay?"],
+    ),
+    "schedule arguments not a mapping": lambda t: (
+        [
+            "check",
+            config(
+                t, ("batch_size: 8", "batch_size: 8, optimizer: {name: adam, learning_rate: {ExponentialDecay: 0.001}}")
+            ),
+        ],
+        2,
+        ["c.yaml:10 train.optimizer.learning_rate.ExponentialDecay", "must be a mapping"],
+    ),
+    "unknown callback": lambda t: (
+        ["check", config(t, ("batch_size: 8", "batch_size: 8, callbacks: [EarlyStoping]"))],
+        2,
+        ["train.callbacks[0].EarlyStoping", "did you mean EarlyStopping?"],
+    ),
+    "managed callback": lambda t: (
+        ["check", config(t, ("batch_size: 8", "batch_size: 8, callbacks: [CSVLogger: {filename: x}]"))],
+        2,
+        ["train.callbacks[0].CSVLogger", "history.csv"],
+    ),
     # --- shapes --------------------------------------------------------------------------------
-    "pooling a too-small map": lambda t: (["check", config(t, ("- Flatten", "- MaxPooling2D: {pool_size: 9}\n    - Flatten"))], 2,
-                                          ["model.layers[1].MaxPooling2D", "too small"]),
-    "Dense on a 4-D input": lambda t: (["check", config(t, ("    - Flatten\n", ""))], 2,
-                                       ["model.layers[1].Dense", "add Flatten"]),
-    "last layer width": lambda t: (["check", config(t, ("units: 3", "units: 4"))], 2,
-                                   ["c.yaml:9 model.layers[2].Dense.units", "set units: 3"]),
+    "pooling a too-small map": lambda t: (
+        ["check", config(t, ("- Flatten", "- MaxPooling2D: {pool_size: 9}\n    - Flatten"))],
+        2,
+        ["model.layers[1].MaxPooling2D", "too small"],
+    ),
+    "Dense on a 4-D input": lambda t: (
+        ["check", config(t, ("    - Flatten\n", ""))],
+        2,
+        ["model.layers[1].Dense", "add Flatten"],
+    ),
+    "last layer width": lambda t: (
+        ["check", config(t, ("units: 3", "units: 4"))],
+        2,
+        ["c.yaml:9 model.layers[2].Dense.units", "set units: 3"],
+    ),
     # --- data paths and files ---------------------------------------------------------------
-    "data set name misspelt": lambda t: (["check", config(t, ("dataset: synthetic", "dataset: mnits"))], 2,
-                                         ["c.yaml:3 data.dataset", "did you mean mnist?"]),
-    "data path does not exist": lambda t: (["check", config(t, dataset(t / "missing"))], 2,
-                                           ["c.yaml:3 data.dataset", "no such path"]),
-    "data path is a text file": lambda t: (["check", config(t, dataset(_text_file(t)))], 2,
-                                           ["c.yaml:3 data.dataset", "not an .npz file"]),
-    "IDX with a wrong magic number": lambda t: (["check", config(t, dataset(data_folder(t, lambda d: idx_folder(d, b"\x00\x00\x07\x03" + bytes(12)))))], 2,
-                                                ["c.yaml:3 data.dataset", "bad magic number"]),
-    "IDX truncated": lambda t: (["train", config(t, dataset(data_folder(t, lambda d: idx_folder(d, idx((4, 8, 8))[:-10]))), two_class_model()),
-                                 "--runs-dir", t / "runs"], 1, ["train-images-idx3-ubyte", "truncated IDX file"]),
-    "corrupt npz": lambda t: (["check", config(t, dataset(_corrupt_npz(t)))], 2,
-                              ["c.yaml:3 data.dataset", "not a Keras-style .npz"]),
-    "npz without test arrays": lambda t: (["train", config(t, dataset(_partial_npz(t)), two_class_model()), "--runs-dir", t / "runs"], 1,
-                                          ["missing arrays x_test, y_test"]),
-    "gzipped IDX that is not gzip": lambda t: (["check", config(t, dataset(data_folder(t, _bad_gzip_idx)), two_class_model())], 2,
-                                                ["c.yaml:3 data.dataset", "train-images-idx3-ubyte.gz", "cannot read"]),
-    "image folder without images": lambda t: (["check", config(t, folder_data(data_folder(t, lambda d: image_folder(d, per_class=0))), two_class_model())], 2,
-                                              ["c.yaml:3 data.dataset", "no images"]),
-    "image folder with one class": lambda t: (["check", config(t, folder_data(data_folder(t, lambda d: image_folder(d, classes=("a",)))))], 2,
-                                              ["c.yaml:3 data.dataset", "found 1"]),
-    "image folder test/ missing a class": lambda t: (["check", config(t, folder_data(data_folder(t, _test_missing_class)), two_class_model())], 2,
-                                                     ["c.yaml:3 data.dataset", "test", "'b'"]),
-    "image folder with an unreadable image": lambda t: (["train", config(t, folder_data(data_folder(t, _unreadable_image)), two_class_model()),
-                                                         "--runs-dir", t / "runs"], 1, ["broken.png", "not a readable image"]),
-    "image_folder without a path": lambda t: (["check", config(t, ("dataset: synthetic", "dataset: image_folder"))], 2,
-                                              ["c.yaml:3 data.dataset", "needs data.path"]),
-    "limit leaves no validation examples": lambda t: (["check", config(t, ("dataset: synthetic", "dataset: synthetic\n  limit: 4\n  validation_split: 0.1"))], 2,
-                                                      ["data.validation_split", "4 training examples"]),
-    "labels beyond the class count": lambda t: (["train", config(t, dataset(_npz(t, test_labels=[0, 5])), two_class_model()),
-                                                 "--runs-dir", t / "runs"], 1, ["test labels run from 0 to 5"]),
+    "data set name misspelt": lambda t: (
+        ["check", config(t, ("dataset: synthetic", "dataset: mnits"))],
+        2,
+        ["c.yaml:3 data.dataset", "did you mean mnist?"],
+    ),
+    "data path does not exist": lambda t: (
+        ["check", config(t, dataset(t / "missing"))],
+        2,
+        ["c.yaml:3 data.dataset", "no such path"],
+    ),
+    "data path is a text file": lambda t: (
+        ["check", config(t, dataset(_text_file(t)))],
+        2,
+        ["c.yaml:3 data.dataset", "not an .npz file"],
+    ),
+    "IDX with a wrong magic number": lambda t: (
+        ["check", config(t, dataset(data_folder(t, lambda d: idx_folder(d, b"\x00\x00\x07\x03" + bytes(12)))))],
+        2,
+        ["c.yaml:3 data.dataset", "bad magic number"],
+    ),
+    "IDX truncated": lambda t: (
+        [
+            "train",
+            config(t, dataset(data_folder(t, lambda d: idx_folder(d, idx((4, 8, 8))[:-10]))), two_class_model()),
+            "--runs-dir",
+            t / "runs",
+        ],
+        1,
+        ["train-images-idx3-ubyte", "truncated IDX file"],
+    ),
+    "corrupt npz": lambda t: (
+        ["check", config(t, dataset(_corrupt_npz(t)))],
+        2,
+        ["c.yaml:3 data.dataset", "not a Keras-style .npz"],
+    ),
+    "npz without test arrays": lambda t: (
+        ["train", config(t, dataset(_partial_npz(t)), two_class_model()), "--runs-dir", t / "runs"],
+        1,
+        ["missing arrays x_test, y_test"],
+    ),
+    "gzipped IDX that is not gzip": lambda t: (
+        ["check", config(t, dataset(data_folder(t, _bad_gzip_idx)), two_class_model())],
+        2,
+        ["c.yaml:3 data.dataset", "train-images-idx3-ubyte.gz", "cannot read"],
+    ),
+    "image folder without images": lambda t: (
+        ["check", config(t, folder_data(data_folder(t, lambda d: image_folder(d, per_class=0))), two_class_model())],
+        2,
+        ["c.yaml:3 data.dataset", "no images"],
+    ),
+    "image folder with one class": lambda t: (
+        ["check", config(t, folder_data(data_folder(t, lambda d: image_folder(d, classes=("a",)))))],
+        2,
+        ["c.yaml:3 data.dataset", "found 1"],
+    ),
+    "image folder test/ missing a class": lambda t: (
+        ["check", config(t, folder_data(data_folder(t, _test_missing_class)), two_class_model())],
+        2,
+        ["c.yaml:3 data.dataset", "test", "'b'"],
+    ),
+    "image folder with an unreadable image": lambda t: (
+        [
+            "train",
+            config(t, folder_data(data_folder(t, _unreadable_image)), two_class_model()),
+            "--runs-dir",
+            t / "runs",
+        ],
+        1,
+        ["broken.png", "not a readable image"],
+    ),
+    "image_folder without a path": lambda t: (
+        ["check", config(t, ("dataset: synthetic", "dataset: image_folder"))],
+        2,
+        ["c.yaml:3 data.dataset", "needs data.path"],
+    ),
+    "limit leaves no validation examples": lambda t: (
+        ["check", config(t, ("dataset: synthetic", "dataset: synthetic\n  limit: 4\n  validation_split: 0.1"))],
+        2,
+        ["data.validation_split", "4 training examples"],
+    ),
+    "labels beyond the class count": lambda t: (
+        ["train", config(t, dataset(_npz(t, test_labels=[0, 5])), two_class_model()), "--runs-dir", t / "runs"],
+        1,
+        ["test labels run from 0 to 5"],
+    ),
     # --- runs directories and run names --------------------------------------------------
-    "runs dir below a plain file": lambda t: (["train", config(t), "--runs-dir", _text_file(t) / "runs"], 2,
-                                              ["--runs-dir", "a.txt is a file, not a folder"]),
-    "runs dir is a plain file": lambda t: (["train", config(t), "--runs-dir", _text_file(t)], 2,
-                                           ["--runs-dir", "a.txt' is a file"]),
+    "runs dir below a plain file": lambda t: (
+        ["train", config(t), "--runs-dir", _text_file(t) / "runs"],
+        2,
+        ["--runs-dir", "a.txt is a file, not a folder"],
+    ),
+    "runs dir is a plain file": lambda t: (
+        ["train", config(t), "--runs-dir", _text_file(t)],
+        2,
+        ["--runs-dir", "a.txt' is a file"],
+    ),
     "evaluate: run not found": lambda t: (["evaluate", "nothing", "--runs-dir", t], 2, ["'nothing'", "no runs in"]),
     "summary: run not found": lambda t: (["summary", "nothing", "--runs-dir", t], 2, ["'nothing'"]),
     "compare: run not found": lambda t: (["compare", "nothing", "--runs-dir", t], 2, ["'nothing'"]),
@@ -251,8 +436,13 @@ def _text_file(tmp: Path) -> Path:
 
 def _npz(tmp: Path, test_labels=(0, 1)) -> Path:
     path = tmp / "d.npz"
-    np.savez(path, x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.array([0, 1, 0, 1]),
-             x_test=np.zeros((len(test_labels), 8, 8), np.uint8), y_test=np.array(test_labels))
+    np.savez(
+        path,
+        x_train=np.zeros((4, 8, 8), np.uint8),
+        y_train=np.array([0, 1, 0, 1]),
+        x_test=np.zeros((len(test_labels), 8, 8), np.uint8),
+        y_test=np.array(test_labels),
+    )
     return path
 
 
@@ -351,16 +541,20 @@ RUN_CASES = [
 ]
 
 
-@pytest.mark.parametrize("command, how, code, words", RUN_CASES,
-                         ids=[f"{c}: {h}" for c, h, _, _ in RUN_CASES])
+@pytest.mark.parametrize("command, how, code, words", RUN_CASES, ids=[f"{c}: {h}" for c, h, _, _ in RUN_CASES])
 def test_damaged_or_unfinished_run_gets_one_line(run_cli, trained_copy, tmp_path, command, how, code, words):
     run, _ = trained_copy
     _break(run, how)
     image = tmp_path / "x.png"
     Image.new("L", (8, 8)).save(image)
-    argv = {"evaluate": ["evaluate", run], "predict": ["predict", run, image], "visualize": ["visualize", run],
-            "compare": ["compare", run], "summary": ["summary", run],
-            "train --resume": ["train", "--resume", run]}[command]
+    argv = {
+        "evaluate": ["evaluate", run],
+        "predict": ["predict", run, image],
+        "visualize": ["visualize", run],
+        "compare": ["compare", run],
+        "summary": ["summary", run],
+        "train --resume": ["train", "--resume", run],
+    }[command]
     assert_refused(run_cli(*argv), code, words)
 
 

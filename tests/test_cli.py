@@ -6,20 +6,21 @@ import json
 import subprocess
 import sys
 
-
 from cnnlab.config import load_config
 from cnnlab.model import build_model
 from tests.conftest import CONFIGS, REPO, TINY_DATA, TINY_MODEL
 
 
 def test_help_does_not_import_tensorflow():
-    probe = ("import sys\n"
-             "from click.testing import CliRunner\n"
-             "from cnnlab.cli import cli\n"
-             "result = CliRunner().invoke(cli, ['--help'])\n"
-             "assert result.exit_code == 0 and 'summary' in result.output, result.output\n"
-             "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'pydantic'))\n"
-             "print(','.join(heavy))\n")
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from cnnlab.cli import cli\n"
+        "result = CliRunner().invoke(cli, ['--help'])\n"
+        "assert result.exit_code == 0 and 'summary' in result.output, result.output\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'pydantic'))\n"
+        "print(','.join(heavy))\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
@@ -49,7 +50,7 @@ def test_summary_json_matches_keras(run_cli, write):
     data = json.loads(result.stdout)
     model = build_model(load_config(path))
     assert data["total_params"] == model.count_params()
-    assert [layer["output_shape"] for layer in data["layers"]] == [list(l.output.shape) for l in model.layers]
+    assert [layer["output_shape"] for layer in data["layers"]] == [list(layer.output.shape) for layer in model.layers]
     # Conv2D(4, 3x3) on 8x8x1 -> 6x6x4 outputs of 9 terms each; Dense 36 -> 3.
     assert [layer["macs"] for layer in data["layers"]] == [6 * 6 * 4 * 9, 0, 0, 36 * 3]
 
@@ -62,8 +63,9 @@ def test_summary_table_shows_the_baseline_total(run_cli):
 
 
 def test_summary_applies_overrides(run_cli):
-    result = run_cli("summary", REPO / "configs" / "mnist_baseline.yaml", "--json",
-                     "--set", "model.layers.4.Dense.units=256")
+    result = run_cli(
+        "summary", REPO / "configs" / "mnist_baseline.yaml", "--json", "--set", "model.layers.4.Dense.units=256"
+    )
     assert json.loads(result.stdout)["layers"][4]["params"] == 12544 * 256 + 256
 
 
@@ -103,7 +105,9 @@ def test_config_error_shows_no_traceback_unless_debug(run_cli, write):
     bad = write("bad.yaml", "name: bad\n" + TINY_MODEL.replace("Conv2D", "Conv2d"))
     result = run_cli("summary", bad)
     assert result.exit_code == 2
-    assert result.stderr.strip() == f"error: {bad}:5 model.layers[0].Conv2d: unknown layer 'Conv2d' — did you mean Conv2D?"
+    assert (
+        result.stderr.strip() == f"error: {bad}:5 model.layers[0].Conv2d: unknown layer 'Conv2d' — did you mean Conv2D?"
+    )
     debug = run_cli("--debug", "summary", bad)
     assert debug.exit_code != 0 and type(debug.exception).__name__ == "ConfigError"
 

@@ -58,18 +58,25 @@ def test_error_in_a_base_file_names_the_base_file_and_line(write):
     assert problem.file.endswith("base.yaml") and problem.line == 4
 
 
-@pytest.mark.parametrize("override, read, expected", [
-    ("train.epochs=2", lambda c: c.train.epochs, 2),
-    ("train.optimizer.learning_rate=1e-4", lambda c: c.train.optimizer.arguments["learning_rate"], 1e-4),
-    ("model.layers.3.Dense.units=7", lambda c: c.model.layers[3].arguments["units"], 7),
-    ("model.layers[0].Conv2D.padding=same", lambda c: c.model.layers[0].arguments["padding"], "same"),
-    ("data.limit=100", lambda c: c.data.limit, 100),
-    ("runtime.deterministic=true", lambda c: c.runtime.deterministic, True),
-    ("train.metrics=['accuracy', 'auc']", lambda c: c.train.metrics, ["accuracy", "auc"]),
-    ("name=other_name", lambda c: c.name, "other_name"),
-    # a section the file left out still has its keys (it is None until one is set)
-    ("data.synthetic.num_classes=4", lambda c: (c.data.synthetic.num_classes, c.data.synthetic.train_examples), (4, 512)),
-])
+@pytest.mark.parametrize(
+    "override, read, expected",
+    [
+        ("train.epochs=2", lambda c: c.train.epochs, 2),
+        ("train.optimizer.learning_rate=1e-4", lambda c: c.train.optimizer.arguments["learning_rate"], 1e-4),
+        ("model.layers.3.Dense.units=7", lambda c: c.model.layers[3].arguments["units"], 7),
+        ("model.layers[0].Conv2D.padding=same", lambda c: c.model.layers[0].arguments["padding"], "same"),
+        ("data.limit=100", lambda c: c.data.limit, 100),
+        ("runtime.deterministic=true", lambda c: c.runtime.deterministic, True),
+        ("train.metrics=['accuracy', 'auc']", lambda c: c.train.metrics, ["accuracy", "auc"]),
+        ("name=other_name", lambda c: c.name, "other_name"),
+        # a section the file left out still has its keys (it is None until one is set)
+        (
+            "data.synthetic.num_classes=4",
+            lambda c: (c.data.synthetic.num_classes, c.data.synthetic.train_examples),
+            (4, 512),
+        ),
+    ],
+)
 def test_overrides_parse_values_and_reach_nested_keys(write, override, read, expected):
     assert read(load_config(write("c.yaml", TINY_MODEL), [override])) == expected
 
@@ -85,11 +92,14 @@ def test_overridden_value_is_located_at_the_override(write):
     assert "integer" in problem.message and "'lots'" in problem.message
 
 
-@pytest.mark.parametrize("override, key, hint", [
-    ("train.epochz=2", "train.epochz", "did you mean epochs?"),
-    ("trian.epochs=2", "trian", "did you mean train?"),
-    ("model.layers.9.Dense.units=2", "model.layers", "has 4 items"),
-])
+@pytest.mark.parametrize(
+    "override, key, hint",
+    [
+        ("train.epochz=2", "train.epochz", "did you mean epochs?"),
+        ("trian.epochs=2", "trian", "did you mean train?"),
+        ("model.layers.9.Dense.units=2", "model.layers", "has 4 items"),
+    ],
+)
 def test_unknown_override_paths_are_refused_with_a_suggestion(write, override, key, hint):
     (problem,) = problems(write("c.yaml", TINY_MODEL), [override])
     assert problem.file == "--set" and problem.key.startswith(key.split(".")[0])
@@ -126,13 +136,16 @@ def test_unknown_section_and_key_get_line_and_suggestion(write):
     assert str(second).startswith(f"{path}:5 train.batch_sise: unknown key")
 
 
-@pytest.mark.parametrize("yaml_line, key, words", [
-    ("train: {epochs: three}", "train.epochs", "valid integer"),
-    ("train: {epochs: 0}", "train.epochs", "greater than or equal to 1"),
-    ("runtime: {device: tpu}", "runtime.device", "'auto', 'cpu' or 'gpu'"),
-    ("data: {validation_split: 1.5}", "data.validation_split", "less than 1"),
-    ("name: 'has space'", "name", "pattern"),
-])
+@pytest.mark.parametrize(
+    "yaml_line, key, words",
+    [
+        ("train: {epochs: three}", "train.epochs", "valid integer"),
+        ("train: {epochs: 0}", "train.epochs", "greater than or equal to 1"),
+        ("runtime: {device: tpu}", "runtime.device", "'auto', 'cpu' or 'gpu'"),
+        ("data: {validation_split: 1.5}", "data.validation_split", "less than 1"),
+        ("name: 'has space'", "name", "pattern"),
+    ],
+)
 def test_wrong_types_and_values_are_located(write, yaml_line, key, words):
     path = write("c.yaml", "seed: 1\n" + yaml_line + "\n" + TINY_MODEL)
     (problem,) = problems(path)

@@ -21,8 +21,12 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 def tiny_arrays(seed=0, train=40, test=10, classes=4, size=6):
     rng = np.random.default_rng(seed)
-    return (rng.integers(0, 256, (train, size, size), dtype=np.uint8), np.arange(train) % classes,
-            rng.integers(0, 256, (test, size, size), dtype=np.uint8), np.arange(test) % classes)
+    return (
+        rng.integers(0, 256, (train, size, size), dtype=np.uint8),
+        np.arange(train) % classes,
+        rng.integers(0, 256, (test, size, size), dtype=np.uint8),
+        np.arange(test) % classes,
+    )
 
 
 def write_idx_folder(folder, arrays, gz=False):
@@ -64,8 +68,13 @@ def test_truncated_idx_file_is_a_clear_data_error(write, tmp_path):
 def test_npz_file_loads_with_colour_shape(write, tmp_path):
     rng = np.random.default_rng(1)
     path = tmp_path / "tiny.npz"
-    np.savez(path, x_train=rng.integers(0, 255, (20, 5, 5, 3), dtype=np.uint8), y_train=np.arange(20) % 3,
-             x_test=rng.integers(0, 255, (6, 5, 5, 3), dtype=np.uint8), y_test=np.arange(6) % 3)
+    np.savez(
+        path,
+        x_train=rng.integers(0, 255, (20, 5, 5, 3), dtype=np.uint8),
+        y_train=np.arange(20) % 3,
+        x_test=rng.integers(0, 255, (6, 5, 5, 3), dtype=np.uint8),
+        y_test=np.arange(6) % 3,
+    )
     cfg = config_for(write, f"dataset: {path}")
     assert (dataset_info(cfg).input_shape, dataset_info(cfg).num_classes) == ((5, 5, 3), 3)
     assert load_arrays(cfg).x_test.shape == (6, 5, 5, 3)
@@ -101,8 +110,10 @@ def test_unknown_dataset_path_is_a_config_error(write):
 def fake_mnist(monkeypatch):
     """Pin 'mnist' to small IDX files made here; a fetcher that 'downloads' the good copy."""
     good = tiny_arrays(seed=3)
-    contents = {idx_role_name(role): idx_bytes(a) for role, a in
-                zip(("train_images", "train_labels", "test_images", "test_labels"), good)}
+    contents = {
+        idx_role_name(role): idx_bytes(a)
+        for role, a in zip(("train_images", "train_labels", "test_images", "test_labels"), good)
+    }
     pinned = builtin.Pinned("idx", {name: sha256_of(data) for name, data in contents.items()})
     fetched = []
 
@@ -174,16 +185,30 @@ def arrays_of(seed=0):
 
 
 def test_validation_comes_from_training_split_and_limit_applies_first():
-    splits = prepare(arrays_of(), preprocess="scale", validation_split=0.25, limit=60,
-                     loss="categorical_crossentropy", num_classes=4, seed=1)
+    splits = prepare(
+        arrays_of(),
+        preprocess="scale",
+        validation_split=0.25,
+        limit=60,
+        loss="categorical_crossentropy",
+        num_classes=4,
+        seed=1,
+    )
     assert (len(splits.x_train), len(splits.x_val), len(splits.x_test)) == (45, 15, 20)
     assert splits.y_train.shape == (45, 4) and splits.x_train.max() <= 1.0
 
 
 def test_standardize_uses_training_statistics_only():
     arrays = arrays_of()
-    splits = prepare(arrays, preprocess="standardize", validation_split=0.2, limit=None,
-                     loss="sparse_categorical_crossentropy", num_classes=4, seed=0)
+    splits = prepare(
+        arrays,
+        preprocess="standardize",
+        validation_split=0.2,
+        limit=None,
+        loss="sparse_categorical_crossentropy",
+        num_classes=4,
+        seed=0,
+    )
     p = splits.preprocessing
     assert np.allclose(splits.x_train.mean(axis=0), 0, atol=1e-4)  # train standardised exactly
     assert not np.allclose(splits.x_test.mean(axis=0), 0, atol=1e-2)  # test uses train's stats
@@ -201,13 +226,25 @@ def test_preprocessing_survives_save_and_load(tmp_path):
 
 def test_labels_outside_the_class_count_are_refused():
     with pytest.raises(DataError, match="labels run from 0 to 3"):
-        prepare(arrays_of(), preprocess="none", validation_split=0.0, limit=None,
-                loss="categorical_crossentropy", num_classes=3, seed=0)
+        prepare(
+            arrays_of(),
+            preprocess="none",
+            validation_split=0.0,
+            limit=None,
+            loss="categorical_crossentropy",
+            num_classes=3,
+            seed=0,
+        )
 
 
-@pytest.mark.parametrize("loss, form", [("categorical_crossentropy", "one_hot"),
-                                        ("sparse_categorical_crossentropy", "sparse"),
-                                        ("binary_crossentropy", "binary")])
+@pytest.mark.parametrize(
+    "loss, form",
+    [
+        ("categorical_crossentropy", "one_hot"),
+        ("sparse_categorical_crossentropy", "sparse"),
+        ("binary_crossentropy", "binary"),
+    ],
+)
 def test_label_form_follows_the_loss(loss, form):
     assert label_form(loss) == form
 
@@ -242,11 +279,18 @@ def test_verified_npz_and_cifar_tarball_layouts_are_read(monkeypatch, tmp_path):
 
     rng = np.random.default_rng(4)
     buffer = io.BytesIO()
-    np.savez(buffer, x_train=rng.integers(0, 255, (12, 4, 4), dtype=np.uint8), y_train=np.arange(12) % 2,
-             x_test=rng.integers(0, 255, (4, 4, 4), dtype=np.uint8), y_test=np.arange(4) % 2)
+    np.savez(
+        buffer,
+        x_train=rng.integers(0, 255, (12, 4, 4), dtype=np.uint8),
+        y_train=np.arange(12) % 2,
+        x_test=rng.integers(0, 255, (4, 4, 4), dtype=np.uint8),
+        y_test=np.arange(4) % 2,
+    )
     npz = buffer.getvalue()
-    batches = {name: {b"data": rng.integers(0, 255, (n, 3 * 32 * 32), dtype=np.uint8),
-                      b"labels": list(np.arange(n) % 10)} for name, n in (("data_batch_1", 20), ("test_batch", 10))}
+    batches = {
+        name: {b"data": rng.integers(0, 255, (n, 3 * 32 * 32), dtype=np.uint8), b"labels": list(np.arange(n) % 10)}
+        for name, n in (("data_batch_1", 20), ("test_batch", 10))
+    }
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for name, batch in batches.items():
@@ -258,8 +302,9 @@ def test_verified_npz_and_cifar_tarball_layouts_are_read(monkeypatch, tmp_path):
     (tmp_path / "mnist.npz").write_bytes(npz)
     (tmp_path / "cifar-10-python.tar.gz").write_bytes(tarball)
     monkeypatch.setitem(builtin.PINNED, "mnist", [builtin.Pinned("npz", {"mnist.npz": sha256_of(npz)})])
-    monkeypatch.setitem(builtin.PINNED, "cifar10", [builtin.Pinned(
-        "tar", {"cifar-10-python.tar.gz": sha256_of(tarball)}, "labels")])
+    monkeypatch.setitem(
+        builtin.PINNED, "cifar10", [builtin.Pinned("tar", {"cifar-10-python.tar.gz": sha256_of(tarball)}, "labels")]
+    )
 
     digits = builtin.load_builtin("mnist", str(tmp_path))
     assert digits.x_train.shape == (12, 4, 4, 1) and digits.checksums == {"mnist.npz": sha256_of(npz)}

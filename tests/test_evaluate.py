@@ -69,8 +69,17 @@ def test_evaluate_with_no_runs_or_an_unknown_run(run_cli, trained_copy, tmp_path
 
 def test_compare_a_run_with_itself_gives_p_one(run_cli, trained, tmp_path):
     run, _, _ = trained
-    result = run_cli("compare", str(run), str(run), "--markdown", tmp_path / "c.md", "--csv", tmp_path / "c.csv",
-                     "--plot", tmp_path / "c.png")
+    result = run_cli(
+        "compare",
+        str(run),
+        str(run),
+        "--markdown",
+        tmp_path / "c.md",
+        "--csv",
+        tmp_path / "c.csv",
+        "--plot",
+        tmp_path / "c.png",
+    )
     assert result.exit_code == 0, result.output
     assert "│ 0 │ 0 │ 1 │" in result.stdout
     assert (tmp_path / "c.csv").read_text().startswith("run,parameters,MACs,epochs")
@@ -91,8 +100,8 @@ def fake_run(root, name, correct: np.ndarray, loss: float):
 
 
 def test_compare_sorts_by_metric_runs_mcnemar_and_fails_below(run_cli, tmp_path):
-    a = np.array([True] * 30 + [True] * 8 + [False] * 2)   # 38 of 40
-    b = np.array([True] * 30 + [False] * 8 + [True] * 2)   # 32 of 40
+    a = np.array([True] * 30 + [True] * 8 + [False] * 2)  # 38 of 40
+    b = np.array([True] * 30 + [False] * 8 + [True] * 2)  # 32 of 40
     # Their loss order is the reverse of their accuracy order, so each --metric sorts differently.
     fake_run(tmp_path, "worse", b, loss=0.2)
     fake_run(tmp_path, "better", a, loss=0.5)
@@ -131,11 +140,14 @@ def test_predict_matches_what_evaluate_stored(run_cli, trained, tmp_path):
     assert all(len(p["top"]) == 2 and p["top"][0]["probability"] >= p["top"][1]["probability"] for p in predictions)
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda p: Image.new("L", (20, 20)).save(p), "image is 20x20, the model takes 8x8"),
-    (lambda p: Image.new("RGB", (8, 8)).save(p), "image is colour (RGB), the model takes greyscale"),
-    (lambda p: p.write_text("not an image"), "not a readable image"),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda p: Image.new("L", (20, 20)).save(p), "image is 20x20, the model takes 8x8"),
+        (lambda p: Image.new("RGB", (8, 8)).save(p), "image is colour (RGB), the model takes greyscale"),
+        (lambda p: p.write_text("not an image"), "not a readable image"),
+    ],
+)
 def test_predict_refuses_images_that_do_not_fit(run_cli, trained, tmp_path, make, words):
     run, _, _ = trained
     path = tmp_path / "bad.png"

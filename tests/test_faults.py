@@ -43,8 +43,9 @@ KEPT = ("config.yaml", "manifest.json", "history.csv", "tensorboard", "best.kera
 
 def cnnlab(*args, script: str | None = None) -> subprocess.Popen:
     """`python -m cnnlab ARGS` (or a script that patches something, then runs the CLI)."""
-    command = [sys.executable, "-c", script, *map(str, args)] if script else \
-        [sys.executable, "-m", "cnnlab", *map(str, args)]
+    command = (
+        [sys.executable, "-c", script, *map(str, args)] if script else [sys.executable, "-m", "cnnlab", *map(str, args)]
+    )
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -111,7 +112,10 @@ def test_stopped_run_resumes_without_redoing_an_epoch(run_cli, write, tmp_path, 
 
 def test_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoints(write, tmp_path):
     # The learning rate jumps by 1e32 after the first epoch's 22 steps: epoch 1 is fine, epoch 2 is not.
-    schedule = "{name: sgd, learning_rate: {ExponentialDecay: {initial_learning_rate: 0.01, decay_steps: 22, decay_rate: 1.0e+32, staircase: true}}}"
+    schedule = (
+        "{name: sgd, learning_rate: {ExponentialDecay: "
+        "{initial_learning_rate: 0.01, decay_steps: 22, decay_rate: 1.0e+32, staircase: true}}}"
+    )
     config = write("nan.yaml", TINY.replace("{name: adam, learning_rate: 0.003}", schedule))
     runs = tmp_path / "runs"
     process = cnnlab("train", config, "--runs-dir", runs)
@@ -191,8 +195,12 @@ def test_ctrl_c_during_the_final_evaluation_resumes_by_evaluating(run_cli, write
     big_test = TINY.replace("test_examples: 48", "test_examples: 20000")
     config, runs = write("t.yaml", big_test), tmp_path / "runs"
     process = cnnlab("train", config, "--runs-dir", runs)
-    evaluating = lambda: any(manifest(r).get("status") == "evaluating" for r in list_runs(runs)
-                             if (r / "manifest.json").is_file())
+
+    def evaluating() -> bool:
+        return any(
+            manifest(r).get("status") == "evaluating" for r in list_runs(runs) if (r / "manifest.json").is_file()
+        )
+
     wait_until(evaluating, process)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)

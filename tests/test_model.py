@@ -45,7 +45,9 @@ def test_base_layer_arguments_are_accepted(write):
 
 
 def test_value_keras_rejects_is_located_at_its_argument(write):
-    problem = build_problem(write, "    - Conv2D: {filters: 8, kernel_size: 3,\n                padding: sideways}\n" + HEAD)
+    problem = build_problem(
+        write, "    - Conv2D: {filters: 8, kernel_size: 3,\n                padding: sideways}\n" + HEAD
+    )
     assert problem.key == "model.layers[0].Conv2D.padding" and problem.line == 5
     assert "Keras refuses" in problem.message and "sideways" in problem.message
 
@@ -106,19 +108,24 @@ def test_unknown_dataset_suggests_a_registered_one(write):
 
 
 def test_augmentation_and_preprocessing_layers_build(write):
-    layers = ("    - Rescaling: {scale: 0.5}\n    - RandomRotation: {factor: 0.1}\n"
-              "    - RandomZoom: {height_factor: 0.1}\n")
+    layers = (
+        "    - Rescaling: {scale: 0.5}\n    - RandomRotation: {factor: 0.1}\n    - RandomZoom: {height_factor: 0.1}\n"
+    )
     model = build(write, layers + HEAD)
-    assert [type(l).__name__ for l in model.layers][:3] == ["Rescaling", "RandomRotation", "RandomZoom"]
+    assert [type(layer).__name__ for layer in model.layers][:3] == ["Rescaling", "RandomRotation", "RandomZoom"]
 
 
 def test_layer_names_are_numbered_within_the_model(write):
-    model = build(write, "    - Conv2D: {filters: 2, kernel_size: 3}\n    - Conv2D: {filters: 2, kernel_size: 3}\n"
-                         "    - MaxPooling2D\n" + HEAD)
-    assert [l.name for l in model.layers] == ["conv2d", "conv2d_1", "max_pooling2d", "flatten", "dense"]
+    model = build(
+        write,
+        "    - Conv2D: {filters: 2, kernel_size: 3}\n    - Conv2D: {filters: 2, kernel_size: 3}\n"
+        "    - MaxPooling2D\n" + HEAD,
+    )
+    assert [layer.name for layer in model.layers] == ["conv2d", "conv2d_1", "max_pooling2d", "flatten", "dense"]
 
 
 # --- summary arithmetic, computed by hand ---------------------------------------------------
+
 
 def test_conv_macs_by_hand():
     # 3x3 kernel over 5 input channels, 16 filters, 'same' padding on 10x10: every one of the
@@ -141,20 +148,23 @@ def test_dense_macs_by_hand():
 
 
 def test_receptive_field_grows_with_kernels_strides_and_dilation():
-    model = keras.Sequential([
-        keras.Input((32, 32, 1)),
-        keras.layers.Conv2D(2, 3),                     # 3
-        keras.layers.MaxPooling2D(2),                  # 3 + 1*1 = 4, jump 2
-        keras.layers.Conv2D(2, 3, dilation_rate=2),    # 4 + 2*2*2 = 12
-        keras.layers.Flatten(),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 1)),
+            keras.layers.Conv2D(2, 3),  # 3
+            keras.layers.MaxPooling2D(2),  # 3 + 1*1 = 4, jump 2
+            keras.layers.Conv2D(2, 3, dilation_rate=2),  # 4 + 2*2*2 = 12
+            keras.layers.Flatten(),
+        ]
+    )
     fields = [row.receptive_field for row in summarize(model).rows]
     assert fields == [(3, 3), (4, 4), (12, 12), None]
 
 
 def test_summary_counts_trainable_and_non_trainable_parameters():
-    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.BatchNormalization(),
-                              keras.layers.Flatten(), keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((4, 4, 3)), keras.layers.BatchNormalization(), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
     result = summarize(model)
     assert (result.rows[0].trainable_params, result.rows[0].non_trainable_params) == (6, 6)
     assert result.total_params == model.count_params() == 12 + 48 * 2 + 2
@@ -166,7 +176,7 @@ def test_summary_counts_equal_keras_counts_for_every_shipped_config(config):
     result = summarize(model)
     assert result.total_params == model.count_params()
     assert result.trainable_params == sum(int(keras.ops.size(w)) for w in model.trainable_weights)
-    assert [row.output_shape for row in result.rows] == [l.output.shape for l in model.layers]
+    assert [row.output_shape for row in result.rows] == [layer.output.shape for layer in model.layers]
 
 
 def test_baseline_has_the_classic_parameter_count():
@@ -178,8 +188,10 @@ def test_baseline_has_the_classic_parameter_count():
 def test_learning_rate_schedule_and_unknown_schedule(write):
     from cnnlab.compiling import build_optimizer
 
-    text = ("name: t\nmodel: {layers: [Flatten, {Dense: {units: 10}}]}\ntrain:\n  optimizer:\n    name: adam\n"
-            "    learning_rate: {ExponentialDecay: {initial_learning_rate: 0.01, decay_steps: 10, decay_rate: 0.5}}\n")
+    text = (
+        "name: t\nmodel: {layers: [Flatten, {Dense: {units: 10}}]}\ntrain:\n  optimizer:\n    name: adam\n"
+        "    learning_rate: {ExponentialDecay: {initial_learning_rate: 0.01, decay_steps: 10, decay_rate: 0.5}}\n"
+    )
     optimizer = build_optimizer(load_config(write("s.yaml", text)))
     schedule = optimizer.get_config()["learning_rate"]
     assert schedule["class_name"] == "ExponentialDecay" and schedule["config"]["decay_rate"] == 0.5

@@ -38,7 +38,11 @@ def test_runs_are_ordered_by_time_then_suffix(tmp_path):
         folder.mkdir(parents=True)
         (folder / "config.yaml").write_text("name: net\n")
     assert [r.name for r in list_runs(tmp_path)] == [
-        "20261121-235959", "20261122-101500", "20261122-101500-2", "20261122-101500-10"]
+        "20261121-235959",
+        "20261122-101500",
+        "20261122-101500-2",
+        "20261122-101500-10",
+    ]
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnlab.scores import (analyse, confusion_matrix, mcnemar_exact, most_confused, per_class_scores,
-                           top_k_accuracy)
+from cnnlab.scores import analyse, confusion_matrix, mcnemar_exact, most_confused, per_class_scores, top_k_accuracy
 
 Y_TRUE = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
 Y_PRED = np.array([0, 0, 1, 1, 2, 2, 2, 0, 0])

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import csv
-import os
 import json
-import signal
+import os
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -21,8 +19,18 @@ from cnnlab.data.prepare import Preprocessing
 from cnnlab.runs import list_runs
 from tests.conftest import REPO, TINY
 
-DESIGN_FILES = ["config.yaml", "manifest.json", "history.csv", "tensorboard", "best.keras",
-                "last.keras", "metrics.json", "predictions.npz", "report.md", "curves.png"]
+DESIGN_FILES = [
+    "config.yaml",
+    "manifest.json",
+    "history.csv",
+    "tensorboard",
+    "best.keras",
+    "last.keras",
+    "metrics.json",
+    "predictions.npz",
+    "report.md",
+    "curves.png",
+]
 
 
 def test_run_folder_holds_every_file_of_the_design(trained):
@@ -90,7 +98,9 @@ def test_tiny_model_learns_the_synthetic_task(trained):
 
 
 def test_nan_loss_fails_the_run_with_exit_1(run_cli, write, tmp_path):
-    config = write("nan.yaml", TINY.replace("{name: adam, learning_rate: 0.003}", "{name: sgd, learning_rate: 1.0e+30}"))
+    config = write(
+        "nan.yaml", TINY.replace("{name: adam, learning_rate: 0.003}", "{name: sgd, learning_rate: 1.0e+30}")
+    )
     result = run_cli("train", config, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 1, result.output
     assert "NaN or infinite at epoch 1" in result.stderr
@@ -109,8 +119,13 @@ def test_data_error_after_the_run_folder_exists_marks_the_run_failed(run_cli, wr
     # Test labels beyond the training labels' classes pass dataset_info (which reads the
     # training labels) and fail in prepare, after the run folder is made.
     data = tmp_path / "d.npz"
-    np.savez(data, x_train=np.zeros((8, 8, 8), np.uint8), y_train=np.arange(8) % 3,
-             x_test=np.zeros((2, 8, 8), np.uint8), y_test=np.array([0, 5]))
+    np.savez(
+        data,
+        x_train=np.zeros((8, 8, 8), np.uint8),
+        y_train=np.arange(8) % 3,
+        x_test=np.zeros((2, 8, 8), np.uint8),
+        y_test=np.array([0, 5]),
+    )
     config = write("t.yaml", TINY.replace("dataset: synthetic", f"dataset: {data}").replace("  synthetic: {", "  # {"))
     runs = tmp_path / "runs"
     result = run_cli("train", config, "--runs-dir", runs)
@@ -151,15 +166,21 @@ def test_mixed_precision_on_cpu_is_refused(run_cli, write, tmp_path):
 
 
 def test_managed_callbacks_are_refused_with_the_alternative(run_cli, write, tmp_path):
-    config = write("t.yaml", TINY.replace("batch_size: 8,", "batch_size: 8, callbacks: [{ModelCheckpoint: {filepath: x.keras}}],"))
+    config = write(
+        "t.yaml", TINY.replace("batch_size: 8,", "batch_size: 8, callbacks: [{ModelCheckpoint: {filepath: x.keras}}],")
+    )
     result = run_cli("train", config, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and "best.keras and last.keras" in result.stderr
 
 
 def test_early_stopping_callback_stops_training(run_cli, write, tmp_path):
-    config = write("t.yaml", TINY.replace(
-        "epochs: 3, batch_size: 8,",
-        "epochs: 30, batch_size: 8, callbacks: [{EarlyStopping: {monitor: loss, min_delta: 100.0, patience: 1}}],"))
+    config = write(
+        "t.yaml",
+        TINY.replace(
+            "epochs: 3, batch_size: 8,",
+            "epochs: 30, batch_size: 8, callbacks: [{EarlyStopping: {monitor: loss, min_delta: 100.0, patience: 1}}],",
+        ),
+    )
     result = run_cli("train", config, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 0, result.output
     (run,) = list_runs(tmp_path / "runs")
@@ -206,8 +227,10 @@ def test_best_checkpoint_is_chosen_by_validation_accuracy(trained):
     assert best_epoch == 1 + accuracies.index(max(accuracies))  # first epoch reaching the best
 
 
-@pytest.mark.parametrize("monitor, scores, best", [
-    ("val_accuracy", [0.5, 0.9, 0.7], 2), ("val_loss", [0.9, 0.4, 0.6], 2), (None, [0.5, 0.9, 0.7], 3)])
+@pytest.mark.parametrize(
+    "monitor, scores, best",
+    [("val_accuracy", [0.5, 0.9, 0.7], 2), ("val_loss", [0.9, 0.4, 0.6], 2), (None, [0.5, 0.9, 0.7], 3)],
+)
 def test_best_keras_holds_the_weights_of_the_best_epoch(tmp_path, monitor, scores, best):
     """best.keras must be the model as it was at the best epoch, not at the last one."""
     from cnnlab.callbacks import Checkpoints
@@ -241,20 +264,24 @@ def test_same_seed_gives_the_same_history(run_cli, write, tmp_path):
     for _ in range(2):
         assert run_cli("train", config, "--runs-dir", tmp_path / "runs").exit_code == 0
     first, second = list_runs(tmp_path / "runs")
-    drop_times = [{k: v for k, v in row.items() if k != "epoch_seconds"}
-                  for row in csv.DictReader(open(first / "history.csv"))]
-    again = [{k: v for k, v in row.items() if k != "epoch_seconds"}
-             for row in csv.DictReader(open(second / "history.csv"))]
+    drop_times = [
+        {k: v for k, v in row.items() if k != "epoch_seconds"} for row in csv.DictReader(open(first / "history.csv"))
+    ]
+    again = [
+        {k: v for k, v in row.items() if k != "epoch_seconds"} for row in csv.DictReader(open(second / "history.csv"))
+    ]
     assert drop_times == again
 
 
 def test_deterministic_runtime_turns_on_op_determinism(write):
     config = write("t.yaml", TINY + "runtime: {deterministic: true}\n")
-    probe = ("import sys, tensorflow as tf\n"
-             "from cnnlab.config import load_config\nfrom cnnlab import backend\n"
-             f"chosen = backend.configure(load_config({str(config)!r}))\n"
-             "from tensorflow.python.framework import config as tf_config\n"  # no public getter
-             "print(tf_config.is_op_determinism_enabled(), chosen['deterministic'])\n")
+    probe = (
+        "import sys, tensorflow as tf\n"
+        "from cnnlab.config import load_config\nfrom cnnlab import backend\n"
+        f"chosen = backend.configure(load_config({str(config)!r}))\n"
+        "from tensorflow.python.framework import config as tf_config\n"  # no public getter
+        "print(tf_config.is_op_determinism_enabled(), chosen['deterministic'])\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
     assert done.stdout.split() == ["True", "True"], done.stderr[-2000:]
 

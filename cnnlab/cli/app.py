@@ -11,9 +11,13 @@ from cnnlab.errors import CnnlabError
 
 SET_HELP = "Override a config key, e.g. --set train.epochs=2 --set model.layers.4.Dense.units=256."
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
-runs_dir_option = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
-                               default=Path("runs"), show_default=True,
-                               help="Folder that holds the run folders.")
+runs_dir_option = click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Folder that holds the run folders.",
+)
 
 
 def console(stderr: bool = False):

@@ -11,6 +11,7 @@ import click
 from cnnlab.cli.app import cli, console, runs_dir_option, set_option, show_error, start_keras
 from cnnlab.errors import CnnlabError
 
+
 @cli.command(short_help="Layers, shapes, parameters, MACs, receptive fields.")
 @click.argument("target", required=False)
 @set_option
@@ -59,11 +60,17 @@ def summary_table(result, title: str = ""):
     table.add_column("Receptive field", justify="right")
     for row in result.rows:
         field = "x".join(map(str, row.receptive_field)) if row.receptive_field else "-"
-        table.add_row(row.name, row.class_name, _shape(row.output_shape[1:]), f"{row.params:,}",
-                      f"{row.trainable_params:,}", f"{row.non_trainable_params:,}",
-                      f"{row.macs:,}", field)
-    table.caption = (f"Total params: {result.total_params:,}   "
-                     f"MACs per example: {result.total_macs:,}")
+        table.add_row(
+            row.name,
+            row.class_name,
+            _shape(row.output_shape[1:]),
+            f"{row.params:,}",
+            f"{row.trainable_params:,}",
+            f"{row.non_trainable_params:,}",
+            f"{row.macs:,}",
+            field,
+        )
+    table.caption = f"Total params: {result.total_params:,}   MACs per example: {result.total_macs:,}"
     return table
 
 

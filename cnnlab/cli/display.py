@@ -11,7 +11,7 @@ import keras
 
 
 def format_logs(logs: dict, digits: int = 4) -> str:
-    """"loss 0.0412  accuracy 0.9871" from Keras' logs (learning rate left out)."""
+    """ "loss 0.0412  accuracy 0.9871" from Keras' logs (learning rate left out)."""
     return "  ".join(f"{k} {float(v):.{digits}f}" for k, v in logs.items() if k != "learning_rate")
 
 
@@ -28,8 +28,11 @@ class PlainProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._started
-        self.console.print(f"epoch {epoch + 1}/{self.params['epochs']}  {format_logs(logs or {})}  "
-                           f"({seconds:.1f} s)", markup=False, highlight=False)
+        self.console.print(
+            f"epoch {epoch + 1}/{self.params['epochs']}  {format_logs(logs or {})}  ({seconds:.1f} s)",
+            markup=False,
+            highlight=False,
+        )
 
 
 class LiveProgress(keras.callbacks.Callback):
@@ -37,21 +40,35 @@ class LiveProgress(keras.callbacks.Callback):
 
     def __init__(self, console):
         super().__init__()
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.console = console
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[metrics]}"), console=console)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            console=console,
+        )
         self.task = None
 
     def on_train_begin(self, logs=None):
         self.progress.start()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.task = self.progress.add_task(f"epoch {epoch + 1}/{self.params['epochs']}",
-                                           total=self.params.get("steps"), metrics="")
+        self.task = self.progress.add_task(
+            f"epoch {epoch + 1}/{self.params['epochs']}", total=self.params.get("steps"), metrics=""
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         self.progress.update(self.task, completed=batch + 1, metrics=format_logs(logs or {}, 3))

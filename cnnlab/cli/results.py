@@ -10,14 +10,25 @@ import click
 
 from cnnlab.cli.app import cli, console, runs_dir_option, start_keras
 
+
 @cli.command(short_help="Evaluate a run and rewrite its report.")
 @click.argument("run", required=False)
 @runs_dir_option
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
-              help="Which checkpoint to evaluate.")
-@click.option("--data", "data", default="test", show_default=True, metavar="SPLIT|PATH",
-              help="test, val or train split of the run's data, or another data set's path "
-                   "(its test split).")
+@click.option(
+    "--checkpoint",
+    type=click.Choice(["best", "last"]),
+    default="best",
+    show_default=True,
+    help="Which checkpoint to evaluate.",
+)
+@click.option(
+    "--data",
+    "data",
+    default="test",
+    show_default=True,
+    metavar="SPLIT|PATH",
+    help="test, val or train split of the run's data, or another data set's path (its test split).",
+)
 def evaluate(run: str | None, runs_dir: Path, checkpoint: str, data: str) -> None:
     """Evaluate a run (default: the newest) and rewrite its metrics, predictions and report.
 
@@ -31,8 +42,9 @@ def evaluate(run: str | None, runs_dir: Path, checkpoint: str, data: str) -> Non
     from cnnlab.evaluate import evaluate_run
 
     out = console()
-    metrics = evaluate_run(folder, checkpoint=checkpoint, data=data,
-                           notify=lambda text: out.print(text, style="dim", markup=False))
+    metrics = evaluate_run(
+        folder, checkpoint=checkpoint, data=data, notify=lambda text: out.print(text, style="dim", markup=False)
+    )
     out.print(evaluation_table(metrics, title=f"{folder}  ({metrics['checkpoint']}, {metrics['split']} split)"))
     if metrics["split"] == "test":
         out.print(f"report: {folder / 'report.md'} and report.html", markup=False)
@@ -61,8 +73,10 @@ def evaluation_table(metrics: dict, title: str):
     if worst:
         table.add_row("lowest F1", ", ".join(f"{c['class']} {c['f1']:.3f}" for c in worst))
     if metrics.get("most_confused"):
-        table.add_row("most confused", ", ".join(f"{p['true']}->{p['predicted']} ({p['count']})"
-                                                 for p in metrics["most_confused"][:3]))
+        table.add_row(
+            "most confused",
+            ", ".join(f"{p['true']}->{p['predicted']} ({p['count']})" for p in metrics["most_confused"][:3]),
+        )
     return table
 
 
@@ -71,13 +85,22 @@ def evaluation_table(metrics: dict, title: str):
 @runs_dir_option
 @click.option("--metric", default="accuracy", show_default=True, help="Test metric to sort by.")
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False, path_type=Path), help="Save the table as CSV.")
-@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Save the table and the tests as Markdown.")
-@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Save the runs' validation curves of --metric on one plot (PNG).")
+@click.option(
+    "--markdown",
+    "markdown_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the table and the tests as Markdown.",
+)
+@click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the runs' validation curves of --metric on one plot (PNG).",
+)
 @click.option("--fail-below", type=float, metavar="VALUE", help="Exit 1 if the best run's metric is below VALUE.")
-def compare(runs: tuple[str, ...], runs_dir: Path, metric: str, csv_file, markdown_file, plot_file,
-            fail_below: float | None) -> None:
+def compare(
+    runs: tuple[str, ...], runs_dir: Path, metric: str, csv_file, markdown_file, plot_file, fail_below: float | None
+) -> None:
     """Compare runs side by side, with McNemar's exact test for each pair on a shared test set.
 
     RUNS are run folders or config names (their newest runs). A small p (say < 0.05) means the
@@ -86,10 +109,9 @@ def compare(runs: tuple[str, ...], runs_dir: Path, metric: str, csv_file, markdo
     from rich.table import Table
 
     from cnnlab import compare as comparing
-    from cnnlab.runs import read_history
     from cnnlab.fileio import write_atomic
     from cnnlab.report import cell
-    from cnnlab.runs import find_run
+    from cnnlab.runs import find_run, read_history
 
     rows = comparing.sort_rows([comparing.run_row(find_run(r, runs_dir)) for r in runs], metric)
     tests = comparing.pair_tests(rows)
@@ -114,8 +136,9 @@ def compare(runs: tuple[str, ...], runs_dir: Path, metric: str, csv_file, markdo
     if plot_file:
         from cnnlab import plots
 
-        plots.compared_curves({r.label: read_history(r.run / "history.csv") for r in rows}, metric,
-                              output_file(plot_file))
+        plots.compared_curves(
+            {r.label: read_history(r.run / "history.csv") for r in rows}, metric, output_file(plot_file)
+        )
     best = rows[0].metrics.get(metric)
     if fail_below is not None and (not isinstance(best, (int, float)) or best < fail_below):
         out.print(f"best {metric} {cell(best)} is below {fail_below}", style="red", markup=False)
@@ -137,13 +160,15 @@ def output_file(path: Path) -> Path:
 @click.argument("run")
 @click.argument("images", nargs=-1, required=True)
 @runs_dir_option
-@click.option("--top", default=3, show_default=True, type=click.IntRange(min=1),
-              help="How many classes to show per image.")
+@click.option(
+    "--top", default=3, show_default=True, type=click.IntRange(min=1), help="How many classes to show per image."
+)
 @click.option("--invert", is_flag=True, help="Invert the pixels (dark digits on light paper -> MNIST style).")
 @click.option("--convert", is_flag=True, help="Resize and convert images that do not match the model's input.")
 @click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
-def predict(run: str, images: tuple[str, ...], runs_dir: Path, top: int, invert: bool, convert: bool,
-            as_json: bool) -> None:
+def predict(
+    run: str, images: tuple[str, ...], runs_dir: Path, top: int, invert: bool, convert: bool, as_json: bool
+) -> None:
     """Classify IMAGES (PNG/JPEG files or folders) with a run's best checkpoint."""
     from cnnlab.runs import find_run
 
@@ -168,8 +193,9 @@ def predict(run: str, images: tuple[str, ...], runs_dir: Path, top: int, invert:
 @click.option("--index", type=int, help="A test example to look at (default 0).")
 @click.option("--invert", is_flag=True, help="Invert the image's pixels first.")
 @click.option("--convert", is_flag=True, help="Resize and convert an image that does not match the input.")
-def visualize(run: str | None, runs_dir: Path, image: Path | None, index: int | None, invert: bool,
-              convert: bool) -> None:
+def visualize(
+    run: str | None, runs_dir: Path, image: Path | None, index: int | None, invert: bool, convert: bool
+) -> None:
     """Draw the first conv layer's filters and the feature maps of one input (filters.png,
     feature_maps.png in the run folder)."""
     if image is not None and index is not None:

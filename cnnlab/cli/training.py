@@ -8,16 +8,26 @@ import click
 
 from cnnlab.cli.app import cli, console, runs_dir_option, set_option, start_keras
 
+
 @cli.command(short_help="Build, train and evaluate a config into a run folder.")
 @click.argument("config_path", metavar="[CONFIG]", required=False, type=click.Path(path_type=Path))
 @set_option
 @click.option("--name", help="Run name (folder under --runs-dir); default: the config's name.")
 @runs_dir_option
 @click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), help="Override runtime.device.")
-@click.option("--resume", metavar="RUN", help="Continue an interrupted run (its folder or its name) "
-              "from its last completed epoch.")
-def train(config_path: Path | None, overrides: tuple[str, ...], name: str | None, runs_dir: Path,
-          device: str | None, resume: str | None) -> None:
+@click.option(
+    "--resume",
+    metavar="RUN",
+    help="Continue an interrupted run (its folder or its name) from its last completed epoch.",
+)
+def train(
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    name: str | None,
+    runs_dir: Path,
+    device: str | None,
+    resume: str | None,
+) -> None:
     """Build, train and evaluate CONFIG; write a run folder with checkpoints, logs and a report.
 
     \b
@@ -28,8 +38,7 @@ def train(config_path: Path | None, overrides: tuple[str, ...], name: str | None
     """
     if config_path is None and resume is None:
         raise click.UsageError("give a CONFIG to train, or --resume RUN")
-    overrides = (*overrides, *([f"name={name}"] if name else []),
-                 *([f"runtime.device={device}"] if device else []))
+    overrides = (*overrides, *([f"name={name}"] if name else []), *([f"runtime.device={device}"] if device else []))
     start_keras()
     from cnnlab.config import load_config
     from cnnlab.runs import create_run_folder, save_config
@@ -71,11 +80,16 @@ def _resumable(target: str, config_path: Path | None, overrides: list[str], runs
         before = yaml.safe_dump(saved.model_dump(mode="json")[section], sort_keys=False).splitlines()
         after = yaml.safe_dump(cfg.model_dump(mode="json")[section], sort_keys=False).splitlines()
         if before != after:
-            diff = "\n".join(difflib.unified_diff(before, after, f"{run / RUN_CONFIG}",
-                                                   str(config_path or "--set"), lineterm=""))
-            raise ConfigError(Problem(f"cannot resume: the {section} {'value' if section == 'seed' else 'section'} "
-                                      f"differs from the run's\n{diff}",
-                                      hint="train a new run instead, without --resume"))
+            diff = "\n".join(
+                difflib.unified_diff(before, after, f"{run / RUN_CONFIG}", str(config_path or "--set"), lineterm="")
+            )
+            raise ConfigError(
+                Problem(
+                    f"cannot resume: the {section} {'value' if section == 'seed' else 'section'} "
+                    f"differs from the run's\n{diff}",
+                    hint="train a new run instead, without --resume",
+                )
+            )
     return run, cfg
 
 
@@ -91,8 +105,13 @@ def _fit_with_progress(planned, run: Path, resume: bool, out) -> dict:
     previous = signal.signal(signal.SIGTERM, stop)
     progress = progress_callback(out)
     try:
-        return train_run(planned, run, resume=resume, callbacks=[progress],
-                         notify=lambda text: out.print(text, style="dim", markup=False))
+        return train_run(
+            planned,
+            run,
+            resume=resume,
+            callbacks=[progress],
+            notify=lambda text: out.print(text, style="dim", markup=False),
+        )
     finally:
         signal.signal(signal.SIGTERM, previous)
         if hasattr(progress, "progress"):
@@ -101,12 +120,17 @@ def _fit_with_progress(planned, run: Path, resume: bool, out) -> dict:
 
 def _print_outcome(out, run: Path, manifest: dict) -> None:
     test, timing = manifest.get("test", {}), manifest.get("timing", {})
-    scores = "  ".join(f"{k} {v:.4f}" for k, v in test.items()
-                       if isinstance(v, float) and k not in ("best_epoch",))
-    out.print(f"test ({test.get('checkpoint')} from epoch {test.get('best_epoch')}, "
-              f"{test.get('examples')} examples): {scores}", markup=False)
-    out.print(f"trained {manifest.get('epochs_completed')} epochs in {timing.get('train_seconds')} s "
-              f"({timing.get('images_per_second')} images/s); report: {run / 'report.md'}", markup=False)
+    scores = "  ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float) and k not in ("best_epoch",))
+    out.print(
+        f"test ({test.get('checkpoint')} from epoch {test.get('best_epoch')}, "
+        f"{test.get('examples')} examples): {scores}",
+        markup=False,
+    )
+    out.print(
+        f"trained {manifest.get('epochs_completed')} epochs in {timing.get('train_seconds')} s "
+        f"({timing.get('images_per_second')} images/s); report: {run / 'report.md'}",
+        markup=False,
+    )
 
 
 @cli.group(short_help="List or fetch the built-in data sets.")
@@ -146,5 +170,8 @@ def data_fetch(name: str, data_path: str | None) -> None:
 
     out = console()
     arrays = load_builtin(name, data_path, notify=lambda text: out.print(text, markup=False))
-    out.print(f"{name}: {len(arrays.x_train):,} training and {len(arrays.x_test):,} test images "
-              f"{'x'.join(map(str, arrays.x_train.shape[1:]))}, verified ({arrays.origin})", markup=False)
+    out.print(
+        f"{name}: {len(arrays.x_train):,} training and {len(arrays.x_test):,} test images "
+        f"{'x'.join(map(str, arrays.x_train.shape[1:]))}, verified ({arrays.origin})",
+        markup=False,
+    )

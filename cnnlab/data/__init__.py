@@ -10,14 +10,22 @@ from __future__ import annotations
 import gzip
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from cnnlab.config import LocatedConfig
-from cnnlab.data.files import (Arrays, arrays_from_idx, example_shape, find_idx_files, idx_shape, parse_idx,
-                               read_bytes, read_npz)
+from cnnlab.data.files import (
+    Arrays,
+    arrays_from_idx,
+    example_shape,
+    find_idx_files,
+    idx_shape,
+    parse_idx,
+    read_bytes,
+    read_npz,
+)
 from cnnlab.data.registry import BUILTIN, DatasetInfo
 from cnnlab.errors import ConfigError, DataError, did_you_mean
 from cnnlab.schema import SyntheticSpec
@@ -56,8 +64,7 @@ def dataset_info(cfg: LocatedConfig) -> DatasetInfo:
     return DatasetInfo(path.stem, shape, count, tuple(str(i) for i in range(count)))
 
 
-def load_arrays(cfg: LocatedConfig, notify: Callable[[str], None] = lambda _: None,
-                environ=os.environ) -> Arrays:
+def load_arrays(cfg: LocatedConfig, notify: Callable[[str], None] = lambda _: None, environ=os.environ) -> Arrays:
     """Read (or fetch) the examples of `cfg.data`; raises `DataError` if they cannot be had."""
     data = cfg.data
     if data.dataset in BUILTIN:
@@ -68,8 +75,9 @@ def load_arrays(cfg: LocatedConfig, notify: Callable[[str], None] = lambda _: No
         from cnnlab.data.synthetic import make_synthetic
 
         spec = data.synthetic or SyntheticSpec()
-        return make_synthetic(tuple(spec.input_shape), spec.num_classes, spec.train_examples,
-                              spec.test_examples, seed=cfg.seed)
+        return make_synthetic(
+            tuple(spec.input_shape), spec.num_classes, spec.train_examples, spec.test_examples, seed=cfg.seed
+        )
     path = _local_path(cfg)
     if path.is_file():
         return read_npz(path.read_bytes(), str(path))
@@ -94,18 +102,28 @@ def _local_path(cfg: LocatedConfig) -> Path:
     name = cfg.data.dataset
     if name == "image_folder":
         if not cfg.data.path:
-            raise ConfigError(cfg.problem(("data", "dataset"), "image_folder needs data.path",
-                                          "add path: folder/with/one/sub-folder/per/class"))
+            raise ConfigError(
+                cfg.problem(
+                    ("data", "dataset"),
+                    "image_folder needs data.path",
+                    "add path: folder/with/one/sub-folder/per/class",
+                )
+            )
         return Path(cfg.data.path).expanduser()
     path = Path(name).expanduser()
     if not path.exists():
         hint = did_you_mean(name, KNOWN_NAMES) or (
-            "known: " + ", ".join(KNOWN_NAMES) + "; or a path to an .npz file, IDX files or an image folder")
-        raise ConfigError(cfg.problem(("data", "dataset"),
-                                      f"unknown data set {name!r} (and no such path)", hint))
+            "known: " + ", ".join(KNOWN_NAMES) + "; or a path to an .npz file, IDX files or an image folder"
+        )
+        raise ConfigError(cfg.problem(("data", "dataset"), f"unknown data set {name!r} (and no such path)", hint))
     if path.is_file() and path.suffix != ".npz":
-        raise ConfigError(cfg.problem(("data", "dataset"), f"{path}: not an .npz file",
-                                      "give an .npz file, a folder of IDX files or an image folder"))
+        raise ConfigError(
+            cfg.problem(
+                ("data", "dataset"),
+                f"{path}: not an .npz file",
+                "give an .npz file, a folder of IDX files or an image folder",
+            )
+        )
     return path
 
 
@@ -114,8 +132,7 @@ def _npz_header(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
     try:
         with zipfile.ZipFile(path) as archive, archive.open("x_train.npy") as stream:
             major, _ = np.lib.format.read_magic(stream)
-            read_header = (np.lib.format.read_array_header_1_0 if major == 1
-                           else np.lib.format.read_array_header_2_0)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
             shape = read_header(stream)[0]
         with np.load(path, allow_pickle=False) as arrays:
             labels = arrays["y_train"]

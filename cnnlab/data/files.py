@@ -1,8 +1,8 @@
 """Reading the classic data set file formats: IDX (plain or gzipped), Keras `.npz`, CIFAR tarballs.
 
-    >>> import io, numpy as np
-    >>> parse_idx(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9])).tolist()
-    [7, 8, 9]
+>>> import io, numpy as np
+>>> parse_idx(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9])).tolist()
+[7, 8, 9]
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def idx_shape(data: bytes, name: str = "IDX data") -> tuple[int, ...]:
     """The array shape an IDX file's header announces (only the header needs to be there)."""
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
         raise DataError(f"{name}: not an IDX file (bad magic number)")
-    return tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(data[3]))
+    return tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(data[3]))
 
 
 def example_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -73,8 +73,9 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
     dtype = np.dtype(_IDX_TYPES[data[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - header != expected:
-        raise DataError(f"{name}: truncated IDX file ({len(data) - header} bytes of data, "
-                        f"{expected} expected for shape {shape})")
+        raise DataError(
+            f"{name}: truncated IDX file ({len(data) - header} bytes of data, {expected} expected for shape {shape})"
+        )
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
 
 
@@ -105,9 +106,14 @@ def arrays_from_idx(contents: dict[str, bytes], origin: str, checksums: dict[str
     """Build `Arrays` from the four IDX files' contents (role -> bytes)."""
     parsed = {role: parse_idx(contents[role], idx_role_name(role)) for role in IDX_ROLES}
     checksums = checksums or {idx_role_name(r): sha256_of(contents[r]) for r in IDX_ROLES}
-    arrays = Arrays(_as_images(parsed["train_images"]), parsed["train_labels"],
-                    _as_images(parsed["test_images"]), parsed["test_labels"], origin=origin,
-                    checksums=checksums)
+    arrays = Arrays(
+        _as_images(parsed["train_images"]),
+        parsed["train_labels"],
+        _as_images(parsed["test_images"]),
+        parsed["test_labels"],
+        origin=origin,
+        checksums=checksums,
+    )
     return _checked(arrays, origin)
 
 
@@ -117,11 +123,17 @@ def read_npz(data: bytes, origin: str, checksums: dict[str, str] | None = None) 
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in archive]
             if missing:
-                raise DataError(f"{origin}: missing arrays {', '.join(missing)} "
-                                "(expected x_train, y_train, x_test, y_test)")
-            arrays = Arrays(_as_images(archive["x_train"]), archive["y_train"].reshape(-1),
-                            _as_images(archive["x_test"]), archive["y_test"].reshape(-1), origin=origin,
-                            checksums=checksums or {Path(origin).name: sha256_of(data)})
+                raise DataError(
+                    f"{origin}: missing arrays {', '.join(missing)} (expected x_train, y_train, x_test, y_test)"
+                )
+            arrays = Arrays(
+                _as_images(archive["x_train"]),
+                archive["y_train"].reshape(-1),
+                _as_images(archive["x_test"]),
+                archive["y_test"].reshape(-1),
+                origin=origin,
+                checksums=checksums or {Path(origin).name: sha256_of(data)},
+            )
     except (OSError, ValueError) as error:
         raise DataError(f"{origin}: not a readable .npz file ({error})") from None
     return _checked(arrays, origin)
@@ -144,8 +156,14 @@ def read_cifar_tarball(data: bytes, origin: str, label_key: str, checksums: dict
             (test_y if is_test else train_y).append(labels)
     if not train_x or not test_x:
         raise DataError(f"{origin}: no CIFAR batches inside")
-    arrays = Arrays(np.concatenate(train_x), np.concatenate(train_y), np.concatenate(test_x),
-                    np.concatenate(test_y), checksums=checksums, origin=origin)
+    arrays = Arrays(
+        np.concatenate(train_x),
+        np.concatenate(train_y),
+        np.concatenate(test_x),
+        np.concatenate(test_y),
+        checksums=checksums,
+        origin=origin,
+    )
     return _checked(arrays, origin)
 
 
@@ -158,11 +176,15 @@ def _checked(arrays: Arrays, origin: str) -> Arrays:
     for split in ("train", "test"):
         x, y = getattr(arrays, f"x_{split}"), getattr(arrays, f"y_{split}")
         if x.ndim != 4 or len(x) != len(y):
-            raise DataError(f"{origin}: {split} images {x.shape} and labels {y.shape} do not match "
-                            "(expected (N, height, width[, channels]) and (N,))")
+            raise DataError(
+                f"{origin}: {split} images {x.shape} and labels {y.shape} do not match "
+                "(expected (N, height, width[, channels]) and (N,))"
+            )
     if arrays.x_train.shape[1:] != arrays.x_test.shape[1:]:
-        raise DataError(f"{origin}: train images {arrays.x_train.shape[1:]} and test images "
-                        f"{arrays.x_test.shape[1:]} differ in shape")
+        raise DataError(
+            f"{origin}: train images {arrays.x_train.shape[1:]} and test images "
+            f"{arrays.x_test.shape[1:]} differ in shape"
+        )
     arrays.y_train = arrays.y_train.astype(np.int64)
     arrays.y_test = arrays.y_test.astype(np.int64)
     return arrays

@@ -35,9 +35,14 @@ def class_folders(root: Path) -> list[str]:
         found = _subfolders(split)
         if found != names:
             missing, extra = sorted(set(names) - set(found)), sorted(set(found) - set(names))
-            what = "; ".join(part for part in (missing and f"no folder for class {', '.join(map(repr, missing))}",
-                                               extra and f"classes {', '.join(map(repr, extra))} are not in "
-                                                         f"{splits[0].name}/") if part)
+            what = "; ".join(
+                part
+                for part in (
+                    missing and f"no folder for class {', '.join(map(repr, missing))}",
+                    extra and f"classes {', '.join(map(repr, extra))} are not in {splits[0].name}/",
+                )
+                if part
+            )
             raise DataError(f"{split}: {what} — every split needs the same class folders")
         for name in names:
             if not any(is_image_file(p) for p in (split / name).iterdir()):
@@ -54,8 +59,12 @@ def load_image_folder(root: Path, image_size, color_mode: str, test_split: float
     shape = (*tuple(image_size or DEFAULT_IMAGE_SIZE), CHANNELS[color_mode])
 
     def read(folder: Path):
-        files = [(label, path) for label, name in enumerate(names)
-                 for path in sorted((folder / name).iterdir()) if is_image_file(path)]
+        files = [
+            (label, path)
+            for label, name in enumerate(names)
+            for path in sorted((folder / name).iterdir())
+            if is_image_file(path)
+        ]
         images, unreadable = [], []
         for _, path in files:
             try:
@@ -64,8 +73,12 @@ def load_image_folder(root: Path, image_size, color_mode: str, test_split: float
                 unreadable.append(str(error))
         if unreadable:
             more = f" (and {len(unreadable) - _SHOWN} more)" if len(unreadable) > _SHOWN else ""
-            raise DataError(f"{len(unreadable)} of {len(files)} images in {folder} cannot be used: "
-                            + "; ".join(unreadable[:_SHOWN]) + more + " — remove or replace them")
+            raise DataError(
+                f"{len(unreadable)} of {len(files)} images in {folder} cannot be used: "
+                + "; ".join(unreadable[:_SHOWN])
+                + more
+                + " — remove or replace them"
+            )
         return np.stack(images), np.asarray([label for label, _ in files], np.int64)
 
     if (root / "train").is_dir():
@@ -80,8 +93,9 @@ def load_image_folder(root: Path, image_size, color_mode: str, test_split: float
         x_train, y_train, x_test, y_test = _hold_out(x_all, y_all, test_split, seed)
         x_val = y_val = None
     checksum = sha256_of(x_train.tobytes() + x_test.tobytes())
-    return Arrays(x_train, y_train, x_test, y_test, x_val=x_val, y_val=y_val,
-                  checksums={root.name: checksum}, origin=str(root))
+    return Arrays(
+        x_train, y_train, x_test, y_test, x_val=x_val, y_val=y_val, checksums={root.name: checksum}, origin=str(root)
+    )
 
 
 def _hold_out(x, y, fraction: float, seed: int):

@@ -44,12 +44,16 @@ def read_image(path: Path, input_shape: tuple, *, convert: bool, invert: bool = 
     grey = image.mode in _GREY_MODES
     if not convert:
         if image.size != (width, height):
-            raise DataError(f"{path}: image is {image.size[0]}x{image.size[1]}, the model takes "
-                            f"{width}x{height} — resize it, or pass --convert")
+            raise DataError(
+                f"{path}: image is {image.size[0]}x{image.size[1]}, the model takes "
+                f"{width}x{height} — resize it, or pass --convert"
+            )
         if grey != (channels == 1):
             want = "greyscale" if channels == 1 else "colour"
-            raise DataError(f"{path}: image is {'greyscale' if grey else 'colour'} ({image.mode}), the "
-                            f"model takes {want} — convert it, or pass --convert")
+            raise DataError(
+                f"{path}: image is {'greyscale' if grey else 'colour'} ({image.mode}), the "
+                f"model takes {want} — convert it, or pass --convert"
+            )
     image = image.convert(_PIL_MODE[channels])
     if image.size != (width, height):
         image = image.resize((width, height), Image.BILINEAR)

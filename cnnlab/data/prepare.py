@@ -31,13 +31,12 @@ class Preprocessing:
     std: np.ndarray | None = None
 
     @classmethod
-    def fit(cls, method: str, x_train: np.ndarray) -> "Preprocessing":
+    def fit(cls, method: str, x_train: np.ndarray) -> Preprocessing:
         if method != "standardize":
             return cls(method)
         x = x_train.astype(np.float64)
         # A pixel that never changes (MNIST's border) has std 0: divide by one grey level instead.
-        return cls(method, x.mean(axis=0).astype(np.float32),
-                   np.maximum(x.std(axis=0), 1.0).astype(np.float32))
+        return cls(method, x.mean(axis=0).astype(np.float32), np.maximum(x.std(axis=0), 1.0).astype(np.float32))
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         x = x.astype(np.float32)
@@ -56,7 +55,7 @@ class Preprocessing:
         write_atomic(path, buffer.getvalue())
 
     @classmethod
-    def load(cls, path: Path) -> "Preprocessing":
+    def load(cls, path: Path) -> Preprocessing:
         with np.load(path, allow_pickle=False) as saved:
             method = str(saved["method"])
             return cls(method, saved["mean"], saved["std"]) if method == "standardize" else cls(method)
@@ -95,8 +94,17 @@ def encode_labels(labels: np.ndarray, form: str, num_classes: int) -> np.ndarray
     return np.eye(num_classes, dtype=np.float32)[labels]
 
 
-def prepare(arrays: Arrays, *, preprocess: str, validation_split: float, limit: int | None,
-            loss: str, num_classes: int, seed: int, preprocessing: Preprocessing | None = None) -> Splits:
+def prepare(
+    arrays: Arrays,
+    *,
+    preprocess: str,
+    validation_split: float,
+    limit: int | None,
+    loss: str,
+    num_classes: int,
+    seed: int,
+    preprocessing: Preprocessing | None = None,
+) -> Splits:
     """Limit, split off validation (seeded), fit (unless given) and apply preprocessing, encode
     labels. The same arguments always give the same split, so a run's data can be rebuilt."""
     _check_labels(arrays, num_classes)
@@ -111,11 +119,16 @@ def prepare(arrays: Arrays, *, preprocess: str, validation_split: float, limit: 
     preprocessing = preprocessing or Preprocessing.fit(preprocess, x)
     form = label_form(loss)
     return Splits(
-        preprocessing.apply(x), encode_labels(y, form, num_classes),
+        preprocessing.apply(x),
+        encode_labels(y, form, num_classes),
         None if x_val is None else preprocessing.apply(x_val),
         None if y_val is None else encode_labels(y_val, form, num_classes),
-        preprocessing.apply(arrays.x_test), encode_labels(arrays.y_test, form, num_classes),
-        arrays.y_test, preprocessing, arrays.x_test)
+        preprocessing.apply(arrays.x_test),
+        encode_labels(arrays.y_test, form, num_classes),
+        arrays.y_test,
+        preprocessing,
+        arrays.x_test,
+    )
 
 
 def split_sizes(examples: int, validation_split: float) -> tuple[int, int]:
@@ -127,16 +140,19 @@ def split_sizes(examples: int, validation_split: float) -> tuple[int, int]:
     held_out = int(round(examples * validation_split))
     if validation_split > 0 and not 0 < held_out < examples:
         empty = "validation" if held_out == 0 else "training"
-        raise DataError(f"validation_split {validation_split} of {examples} training examples "
-                        f"leaves no {empty} examples")
+        raise DataError(
+            f"validation_split {validation_split} of {examples} training examples leaves no {empty} examples"
+        )
     return examples - held_out, held_out
 
 
 def _check_labels(arrays: Arrays, num_classes: int) -> None:
     for split, labels in (("train", arrays.y_train), ("test", arrays.y_test)):
         if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
-            raise DataError(f"{arrays.origin}: {split} labels run from {labels.min()} to "
-                            f"{labels.max()}, but the model has {num_classes} classes")
+            raise DataError(
+                f"{arrays.origin}: {split} labels run from {labels.min()} to "
+                f"{labels.max()}, but the model has {num_classes} classes"
+            )
 
 
 def to_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, seed: int):

@@ -15,8 +15,9 @@ import numpy as np
 from cnnlab.data.files import Arrays, sha256_of
 
 
-def make_synthetic(input_shape: tuple[int, ...], num_classes: int, train_examples: int,
-                   test_examples: int, seed: int = 0) -> Arrays:
+def make_synthetic(
+    input_shape: tuple[int, ...], num_classes: int, train_examples: int, test_examples: int, seed: int = 0
+) -> Arrays:
     rng = np.random.default_rng(seed)
     patterns = rng.uniform(0, 255, size=(num_classes, *input_shape))
 
@@ -30,5 +31,6 @@ def make_synthetic(input_shape: tuple[int, ...], num_classes: int, train_example
     x_train, y_train = split(train_examples)
     x_test, y_test = split(test_examples)
     checksum = sha256_of(x_train.tobytes() + x_test.tobytes())
-    return Arrays(x_train, y_train, x_test, y_test, checksums={"synthetic": checksum},
-                  origin=f"synthetic (seed {seed})")
+    return Arrays(
+        x_train, y_train, x_test, y_test, checksums={"synthetic": checksum}, origin=f"synthetic (seed {seed})"
+    )
