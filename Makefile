@@ -1,15 +1,16 @@
-# Two entry points for a fresh machine: `make train` and `make test`.
-# Both create the virtual environment on first use (and again when pyproject.toml changes).
+# Entry points for a fresh machine: `make train`, `make test`, `make lint`.
+# They create the virtual environment on first use (and again when pyproject.toml or
+# constraints.txt changes), installing the exact versions pinned in constraints.txt.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: train test clean-venv
+.PHONY: train test lint lock clean-venv
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 train: $(BIN)/.installed
@@ -18,6 +19,20 @@ train: $(BIN)/.installed
 # pytest exits 5 when it collects no tests; that is not a failure of the code under test.
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# New pins: the newest versions pyproject.toml allows, installed into a throw-away environment.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev]'
+	{ sed -n '/^#/p' constraints.txt; .lock-venv/bin/pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .lock-venv
 
 clean-venv:
 	rm -rf $(VENV)
