@@ -75,16 +75,16 @@ def temporaries(run: Path) -> list[str]:
 
 def stop_mid_epoch(config: Path, runs: Path, how: signal.Signals) -> tuple[Path, list[str], str]:
     """Train until one epoch is done and the next has started, then send `how`; return the
-    run, the history rows written so far, and what the process said."""
+    run, the history rows written before the signal, and what the process said."""
     process = cnnlab("train", config, "--runs-dir", runs)
     wait_until(lambda: len(history_rows(runs)) >= 1, process)
-    time.sleep(0.5)  # into the next epoch
-    rows = history_rows(runs)
+    time.sleep(0.3)  # into the next epoch (about 1.5 s here)
     process.send_signal(how)
     _, err = process.communicate(timeout=120)
     (run,) = list_runs(runs)
     assert process.returncode == (-how if how == signal.SIGKILL else 130), err
-    assert history_rows(runs) == rows, "an epoch finished between the check and the signal"
+    rows = history_rows(runs)
+    assert 1 <= len(rows) < 5
     return run, rows, err
 
 
