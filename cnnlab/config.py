@@ -215,6 +215,8 @@ def _read_yaml(path: Path) -> tuple[dict, dict]:
         # One parse: the node tree gives the lines, the same nodes give the data.
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except RecursionError:
+        raise ConfigError(Problem("nested too deeply to read", file=str(path), hint="is this a config file?")) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         what = " ".join(

@@ -123,22 +123,19 @@ def _resolve_object(cfg: LocatedConfig, path: tuple, value: Any) -> Any:
         return value
     module = _OBJECT_ARGUMENTS[kind]
     if isinstance(value, dict):
+        if kind in ("activation", "recurrent_activation"):  # functions: nothing to configure
+            raise ConfigError(cfg.problem(path, "an activation is given by its name", "for example activation: relu"))
         class_name, config = named_arguments(cfg, path, value, f"a {kind}", "{L2: {l2: 1.0e-4}}")
+        cls = getattr(module, class_name, None) if class_name in keras_names(module) else None
+        if inspect.isclass(cls):  # a known class: its arguments are checked like a layer's
+            return instantiate(cfg, (*path, class_name), cls, config)
         value = {"class_name": class_name, "config": config}
+    wanted = value if isinstance(value, str) else value["class_name"]
     try:
         return module.get(value)
-    except (ValueError, TypeError) as error:
-        wanted = value if isinstance(value, str) else value["class_name"]
+    except (ValueError, TypeError):
         hint = did_you_mean(str(wanted), keras_names(module))
-        raise ConfigError(
-            cfg.problem(
-                path,
-                f"unknown {kind} {wanted!r}"
-                if hint or isinstance(value, str)
-                else f"Keras refuses this {kind}: {keras_message(error)}",
-                hint,
-            )
-        ) from None
+        raise ConfigError(cfg.problem(path, f"unknown {kind} {wanted!r}", hint)) from None
 
 
 def named_arguments(cfg: LocatedConfig, path: tuple, value: dict, what: str, example: str) -> tuple[str, dict]:

@@ -242,6 +242,21 @@ CASES = {
         2,
         ["c.yaml:7 model.layers[0].Conv2D.kernel_regularizer", "must be a mapping", "{L2: {l2: 1.0e-4}}"],
     ),
+    "regularizer argument misspelt": lambda t: (
+        ["check", config(t, layer(CONV, CONV + ", kernel_regularizer: {L2: {l3: 0.1}}"))],
+        2,
+        ["c.yaml:7 model.layers[0].Conv2D.kernel_regularizer.L2.l3", "unknown argument of L2", "L2 takes: l2"],
+    ),
+    "activation with arguments": lambda t: (
+        ["check", config(t, layer(CONV, "filters: 2, kernel_size: 3, activation: {relu: {}}"))],
+        2,
+        ["c.yaml:7 model.layers[0].Conv2D.activation", "given by its name"],
+    ),
+    "YAML nested thousands deep": lambda t: (
+        ["check", config(t, text="name: t\nmodel: " + "[" * 5000 + "]" * 5000 + "\n")],
+        2,
+        ["c.yaml: nested too deeply"],
+    ),
     "unknown constraint": lambda t: (
         ["check", config(t, layer(CONV, CONV + ", kernel_constraint: max_normm"))],
         2,
