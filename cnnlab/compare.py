@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.errors import RunError
 from cnnlab.fileio import read_json
 from cnnlab.scores import mcnemar_exact
 
@@ -53,6 +54,8 @@ def run_row(run: Path) -> RunRow:
     """What a run's manifest.json and metrics.json say about it."""
     hint = f"was this run evaluated? try: cnnlab evaluate {run}"
     manifest = read_json(run / "manifest.json", hint)
+    if manifest.get("status") == "failed" and not (run / "metrics.json").is_file():
+        raise RunError(f"{run}: the run failed, so it has no test results to compare ({manifest.get('failure')})")
     metrics = read_json(run / "metrics.json", hint)
     timing = manifest.get("timing", {})
     return RunRow(

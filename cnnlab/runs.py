@@ -178,8 +178,13 @@ def read_history(path: Path) -> list[dict]:
     """Rows of a `history.csv` as dicts of floats (empty if there is none yet)."""
     if not Path(path).is_file():
         return []
+    rows = []
     with open(path, newline="") as stream:
-        rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(stream)]
-    for row in rows:
-        row["epoch"] = int(row["epoch"])
+        reader = csv.DictReader(stream)
+        for row in reader:
+            try:
+                rows.append({k: float(v) for k, v in row.items() if v != ""})
+                rows[-1]["epoch"] = int(rows[-1]["epoch"])
+            except (ValueError, TypeError, KeyError) as error:  # a row cut short, or edited by hand
+                raise RunError(f"{path}:{reader.line_num}: not a history row ({error})") from None
     return rows

@@ -515,13 +515,18 @@ def _break(run: Path, how: str) -> None:
         data = (run / "best.keras").read_bytes()
         (run / "best.keras").write_bytes(data[: len(data) // 2])
     elif how == "failed before a checkpoint":
-        for name in ("best.keras", "last.keras"):
+        for name in ("best.keras", "last.keras", "metrics.json"):
             (run / name).unlink()
         _manifest(run, status="failed", failure="loss became NaN")
     elif how == "corrupt manifest":
         (run / "manifest.json").write_text('{"status": "compl')
     elif how == "corrupt metrics":
         (run / "metrics.json").write_text('{"accuracy": 0.9')
+    elif how == "corrupt history":
+        (run / "history.csv").write_text("epoch,loss,epoch_seconds\n1,0.5,2.0\n2,abc,2.0\n")
+        _manifest(run, status="interrupted")  # so that --resume gets as far as reading it
+    elif how == "corrupt preprocessing":
+        (run / "preprocessing.npz").write_bytes(b"PK\x03\x04 half a zip file")
     elif how == "corrupt config":
         (run / "config.yaml").write_text("name: [unclosed\n")
     elif how == "still running":
@@ -548,6 +553,11 @@ RUN_CASES = [
     ("evaluate", "corrupt manifest", 1, ["manifest.json", "not valid JSON"]),
     ("compare", "corrupt manifest", 1, ["manifest.json", "not valid JSON"]),
     ("compare", "corrupt metrics", 1, ["metrics.json", "not valid JSON", "cnnlab evaluate"]),
+    ("evaluate", "corrupt history", 1, ["history.csv:3", "not a history row"]),
+    ("train --resume", "corrupt history", 1, ["history.csv:3", "not a history row"]),
+    ("evaluate", "corrupt preprocessing", 1, ["preprocessing.npz", "cannot be read"]),
+    ("predict", "corrupt preprocessing", 1, ["preprocessing.npz", "cannot be read"]),
+    ("compare", "failed before a checkpoint", 1, ["the run failed", "loss became NaN"]),
     ("summary", "corrupt config", 2, ["config.yaml:2", "YAML syntax error"]),
     ("evaluate", "corrupt config", 2, ["config.yaml:2", "YAML syntax error"]),
     ("evaluate", "still running", 1, ["still running", f"pid {os.getpid()}"]),

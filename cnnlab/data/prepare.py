@@ -12,13 +12,14 @@ prediction transform new images exactly as training did.
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cnnlab.data.files import Arrays
-from cnnlab.errors import DataError
+from cnnlab.errors import DataError, RunError
 from cnnlab.fileio import write_atomic
 
 
@@ -56,9 +57,14 @@ class Preprocessing:
 
     @classmethod
     def load(cls, path: Path) -> Preprocessing:
-        with np.load(path, allow_pickle=False) as saved:
-            method = str(saved["method"])
-            return cls(method, saved["mean"], saved["std"]) if method == "standardize" else cls(method)
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                method = str(saved["method"])
+                return cls(method, saved["mean"], saved["std"]) if method == "standardize" else cls(method)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            raise RunError(
+                f"{path}: cannot be read ({error}) — the run's preprocessing is lost; train the run again"
+            ) from None
 
 
 @dataclass
