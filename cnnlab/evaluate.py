@@ -107,7 +107,7 @@ def evaluate_run(
     from cnnlab import backend
     from cnnlab.config import load_config
     from cnnlab.data import load_arrays
-    from cnnlab.data.prepare import prepare
+    from cnnlab.data.prepare import prepare_for
     from cnnlab.runs import RUN_CONFIG, Manifest, load_trained_run
 
     run = Path(run)
@@ -115,16 +115,7 @@ def evaluate_run(
     backend.configure(cfg)  # the run's device and seed, before Keras touches a device
     cfg, model, preprocessing, info = load_trained_run(run, checkpoint, cfg)
     if data in SPLITS:
-        splits = prepare(
-            load_arrays(cfg, notify, environ),
-            preprocess=cfg.data.preprocess,
-            validation_split=cfg.data.validation_split,
-            limit=cfg.data.limit,
-            loss=cfg.train.loss,
-            num_classes=info.num_classes,
-            seed=cfg.seed,
-            preprocessing=preprocessing,
-        )
+        splits = prepare_for(cfg, load_arrays(cfg, notify, environ), info.num_classes, preprocessing)
         x, y, labels, raw = _split(splits, data)
     else:
         x, y, labels, raw = _other_data(cfg, data, preprocessing, info, notify, environ)

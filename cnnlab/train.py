@@ -102,7 +102,7 @@ def train(
         description=cfg.description,
         status="running",
         **owner(),
-        command=command or sys.argv,
+        command=manifest.data.get("command", command or sys.argv),  # a resume keeps the first
         started=manifest.data.get("started", started),
         resumed=[*manifest.data.get("resumed", []), started] if resume else [],
         config_sha256=hashlib.sha256((run / RUN_CONFIG).read_bytes()).hexdigest(),
@@ -132,19 +132,11 @@ def train(
 
 def _train(planned: Plan, run: Path, manifest: Manifest, callbacks: list, notify, environ) -> dict:
     from cnnlab.data import load_arrays
-    from cnnlab.data.prepare import prepare
+    from cnnlab.data.prepare import prepare_for
 
     cfg, info = planned.cfg, planned.info
     arrays = load_arrays(cfg, notify, environ)
-    splits = prepare(
-        arrays,
-        preprocess=cfg.data.preprocess,
-        validation_split=cfg.data.validation_split,
-        limit=cfg.data.limit,
-        loss=cfg.train.loss,
-        num_classes=info.num_classes,
-        seed=cfg.seed,
-    )
+    splits = prepare_for(cfg, arrays, info.num_classes)
     splits.preprocessing.save(run / "preprocessing.npz")
     manifest.update(
         data={

@@ -137,6 +137,22 @@ def prepare(
     )
 
 
+def prepare_for(cfg, arrays: Arrays, num_classes: int, preprocessing: Preprocessing | None = None) -> Splits:
+    """`prepare` with the arguments a run's config gives: training and every later evaluation
+    of the run call this one function, so they draw the same validation split."""
+    data = cfg.data
+    return prepare(
+        arrays,
+        preprocess=data.preprocess,
+        validation_split=data.validation_split,
+        limit=data.limit,
+        loss=cfg.train.loss,
+        num_classes=num_classes,
+        seed=cfg.seed,
+        preprocessing=preprocessing,
+    )
+
+
 def split_sizes(examples: int, validation_split: float) -> tuple[int, int]:
     """(training, validation) example counts; a `DataError` if either would be empty.
 
