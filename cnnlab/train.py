@@ -88,7 +88,7 @@ def train(
     after its training finished only does what is left: the test evaluation.
     """
     from cnnlab.fileio import remove_temporaries
-    from cnnlab.runs import owner, read_history
+    from cnnlab.runs import owner
 
     cfg = planned.cfg
     manifest = Manifest(run)
@@ -114,7 +114,7 @@ def train(
     try:
         return _train(planned, run, manifest, [*callbacks], notify, environ)
     except KeyboardInterrupt:
-        done = len(read_history(run / "history.csv"))
+        done = _epochs_done(run, manifest)
         manifest.update(status="interrupted", ended=_now(), epochs_completed=done)
         what = (
             "during the test evaluation"
@@ -124,10 +124,19 @@ def train(
         raise Interrupted(f"interrupted {what} — resume with: cnnlab train --resume {run}") from None
     except Exception as error:  # a user-facing error or a bug: either way the run says it failed
         failure = str(error) if isinstance(error, CnnlabError) else f"{type(error).__name__}: {error}"
-        manifest.update(
-            status="failed", ended=_now(), failure=failure, epochs_completed=len(read_history(run / "history.csv"))
-        )
+        manifest.update(status="failed", ended=_now(), failure=failure, epochs_completed=_epochs_done(run, manifest))
         raise
+
+
+def _epochs_done(run: Path, manifest: Manifest) -> int | None:
+    """Completed epochs, for the manifest of a run that stopped: never a second error that
+    would hide the first (a damaged history.csv may be why it stopped)."""
+    from cnnlab.runs import read_history
+
+    try:
+        return len(read_history(run / "history.csv"))
+    except CnnlabError:
+        return manifest.data.get("epochs_completed")
 
 
 def _train(planned: Plan, run: Path, manifest: Manifest, callbacks: list, notify, environ) -> dict:
