@@ -59,7 +59,7 @@ def train(
 
 
 def _resumable(target: str, config_path: Path | None, overrides: list[str], runs_dir: Path):
-    """The run folder and its config for --resume; the architecture and data must not change."""
+    """The run folder and its config for --resume; the model, the data and the seed must not change."""
     import difflib
 
     import yaml
