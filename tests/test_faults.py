@@ -41,6 +41,16 @@ tensorboard: {histogram_freq: 0}
 KEPT = ("config.yaml", "manifest.json", "history.csv", "tensorboard", "best.keras", "last.keras")
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_reaches_the_children():
+    """Start every child the way a terminal does, with Ctrl-C delivered. A test run launched in
+    the background of a non-interactive shell (as a CI harness may) inherits SIGINT *ignored*,
+    and a child would inherit that too; a Python handler here is reset to the default at exec."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def cnnlab(*args, script: str | None = None) -> subprocess.Popen:
     """`python -m cnnlab ARGS` (or a script that patches something, then runs the CLI)."""
     command = (
