@@ -32,18 +32,35 @@ def image_files(paths: list[str | Path]) -> list[Path]:
 
 
 def predict_images(run: Path, paths: list, *, top: int = 3, convert: bool = False, invert: bool = False) -> list[dict]:
-    """For each image: its file and the `top` most probable classes with probabilities."""
+    """For each image: its file and the `top` most probable classes with probabilities. `run` is
+    a run folder, or a model exported by `cnnlab export` (SavedModel folder, .tflite, .onnx)."""
+    from cnnlab.export import artifact_format
+
+    if artifact_format(Path(run)) is not None:
+        return _predict_with_artifact(Path(run), paths, top=top, convert=convert, invert=invert)
     from cnnlab.data import is_image_folder
     from cnnlab.runs import load_trained_run
 
     cfg, model, preprocessing, info = load_trained_run(run)
-    class_names = info.class_names
-    input_shape = tuple(model.input_shape[1:])
     # An image-folder run resized and converted its training images: do the same here.
     convert = convert or is_image_folder(cfg)
     files = image_files(paths)
-    pixels = np.stack([read_image(p, input_shape, convert=convert, invert=invert) for p in files])
-    probabilities = model.predict(preprocessing.apply(pixels), verbose=0)
+    pixels = np.stack([read_image(p, tuple(model.input_shape[1:]), convert=convert, invert=invert) for p in files])
+    return ranked(files, model.predict(preprocessing.apply(pixels), verbose=0), info.class_names, top)
+
+
+def _predict_with_artifact(path: Path, paths: list, *, top: int, convert: bool, invert: bool) -> list[dict]:
+    """The same, with an exported model: its preprocessing is inside, so raw pixels go in."""
+    from cnnlab.export import artifact_input_shape, artifact_labels, run_artifact
+
+    class_names, shape = artifact_labels(path), artifact_input_shape(path)
+    files = image_files(paths)
+    pixels = np.stack([read_image(p, shape, convert=convert, invert=invert) for p in files])
+    return ranked(files, run_artifact(path, pixels.astype(np.float32)), class_names, top)
+
+
+def ranked(files: list[Path], probabilities: np.ndarray, class_names, top: int) -> list[dict]:
+    """Per file: the predicted class and the `top` classes, most probable first."""
     if probabilities.shape[1] == 1:  # one sigmoid unit: two classes
         probabilities = np.concatenate([1 - probabilities, probabilities], axis=1)
     results = []

@@ -169,10 +169,13 @@ def output_file(path: Path) -> Path:
 def predict(
     run: str, images: tuple[str, ...], runs_dir: Path, top: int, invert: bool, convert: bool, as_json: bool
 ) -> None:
-    """Classify IMAGES (PNG/JPEG files or folders) with a run's best checkpoint."""
+    """Classify IMAGES (PNG/JPEG files or folders) with a run's best checkpoint, or with a model
+    written by cnnlab export (a SavedModel folder, a .tflite or an .onnx file)."""
+    from cnnlab.export import artifact_format
     from cnnlab.runs import find_run
 
-    folder = find_run(run, runs_dir, holding="best.keras")
+    exported = artifact_format(Path(run)) is not None  # a model written by cnnlab export
+    folder = Path(run) if exported else find_run(run, runs_dir, holding="best.keras")
     start_keras()
     from cnnlab.predict import predict_images
 

@@ -1,0 +1,97 @@
+"""`cnnlab export`: each format round-trips the shared tiny run (standardize preprocessing) with its
+own runtime, and `predict` gives the same answers from the artifact as from the run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.config import load_config
+from cnnlab.data import load_arrays
+from cnnlab.data.prepare import Preprocessing
+
+HAS_ONNX = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime", "tf2onnx"))
+FORMATS = [
+    "saved_model",
+    "tflite",
+    pytest.param("onnx", marks=pytest.mark.skipif(not HAS_ONNX, reason="pip install 'cnnlab[export]'")),
+]
+SUFFIX = {"saved_model": "", "tflite": ".tflite", "onnx": ".onnx"}
+
+
+def test_the_exported_model_takes_raw_pixels(trained):
+    from cnnlab.export import with_preprocessing
+
+    run, config, _ = trained
+    raw = load_arrays(load_config(config)).x_test.astype(np.float32)
+    preprocessing = Preprocessing.load(run / "preprocessing.npz")
+    assert preprocessing.method == "standardize"  # the per-pixel case, not just a rescale
+    model = keras.saving.load_model(run / "best.keras")
+    expected = model.predict(preprocessing.apply(raw), verbose=0)
+    assert np.allclose(with_preprocessing(model, preprocessing).predict(raw, verbose=0), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_each_format_round_trips_and_predict_reads_it(run_cli, trained_copy, tmp_path, fmt):
+    run, config = trained_copy
+    out = tmp_path / "out" / f"model{SUFFIX[fmt]}"
+    result = run_cli("export", run, "--format", fmt, "--out", out)
+    assert result.exit_code == 0, result.output
+    agreement, difference = re.search(
+        r"same class ([\d.]+)%, largest probability difference (\S+)", result.stdout
+    ).groups()
+    assert float(agreement) == 100.0 and float(difference) < 1e-4
+    labels = (out / "labels.txt") if fmt == "saved_model" else out.parent / "labels.txt"
+    assert labels.read_text().splitlines() == ["class_0", "class_1", "class_2"]
+
+    arrays = load_arrays(load_config(config))
+    images = []
+    for index in range(4):
+        images.append(tmp_path / f"{index}.png")
+        Image.fromarray(arrays.x_test[index][..., 0]).save(images[-1])
+    from_run = json.loads(run_cli("predict", run, *images, "--json").stdout)
+    from_artifact = run_cli("predict", out, *images, "--json")
+    assert from_artifact.exit_code == 0, from_artifact.output
+    for a, b in zip(from_run, json.loads(from_artifact.stdout), strict=True):
+        assert a["predicted"] == b["predicted"]
+        assert [t["class"] for t in a["top"]] == [t["class"] for t in b["top"]]
+        assert np.allclose([t["probability"] for t in a["top"]], [t["probability"] for t in b["top"]], atol=1e-5)
+
+
+def test_an_unfaithful_export_fails_and_says_so(run_cli, trained_copy, monkeypatch):
+    import cnnlab.export
+
+    run, _ = trained_copy
+    # A converter that gets the class order wrong: every answer moves one class on.
+    real = cnnlab.export.run_artifact
+    monkeypatch.setattr(cnnlab.export, "run_artifact", lambda path, pixels: np.roll(real(path, pixels), 1, axis=1))
+    result = run_cli("export", run, "--format", "tflite")
+    assert result.exit_code == 1
+    assert "agrees with the Keras model on only" in result.stderr and "not a faithful copy" in result.stderr
+
+
+def test_onnx_without_its_extra_names_the_extra(run_cli, trained_copy, monkeypatch):
+    run, _ = trained_copy
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else find_spec(name, *a)
+    )
+    result = run_cli("export", run, "--format", "onnx")
+    assert result.exit_code == 2
+    assert (
+        "ONNX export needs" in result.stderr
+        and "onnxruntime" in result.stderr
+        and "pip install 'cnnlab[export]'" in result.stderr
+    )
+
+
+def test_out_with_the_wrong_suffix_is_refused(run_cli, trained_copy, tmp_path):
+    run, _ = trained_copy
+    result = run_cli("export", run, "--format", "tflite", "--out", tmp_path / "model.onnx")
+    assert result.exit_code == 2 and "a file ending in .tflite" in result.stderr
