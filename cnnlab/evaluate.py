@@ -87,11 +87,23 @@ def assess(
         predictions["probabilities"],
         class_names,
         run / "misclassified.png",
+        heatmaps=_mistake_heatmaps(model, x, predictions),
     )
     write_report(
         run, config_yaml=(run / RUN_CONFIG).read_text(), manifest=manifest.data, summary=summary, metrics=metrics
     )
     return metrics
+
+
+def _mistake_heatmaps(model, x: np.ndarray, predictions: dict) -> np.ndarray | None:
+    """Grad-CAM maps, for the predicted class, of the mistakes the report's gallery shows; None for
+    a model without a convolutional layer (nothing to weight)."""
+    from cnnlab import explain, plots
+
+    chosen = plots.most_confident_mistakes(predictions["y_true"], predictions["y_pred"], predictions["probabilities"])
+    if not len(chosen) or not explain.conv_layers(model):
+        return None
+    return explain.gradcam(model, x[chosen], predictions["y_pred"][chosen])[0]
 
 
 def evaluate_run(

@@ -1,5 +1,6 @@
 """The run's pictures (matplotlib, Agg backend): learning curves, confusion matrix, the most
-confidently misclassified images, first-layer filters and feature maps, compared curves.
+confidently misclassified images (with Grad-CAM heat maps), first-layer filters, feature maps,
+filter patterns, compared curves.
 
 Each function takes data and a path, writes one PNG atomically, and returns nothing.
 """
@@ -94,6 +95,16 @@ def confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: str = "
     _save(figure, path)
 
 
+def most_confident_mistakes(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarray, count: int = 24):
+    """Indices of the wrong predictions made with the most confidence, most confident first."""
+    wrong = np.flatnonzero(y_true != y_pred)
+    return wrong[np.argsort(_confidence(probabilities)[wrong])[::-1][:count]]
+
+
+def _confidence(probabilities: np.ndarray) -> np.ndarray:
+    return probabilities.max(axis=1) if probabilities.shape[1] > 1 else np.abs(probabilities[:, 0] - 0.5) + 0.5
+
+
 def misclassified(
     images: np.ndarray,
     y_true: np.ndarray,
@@ -102,31 +113,85 @@ def misclassified(
     class_names,
     path: Path,
     count: int = 24,
+    heatmaps: np.ndarray | None = None,
 ) -> int:
-    """A gallery of the wrong predictions made with the most confidence; returns how many."""
+    """A gallery of the wrong predictions made with the most confidence; returns how many. With
+    `heatmaps` (one per shown image, in `most_confident_mistakes` order) each image has its
+    Grad-CAM map for the predicted class beside it."""
     plt = _pyplot()
-    wrong = np.flatnonzero(y_true != y_pred)
-    confidence = probabilities.max(axis=1) if probabilities.shape[1] > 1 else np.abs(probabilities[:, 0] - 0.5) + 0.5
-    chosen = wrong[np.argsort(confidence[wrong])[::-1][:count]]
-    columns = 8
-    rows = max(1, -(-len(chosen) // columns))
+    chosen = most_confident_mistakes(y_true, y_pred, probabilities, count)
+    confidence, per_image, columns = _confidence(probabilities), 1 if heatmaps is None else 2, 8
+    rows = max(1, -(-len(chosen) * per_image // columns))
     figure, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.3 * rows), squeeze=False)
-    for axis in axes.ravel():
+    tiles = axes.ravel()
+    for axis in tiles:
         axis.axis("off")
-    for axis, index in zip(axes.ravel(), chosen):
+    for n, index in enumerate(chosen):
         picture, cmap = _as_picture(images[index])
-        axis.imshow(picture, cmap=cmap)
-        axis.set_title(
+        tiles[n * per_image].imshow(picture, cmap=cmap)
+        tiles[n * per_image].set_title(
             f"#{index} true {class_names[y_true[index]]}\npred {class_names[y_pred[index]]} ({confidence[index]:.2f})",
             fontsize=8,
         )
+        if heatmaps is not None:
+            _overlay(tiles[n * per_image + 1], images[index], heatmaps[n])
+            tiles[n * per_image + 1].set_title(f"looks here for\n{class_names[y_pred[index]]}", fontsize=8)
+    wrong = int((y_true != y_pred).sum())
     figure.suptitle(
-        f"most confidently misclassified test images ({len(chosen)} of {len(wrong)} wrong)"
+        f"most confidently misclassified test images ({len(chosen)} of {wrong} wrong)"
+        + (
+            ", each beside its Grad-CAM heat map for the predicted class"
+            if heatmaps is not None and len(chosen)
+            else ""
+        )
         if len(chosen)
         else "no misclassified test images"
     )
     _save(figure, path)
     return len(chosen)
+
+
+def _overlay(axis, image: np.ndarray, heat: np.ndarray) -> None:
+    """The image in grey with a heat map over it (red: where the evidence is)."""
+    picture, _ = _as_picture(image)
+    grey = picture if picture.ndim == 2 else picture.mean(axis=-1)
+    axis.imshow(grey, cmap="gray")
+    axis.imshow(heat, cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0)
+
+
+def gradcam(image: np.ndarray, heat: np.ndarray, path: Path, title: str) -> None:
+    """One input, its Grad-CAM heat map, and the two overlaid."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, 3, figsize=(9, 3.4))
+    picture, cmap = _as_picture(image)
+    axes[0].imshow(picture, cmap=cmap)
+    axes[0].set_title("input", fontsize=9)
+    shown = axes[1].imshow(heat, cmap="jet", vmin=0.0, vmax=1.0)
+    axes[1].set_title("Grad-CAM heat map", fontsize=9)
+    figure.colorbar(shown, ax=axes[1], fraction=0.046)
+    _overlay(axes[2], image, heat)
+    axes[2].set_title("overlay", fontsize=9)
+    for axis in axes:
+        axis.axis("off")
+    figure.suptitle(title)
+    _save(figure, path)
+
+
+def patterns(images: np.ndarray, path: Path, layer_name: str) -> None:
+    """The input pattern that most excites each filter of a layer, one tile per filter."""
+    plt = _pyplot()
+    count = len(images)
+    columns = min(8, count)
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.5 * rows + 0.6), squeeze=False)
+    for axis in axes.ravel():
+        axis.axis("off")
+    for index, axis in zip(range(count), axes.ravel()):
+        picture, cmap = _as_picture(images[index])
+        axis.imshow(picture, cmap=cmap)
+        axis.set_title(str(index), fontsize=7)
+    figure.suptitle(f"{layer_name}: the input pattern that most excites each of its {count} filters")
+    _save(figure, path)
 
 
 def filters(kernel: np.ndarray, path: Path, layer_name: str) -> None:

@@ -16,7 +16,7 @@ from cnnlab.fileio import write_atomic
 PICTURES = (
     ("curves.png", "learning curves"),
     ("confusion_matrix.png", "confusion matrix"),
-    ("misclassified.png", "most confidently misclassified test images"),
+    ("misclassified.png", "most confidently misclassified test images, each beside its Grad-CAM heat map"),
 )
 
 

@@ -196,18 +196,65 @@ def predict(
 @click.option("--index", type=int, help="A test example to look at (default 0).")
 @click.option("--invert", is_flag=True, help="Invert the image's pixels first.")
 @click.option("--convert", is_flag=True, help="Resize and convert an image that does not match the input.")
+@click.option(
+    "--gradcam",
+    is_flag=True,
+    help="Where the last conv layer finds the evidence for a class: a heat map over the input (gradcam.png).",
+)
+@click.option(
+    "--class", "target", metavar="CLASS", help="Class for --gradcam, by name or index [default: the predicted one]."
+)
+@click.option(
+    "--patterns",
+    is_flag=True,
+    help="The input pattern that most excites each filter of --layer, found by "
+    "gradient ascent from grey (patterns.png).",
+)
+@click.option("--layer", metavar="NAME", help="Conv layer for --patterns [default: the last one], e.g. conv2d.")
 def visualize(
-    run: str | None, runs_dir: Path, image: Path | None, index: int | None, invert: bool, convert: bool
+    run: str | None,
+    runs_dir: Path,
+    image: Path | None,
+    index: int | None,
+    invert: bool,
+    convert: bool,
+    gradcam: bool,
+    target: str | None,
+    patterns: bool,
+    layer: str | None,
 ) -> None:
-    """Draw the first conv layer's filters and the feature maps of one input (filters.png,
-    feature_maps.png in the run folder)."""
+    """Draw what a run's network learned, into its folder: by default the first conv layer's
+    filters and the feature maps of one input (filters.png, feature_maps.png).
+
+    \b
+    Examples:
+      cnnlab visualize mnist_baseline --index 7                  filters and feature maps
+      cnnlab visualize mnist_baseline --gradcam --index 7        where it looks (gradcam.png)
+      cnnlab visualize mnist_baseline --gradcam --image 3.png --class 8
+      cnnlab visualize mnist_baseline --patterns --layer conv2d  what each filter responds to
+    """
     if image is not None and index is not None:
         raise click.UsageError("give --image or --index, not both")
+    if target is not None and not gradcam:
+        raise click.UsageError("--class goes with --gradcam")
+    if layer is not None and not patterns:
+        raise click.UsageError("--layer goes with --patterns")
     from cnnlab.runs import find_run
 
     folder = find_run(run, runs_dir, holding="best.keras")
     start_keras()
     from cnnlab.visualize import visualize as draw
 
-    for path in draw(folder, image=image, index=index, convert=convert, invert=invert):
+    written = draw(
+        folder,
+        image=image,
+        index=index,
+        convert=convert,
+        invert=invert,
+        gradcam=gradcam,
+        target=target,
+        patterns=patterns,
+        layer=layer,
+    )
+    for path in written:
         console().print(f"wrote {path}", markup=False)

@@ -1,0 +1,133 @@
+"""Where a network looks (Grad-CAM) and what its filters respond to (patterns by gradient ascent).
+
+Both need gradients of an inner layer's output, which a Keras 3 `Sequential` model does not
+expose: `functional_view` calls the same layer objects (weights shared, nothing copied) on a new
+`Input` and returns the inner output beside the final one. The gradients come from TensorFlow's
+`GradientTape`, cnnlab's backend for training.
+
+Grad-CAM (Selvaraju et al., 2017): the class score's gradients with respect to the last
+convolutional layer's maps, averaged over the map, weight those maps; their positive sum,
+upsampled onto the input, is where the evidence for the class lies. The class score is taken
+before the final softmax or sigmoid, where its gradient has not saturated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from cnnlab.errors import ConfigError, RunError
+
+
+def conv_layers(model) -> list:
+    """The model's convolution layers whose outputs are 2-D maps (Conv2D, SeparableConv2D, ...)."""
+    return [layer for layer in model.layers if "Conv" in type(layer).__name__ and len(layer.output.shape) == 4]
+
+
+def functional_view(model, inner):
+    """A `keras.Model` over `model`'s own layers with two outputs: `inner`'s and the last layer's."""
+    import keras
+
+    inputs = keras.Input(model.input_shape[1:])
+    x, inner_output = inputs, None
+    for layer in model.layers:
+        x = layer(x)
+        if layer is inner:
+            inner_output = x
+    return keras.Model(inputs, [inner_output, x])
+
+
+@contextlib.contextmanager
+def linear_activation(layer):
+    """Temporarily drop `layer`'s activation (softmax, relu, ...): gradients of the raw scores."""
+    import keras
+
+    saved = getattr(layer, "activation", None)
+    if saved is not None:
+        layer.activation = keras.activations.linear
+    try:
+        yield
+    finally:
+        if saved is not None:
+            layer.activation = saved
+
+
+def gradcam(model, x: np.ndarray, classes=None) -> tuple[np.ndarray, np.ndarray]:
+    """Heat maps (N, H, W) in [0, 1] at the input's size for the examples `x` (model inputs, i.e.
+    preprocessed), for `classes` (default: each example's predicted class); and those classes."""
+    import tensorflow as tf
+
+    convs = conv_layers(model)
+    if not convs:
+        raise RunError(f"{model.name}: the model has no convolutional layer, so Grad-CAM has no maps to weight")
+    view = functional_view(model, convs[-1])
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    with linear_activation(model.layers[-1]), tf.GradientTape() as tape:
+        maps, scores = view(x, training=False)
+        if classes is None:
+            classes = predicted(scores.numpy())
+        classes = np.asarray(classes, dtype=np.int64)
+        if scores.shape[-1] == 1:  # one sigmoid unit: its score is evidence for class 1, against class 0
+            chosen = scores[:, 0] * tf.constant(np.where(classes == 1, 1.0, -1.0), tf.float32)
+        else:
+            chosen = tf.gather(scores, classes, batch_dims=1)
+    gradients = tape.gradient(chosen, maps)
+    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(maps * weights, axis=-1, keepdims=True))
+    cam = tf.image.resize(cam, x.shape[1:3], method="bilinear")[..., 0].numpy()
+    peak = cam.reshape(len(cam), -1).max(axis=1).reshape(-1, 1, 1)
+    return np.where(peak > 0, cam / np.where(peak > 0, peak, 1), 0.0).astype(np.float32), classes
+
+
+def predicted(scores: np.ndarray) -> np.ndarray:
+    from cnnlab.evaluate import predicted_classes
+
+    return predicted_classes(scores)
+
+
+def filter_patterns(model, preprocessing, layer_name: str | None = None, steps: int = 60) -> tuple[np.ndarray, str]:
+    """For each filter of a conv layer (default: the last), the input that most excites it, found by
+    gradient ascent from a grey image: (filters, H, W, C) raw pixel values 0-255, and the layer name.
+
+    Each filter's mean pre-activation is maximised (a ReLU's flat side would give a grey start no
+    gradient); the step is normalised per image, and the image is pulled a little towards grey and
+    kept within the pixel range, which keeps the pictures readable rather than saturated noise."""
+    import tensorflow as tf
+
+    convs = conv_layers(model)
+    if not convs:
+        raise RunError(f"{model.name}: the model has no convolutional layer, so it has no filters to show")
+    names = [layer.name for layer in convs]
+    if layer_name is not None and layer_name not in names:
+        from cnnlab.errors import did_you_mean
+
+        raise ConfigError(
+            f"--layer {layer_name}: not a convolutional layer of this model — "
+            + (did_you_mean(layer_name, names) or "its conv layers: " + ", ".join(names))
+        )
+    layer = convs[-1] if layer_name is None else convs[names.index(layer_name)]
+    view = functional_view(model, layer)
+    count, shape = layer.output.shape[-1], model.input_shape[1:]
+    low, high, grey = (preprocessing.apply(np.full((1, *shape), v, np.uint8)) for v in (0, 255, 128))
+    x = tf.Variable(np.repeat(grey, count, axis=0))
+    step = 0.05 * float(np.mean(high - low))
+    one_hot = tf.one_hot(np.arange(count), count)  # filter i for image i
+    with linear_activation(layer):
+        for _ in range(steps):
+            with tf.GradientTape() as tape:
+                maps, _ = view(x, training=False)
+                excitement = tf.reduce_sum(tf.reduce_mean(maps, axis=(1, 2)) * one_hot)
+            gradient = tape.gradient(excitement, x)
+            gradient /= tf.sqrt(tf.reduce_mean(tf.square(gradient), axis=(1, 2, 3), keepdims=True)) + 1e-8
+            x.assign(tf.clip_by_value(grey + 0.98 * (x + step * gradient - grey), low, high))
+    return _raw_pixels(x.numpy(), preprocessing), layer.name
+
+
+def _raw_pixels(x: np.ndarray, preprocessing) -> np.ndarray:
+    """Model inputs back to 0-255 pixel values (the inverse of `Preprocessing.apply`)."""
+    if preprocessing.method == "scale":
+        x = x * 255.0
+    elif preprocessing.method == "standardize":
+        x = x * preprocessing.std + preprocessing.mean
+    return np.clip(x, 0.0, 255.0)  # float rounding of the inverse, not a change of the picture

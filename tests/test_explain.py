@@ -1,0 +1,133 @@
+"""Grad-CAM and filter patterns (explain.py), and the visualize command that draws them."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from cnnlab import explain
+from cnnlab.data.prepare import Preprocessing
+
+HEIGHT, WIDTH = 8, 12  # not square: a swapped height and width would show
+QUADRANTS = [
+    (slice(0, 4), slice(0, 6)),
+    (slice(0, 4), slice(6, 12)),
+    (slice(4, 8), slice(0, 6)),
+    (slice(4, 8), slice(6, 12)),
+]
+
+
+def quadrant_model() -> keras.Sequential:
+    """Class k = "quadrant k is bright". Channel 0 of the first layer copies the image; channel 1 is
+    a constant 5 everywhere that the classifier ignores: Grad-CAM must weight it by its (zero)
+    gradient, or the map goes flat. The last conv halves the resolution, so the map is upsampled."""
+    model = keras.Sequential(
+        [
+            keras.Input((HEIGHT, WIDTH, 1)),
+            keras.layers.Conv2D(2, 1, activation="relu"),
+            keras.layers.Conv2D(2, 2, strides=2, activation="relu"),  # 4x6 maps: each channel averaged
+            keras.layers.Flatten(),
+            keras.layers.Dense(4, activation="softmax"),
+        ]
+    )
+    first, last = model.layers[0], model.layers[1]
+    first.set_weights([np.array([1.0, 0.0]).reshape(1, 1, 1, 2), np.array([0.0, 5.0])])
+    pooling = np.zeros((2, 2, 2, 2))
+    pooling[:, :, 0, 0] = pooling[:, :, 1, 1] = 0.25
+    last.set_weights([pooling, np.zeros(2)])
+    dense = np.zeros((4, 6, 2, 4))
+    for k, (rows, columns) in enumerate(QUADRANTS):
+        dense[rows.start // 2 : rows.stop // 2, columns.start // 2 : columns.stop // 2, 0, k] = 1.0
+    model.layers[3].set_weights([dense.reshape(48, 4), np.zeros(4)])
+    return model
+
+
+@pytest.mark.parametrize("quadrant", range(4))
+def test_gradcam_is_highest_in_the_quadrant_the_class_depends_on(quadrant):
+    rng = np.random.default_rng(quadrant)
+    image = rng.uniform(0, 0.2, (1, HEIGHT, WIDTH, 1)).astype(np.float32)
+    rows, columns = QUADRANTS[quadrant]
+    image[0, rows.start + 1 : rows.stop - 1, columns.start + 1 : columns.stop - 1] = 1.0
+    heat, classes = explain.gradcam(quadrant_model(), image)
+    assert classes.tolist() == [quadrant]  # the predicted class by default
+    assert heat.shape == (1, HEIGHT, WIDTH) and heat.max() == pytest.approx(1.0)
+    means = [heat[0, r, c].mean() for r, c in QUADRANTS]
+    assert np.argmax(means) == quadrant
+    assert means[quadrant] > 2 * max(m for k, m in enumerate(means) if k != quadrant)
+
+
+def test_gradcam_restores_the_softmax_it_looks_behind():
+    model = quadrant_model()
+    explain.gradcam(model, np.zeros((1, HEIGHT, WIDTH, 1), np.float32))
+    assert model.layers[-1].activation is keras.activations.softmax
+
+
+def test_a_model_without_convolutions_has_no_gradcam_and_no_patterns():
+    from cnnlab.errors import RunError
+
+    dense = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    with pytest.raises(RunError, match="no convolutional layer"):
+        explain.gradcam(dense, np.zeros((1, 4, 4, 1), np.float32))
+    with pytest.raises(RunError, match="no convolutional layer"):
+        explain.filter_patterns(dense, Preprocessing("scale"))
+
+
+def test_patterns_have_one_image_per_filter_and_excite_their_filter(trained):
+    run, _, _ = trained
+    model = keras.saving.load_model(run / "best.keras")
+    preprocessing = Preprocessing.load(run / "preprocessing.npz")
+    patterns, name = explain.filter_patterns(model, preprocessing, "conv2d", steps=30)
+    assert name == "conv2d" and patterns.shape == (4, 8, 8, 1)  # conv2d has 4 filters on 8x8x1 inputs
+    grey = np.full_like(patterns, 128.0)
+    assert all(np.abs(pattern - 128.0).max() > 10 for pattern in patterns)  # moved away from grey
+    assert patterns.min() >= 0 and patterns.max() <= 255
+    view = explain.functional_view(model, model.get_layer("conv2d"))
+    with explain.linear_activation(model.get_layer("conv2d")):
+        on_pattern = view(preprocessing.apply(patterns))[0].numpy().mean(axis=(1, 2))
+        on_grey = view(preprocessing.apply(grey))[0].numpy().mean(axis=(1, 2))
+    for i in range(4):
+        assert on_pattern[i, i] > on_grey[i, i]  # pattern i excites filter i more than grey does
+
+
+def test_the_report_gallery_gets_a_heat_map_per_mistake(trained):
+    from cnnlab import plots
+    from cnnlab.evaluate import _mistake_heatmaps
+    from cnnlab.runs import load_trained_run
+
+    run, _, _ = trained
+    _, model, _, _ = load_trained_run(run)
+    predictions = dict(np.load(run / "predictions.npz"))
+    chosen = plots.most_confident_mistakes(predictions["y_true"], predictions["y_pred"], predictions["probabilities"])
+    assert len(chosen)  # the tiny run makes mistakes; otherwise this test shows nothing
+    x = np.random.default_rng(0).normal(size=(len(predictions["y_true"]), 8, 8, 1)).astype(np.float32)
+    heat = _mistake_heatmaps(model, x, predictions)
+    assert heat.shape == (len(chosen), 8, 8) and 0 <= heat.min() and heat.max() <= 1
+    dense = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    assert _mistake_heatmaps(dense, x, predictions) is None
+
+
+def test_visualize_gradcam_and_patterns_from_the_command_line(run_cli, trained_copy):
+    run, _ = trained_copy
+    result = run_cli("visualize", run, "--gradcam", "--index", "2", "--class", "class_1")
+    assert result.exit_code == 0, result.output
+    assert (run / "gradcam.png").read_bytes()[:4] == b"\x89PNG" and not (run / "patterns.png").exists()
+    result = run_cli("visualize", run, "--patterns", "--layer", "conv2d")
+    assert result.exit_code == 0, result.output
+    assert (run / "patterns.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "argv, code, words",
+    [
+        (["--gradcam", "--class", "class_7"], 2, ["--class class_7", "did you mean class_2"]),
+        (["--patterns", "--layer", "dense"], 2, ["--layer dense", "its conv layers: conv2d"]),
+        (["--class", "class_1"], 2, ["--class goes with --gradcam"]),
+        (["--layer", "conv2d"], 2, ["--layer goes with --patterns"]),
+    ],
+)
+def test_visualize_refuses_what_it_cannot_draw(run_cli, trained_copy, argv, code, words):
+    run, _ = trained_copy
+    result = run_cli("visualize", run, *argv)
+    assert result.exit_code == code, result.output
+    assert all(word in result.stderr for word in words), result.stderr
