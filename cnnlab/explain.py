@@ -88,11 +88,14 @@ def predicted(scores: np.ndarray) -> np.ndarray:
 
 def filter_patterns(model, preprocessing, layer_name: str | None = None, steps: int = 60) -> tuple[np.ndarray, str]:
     """For each filter of a conv layer (default: the last), the input that most excites it, found by
-    gradient ascent from a grey image: (filters, H, W, C) raw pixel values 0-255, and the layer name.
+    gradient ascent from a grey image: (filters, h, w, C) raw pixel values 0-255, cropped to the
+    pixels that moved (the receptive field of the unit), and the layer name.
 
-    Each filter's mean pre-activation is maximised (a ReLU's flat side would give a grey start no
-    gradient); the step is normalised per image, and the image is pulled a little towards grey and
-    kept within the pixel range, which keeps the pictures readable rather than saturated noise."""
+    What is maximised is the filter's pre-activation at the centre of its map (a ReLU's flat side
+    would give a grey start no gradient). Its mean over the whole map would not do: for a first
+    layer that is a linear function of every pixel alike, maximised by a flat black or white
+    image. The step is normalised per image; the image is pulled a little towards grey and kept
+    within the pixel range, which keeps the pictures readable."""
     import tensorflow as tf
 
     convs = conv_layers(model)
@@ -117,11 +120,23 @@ def filter_patterns(model, preprocessing, layer_name: str | None = None, steps: 
         for _ in range(steps):
             with tf.GradientTape() as tape:
                 maps, _ = view(x, training=False)
-                excitement = tf.reduce_sum(tf.reduce_mean(maps, axis=(1, 2)) * one_hot)
+                centre = maps[:, maps.shape[1] // 2, maps.shape[2] // 2, :]
+                excitement = tf.reduce_sum(centre * one_hot)
             gradient = tape.gradient(excitement, x)
             gradient /= tf.sqrt(tf.reduce_mean(tf.square(gradient), axis=(1, 2, 3), keepdims=True)) + 1e-8
             x.assign(tf.clip_by_value(grey + 0.98 * (x + step * gradient - grey), low, high))
-    return _raw_pixels(x.numpy(), preprocessing), layer.name
+    raw = _raw_pixels(x.numpy(), preprocessing)
+    return _crop_to_change(raw, _raw_pixels(grey, preprocessing)), layer.name
+
+
+def _crop_to_change(images: np.ndarray, grey: np.ndarray, margin: int = 1) -> np.ndarray:
+    """The smallest window (plus `margin`) holding every pixel that any image moved from grey."""
+    moved = np.abs(images - grey).max(axis=(0, 3)) > 1.0
+    if not moved.any():
+        return images
+    rows, columns = np.flatnonzero(moved.any(axis=1)), np.flatnonzero(moved.any(axis=0))
+    top, left = max(rows[0] - margin, 0), max(columns[0] - margin, 0)
+    return images[:, top : rows[-1] + margin + 1, left : columns[-1] + margin + 1]
 
 
 def _raw_pixels(x: np.ndarray, preprocessing) -> np.ndarray:

@@ -78,14 +78,18 @@ def test_patterns_have_one_image_per_filter_and_excite_their_filter(trained):
     model = keras.saving.load_model(run / "best.keras")
     preprocessing = Preprocessing.load(run / "preprocessing.npz")
     patterns, name = explain.filter_patterns(model, preprocessing, "conv2d", steps=30)
-    assert name == "conv2d" and patterns.shape == (4, 8, 8, 1)  # conv2d has 4 filters on 8x8x1 inputs
-    grey = np.full_like(patterns, 128.0)
+    # conv2d has 4 filters of 3x3 with no padding: the centre unit of its 6x6 map sees input rows
+    # and columns 3-5, so the pictures are that window plus a margin of one pixel.
+    assert name == "conv2d" and patterns.shape == (4, 5, 5, 1)
     assert all(np.abs(pattern - 128.0).max() > 10 for pattern in patterns)  # moved away from grey
     assert patterns.min() >= 0 and patterns.max() <= 255
+    full = np.full((4, 8, 8, 1), 128.0, np.float32)
+    grey = full.copy()
+    full[:, 2:7, 2:7] = patterns  # back where the window came from
     view = explain.functional_view(model, model.get_layer("conv2d"))
     with explain.linear_activation(model.get_layer("conv2d")):
-        on_pattern = view(preprocessing.apply(patterns))[0].numpy().mean(axis=(1, 2))
-        on_grey = view(preprocessing.apply(grey))[0].numpy().mean(axis=(1, 2))
+        on_pattern = view(preprocessing.apply(full))[0].numpy()[:, 3, 3, :]
+        on_grey = view(preprocessing.apply(grey))[0].numpy()[:, 3, 3, :]
     for i in range(4):
         assert on_pattern[i, i] > on_grey[i, i]  # pattern i excites filter i more than grey does
 
