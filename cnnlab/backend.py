@@ -18,7 +18,8 @@ import sys
 
 
 @contextlib.contextmanager
-def _stderr_muted():
+def stderr_muted():
+    """Silence file descriptor 2 for a block: native libraries' start-up lines bypass Python."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -38,7 +39,7 @@ def _stderr_muted():
 @functools.cache
 def visible_gpus() -> tuple[str, ...]:
     """Names of the GPUs TensorFlow can use (empty on a CPU-only machine)."""
-    with _stderr_muted():
+    with stderr_muted():
         import keras  # noqa: F401  (starts TensorFlow as Keras' backend)
         import tensorflow as tf
 

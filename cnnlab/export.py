@@ -204,10 +204,13 @@ def _tflite_interpreter(path: Path):
 
 
 def _run_tflite(path: Path, pixels: np.ndarray) -> np.ndarray:
+    from cnnlab.backend import stderr_muted
+
     interpreter = _tflite_interpreter(path)
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     interpreter.resize_tensor_input(source["index"], pixels.shape)
-    interpreter.allocate_tensors()
+    with stderr_muted():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+        interpreter.allocate_tensors()
     interpreter.set_tensor(source["index"], pixels)
     interpreter.invoke()
     return np.array(interpreter.get_tensor(target["index"]))
