@@ -8,6 +8,7 @@ import pytest
 
 from cnnlab import explain
 from cnnlab.data.prepare import Preprocessing
+from tests.conftest import CONFIGS
 
 HEIGHT, WIDTH = 8, 12  # not square: a swapped height and width would show
 QUADRANTS = [
@@ -135,3 +136,19 @@ def test_visualize_refuses_what_it_cannot_draw(run_cli, trained_copy, argv, code
     result = run_cli("visualize", run, *argv)
     assert result.exit_code == code, result.output
     assert all(word in result.stderr for word in words), result.stderr
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_shipped_config_has_gradcam_and_patterns(path):
+    """The functional view must pass through every layer kind the configs use (augmentation,
+    dropout, batch norm, pooling) and the maps come back at the input's size."""
+    from cnnlab.config import load_config
+    from cnnlab.model import build_model
+
+    model = build_model(load_config(path))
+    shape = model.input_shape[1:]
+    x = np.random.default_rng(0).uniform(0, 1, (2, *shape)).astype(np.float32)
+    heat, classes = explain.gradcam(model, x)
+    assert heat.shape == (2, *shape[:2]) and classes.shape == (2,)
+    patterns, _ = explain.filter_patterns(model, Preprocessing("scale"), steps=2)
+    assert patterns.shape[0] == explain.conv_layers(model)[-1].output.shape[-1]
