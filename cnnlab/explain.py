@@ -58,6 +58,8 @@ def gradcam(model, x: np.ndarray, classes=None) -> tuple[np.ndarray, np.ndarray]
     preprocessed), for `classes` (default: each example's predicted class); and those classes."""
     import tensorflow as tf
 
+    from cnnlab.evaluate import predicted_classes
+
     convs = conv_layers(model)
     if not convs:
         raise RunError(f"{model.name}: the model has no convolutional layer, so Grad-CAM has no maps to weight")
@@ -66,7 +68,7 @@ def gradcam(model, x: np.ndarray, classes=None) -> tuple[np.ndarray, np.ndarray]
     with linear_activation(model.layers[-1]), tf.GradientTape() as tape:
         maps, scores = view(x, training=False)
         if classes is None:
-            classes = predicted(scores.numpy())
+            classes = predicted_classes(scores.numpy())
         classes = np.asarray(classes, dtype=np.int64)
         if scores.shape[-1] == 1:  # one sigmoid unit: its score is evidence for class 1, against class 0
             chosen = scores[:, 0] * tf.constant(np.where(classes == 1, 1.0, -1.0), tf.float32)
@@ -78,12 +80,6 @@ def gradcam(model, x: np.ndarray, classes=None) -> tuple[np.ndarray, np.ndarray]
     cam = tf.image.resize(cam, x.shape[1:3], method="bilinear")[..., 0].numpy()
     peak = cam.reshape(len(cam), -1).max(axis=1).reshape(-1, 1, 1)
     return np.where(peak > 0, cam / np.where(peak > 0, peak, 1), 0.0).astype(np.float32), classes
-
-
-def predicted(scores: np.ndarray) -> np.ndarray:
-    from cnnlab.evaluate import predicted_classes
-
-    return predicted_classes(scores)
 
 
 def filter_patterns(model, preprocessing, layer_name: str | None = None, steps: int = 60) -> tuple[np.ndarray, str]:
@@ -125,8 +121,8 @@ def filter_patterns(model, preprocessing, layer_name: str | None = None, steps: 
             gradient = tape.gradient(excitement, x)
             gradient /= tf.sqrt(tf.reduce_mean(tf.square(gradient), axis=(1, 2, 3), keepdims=True)) + 1e-8
             x.assign(tf.clip_by_value(grey + 0.98 * (x + step * gradient - grey), low, high))
-    raw = _raw_pixels(x.numpy(), preprocessing)
-    return _crop_to_change(raw, _raw_pixels(grey, preprocessing)), layer.name
+    raw = np.clip(preprocessing.invert(x.numpy()), 0.0, 255.0)  # rounding of the inverse, not the picture
+    return _crop_to_change(raw, preprocessing.invert(grey)), layer.name
 
 
 def _crop_to_change(images: np.ndarray, grey: np.ndarray, margin: int = 1) -> np.ndarray:
@@ -137,12 +133,3 @@ def _crop_to_change(images: np.ndarray, grey: np.ndarray, margin: int = 1) -> np
     rows, columns = np.flatnonzero(moved.any(axis=1)), np.flatnonzero(moved.any(axis=0))
     top, left = max(rows[0] - margin, 0), max(columns[0] - margin, 0)
     return images[:, top : rows[-1] + margin + 1, left : columns[-1] + margin + 1]
-
-
-def _raw_pixels(x: np.ndarray, preprocessing) -> np.ndarray:
-    """Model inputs back to 0-255 pixel values (the inverse of `Preprocessing.apply`)."""
-    if preprocessing.method == "scale":
-        x = x * 255.0
-    elif preprocessing.method == "standardize":
-        x = x * preprocessing.std + preprocessing.mean
-    return np.clip(x, 0.0, 255.0)  # float rounding of the inverse, not a change of the picture

@@ -84,11 +84,12 @@ def _filters_and_maps(run, cfg, model, preprocessing, image, index, convert, inv
 
 def _gradcam(run, cfg, model, preprocessing, info, image, index, convert, invert, target) -> Path:
     from cnnlab import explain, plots
+    from cnnlab.evaluate import predicted_classes
 
     pixels, source = _input(cfg, model, image, index, convert, invert)
     x = preprocessing.apply(pixels[np.newaxis])
     probabilities = model.predict(x, verbose=0)
-    guess = int(explain.predicted(probabilities)[0])
+    guess = int(predicted_classes(probabilities)[0])
     wanted = guess if target is None else class_index(target, info.class_names)
     heat, _ = explain.gradcam(model, x, [wanted])
     names = info.class_names

@@ -47,6 +47,14 @@ class Preprocessing:
             return (x - self.mean) / self.std
         return x
 
+    def invert(self, x: np.ndarray) -> np.ndarray:
+        """Model inputs back to pixel values: the inverse of `apply` (for pictures of inputs)."""
+        if self.method == "scale":
+            return x * np.float32(255.0)
+        if self.method == "standardize":
+            return x * self.std + self.mean
+        return x
+
     def save(self, path: Path) -> None:
         buffer = io.BytesIO()
         arrays = {"method": np.array(self.method)}
