@@ -33,12 +33,15 @@ def build_blocks(run: Path, *, config_yaml: str, manifest: dict, summary, metric
     run = Path(run)
     timing, data = manifest.get("timing", {}), manifest.get("data", {})
     keras_metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "best_epoch"}
+    # The run's own report is written as the last step of its evaluation: once it exists, that
+    # evaluation has completed, although the manifest still says "evaluating" while it is written.
+    status = "completed" if manifest.get("status") == "evaluating" else manifest.get("status", "?")
     blocks = [
         ("h1", f"{manifest.get('name', run.parent.name)} — {run.name}"),
         ("p", manifest.get("description") or ""),
         (
             "p",
-            f"Status {manifest.get('status', '?')}: {manifest.get('epochs_completed', '?')} epochs on "
+            f"Status {status}: {manifest.get('epochs_completed', '?')} epochs on "
             f"{manifest.get('device', {}).get('device', '?')}, seed {manifest.get('seed', '?')}. "
             f"Evaluated {metrics.get('checkpoint', 'best.keras')} (epoch {metrics.get('best_epoch', '?')}) "
             f"on the {metrics.get('split', 'test')} split.",

@@ -34,6 +34,7 @@ def test_report_files_are_complete_and_html_is_self_contained(trained):
     for name in ("report.md", "report.html", "curves.png", "confusion_matrix.png", "misclassified.png"):
         assert (run / name).is_file(), name
     markdown = (run / "report.md").read_text()
+    assert "Status completed: 3 epochs" in markdown  # not "evaluating", the state while it was written
     assert "![confusion matrix](confusion_matrix.png)" in markdown
     assert "## Per class" in markdown and "| class | precision | recall | F1 | support |" in markdown
     page = (run / "report.html").read_text()
