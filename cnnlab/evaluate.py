@@ -18,6 +18,7 @@ from cnnlab.errors import ConfigError, DataError
 from cnnlab.fileio import write_atomic, write_json
 
 SPLITS = ("test", "val", "train")
+INFERENCE_BATCH = 256
 
 
 def predicted_classes(probabilities: np.ndarray) -> np.ndarray:
@@ -31,13 +32,20 @@ def evaluate_model(
     model, x: np.ndarray, y: np.ndarray, labels: np.ndarray, batch_size: int, class_names
 ) -> tuple[dict, dict]:
     """(metrics, predictions): Keras' compiled loss and metrics on (x, y), the scores, and for
-    every example its true label, predicted label and class probabilities."""
-    from cnnlab.data.prepare import to_dataset
+    every example its true label, predicted label and class probabilities.
+
+    One pass over the data: the probabilities that predict returns also give the compiled loss
+    (compute_loss adds the regularisation terms, as evaluate does) and metrics; evaluate and
+    predict would run the model twice. Inference runs at a batch of at least INFERENCE_BATCH,
+    which does not change the results and on a CPU runs about twice as fast as 32."""
     from cnnlab.scores import analyse
 
-    dataset = to_dataset(x, y, batch_size, shuffle=False, seed=0)
-    metrics = {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
-    probabilities = model.predict(dataset, verbose=0).astype(np.float32)
+    probabilities = model.predict(x, batch_size=max(batch_size, INFERENCE_BATCH), verbose=0).astype(np.float32)
+    for metric in model.metrics:
+        metric.reset_state()
+    loss = float(model.compute_loss(x=None, y=y, y_pred=probabilities, training=False))
+    compiled = model.compute_metrics(None, y, probabilities, sample_weight=None)
+    metrics = dict(sorted({**{k: float(v) for k, v in compiled.items() if k != "loss"}, "loss": loss}.items()))
     predicted = predicted_classes(probabilities)
     metrics["examples"] = int(len(labels))
     metrics["correct"] = int((predicted == labels).sum())

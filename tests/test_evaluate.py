@@ -189,3 +189,32 @@ def test_predict_with_a_missing_checkpoint_fails_clearly(run_cli, trained_copy, 
 def test_visualize_with_no_runs_says_how_to_make_one(run_cli, tmp_path):
     result = run_cli("visualize", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and "cnnlab train" in result.stderr
+
+
+@pytest.mark.parametrize("metrics", [["accuracy"], ["accuracy", "auc", "top_k_categorical_accuracy"]])
+def test_one_pass_evaluation_gives_what_keras_evaluate_gives(metrics):
+    """The lever of evaluating from predict's probabilities must not change a number: the
+    regularisation term in the loss, a stateful metric (AUC), top-k."""
+    import keras
+
+    from cnnlab.evaluate import evaluate_model
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 6, 6, 1)).astype(np.float32)
+    labels = rng.integers(0, 3, 300)
+    y = np.eye(3, dtype=np.float32)[labels]
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Conv2D(2, 3, kernel_regularizer=keras.regularizers.L2(0.1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=metrics)
+    expected = model.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
+    got, predictions = evaluate_model(model, x, y, labels, 32, ["a", "b", "c"])
+    assert list(got)[: len(expected)] == list(expected)  # same names, same order
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-5), key
+    assert np.allclose(predictions["probabilities"], model.predict(x, verbose=0), atol=1e-6)
