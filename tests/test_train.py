@@ -304,3 +304,24 @@ def test_progress_is_live_on_a_terminal_and_plain_in_logs():
 
     assert isinstance(progress_callback(Console(force_terminal=True)), LiveProgress)
     assert isinstance(progress_callback(Console(force_terminal=False, file=open(os.devnull, "w"))), PlainProgress)
+
+
+def test_weight_histograms_are_tensorboards_own(trained):
+    """Every weight's histogram at every epoch, under Keras' tags, readable by TensorBoard, and at
+    the last epoch bucket for bucket what TensorBoard's own histogram_pb makes of last.keras."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.histogram.summary_v2 import histogram_pb
+    from tensorboard.util.tensor_util import make_ndarray
+
+    run, _, _ = trained
+    events = EventAccumulator(str(run / "tensorboard" / "train"), size_guidance={"tensors": 0})
+    events.Reload()
+    model = keras.saving.load_model(run / "last.keras")
+    tags = set(events.PluginTagToContent("histograms"))
+    assert tags == {f"{w.path}/histogram" for layer in model.layers for w in layer.weights}
+    for layer in model.layers:
+        for weight in layer.weights:
+            written = events.Tensors(f"{weight.path}/histogram")
+            assert [e.step for e in written] == [0, 1, 2]
+            theirs = make_ndarray(histogram_pb("x", keras.ops.convert_to_numpy(weight)).value[0].tensor)
+            assert np.allclose(make_ndarray(written[-1].tensor_proto), theirs)
