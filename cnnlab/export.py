@@ -115,11 +115,11 @@ def _export_atomically(model, out: Path, keras_format: str) -> None:
     from cnnlab.fileio import replacing
 
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix:  # one file
+        if out.suffix:  # one file: replacing makes its folder and names a refused write
             with replacing(out) as temporary:
                 model.export(str(temporary), format=keras_format, verbose=False)
             return
+        out.parent.mkdir(parents=True, exist_ok=True)
         temporary, old = out.with_name(f".{out.name}.{os.getpid()}.tmp"), out.with_name(f".{out.name}.old")
         try:
             model.export(str(temporary), format=keras_format, verbose=False)

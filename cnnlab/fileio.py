@@ -25,11 +25,12 @@ TEMPORARY_PREFIX = "."
 def replacing(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path` (same suffix, for writers that check it, like
     Keras' `.keras`); when the block succeeds it replaces `path`, otherwise it is removed and
-    `path` keeps its old content. A write the system refuses (disk full, no such folder, no
-    permission) becomes a `RunError` that names the file."""
+    `path` keeps its old content. Its folder is made if needed; a write the system refuses (disk
+    full, a file where a folder should be, no permission) becomes a `RunError` naming the file."""
     path = Path(path)
     temporary = path.with_name(f"{TEMPORARY_PREFIX}{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield temporary
         if temporary.is_file():
             with open(temporary, "rb+") as stream:

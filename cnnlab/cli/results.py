@@ -130,30 +130,17 @@ def compare(
             pairs.add_row(test.a, test.b, str(test.only_a_right), str(test.only_b_right), f"{test.p_value:.4g}")
         out.print(pairs)
     if csv_file:
-        write_atomic(output_file(csv_file), comparing.as_csv(rows))
+        write_atomic(csv_file, comparing.as_csv(rows))
     if markdown_file:
-        write_atomic(output_file(markdown_file), comparing.as_markdown(rows, tests))
+        write_atomic(markdown_file, comparing.as_markdown(rows, tests))
     if plot_file:
         from cnnlab import plots
 
-        plots.compared_curves(
-            {r.label: read_history(r.run / "history.csv") for r in rows}, metric, output_file(plot_file)
-        )
+        plots.compared_curves({r.label: read_history(r.run / "history.csv") for r in rows}, metric, plot_file)
     best = rows[0].metrics.get(metric)
     if fail_below is not None and (not isinstance(best, (int, float)) or best < fail_below):
         out.print(f"best {metric} {cell(best)} is below {fail_below}", style="red", markup=False)
         sys.exit(1)
-
-
-def output_file(path: Path) -> Path:
-    """`path`, after making its folder: an output named on the command line may go anywhere."""
-    from cnnlab.errors import RunError
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise RunError(f"{path}: cannot write ({error.strerror or error})") from None
-    return path
 
 
 @cli.command(short_help="Classify images with a run's model.")
