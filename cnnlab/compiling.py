@@ -47,14 +47,8 @@ def build_optimizer(cfg: LocatedConfig) -> keras.optimizers.Optimizer:
 def _schedule(cfg: LocatedConfig, value: dict) -> Any:
     where = ("train", "optimizer", "learning_rate")
     classes = public_classes(keras.optimizers.schedules, keras.optimizers.schedules.LearningRateSchedule)
-    name = next(iter(value), "")
-    name, arguments = named_arguments(
-        cfg,
-        (*where, name) if len(value) == 1 else where,
-        value,
-        "a schedule",
-        "{ExponentialDecay: {initial_learning_rate: 1.0e-3, decay_steps: 1000, decay_rate: 0.9}}",
-    )
+    example = "{ExponentialDecay: {initial_learning_rate: 1.0e-3, decay_steps: 1000, decay_rate: 0.9}}"
+    name, arguments = named_arguments(cfg, where, value, "a schedule", example)
     if name not in classes:
         raise ConfigError(
             cfg.problem(

@@ -144,9 +144,11 @@ def named_arguments(cfg: LocatedConfig, path: tuple, value: dict, what: str, exa
     if len(value) != 1:
         raise ConfigError(cfg.problem(path, f"{what} is a name or a one-key mapping", f"for example {example}"))
     ((name, arguments),) = value.items()
-    if arguments is not None and not isinstance(arguments, dict):
+    if arguments is not None and not isinstance(arguments, dict):  # located at the name they follow
         raise ConfigError(
-            cfg.problem(path, f"the arguments of {name} must be a mapping, not {arguments!r}", f"for example {example}")
+            cfg.problem(
+                (*path, name), f"the arguments of {name} must be a mapping, not {arguments!r}", f"for example {example}"
+            )
         )
     return str(name), dict(arguments or {})
 
