@@ -12,6 +12,7 @@ the format's own runtime and compares it with the Keras model; below 99.9 % agre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,40 +147,44 @@ def compare_outputs(expected: np.ndarray, actual: np.ndarray) -> Parity:
     return Parity(len(expected), difference, agreement)
 
 
-def run_artifact(path: Path, pixels: np.ndarray) -> np.ndarray:
-    """Class probabilities from an exported artifact, computed by the format's own runtime."""
+@dataclass(frozen=True)
+class Artifact:
+    """An exported model, opened once with its format's own runtime."""
+
+    path: Path
+    input_shape: tuple[int, ...]  # (height, width, channels)
+    predict: Callable[[np.ndarray], np.ndarray]  # float32 raw pixels -> class probabilities
+
+
+def open_artifact(path: Path) -> Artifact:
+    """Load a SavedModel folder, .tflite or .onnx file for prediction."""
     fmt = artifact_format(path)
-    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
     if fmt == "saved_model":
         import tensorflow as tf
 
-        loaded = tf.saved_model.load(str(path))  # held: its functions need its variables alive
-        return np.asarray(loaded.serve(pixels))
+        loaded = tf.saved_model.load(str(path))  # held by the closure: its functions need its variables
+
+        shape = loaded.serve.input_signature[0].shape[1:]
+        return Artifact(path, tuple(int(d) for d in shape), lambda pixels: np.asarray(loaded.serve(pixels)))
     if fmt == "tflite":
-        return _run_tflite(path, pixels)
+        interpreter = _tflite_interpreter(path)
+        shape = interpreter.get_input_details()[0]["shape"][1:]
+        return Artifact(path, tuple(int(d) for d in shape), lambda pixels: _run_tflite(interpreter, pixels))
     if fmt == "onnx":
         _require_onnx()
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(None, {session.get_inputs()[0].name: pixels})[0]
+        source = session.get_inputs()[0]
+        return Artifact(
+            path, tuple(int(d) for d in source.shape[1:]), lambda pixels: session.run(None, {source.name: pixels})[0]
+        )
     raise ConfigError(f"{path}: not an exported model (a SavedModel folder, .tflite or .onnx file)")
 
 
-def artifact_input_shape(path: Path) -> tuple[int, ...]:
-    """(height, width, channels) that an exported artifact takes."""
-    fmt = artifact_format(path)
-    if fmt == "tflite":
-        return tuple(int(d) for d in _tflite_interpreter(path).get_input_details()[0]["shape"][1:])
-    if fmt == "onnx":
-        _require_onnx()
-        import onnxruntime
-
-        return tuple(int(d) for d in onnxruntime.InferenceSession(str(path)).get_inputs()[0].shape[1:])
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(path))
-    return tuple(int(d) for d in loaded.serve.input_signature[0].shape[1:])
+def run_artifact(path: Path, pixels: np.ndarray) -> np.ndarray:
+    """Class probabilities from an exported artifact, computed by the format's own runtime."""
+    return open_artifact(path).predict(np.ascontiguousarray(pixels, dtype=np.float32))
 
 
 def artifact_labels(path: Path) -> list[str]:
@@ -203,10 +208,9 @@ def _tflite_interpreter(path: Path):
         return Interpreter(model_path=str(path))
 
 
-def _run_tflite(path: Path, pixels: np.ndarray) -> np.ndarray:
+def _run_tflite(interpreter, pixels: np.ndarray) -> np.ndarray:
     from cnnlab.backend import stderr_muted
 
-    interpreter = _tflite_interpreter(path)
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     interpreter.resize_tensor_input(source["index"], pixels.shape)
     with stderr_muted():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."

@@ -51,12 +51,12 @@ def predict_images(run: Path, paths: list, *, top: int = 3, convert: bool = Fals
 
 def _predict_with_artifact(path: Path, paths: list, *, top: int, convert: bool, invert: bool) -> list[dict]:
     """The same, with an exported model: its preprocessing is inside, so raw pixels go in."""
-    from cnnlab.export import artifact_input_shape, artifact_labels, run_artifact
+    from cnnlab.export import artifact_labels, open_artifact
 
-    class_names, shape = artifact_labels(path), artifact_input_shape(path)
+    class_names, artifact = artifact_labels(path), open_artifact(path)
     files = image_files(paths)
-    pixels = np.stack([read_image(p, shape, convert=convert, invert=invert) for p in files])
-    return ranked(files, run_artifact(path, pixels.astype(np.float32)), class_names, top)
+    pixels = np.stack([read_image(p, artifact.input_shape, convert=convert, invert=invert) for p in files])
+    return ranked(files, artifact.predict(pixels.astype(np.float32)), class_names, top)
 
 
 def ranked(files: list[Path], probabilities: np.ndarray, class_names, top: int) -> list[dict]:
