@@ -88,6 +88,7 @@ def assess(
         run / "confusion_matrix.png",
         title=f"{cfg.name}: confusion matrix ({split} split, {checkpoint})",
     )
+    chosen = plots.most_confident_mistakes(predictions["y_true"], predictions["y_pred"], predictions["probabilities"])
     plots.misclassified(
         raw_images,
         predictions["y_true"],
@@ -95,7 +96,8 @@ def assess(
         predictions["probabilities"],
         class_names,
         run / "misclassified.png",
-        heatmaps=_mistake_heatmaps(model, x, predictions),
+        chosen,
+        heatmaps=_mistake_heatmaps(model, x, chosen, predictions["y_pred"]),
     )
     write_report(
         run, config_yaml=(run / RUN_CONFIG).read_text(), manifest=manifest.data, summary=summary, metrics=metrics
@@ -103,15 +105,14 @@ def assess(
     return metrics
 
 
-def _mistake_heatmaps(model, x: np.ndarray, predictions: dict) -> np.ndarray | None:
-    """Grad-CAM maps, for the predicted class, of the mistakes the report's gallery shows; None for
+def _mistake_heatmaps(model, x: np.ndarray, chosen: np.ndarray, predicted: np.ndarray) -> np.ndarray | None:
+    """Grad-CAM maps of the `chosen` examples for their predicted class, in that order; None for
     a model without a convolutional layer (nothing to weight)."""
-    from cnnlab import explain, plots
+    from cnnlab import explain
 
-    chosen = plots.most_confident_mistakes(predictions["y_true"], predictions["y_pred"], predictions["probabilities"])
     if not len(chosen) or not explain.conv_layers(model):
         return None
-    return explain.gradcam(model, x[chosen], predictions["y_pred"][chosen])[0]
+    return explain.gradcam(model, x[chosen], predicted[chosen])[0]
 
 
 def evaluate_run(

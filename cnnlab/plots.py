@@ -112,14 +112,13 @@ def misclassified(
     probabilities: np.ndarray,
     class_names,
     path: Path,
-    count: int = 24,
+    chosen: np.ndarray,
     heatmaps: np.ndarray | None = None,
 ) -> int:
-    """A gallery of the wrong predictions made with the most confidence; returns how many. With
-    `heatmaps` (one per shown image, in `most_confident_mistakes` order) each image has its
-    Grad-CAM map for the predicted class beside it."""
+    """A gallery of the `chosen` wrong predictions (`most_confident_mistakes`); returns how many.
+    With `heatmaps` (one per chosen image, in the same order) each image has its Grad-CAM map for
+    the predicted class beside it."""
     plt = _pyplot()
-    chosen = most_confident_mistakes(y_true, y_pred, probabilities, count)
     confidence, per_image, columns = _confidence(probabilities), 1 if heatmaps is None else 2, 8
     rows = max(1, -(-len(chosen) * per_image // columns))
     figure, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.3 * rows), squeeze=False)

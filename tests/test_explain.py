@@ -106,10 +106,10 @@ def test_the_report_gallery_gets_a_heat_map_per_mistake(trained):
     chosen = plots.most_confident_mistakes(predictions["y_true"], predictions["y_pred"], predictions["probabilities"])
     assert len(chosen)  # the tiny run makes mistakes; otherwise this test shows nothing
     x = np.random.default_rng(0).normal(size=(len(predictions["y_true"]), 8, 8, 1)).astype(np.float32)
-    heat = _mistake_heatmaps(model, x, predictions)
+    heat = _mistake_heatmaps(model, x, chosen, predictions["y_pred"])
     assert heat.shape == (len(chosen), 8, 8) and 0 <= heat.min() and heat.max() <= 1
     dense = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
-    assert _mistake_heatmaps(dense, x, predictions) is None
+    assert _mistake_heatmaps(dense, x, chosen, predictions["y_pred"]) is None
 
 
 def test_visualize_gradcam_and_patterns_from_the_command_line(run_cli, trained_copy):
