@@ -92,7 +92,14 @@ class Checkpoints(keras.callbacks.Callback):
 
 
 class NanGuard(keras.callbacks.Callback):
-    """Stops training at the first batch whose loss is NaN or infinite, and says where.
+    """Stops training at the first batch whose loss is NaN or infinite, and names that batch.
+
+    Keras hands the logs to callbacks once per `steps_per_execution` batches, and its `loss` is
+    the epoch's running mean: it turns non-finite at the first bad batch and stays so. Reading it
+    every batch would force a host sync per step, so the guard reads it when Keras hands it over
+    and counts inside the compiled step instead: `train_step` is wrapped (on this model object
+    only; the saved model is plain Keras) to record the first batch whose running loss is not
+    finite. Nothing after that chunk of batches runs, and the message names the exact batch.
 
     It raises rather than setting `stop_training`: Keras would still end the epoch, and the
     callbacks after it would record a NaN history row and back up NaN weights for --resume to
@@ -101,17 +108,44 @@ class NanGuard(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self._epoch = 0
+        self._steps = self._first_bad = None
+
+    def on_train_begin(self, logs=None):
+        if self._steps is None:
+            self._steps = keras.Variable(0, dtype="int64", trainable=False, name="nan_guard_steps")
+            self._first_bad = keras.Variable(0, dtype="int64", trainable=False, name="nan_guard_first_bad")
+            self.model.train_step = _counting_first_nonfinite(self.model.train_step, self._steps, self._first_bad)
+            self.model.make_train_function(force=True)  # trace the wrapped step, not a cached one
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
+        self._steps.assign(0)
+        self._first_bad.assign(0)
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
+            first = int(keras.ops.convert_to_numpy(self._first_bad)) or batch + 1
             raise RunError(
-                f"the loss became NaN or infinite at epoch {self._epoch + 1}, batch {batch + 1} — "
+                f"the loss became NaN or infinite at epoch {self._epoch + 1}, batch {first} — "
                 "try a lower learning rate, another preprocess, or check the data for NaNs"
             )
+
+
+def _counting_first_nonfinite(train_step, steps, first_bad):
+    """`train_step` that also counts the epoch's batches into `steps` and keeps in `first_bad`
+    the 1-based number of the first batch whose running loss is not finite (0: none yet)."""
+
+    def step(data):
+        logs = train_step(data)
+        steps.assign_add(1)
+        newly_bad = keras.ops.logical_and(
+            keras.ops.equal(first_bad, 0), keras.ops.logical_not(keras.ops.isfinite(logs["loss"]))
+        )
+        first_bad.assign(keras.ops.where(newly_bad, steps, first_bad))
+        return logs
+
+    return step
 
 
 class WeightHistograms(keras.callbacks.Callback):

@@ -102,5 +102,10 @@ def build_callbacks(cfg: LocatedConfig) -> list[keras.callbacks.Callback]:
 
 
 def compile_model(model: keras.Model, cfg: LocatedConfig) -> None:
-    """`model.compile` with the optimizer, loss and metrics of `cfg.train`."""
-    model.compile(optimizer=build_optimizer(cfg), loss=check_loss(cfg), metrics=check_metrics(cfg))
+    """`model.compile` with the optimizer, loss, metrics and steps per execution of `cfg.train`."""
+    model.compile(
+        optimizer=build_optimizer(cfg),
+        loss=check_loss(cfg),
+        metrics=check_metrics(cfg),
+        steps_per_execution=cfg.train.steps_per_execution,
+    )

@@ -115,6 +115,12 @@ class TrainConfig(Section):
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"])
     epochs: int = Field(12, ge=1)
     batch_size: int = Field(32, ge=1)
+    steps_per_execution: int = Field(
+        8,
+        ge=1,
+        description="batches per call into the compiled training step: callbacks see the logs "
+        "once per call, so the host does not stall the step loop every batch (benchmarks/README.md)",
+    )
     monitor: str = Field(
         "auto",
         description="the validation metric that picks best.keras: auto "

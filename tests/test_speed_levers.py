@@ -1,0 +1,99 @@
+"""Each speed lever of benchmarks/README.md keeps the results what they were without it.
+
+The timings themselves live in benchmarks/, never here; these tests catch a lever that makes
+training faster by training differently, or that blinds the NaN guard.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from cnnlab.callbacks import NanGuard
+from cnnlab.config import load_config
+from cnnlab.errors import RunError
+from cnnlab.runs import create_run_folder, read_history, save_config
+from cnnlab.train import plan, train
+from tests.conftest import TINY
+
+
+def _tiny_model(steps_per_execution: int) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", steps_per_execution=steps_per_execution)
+    return model
+
+
+class EpochEnds(keras.callbacks.Callback):
+    """Records which epochs Keras ended: a NaN epoch must never reach on_epoch_end."""
+
+    def __init__(self):
+        super().__init__()
+        self.ended: list[int] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.ended.append(epoch)
+
+
+def _data(bad_batch: int | None, batches: int = 12, batch_size: int = 8):
+    """(x, y): `batches` batches of 8 examples; the first example of the 1-based batch
+    `bad_batch` is NaN."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batches * batch_size, 4)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, len(x))]
+    if bad_batch:
+        x[(bad_batch - 1) * batch_size] = np.nan
+    return x, y
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_nan_guard_names_the_first_bad_batch_and_runs_no_further_chunk(steps_per_execution):
+    model = _tiny_model(steps_per_execution)
+    guard, ends = NanGuard(), EpochEnds()
+    x, y = _data(bad_batch=6)
+    with pytest.raises(RunError, match=r"at epoch 1, batch 6 "):
+        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[guard, ends])
+    # Batch 6 lies in the chunk of batches 5-8 when 4 run per call: the guard stops there.
+    assert int(model.optimizer.iterations) == (6 if steps_per_execution == 1 else 8)
+    assert ends.ended == []
+
+
+def test_nan_guard_counts_batches_from_each_epochs_start():
+    model = _tiny_model(steps_per_execution=4)
+    guard = NanGuard()
+    model.fit(*_data(bad_batch=None), batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[guard])
+    with pytest.raises(RunError, match=r"at epoch 3, batch 3 "):
+        model.fit(
+            *_data(bad_batch=3), batch_size=8, initial_epoch=2, epochs=3, shuffle=False, verbose=0, callbacks=[guard]
+        )
+
+
+def test_the_guarded_model_saves_and_loads_as_plain_keras(tmp_path):
+    model = _tiny_model(steps_per_execution=4)
+    model.fit(*_data(bad_batch=None), batch_size=8, epochs=1, verbose=0, callbacks=[NanGuard()])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert "train_step" not in vars(loaded) and type(loaded) is keras.Sequential
+
+
+def _trained_weights(tmp_path, steps_per_execution: int):
+    path = tmp_path / f"spe{steps_per_execution}.yaml"
+    path.write_text(TINY)
+    cfg = load_config(path, [f"train.steps_per_execution={steps_per_execution}", "data.validation_split=0.25"])
+    run = create_run_folder(tmp_path / "runs", cfg.name)
+    save_config(run, cfg.to_yaml())
+    train(plan(cfg), run)
+    weights = keras.saving.load_model(run / "last.keras").get_weights()
+    return weights, read_history(run / "history.csv")
+
+
+def test_several_steps_per_execution_train_the_same_weights_as_one(tmp_path):
+    one, history_one = _trained_weights(tmp_path, 1)
+    eight, history_eight = _trained_weights(tmp_path, 8)
+    for a, b in zip(one, eight):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    for row_one, row_eight in zip(history_one, history_eight):
+        assert row_one["loss"] == pytest.approx(row_eight["loss"], abs=1e-6)
+        assert row_one["val_accuracy"] == row_eight["val_accuracy"]
+
