@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import sys
+from pathlib import Path
 
 
 @contextlib.contextmanager
@@ -43,7 +45,50 @@ def visible_gpus() -> tuple[str, ...]:
         import keras  # noqa: F401  (starts TensorFlow as Keras' backend)
         import tensorflow as tf
 
+        _fit_threads_to_quota(tf)
         return tuple(d.name for d in tf.config.list_physical_devices("GPU"))
+
+
+def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The cores this process may keep busy: its CPU affinity (`taskset`), capped by a cgroup
+    CPU quota (`docker --cpus 2` on a 64-core host), rounded up.
+
+    >>> 1 <= usable_cores() <= os.cpu_count()
+    True
+    """
+    cores = _affinity_cores()
+    quota = cgroup_cpu_quota(cgroup)
+    return max(1, min(cores, math.ceil(quota))) if quota else cores
+
+
+def _affinity_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cgroup_cpu_quota(cgroup: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs' worth of time per period the cgroup allows (cgroup v2 `cpu.max`, v1
+    `cpu.cfs_quota_us`), or None when unlimited or unknown."""
+    try:
+        if (cgroup / "cpu.max").is_file():  # v2: "max 100000" or "200000 100000"
+            quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        else:  # v1
+            quota = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        if quota in ("max", "-1"):
+            return None
+        return int(quota) / int(period)
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _fit_threads_to_quota(tf) -> None:
+    """TensorFlow sizes its thread pools by the CPU affinity and ignores a cgroup quota: in a
+    container limited to 2 CPUs on a 64-core host it would run 64 threads on 2 CPUs' time. Size
+    them by the quota instead; without one, TensorFlow's own choice stands."""
+    cores = usable_cores()
+    if cores < _affinity_cores():
+        tf.config.threading.set_intra_op_parallelism_threads(cores)
+        tf.config.threading.set_inter_op_parallelism_threads(cores)
 
 
 def start() -> None:

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 
+from cnnlab import backend
 from cnnlab.callbacks import NanGuard
 from cnnlab.config import load_config
 from cnnlab.errors import RunError
@@ -97,3 +98,49 @@ def test_several_steps_per_execution_train_the_same_weights_as_one(tmp_path):
         assert row_one["loss"] == pytest.approx(row_eight["loss"], abs=1e-6)
         assert row_one["val_accuracy"] == row_eight["val_accuracy"]
 
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({"cpu.max": "200000 100000\n"}, 2.0),
+        ({"cpu.max": "150000 100000\n"}, 1.5),
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 0.5),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({"cpu.max": "garbage"}, None),
+        ({}, None),
+    ],
+)
+def test_cgroup_cpu_quota_reads_both_cgroup_versions(tmp_path, files, quota):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert backend.cgroup_cpu_quota(tmp_path) == quota
+
+
+def test_usable_cores_rounds_a_quota_up_and_never_exceeds_the_affinity(tmp_path):
+    import os
+
+    affinity = len(os.sched_getaffinity(0))
+    (tmp_path / "cpu.max").write_text("50000 100000\n")
+    assert backend.usable_cores(tmp_path) == 1  # half a CPU still needs one thread
+    (tmp_path / "cpu.max").write_text(f"{(affinity + 7) * 100000} 100000\n")
+    assert backend.usable_cores(tmp_path) == affinity
+
+
+def test_tensorflow_threads_follow_a_quota_below_the_visible_cores():
+    import subprocess
+    import sys
+
+    probe = (
+        "from unittest import mock\n"
+        "import cnnlab.backend as b\n"
+        "with mock.patch.object(b, 'usable_cores', return_value=1), "
+        "mock.patch.object(b, '_affinity_cores', return_value=2):\n"
+        "    b.start()\n"
+        "import tensorflow as tf\n"
+        "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+        "tf.config.threading.get_inter_op_parallelism_threads())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["1", "1"]
