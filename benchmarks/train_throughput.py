@@ -6,10 +6,11 @@ NumPy arrays, no callbacks. cnnlab adds its tf.data pipeline and every callback 
 Both are timed per epoch; the first epoch (graph tracing) is reported apart from the rest.
 Rounds alternate (reference, cnnlab, reference, cnnlab) so drift on a shared machine shows.
 
-    .venv/bin/python benchmarks/train_throughput.py [--examples 10000] [--epochs 3] [--rounds 2]
+    .venv/bin/python benchmarks/train_throughput.py [--examples 10000] [--epochs 3] [--rounds 3]
 
-Prints images per second and the cnnlab / reference ratio (1.00 = as fast as plain Keras), and
-the process's peak resident memory. Needs MNIST (fetched like `cnnlab train` does).
+Prints images per second and the cnnlab / reference ratio (1.00 = as fast as plain Keras) as
+medians with the spread, and the process's peak resident memory. Needs MNIST (fetched like
+`cnnlab train` does).
 """
 
 from __future__ import annotations
@@ -86,11 +87,15 @@ def rate(examples: int, seconds: list[float]) -> tuple[float, float]:
     return examples / seconds[0], examples * len(later) / sum(later)
 
 
+def spread(values: list[float], digits: int = 0) -> str:
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--examples", type=int, default=10000, help="training examples (data.limit)")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--validation-split", type=float, default=0.1, help="held-out share, validated after every epoch by both sides"
     )
@@ -130,6 +135,8 @@ def main() -> None:
                 flush=True,
             )
     reference, ours = statistics.median(results["reference"]), statistics.median(results["cnnlab"])
+    # Each round's ratio pairs a cnnlab run with the reference run just before it.
+    ratios = [b / a for a, b in zip(results["reference"], results["cnnlab"])]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary = {
         "examples": examples,
@@ -138,11 +145,14 @@ def main() -> None:
         "reference_images_per_second": round(reference, 1),
         "cnnlab_images_per_second": round(ours, 1),
         "ratio": round(ours / reference, 3),
+        "round_ratios": [round(r, 3) for r in ratios],
         "peak_rss_mb": round(peak_mb, 1),
     }
     print(
-        f"median later-epoch throughput: reference {reference:.0f}, cnnlab {ours:.0f} images/s; "
-        f"ratio cnnlab/reference = {ours / reference:.3f}; peak RSS {peak_mb:.0f} MB"
+        f"later-epoch images/s, median (lowest-highest): reference {spread(results['reference'])}, "
+        f"cnnlab {spread(results['cnnlab'])}\n"
+        f"ratio cnnlab/reference: {ours / reference:.3f} of the medians; per round {spread(ratios, 2)}; "
+        f"peak RSS {peak_mb:.0f} MB"
     )
     print(json.dumps(summary))
 
