@@ -70,6 +70,21 @@ def test_nan_guard_counts_batches_from_each_epochs_start():
         )
 
 
+def test_the_live_progress_counts_the_batches_of_an_epoch_with_several_per_call():
+    import io
+
+    from rich.console import Console
+
+    from cnnlab.cli.display import LiveProgress
+
+    progress = LiveProgress(Console(file=io.StringIO(), force_terminal=True))
+    model = _tiny_model(steps_per_execution=4)
+    x, y = _data(bad_batch=None, batches=10)  # 10 batches: calls of 4, 4 and 2
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[progress])
+    tasks = progress.progress.tasks
+    assert [(t.completed, t.total) for t in tasks] == [(10, 10), (10, 10)]
+
+
 def test_the_guarded_model_saves_and_loads_as_plain_keras(tmp_path):
     model = _tiny_model(steps_per_execution=4)
     model.fit(*_data(bad_batch=None), batch_size=8, epochs=1, verbose=0, callbacks=[NanGuard()])

@@ -71,7 +71,9 @@ class LiveProgress(keras.callbacks.Callback):
         )
 
     def on_train_batch_end(self, batch, logs=None):
-        self.progress.update(self.task, completed=batch + 1, metrics=format_logs(logs or {}, 3))
+        # With several batches per call Keras numbers the epoch's last call as if it were full.
+        done = min(batch + 1, self.params.get("steps") or batch + 1)
+        self.progress.update(self.task, completed=done, metrics=format_logs(logs or {}, 3))
 
     def on_epoch_end(self, epoch, logs=None):
         self.progress.update(self.task, metrics=format_logs(logs or {}, 3))
