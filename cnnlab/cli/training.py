@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli, console, runs_dir_option, set_option, start_keras
+from cnnlab.cli.app import cli, console, runs_dir_option, set_option, show_error, start_keras
+from cnnlab.errors import CnnlabError
 
 
-@cli.command(short_help="Build, train and evaluate a config into a run folder.")
-@click.argument("config_path", metavar="[CONFIG]", required=False, type=click.Path(path_type=Path))
+@cli.command(short_help="Build, train and evaluate configs into run folders.")
+@click.argument("config_paths", metavar="[CONFIG]...", nargs=-1, type=click.Path(path_type=Path))
 @set_option
 @click.option("--name", help="Run name (folder under --runs-dir); default: the config's name.")
 @runs_dir_option
@@ -21,41 +23,149 @@ from cnnlab.cli.app import cli, console, runs_dir_option, set_option, start_kera
     help="Continue an interrupted run (its folder or its name) from its last completed epoch.",
 )
 def train(
-    config_path: Path | None,
+    config_paths: tuple[Path, ...],
     overrides: tuple[str, ...],
     name: str | None,
     runs_dir: Path,
     device: str | None,
     resume: str | None,
 ) -> None:
-    """Build, train and evaluate CONFIG; write a run folder with checkpoints, logs and a report.
+    """Build, train and evaluate each CONFIG; write a run folder with checkpoints, logs and a
+    report.
+
+    Several configs train one after another. All are checked first, so a mistake in any of
+    them stops the command before anything trains; a run that fails does not stop the ones
+    after it; Ctrl-C stops them all (each started run stays resumable). A table of the runs
+    ends the command, which exits 0 only if every run completed.
 
     \b
     Examples:
       cnnlab train configs/mnist_baseline.yaml
       cnnlab train configs/mnist_baseline.yaml --set train.epochs=1 --set data.limit=2000
+      cnnlab train configs/mnist_*.yaml --set train.epochs=2
       cnnlab train --resume mnist_baseline          # after Ctrl-C
     """
-    if config_path is None and resume is None:
+    if not config_paths and resume is None:
         raise click.UsageError("give a CONFIG to train, or --resume RUN")
+    if len(config_paths) > 1 and (resume or name):
+        option = "--resume" if resume else "--name"
+        raise click.UsageError(f"{option} takes one run: give one CONFIG with it")
     overrides = (*overrides, *([f"name={name}"] if name else []), *([f"runtime.device={device}"] if device else []))
     start_keras()
+    if len(config_paths) > 1:
+        _train_several(config_paths, list(overrides), runs_dir)
+        return
     from cnnlab.config import load_config
-    from cnnlab.runs import create_run_folder, save_config
     from cnnlab.train import plan
 
+    config_path = config_paths[0] if config_paths else None
     if resume:
         run, cfg = _resumable(resume, config_path, list(overrides), runs_dir)
     else:
-        cfg = load_config(config_path, list(overrides))
+        run, cfg = None, load_config(config_path, list(overrides))
     planned = plan(cfg)  # config mistakes stop here, before a run folder exists
-    if not resume:
-        run = create_run_folder(runs_dir, cfg.name)
-    save_config(run, cfg.to_yaml())
     out = console()
-    out.print(f"{'resuming' if resume else 'training'} {cfg.name} -> {run}", markup=False)
-    manifest = _fit_with_progress(planned, run, bool(resume), out)
-    _print_outcome(out, run, manifest)
+    if not resume:
+        from cnnlab.runs import create_run_folder
+
+        run = create_run_folder(runs_dir, cfg.name)
+    _print_outcome(out, run, _train_planned(planned, run, bool(resume), out))
+
+
+def _train_planned(planned, run: Path, resume: bool, out) -> dict:
+    """Train a planned config into the run folder `run` (continuing it when `resume`)."""
+    from cnnlab.runs import save_config
+
+    save_config(run, planned.cfg.to_yaml())
+    out.print(f"{'resuming' if resume else 'training'} {planned.cfg.name} -> {run}", markup=False)
+    return _fit_with_progress(planned, run, resume, out)
+
+
+def _train_several(paths: tuple[Path, ...], overrides: list[str], runs_dir: Path) -> None:
+    """Check every config, then train them in turn; a table of the outcomes at the end."""
+    import keras
+
+    from cnnlab.config import load_config
+    from cnnlab.errors import Interrupted
+    from cnnlab.runs import create_run_folder
+    from cnnlab.train import plan
+
+    out, errors = console(), console(stderr=True)
+    debug = (click.get_current_context().obj or {}).get("debug")
+    broken = 0
+    for path in paths:  # every config is checked before the first epoch of any
+        try:
+            plan(load_config(path, overrides))
+        except CnnlabError as error:
+            broken += 1
+            errors.print(f"FAIL {path}", style="red", markup=False)
+            show_error(error, errors)
+        keras.backend.clear_session()
+    if broken:
+        errors.print(f"{broken} of {len(paths)} configs have errors; nothing was trained", markup=False)
+        sys.exit(2)
+    outcomes: list[tuple[Path, Path | None, dict | str]] = []
+    for index, path in enumerate(paths):
+        out.print(f"\n[{index + 1}/{len(paths)}] {path}", markup=False)
+        run = None
+        try:
+            # Planned again right before training: the seed and the device are set for this
+            # config alone, so a run trains exactly as it would by itself.
+            planned = plan(load_config(path, overrides))
+            run = create_run_folder(runs_dir, planned.cfg.name)
+            manifest = _train_planned(planned, run, False, out)
+            _print_outcome(out, run, manifest)
+            outcomes.append((path, run, manifest))
+        except Interrupted as error:
+            show_error(error, errors)
+            outcomes.append((path, run, "interrupted"))
+            outcomes += [(rest, None, "not started") for rest in paths[index + 1 :]]
+            break
+        except Exception as error:  # one run's failure, even a bug, must not stop the rest
+            if debug:
+                raise
+            show_error(
+                error if isinstance(error, CnnlabError) else CnnlabError(f"{type(error).__name__}: {error}"), errors
+            )
+            outcomes.append((path, run, "failed"))
+        finally:
+            keras.backend.clear_session()  # the next run starts with a fresh Keras state
+    out.print(runs_table(outcomes))
+    statuses = [manifest if isinstance(manifest, str) else "completed" for _, _, manifest in outcomes]
+    if "interrupted" in statuses:
+        sys.exit(130)
+    if any(status != "completed" for status in statuses):
+        sys.exit(1)
+
+
+def runs_table(outcomes: list[tuple[Path, Path | None, dict | str]]):
+    """One row per config of a several-config `train`: its run, how it ended and its scores."""
+    from rich.table import Table
+
+    table = Table(title="runs", title_justify="left")
+    for column in ("config", "run", "status", "test accuracy", "test loss", "epochs", "train s"):
+        table.add_column(
+            column, justify="right" if column in ("test accuracy", "test loss", "epochs", "train s") else "left"
+        )
+    for path, run, manifest in outcomes:
+        if isinstance(manifest, str):
+            table.add_row(str(path), str(run or "-"), manifest, "-", "-", "-", "-")
+            continue
+        test, timing = manifest.get("test", {}), manifest.get("timing", {})
+        table.add_row(
+            str(path),
+            str(run),
+            manifest.get("status", "?"),
+            _number(test.get("accuracy"), 4),
+            _number(test.get("loss"), 4),
+            str(manifest.get("epochs_completed", "-")),
+            _number(timing.get("train_seconds"), 1),
+        )
+    return table
+
+
+def _number(value, digits: int) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "-"
 
 
 def _resumable(target: str, config_path: Path | None, overrides: list[str], runs_dir: Path):
