@@ -50,6 +50,18 @@ class PairTest:
     p_value: float
 
 
+def resolve_runs(targets: list[str], runs_dir: Path) -> list[Path]:
+    """Run folders from run folders, config names (their newest run), and folders that hold
+    runs the way --runs-dir does (each run below them that has test results)."""
+    from cnnlab.runs import find_run, list_runs
+
+    found = []
+    for target in targets:
+        below = [run for run in list_runs(Path(target)) if (run / "metrics.json").is_file()]
+        found += below or [find_run(target, runs_dir)]
+    return found
+
+
 def run_row(run: Path) -> RunRow:
     """What a run's manifest.json and metrics.json say about it."""
     hint = f"was this run evaluated? try: cnnlab evaluate {run}"

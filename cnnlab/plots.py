@@ -242,6 +242,30 @@ def compared_curves(histories: dict[str, list[dict]], metric: str, path: Path) -
         key = f"val_{metric}" if history and f"val_{metric}" in history[0] else metric
         axis.plot([int(r["epoch"]) for r in history], [r.get(key) for r in history], marker="o", label=label)
     axis.set(title=f"validation {metric} per epoch", xlabel="epoch", ylabel=metric)
+    axis.xaxis.get_major_locator().set_params(integer=True)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
+    _save(figure, path)
+
+
+def tradeoff(points: dict[str, tuple[float, float]], front: set[str], path: Path, *, xlabel: str, ylabel: str) -> None:
+    """Score against a cost (parameters, seconds) for several runs, each point labelled, the cost
+    log-scaled when it spans decades; the runs on the Pareto front (nothing both cheaper and
+    better) joined by a line."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    for label, (cost, score) in points.items():
+        on_front = label in front
+        axis.scatter(cost, score, s=60 if on_front else 30, color="tab:red" if on_front else "tab:gray", zorder=3)
+        axis.annotate(label, (cost, score), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    line = sorted(points[label] for label in front)
+    if len(line) > 1:
+        axis.plot(*zip(*line), color="tab:red", alpha=0.6, label="Pareto front")
+        axis.legend(fontsize=8, loc="best")
+    axis.margins(0.12)  # room for the labels of the points at the edges
+    costs = [cost for cost, _ in points.values()]
+    if min(costs) > 0 and max(costs) / min(costs) > 10:  # parameters span decades; seconds often not
+        axis.set_xscale("log")
+    axis.set(title=f"{ylabel} against {xlabel}", xlabel=xlabel, ylabel=ylabel)
+    axis.grid(alpha=0.3)
     _save(figure, path)

@@ -108,6 +108,8 @@ def to_markdown(blocks: list) -> str:
             lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
             out.append("\n".join(lines) + "\n")
+        elif kind == "list":
+            out.append("".join(f"- {item}\n" for item in payload))
         elif kind == "image":
             out.append(f"![{payload[1]}]({payload[0]})\n")
         elif kind == "code":
@@ -115,7 +117,9 @@ def to_markdown(blocks: list) -> str:
     return "\n".join(out)
 
 
-def to_html(blocks: list, run: Path) -> str:
+def to_html(blocks: list, folder: Path, title: str = "cnnlab report") -> str:
+    """A self-contained page: the pictures named by image blocks are read from `folder` and
+    embedded."""
     body = []
     for kind, payload in blocks:
         if kind in ("h1", "h2"):
@@ -127,19 +131,22 @@ def to_html(blocks: list, run: Path) -> str:
             head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
             cells = "".join("<tr>" + "".join(f"<td>{html.escape(cell(v))}</td>" for v in row) + "</tr>" for row in rows)
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>")
+        elif kind == "list":
+            body.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in payload) + "</ul>")
         elif kind == "image":
-            data = base64.b64encode((Path(run) / payload[0]).read_bytes()).decode()
+            data = base64.b64encode((Path(folder) / payload[0]).read_bytes()).decode()
             body.append(f'<img alt="{html.escape(payload[1])}" src="data:image/png;base64,{data}">')
         elif kind == "code":
             body.append(f"<pre><code>{html.escape(payload)}</code></pre>")
     style = (
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-        "text-align:right}th{background:#f3f3f3}img{max-width:100%;margin:1em 0}"
+        "text-align:right}td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}"
+        "img{max-width:100%;margin:1em 0}"
         "pre{background:#f6f6f6;padding:1em;overflow:auto}"
     )
     return (
-        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>cnnlab report</title>"
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
 

@@ -6,11 +6,13 @@ the most confused pairs, top-k accuracy, and McNemar's exact test between two cl
     [[1, 1], [0, 2]]
     >>> mcnemar_exact(np.array([1, 1, 0, 1], bool), np.array([1, 0, 0, 1], bool))
     (1, 0, 1.0)
+    >>> [round(v, 4) for v in accuracy_interval(90, 100)]
+    [0.8256, 0.9448]
 """
 
 from __future__ import annotations
 
-from math import comb
+from math import comb, sqrt
 
 import numpy as np
 
@@ -75,6 +77,18 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, in
         return b, c, 1.0
     tail = sum(comb(n, i) for i in range(min(b, c) + 1)) / 2**n
     return b, c, float(min(1.0, 2 * tail))
+
+
+def accuracy_interval(correct: int, examples: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson's 95 % interval for an accuracy of `correct` out of `examples`: unlike the
+    normal approximation it stays inside [0, 1] and is honest near 100 %, where good MNIST
+    models live."""
+    if examples <= 0:
+        return 0.0, 1.0
+    share = correct / examples
+    middle = (share + z * z / (2 * examples)) / (1 + z * z / examples)
+    half = z * sqrt(share * (1 - share) / examples + z * z / (4 * examples * examples)) / (1 + z * z / examples)
+    return max(0.0, middle - half), min(1.0, middle + half)
 
 
 def analyse(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarray, class_names) -> dict:

@@ -97,23 +97,43 @@ def evaluation_table(metrics: dict, title: str):
     type=click.Path(dir_okay=False, path_type=Path),
     help="Save the runs' validation curves of --metric on one plot (PNG).",
 )
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write DIR/compare.md and a self-contained DIR/compare.html: the table, accuracy against "
+    "parameters and time, validation curves, and every pair's McNemar test in words.",
+)
 @click.option("--fail-below", type=float, metavar="VALUE", help="Exit 1 if the best run's metric is below VALUE.")
 def compare(
-    runs: tuple[str, ...], runs_dir: Path, metric: str, csv_file, markdown_file, plot_file, fail_below: float | None
+    runs: tuple[str, ...],
+    runs_dir: Path,
+    metric: str,
+    csv_file,
+    markdown_file,
+    plot_file,
+    report_dir: Path | None,
+    fail_below: float | None,
 ) -> None:
     """Compare runs side by side, with McNemar's exact test for each pair on a shared test set.
 
-    RUNS are run folders or config names (their newest runs). A small p (say < 0.05) means the
-    two models' accuracies differ by more than chance on this test set.
+    RUNS are run folders, config names (their newest runs), or folders holding runs (every
+    evaluated run in them). A small p (say < 0.05) means the two models' accuracies differ by
+    more than chance on this test set.
+
+    \b
+    Examples:
+      cnnlab compare mnist_baseline mnist_dropout
+      cnnlab compare runs --report compare       # then open compare/compare.html
     """
     from rich.table import Table
 
     from cnnlab import compare as comparing
     from cnnlab.fileio import write_atomic
     from cnnlab.report import cell
-    from cnnlab.runs import find_run, read_history
+    from cnnlab.runs import read_history
 
-    rows = comparing.sort_rows([comparing.run_row(find_run(r, runs_dir)) for r in runs], metric)
+    rows = comparing.sort_rows([comparing.run_row(r) for r in comparing.resolve_runs(list(runs), runs_dir)], metric)
     tests = comparing.pair_tests(rows)
     out = console()
     table = Table(title=f"runs by test {metric}", title_justify="left")
@@ -137,6 +157,12 @@ def compare(
         from cnnlab import plots
 
         plots.compared_curves({r.label: read_history(r.run / "history.csv") for r in rows}, metric, plot_file)
+    if report_dir:
+        from cnnlab.compare_report import write_compare_report
+
+        histories = {r.label: read_history(r.run / "history.csv") for r in rows}
+        page = write_compare_report(rows, tests, metric, report_dir, histories)
+        out.print(f"report: {report_dir / 'compare.md'} and {page}", markup=False)
     best = rows[0].metrics.get(metric)
     if fail_below is not None and (not isinstance(best, (int, float)) or best < fail_below):
         out.print(f"best {metric} {cell(best)} is below {fail_below}", style="red", markup=False)

@@ -144,9 +144,8 @@ def runs_table(outcomes: list[tuple[Path, Path | None, dict | str]]):
 
     table = Table(title="runs", title_justify="left")
     for column in ("config", "run", "status", "test accuracy", "test loss", "epochs", "train s"):
-        table.add_column(
-            column, justify="right" if column in ("test accuracy", "test loss", "epochs", "train s") else "left"
-        )
+        numeric = column in ("test accuracy", "test loss", "epochs", "train s")
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")  # paths whole
     for path, run, manifest in outcomes:
         if isinstance(manifest, str):
             table.add_row(str(path), str(run or "-"), manifest, "-", "-", "-", "-")

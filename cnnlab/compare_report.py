@@ -1,0 +1,137 @@
+"""The comparison report of `cnnlab compare --report DIR`: which run is better, by how much, at
+what cost, and whether the difference is more than chance.
+
+`DIR/compare.md` and a self-contained `DIR/compare.html` come from one list of blocks, the way
+a run's report does: the runs table with 95 % intervals for the accuracy, accuracy against
+parameters and against training time with the Pareto front, the validation curves, and the
+matrix of McNemar p-values, each pair read out in words.
+
+    >>> sorted(pareto_front({"a": (10, 0.9), "b": (20, 0.95), "c": (30, 0.93)}))
+    ['a', 'b']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnnlab.compare import COLUMNS, PairTest, RunRow
+from cnnlab.scores import accuracy_interval
+
+SIGNIFICANCE = 0.05
+
+
+def pareto_front(points: dict[str, tuple[float, float]]) -> set[str]:
+    """Labels of the points (cost, score) that no other point beats on both: nothing at most
+    as costly is better, nothing at least as good is cheaper."""
+    return {
+        label
+        for label, (cost, score) in points.items()
+        if not any(
+            other != label and c <= cost and s >= score and (c < cost or s > score) for other, (c, s) in points.items()
+        )
+    }
+
+
+def reading(test: PairTest) -> str:
+    """McNemar's result in words: "B beats A: p = 0.003" or "no evidence of a difference"."""
+    if test.p_value < SIGNIFICANCE and test.only_a_right != test.only_b_right:
+        better, worse = (test.a, test.b) if test.only_a_right > test.only_b_right else (test.b, test.a)
+        return f"{better} beats {worse}: p {_p_relation(test.p_value)}"
+    return f"{test.a} and {test.b}: no evidence of a difference (p = {test.p_value:.3g})"
+
+
+def _p_relation(p: float) -> str:
+    return "< 1e-300" if p == 0 else f"= {p:.3g}"
+
+
+def interval_text(metrics: dict) -> str:
+    """The accuracy's 95 % interval as "0.9871-0.9913", from the counts in metrics.json."""
+    if not isinstance(metrics.get("correct"), int) or not isinstance(metrics.get("examples"), int):
+        return ""
+    low, high = accuracy_interval(metrics["correct"], metrics["examples"])
+    return f"{low:.4f}-{high:.4f}"
+
+
+def p_value_matrix(labels: list[str], tests: list[PairTest]) -> list[list]:
+    """One row per run: its p-value against every other run on a shared test set ("-" on the
+    diagonal, empty where the two runs were tested on different sets)."""
+    found = {}
+    for test in tests:
+        found[test.a, test.b] = found[test.b, test.a] = test.p_value
+    return [[a, *("-" if a == b else _p_text(found.get((a, b))) for b in labels)] for a in labels]
+
+
+def _p_text(p: float | None) -> str:
+    """p as text; an exact p below the smallest float is shown as a bound, not as 0."""
+    return "" if p is None else _p_relation(p).removeprefix("= ")
+
+
+def short_labels(rows: list[RunRow]) -> dict[Path, str]:
+    """The config name when it is unique among the runs, else name/timestamp."""
+    names = [row.run.parent.name for row in rows]
+    return {row.run: row.run.parent.name if names.count(row.run.parent.name) == 1 else row.label for row in rows}
+
+
+def build_blocks(rows: list[RunRow], tests: list[PairTest], metric: str, pictures: list[tuple[str, str]]) -> list:
+    """The report's content as (kind, payload) blocks, rows already sorted by `metric`."""
+    labels = short_labels(rows)
+    table = [[labels[row.run], *row.values()[1:], interval_text(row.metrics)] for row in rows]
+    best = rows[0]
+    blocks = [
+        ("h1", f"Comparison of {len(rows)} runs"),
+        (
+            "p",
+            f"Sorted by test {metric}, best first: {labels[best.run]} "
+            f"({metric} {best.metrics.get(metric, float('nan')):.4f}). "
+            "The interval is Wilson's 95 % interval for the test accuracy.",
+        ),
+        ("table", (["run", *COLUMNS[1:], "accuracy 95 % interval"], table)),
+    ]
+    blocks += [("image", picture) for picture in pictures]
+    if tests:
+        short = [labels[row.run] for row in rows]
+        by_label = {row.label: labels[row.run] for row in rows}
+        named = [PairTest(by_label[t.a], by_label[t.b], t.only_a_right, t.only_b_right, t.p_value) for t in tests]
+        blocks += [
+            ("h2", "Is the difference more than chance?"),
+            (
+                "p",
+                "McNemar's exact test on the test examples the runs share: p is the chance of a split "
+                f"at least this uneven between two equally accurate models. Below {SIGNIFICANCE} the "
+                "more accurate run is called better.",
+            ),
+            ("table", (["p-value", *short], p_value_matrix(short, named))),
+            ("list", [reading(test) for test in named]),
+        ]
+    else:
+        blocks.append(("p", "No two runs share a test set, so no pair could be tested."))
+    return blocks
+
+
+def write_compare_report(rows: list[RunRow], tests: list[PairTest], metric: str, folder: Path, histories) -> Path:
+    """compare.md, compare.html and their pictures in `folder`; returns the HTML's path.
+    `histories` maps each run's label to its history.csv rows (for the validation curves)."""
+    from cnnlab import plots
+    from cnnlab.fileio import write_atomic
+    from cnnlab.report import to_html, to_markdown
+
+    folder = Path(folder)
+    labels = short_labels(rows)
+    pictures = []
+    scored = [row for row in rows if isinstance(row.metrics.get("accuracy"), (int, float))]
+    for name, cost, axis in (
+        ("accuracy_vs_parameters.png", lambda row: row.parameters, "parameters"),
+        ("accuracy_vs_time.png", lambda row: row.train_seconds, "training seconds"),
+    ):
+        points = {labels[row.run]: (cost(row), row.metrics["accuracy"]) for row in scored if cost(row)}
+        if points:
+            plots.tradeoff(points, pareto_front(points), folder / name, xlabel=axis, ylabel="test accuracy")
+            pictures.append((name, f"test accuracy against {axis}; the Pareto front in red"))
+    curves = {labels[row.run]: histories[row.label] for row in rows if histories.get(row.label)}
+    if any(f"val_{metric}" in history[0] for history in curves.values()):
+        plots.compared_curves(curves, metric, folder / "validation_curves.png")
+        pictures.append(("validation_curves.png", f"validation {metric} per epoch"))
+    blocks = build_blocks(rows, tests, metric, pictures)
+    write_atomic(folder / "compare.md", to_markdown(blocks))
+    write_atomic(folder / "compare.html", to_html(blocks, folder, title="cnnlab comparison"))
+    return folder / "compare.html"

@@ -1,0 +1,84 @@
+"""`cnnlab compare --report DIR`: numbers that match each run's metrics.json, McNemar against a
+case worked by hand, the Pareto front, and a page that needs nothing beside it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+
+from cnnlab.compare import PairTest
+from cnnlab.compare_report import pareto_front, reading
+from cnnlab.scores import accuracy_interval
+
+
+def evaluated_run(root, name: str, correct: np.ndarray, *, parameters: int, seconds: float):
+    """A run folder as evaluate leaves it: manifest, metrics.json with counts, predictions."""
+    run = root / name / "20261122-101500"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"name: {name}\n")
+    manifest = {"parameters": parameters, "epochs_completed": 2, "timing": {"train_seconds": seconds}}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    metrics = {"accuracy": float(correct.mean()), "loss": 1.0 - float(correct.mean()), "correct": int(correct.sum())}
+    (run / "metrics.json").write_text(json.dumps({**metrics, "examples": len(correct)}))
+    y_true = np.arange(len(correct)) % 3
+    np.savez(run / "predictions.npz", y_true=y_true, y_pred=np.where(correct, y_true, (y_true + 1) % 3))
+    return run
+
+
+def _row(markdown: str, label: str) -> list[str]:
+    line = next(line for line in markdown.splitlines() if line.startswith(f"| {label} |"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_the_report_holds_each_runs_numbers_and_a_hand_worked_mcnemar(run_cli, tmp_path):
+    # 40 shared test examples. "big" gets 10 right that "small" misses, and none the other way:
+    # b = 10, c = 0, so the exact two-sided p is 2 * (1/2)^10 = 0.001953.
+    big = np.array([True] * 28 + [True] * 10 + [False] * 2)
+    small = np.array([True] * 28 + [False] * 10 + [False] * 2)
+    evaluated_run(tmp_path / "runs", "big", big, parameters=100_000, seconds=30.0)
+    evaluated_run(tmp_path / "runs", "small", small, parameters=5_000, seconds=10.0)
+    report = tmp_path / "report"
+    result = run_cli("compare", tmp_path / "runs", "--report", report)  # a folder holding runs
+    assert result.exit_code == 0, result.output
+    markdown = (report / "compare.md").read_text()
+    header = _row(markdown, "run")
+    for label, correct in (("big", 38), ("small", 28)):
+        row = dict(zip(header, _row(markdown, label)))
+        assert row["test accuracy"] == f"{correct / 40:.4f}"
+        assert row["parameters"] == f"{100_000 if label == 'big' else 5_000:,}"
+    # Wilson's interval for 38 of 40, worked by hand: 0.8350-0.9862.
+    assert dict(zip(header, _row(markdown, "big")))["accuracy 95 % interval"] == "0.8350-0.9862"
+    matrix = markdown[markdown.index("| p-value |") :]
+    assert dict(zip(_row(matrix, "p-value"), _row(matrix, "small")))["big"] == "0.00195"
+    assert "- big beats small: p = 0.00195" in markdown
+    assert markdown.index("| big |") < markdown.index("| small |")  # sorted by accuracy
+
+
+def test_the_html_page_is_self_contained_and_shows_the_trade_offs(run_cli, trained, tmp_path):
+    run, _, _ = trained
+    result = run_cli("compare", run, run, "--report", tmp_path / "new" / "folder")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "new" / "folder" / "compare.html").read_text()
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert all(alt in page for alt in ("against parameters", "against training seconds", "validation accuracy"))
+    assert "no evidence of a difference (p = 1)" in page  # a run against itself
+    assert not re.findall(r'(?:href|src)="(?!data:)', page) and "<link" not in page
+
+
+def test_pareto_front_keeps_what_nothing_beats_on_both():
+    points = {"cheap": (1, 0.90), "mid": (5, 0.97), "dominated": (6, 0.95), "tie": (5, 0.97), "best": (50, 0.99)}
+    assert pareto_front(points) == {"cheap", "mid", "tie", "best"}
+
+
+def test_reading_says_which_run_wins_only_below_the_threshold():
+    assert reading(PairTest("a", "b", 2, 12, 0.0129)) == "b beats a: p = 0.0129"
+    assert reading(PairTest("a", "b", 8, 2, 0.109)) == "a and b: no evidence of a difference (p = 0.109)"
+
+
+def test_accuracy_interval_stays_inside_zero_and_one():
+    low, high = accuracy_interval(1000, 1000)
+    assert high == 1.0 and 0.995 < low < 1.0
+    assert accuracy_interval(0, 50)[0] == 0.0
