@@ -89,23 +89,32 @@ def check(configs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
     Exits 0 only if every CONFIG passes.
     """
     start_keras()
+    if check_configs(configs, list(overrides)):
+        sys.exit(2)
+
+
+def check_configs(paths, overrides: list[str]) -> int:
+    """Plan each config as train would, print OK or FAIL with its errors; the number failed.
+    Keras' state is cleared after each, so checking leaves nothing behind for what follows."""
+    import keras
+
     from cnnlab.config import load_config
     from cnnlab.train import plan
 
     out, errors, failed = console(), console(stderr=True), 0
-    for path in configs:
+    for path in paths:
         try:
-            model = plan(load_config(path, list(overrides))).model
+            model = plan(load_config(path, overrides)).model
         except CnnlabError as error:
             failed += 1
             errors.print(f"FAIL {path}", style="red", markup=False)
             show_error(error, errors)
         else:
             out.print(f"OK   {path}  ({model.count_params():,} parameters)", markup=False)
-    if len(configs) > 1:
-        out.print(f"{len(configs) - failed} of {len(configs)} configs OK")
-    if failed:
-        sys.exit(2)
+        keras.backend.clear_session()
+    if len(paths) > 1:
+        out.print(f"{len(paths) - failed} of {len(paths)} configs OK")
+    return failed
 
 
 @cli.group()

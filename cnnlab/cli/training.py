@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from cnnlab.cli.app import cli, console, runs_dir_option, set_option, show_error, start_keras
+from cnnlab.cli.configs import check_configs
 from cnnlab.errors import CnnlabError
 
 
@@ -92,17 +93,8 @@ def _train_several(paths: tuple[Path, ...], overrides: list[str], runs_dir: Path
 
     out, errors = console(), console(stderr=True)
     debug = (click.get_current_context().obj or {}).get("debug")
-    broken = 0
-    for path in paths:  # every config is checked before the first epoch of any
-        try:
-            plan(load_config(path, overrides))
-        except CnnlabError as error:
-            broken += 1
-            errors.print(f"FAIL {path}", style="red", markup=False)
-            show_error(error, errors)
-        keras.backend.clear_session()
-    if broken:
-        errors.print(f"{broken} of {len(paths)} configs have errors; nothing was trained", markup=False)
+    if check_configs(paths, overrides):  # every config is checked before the first epoch of any
+        errors.print("nothing was trained", markup=False)
         sys.exit(2)
     outcomes: list[tuple[Path, Path | None, dict | str]] = []
     for index, path in enumerate(paths):
