@@ -84,6 +84,14 @@ class ModelConfig(Section):
 
     input_shape: tuple[int, ...] | None = None
     layers: list[LayerSpec] = Field(min_length=1)
+    init_from: str | None = Field(
+        None,
+        description="copy weights from a trained model: a .keras file, a run folder or a run name "
+        "(its best.keras); layers match by position, class and weight shapes",
+    )
+    freeze: Literal["copied"] | list[str | int] | None = Field(
+        None, description="layers kept as they are while training: copied (those init_from copied), or names/indices"
+    )
 
 
 class OptimizerSpec(BaseModel):

@@ -33,6 +33,7 @@ class Plan:
     info: object
     device: dict
     user_callbacks: list
+    transfer: dict | None = None  # what model.init_from copied and model.freeze froze
 
 
 def plan(cfg: LocatedConfig) -> Plan:
@@ -43,12 +44,14 @@ def plan(cfg: LocatedConfig) -> Plan:
     from cnnlab.compiling import build_callbacks, compile_model
     from cnnlab.data import dataset_info
     from cnnlab.model import build_model
+    from cnnlab.transfer import initialise
 
     info = dataset_info(cfg)
     _check_split_sizes(cfg)
     model = build_model(cfg, info)
+    transfer = initialise(cfg, model)  # trainable flags must be set before compiling
     compile_model(model, cfg)
-    return Plan(cfg, model, info, device, build_callbacks(cfg))
+    return Plan(cfg, model, info, device, build_callbacks(cfg), transfer)
 
 
 def _check_split_sizes(cfg: LocatedConfig) -> None:
@@ -110,7 +113,15 @@ def train(
         device=planned.device,
         seed=cfg.seed,
         parameters=planned.model.count_params(),
+        **({"transfer": planned.transfer} if planned.transfer else {}),
     )
+    if planned.transfer and not resume:
+        from cnnlab.transfer import describe
+
+        source = planned.transfer["source"]
+        notify(
+            (f"from {source}: " if source else "") + describe(planned.transfer["layers"], planned.transfer["frozen"])
+        )
     try:
         return _train(planned, run, manifest, [*callbacks], notify, environ)
     except KeyboardInterrupt:
