@@ -101,6 +101,39 @@ def build_callbacks(cfg: LocatedConfig) -> list[keras.callbacks.Callback]:
     return built
 
 
+def schedule_mismatch(cfg: LocatedConfig, total_steps: int) -> str | None:
+    """A warning when a learning-rate schedule that ends (CosineDecay, PolynomialDecay) was
+    sized for another number of steps than the run takes, else None. Schedules count steps,
+    so `--set train.epochs=1` or a `data.limit` leaves a cosine stopped in its warm-up, or
+    runs the last epochs at the schedule's end value.
+
+    >>> cfg = LocatedConfig.model_validate({"name": "x", "model": {"layers": ["Flatten"]}, "train": {"optimizer":
+    ...     {"name": "adam", "learning_rate": {"CosineDecay": {"initial_learning_rate": 1e-3, "decay_steps": 900}}}}})
+    >>> schedule_mismatch(cfg, 950) is None, "stops before its end" in schedule_mismatch(cfg, 100)
+    (True, True)
+    """
+    value = cfg.train.optimizer.arguments.get("learning_rate")
+    schedule = _schedule(cfg, value) if isinstance(value, dict) else None
+    if not isinstance(schedule, keras.optimizers.schedules.CosineDecay | keras.optimizers.schedules.PolynomialDecay):
+        return None
+    if getattr(schedule, "cycle", False):
+        return None  # a cycling PolynomialDecay has no end
+    span = int(schedule.decay_steps) + int(getattr(schedule, "warmup_steps", 0) or 0)
+    if abs(total_steps - span) <= 0.1 * span:
+        return None
+    name = type(schedule).__name__
+    if total_steps < span:
+        what = "it stops before its end" + (
+            ", still warming up" if total_steps < int(getattr(schedule, "warmup_steps", 0) or 0) else ""
+        )
+    else:
+        what = f"the last {total_steps - span:,} run at its final rate"
+    return (
+        f"train.optimizer.learning_rate: {name} spans {span:,} steps but this run takes {total_steps:,}: {what} "
+        "— size decay_steps (plus warmup_steps) to epochs x batches per epoch"
+    )
+
+
 def compile_model(model: keras.Model, cfg: LocatedConfig) -> None:
     """`model.compile` with the optimizer, loss, metrics and steps per execution of `cfg.train`."""
     model.compile(

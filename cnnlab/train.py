@@ -169,17 +169,18 @@ def _train(planned: Plan, run: Path, manifest: Manifest, callbacks: list, notify
         }
     )
     if not manifest.data.get("training_finished"):
-        _fit(planned, run, manifest, splits, callbacks)
+        _fit(planned, run, manifest, splits, callbacks, notify)
     else:
         notify("training had finished; evaluating on the test split")
     return _finish(cfg, run, manifest, splits, info)
 
 
-def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list) -> None:
+def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list, notify) -> None:
     """`model.fit` with the run's callbacks; on success the manifest says `evaluating`."""
     import keras
 
     from cnnlab.callbacks import Checkpoints, HistoryCSV, NanGuard, WeightHistograms
+    from cnnlab.compiling import schedule_mismatch
     from cnnlab.data.prepare import to_dataset
     from cnnlab.runs import read_history
 
@@ -210,6 +211,9 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list) 
     fit_callbacks += [*planned.user_callbacks, *callbacks]
 
     batch = cfg.train.batch_size
+    warning = schedule_mismatch(cfg, -(-len(splits.x_train) // batch) * cfg.train.epochs)
+    if warning:
+        notify(warning)
     train_data = to_dataset(splits.x_train, splits.y_train, batch, shuffle=True, seed=cfg.seed)
     val_data = to_dataset(splits.x_val, splits.y_val, batch, shuffle=False, seed=0) if has_validation else None
     model.fit(

@@ -325,3 +325,22 @@ def test_weight_histograms_are_tensorboards_own(trained):
             assert [e.step for e in written] == [0, 1, 2]
             theirs = make_ndarray(histogram_pb("x", keras.ops.convert_to_numpy(weight)).value[0].tensor)
             assert np.allclose(make_ndarray(written[-1].tensor_proto), theirs)
+
+
+def test_a_schedule_sized_for_another_run_length_is_pointed_out(run_cli, write, tmp_path):
+    """173 training examples after the validation split: 22 batches of 8, 1 epoch. A cosine
+    over 4 + 1,000 steps would stop early; one over 4 + 18 fits and says nothing."""
+
+    def train_with(decay_steps: int):
+        schedule = (
+            "{name: adam, learning_rate: {CosineDecay: {initial_learning_rate: 0.0, warmup_target: 0.003, "
+            f"warmup_steps: 4, decay_steps: {decay_steps}}}}}}}"
+        )
+        text = TINY.replace("{name: adam, learning_rate: 0.003}", schedule).replace("epochs: 3", "epochs: 1")
+        config = write(f"cosine{decay_steps}.yaml", text)
+        result = run_cli("train", config, "--runs-dir", tmp_path / "runs")
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "CosineDecay spans 1,004 steps but this run takes 22: it stops before its end" in train_with(1000)
+    assert "CosineDecay spans" not in train_with(18)
