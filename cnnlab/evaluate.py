@@ -29,7 +29,7 @@ def predicted_classes(probabilities: np.ndarray) -> np.ndarray:
 
 
 def evaluate_model(
-    model, x: np.ndarray, y: np.ndarray, labels: np.ndarray, batch_size: int, class_names
+    model, x: np.ndarray, y: np.ndarray, labels: np.ndarray, batch_size: int, class_names, callbacks=()
 ) -> tuple[dict, dict]:
     """(metrics, predictions): Keras' compiled loss and metrics on (x, y), the scores, and for
     every example its true label, predicted label and class probabilities.
@@ -44,7 +44,9 @@ def evaluate_model(
     # short. In predict, TensorFlow runs those steps side by side and holds all their
     # activations at once: +92 MB peak for the baseline at batch 256, and no faster.
     model.steps_per_execution, model.predict_function = 1, None
-    probabilities = model.predict(x, batch_size=max(batch_size, INFERENCE_BATCH), verbose=0).astype(np.float32)
+    probabilities = model.predict(
+        x, batch_size=max(batch_size, INFERENCE_BATCH), verbose=0, callbacks=list(callbacks)
+    ).astype(np.float32)
     for metric in model.metrics:
         metric.reset_state()
     loss = float(model.compute_loss(x=None, y=y, y_pred=probabilities, training=False))
@@ -58,15 +60,28 @@ def evaluate_model(
 
 
 def assess(
-    run: Path, cfg, model, *, x, y, labels, raw_images, class_names, checkpoint: str, split: str, best_epoch: int | None
+    run: Path,
+    cfg,
+    model,
+    *,
+    x,
+    y,
+    labels,
+    raw_images,
+    class_names,
+    checkpoint: str,
+    split: str,
+    best_epoch: int | None,
+    callbacks=(),
 ) -> dict:
-    """Evaluate `model`, then write metrics.json, predictions.npz, the plots and the report."""
+    """Evaluate `model`, then write metrics.json, predictions.npz, the plots and the report.
+    `callbacks` see the prediction pass (Keras callbacks)."""
     from cnnlab import plots
     from cnnlab.report import write_report
     from cnnlab.runs import RUN_CONFIG, Manifest, read_history
     from cnnlab.summary import summarize
 
-    metrics, predictions = evaluate_model(model, x, y, labels, cfg.train.batch_size, class_names)
+    metrics, predictions = evaluate_model(model, x, y, labels, cfg.train.batch_size, class_names, callbacks)
     metrics = {"checkpoint": checkpoint, "split": split, "best_epoch": best_epoch, **metrics}
     # The report, metrics.json and predictions.npz describe the test split (compare pairs runs
     # on it); other evaluations go beside them, named by their split.

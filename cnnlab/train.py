@@ -172,7 +172,7 @@ def _train(planned: Plan, run: Path, manifest: Manifest, callbacks: list, notify
         _fit(planned, run, manifest, splits, callbacks, notify)
     else:
         notify("training had finished; evaluating on the test split")
-    return _finish(cfg, run, manifest, splits, info)
+    return _finish(cfg, run, manifest, splits, info, callbacks)
 
 
 def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list, notify) -> None:
@@ -233,7 +233,7 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list, 
     )
 
 
-def _finish(cfg, run: Path, manifest: Manifest, splits, info) -> dict:
+def _finish(cfg, run: Path, manifest: Manifest, splits, info, callbacks: list) -> dict:
     import keras
 
     from cnnlab.evaluate import assess
@@ -253,6 +253,7 @@ def _finish(cfg, run: Path, manifest: Manifest, splits, info) -> dict:
         checkpoint="best.keras",
         split="test",
         best_epoch=manifest.data.get("best_epoch"),
+        callbacks=callbacks,  # the caller's also see the test pass (a stop request, for one)
     )
     manifest.data = Manifest(run).data  # assess added the test results
     manifest.update(

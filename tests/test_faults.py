@@ -228,3 +228,30 @@ def test_ctrl_c_during_the_final_evaluation_resumes_by_evaluating(run_cli, write
     assert history_rows(runs) == rows  # no epoch trained again
     assert manifest(run)["status"] == "completed"
     assert json.loads((run / "metrics.json").read_text())["examples"] == 20000
+
+
+def test_a_ctrl_c_that_a_destructor_swallowed_still_stops_training_and_evaluation():
+    """The flake this catches: SIGINT landed in TensorFlow's EagerResourceDeleter.__del__,
+    Python printed "Exception ignored" and the run went on to complete with exit 0."""
+    from cnnlab.cli.stopping import StopRequests
+
+    stop = StopRequests()
+
+    class Resource:
+        def __del__(self):
+            stop.handle(signal.SIGINT, None)  # as if the signal arrived while this ran
+
+    hook, sys.unraisablehook = sys.unraisablehook, stop.unraisable
+    try:
+        Resource()  # Python swallows the KeyboardInterrupt raised in __del__, quietly here
+    finally:
+        sys.unraisablehook = hook
+    assert stop.requested
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    x, y = np.zeros((16, 2), "float32"), np.eye(2, dtype="float32")[np.zeros(16, int)]
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[stop])
+    assert int(model.optimizer.iterations) == 1  # stopped at the first batch's end
+    with pytest.raises(KeyboardInterrupt):
+        model.predict(x, verbose=0, callbacks=[stop])

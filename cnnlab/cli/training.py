@@ -198,23 +198,25 @@ def _fit_with_progress(planned, run: Path, resume: bool, out) -> dict:
     import signal
 
     from cnnlab.cli.display import progress_callback
+    from cnnlab.cli.stopping import StopRequests
     from cnnlab.train import train as train_run
 
-    def stop(signum, frame):  # SIGTERM stops like Ctrl-C: cleanly, resumable
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
+    stop_requests = StopRequests()
+    previous = {sig: signal.signal(sig, stop_requests.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous_hook, sys.unraisablehook = sys.unraisablehook, stop_requests.unraisable
     progress = progress_callback(out)
     try:
         return train_run(
             planned,
             run,
             resume=resume,
-            callbacks=[progress],
+            callbacks=[progress, stop_requests],
             notify=lambda text: out.print(text, style="dim", markup=False),
         )
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = previous_hook
         if hasattr(progress, "progress"):
             progress.progress.stop()
 
