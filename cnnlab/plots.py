@@ -176,16 +176,22 @@ def gradcam(image: np.ndarray, heat: np.ndarray, path: Path, title: str) -> None
     _save(figure, path)
 
 
-def patterns(images: np.ndarray, path: Path, layer_name: str) -> None:
-    """The input pattern that most excites each filter of a layer, one tile per filter."""
+def _numbered_tiles(count: int, inches: float):
+    """(figure, the first `count` axes): a grid of up to 8 tiles a row, every axis blank."""
     plt = _pyplot()
-    count = len(images)
     columns = min(8, count)
     rows = -(-count // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.5 * rows + 0.6), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(inches * columns, inches * rows + 0.6), squeeze=False)
     for axis in axes.ravel():
         axis.axis("off")
-    for index, axis in zip(range(count), axes.ravel()):
+    return figure, axes.ravel()[:count]
+
+
+def patterns(images: np.ndarray, path: Path, layer_name: str) -> None:
+    """The input pattern that most excites each filter of a layer, one tile per filter."""
+    count = len(images)
+    figure, tiles = _numbered_tiles(count, inches=1.5)
+    for index, axis in enumerate(tiles):
         picture, cmap = _as_picture(images[index])
         axis.imshow(picture, cmap=cmap)
         axis.set_title(str(index), fontsize=7)
@@ -195,14 +201,9 @@ def patterns(images: np.ndarray, path: Path, layer_name: str) -> None:
 
 def filters(kernel: np.ndarray, path: Path, layer_name: str) -> None:
     """A first conv layer's kernels (kh, kw, in, out): one tile per filter (RGB if 3 inputs)."""
-    plt = _pyplot()
     count = kernel.shape[-1]
-    columns = min(8, count)
-    rows = -(-count // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.3 * rows + 0.6), squeeze=False)
-    for axis in axes.ravel():
-        axis.axis("off")
-    for index, axis in zip(range(count), axes.ravel()):
+    figure, tiles = _numbered_tiles(count, inches=1.3)
+    for index, axis in enumerate(tiles):
         tile = kernel[..., index]
         tile = tile if tile.shape[-1] == 3 else tile.mean(axis=-1, keepdims=True)
         picture, cmap = _as_picture(tile)
