@@ -45,6 +45,7 @@ class LocatedConfig(RunConfig):
         data = {
             key: {k: _flow_leaves(v) for k, v in value.items()} if isinstance(value, dict) else value
             for key, value in self.model_dump(mode="json").items()
+            if not (key == "search" and value is None)  # only cnnlab tune's configs have one
         }
         return yaml.dump(data, Dumper=_ConfigDumper, sort_keys=False, allow_unicode=True, width=100)
 
@@ -275,18 +276,45 @@ def parse_key_path(text: str) -> KeyPath:
     return tuple(int(p) if p.isdigit() else p for p in parts if p)
 
 
-def _apply_override(data: dict, override: str) -> tuple[KeyPath, Any]:
-    def fail(message: str, hint: str = "") -> ConfigError:
-        return ConfigError(Problem(message, key=key_text, file="--set", hint=hint))
+def with_values(cfg: LocatedConfig, values: dict[str, Any], where: KeyPath) -> LocatedConfig:
+    """`cfg` with each dotted key of `values` set (as --set would) and validated again; a
+    mistake is reported at `where + (key,)`, the line that asked for the value.
 
+    >>> cfg = LocatedConfig.model_validate({"name": "x", "model": {"layers": [{"Dense": {"units": 3}}]}})
+    >>> with_values(cfg, {"model.layers.0.Dense.units": 8}, ("search", "space")).model.layers[0].arguments
+    {'units': 8}
+    """
+    data = cfg.model_dump(mode="json")
+    locations = dict(cfg._locations)
+    for key_text, value in values.items():
+        file, line = cfg.locate((*where, key_text))
+
+        def fail(message: str, hint: str = "", key=key_text, file=file, line=line) -> ConfigError:
+            return ConfigError(Problem(message, key=key, file=file, line=line, hint=hint))
+
+        locations[_set_key(data, key_text, value, fail)] = (file, line)
+    return _validate(data, locations, cfg._source)
+
+
+def _apply_override(data: dict, override: str) -> tuple[KeyPath, Any]:
     key_text, equals, value_text = override.partition("=")
     key_text = key_text.strip()
     if not equals or not key_text:
         raise ConfigError(
             Problem(f"expected KEY=VALUE, got {override!r}", file="--set", hint="for example --set train.epochs=2")
         )
-    path = parse_key_path(key_text)
+
+    def fail(message: str, hint: str = "") -> ConfigError:
+        return ConfigError(Problem(message, key=key_text, file="--set", hint=hint))
+
     value = _parse_value(value_text.strip())
+    return _set_key(data, key_text, value, fail), value
+
+
+def _set_key(data: dict, key_text: str, value: Any, fail) -> KeyPath:
+    """Set the dotted key in the config's data; the key must exist (or be an argument of an
+    open mapping). `fail(message, hint)` makes the error, located where the key was given."""
+    path = parse_key_path(key_text)
     node: Any = data
     for depth, key in enumerate(path[:-1]):
         node = _step(node, key, path[: depth + 1], fail)
@@ -300,7 +328,7 @@ def _apply_override(data: dict, override: str) -> tuple[KeyPath, Any]:
         if last not in allowed:  # a section the file left out (None) still has its keys
             raise fail("unknown key", did_you_mean(str(last), allowed))
     node[last] = value
-    return path, value
+    return path
 
 
 def _step(node: Any, key: Any, path: KeyPath, fail) -> Any:
@@ -324,7 +352,7 @@ def _step(node: Any, key: Any, path: KeyPath, fail) -> Any:
 
 def _is_open_mapping(path: KeyPath) -> bool:
     """Layer and optimizer arguments take any Keras argument, so new keys may be set there."""
-    return (len(path) == 4 and path[:2] == ("model", "layers")) or path == ("train", "optimizer")
+    return (len(path) == 4 and path[:2] == ("model", "layers")) or path in (("train", "optimizer"), ("search", "space"))
 
 
 def _parse_value(text: str) -> Any:

@@ -95,10 +95,10 @@ def load_trained_run(run: Path, checkpoint: str = "best", cfg=None):
     return cfg, model, Preprocessing.load(run / "preprocessing.npz"), dataset_info(cfg)
 
 
-def create_run_folder(runs_dir: Path, name: str, now: dt.datetime | None = None) -> Path:
-    """Make `runs_dir/name/<YYYYmmdd-HHMMSS>[-N]` with an atomic mkdir: two runs started in the
-    same second get different folders, never the same one (no check-then-create race)."""
-    stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+def create_run_folder(runs_dir: Path, name: str, now: dt.datetime | None = None, prefix: str = "") -> Path:
+    """Make `runs_dir/name/<prefix><YYYYmmdd-HHMMSS>[-N]` with an atomic mkdir: two runs started
+    in the same second get different folders, never the same one (no check-then-create race)."""
+    stamp = prefix + (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
     parent = Path(runs_dir) / name
     try:
         parent.mkdir(parents=True, exist_ok=True)

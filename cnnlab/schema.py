@@ -160,6 +160,19 @@ class RuntimeConfig(Section):
     distribution: Literal["none"] = "none"
 
 
+class SearchConfig(Section):
+    """`cnnlab tune`: which Keras Tuner algorithm tries which values of which keys."""
+
+    algorithm: Literal["random", "hyperband", "bayesian"] = "random"
+    max_trials: int = Field(8, ge=1)
+    objective: str = Field("val_accuracy", description="a logged metric; loss and error metrics are minimised")
+    space: dict[str, Any] = Field(
+        min_length=1,
+        description="dotted config keys (as in --set) -> [choices], {uniform: [low, high]}, "
+        "{log_uniform: [low, high]} or {int: [low, high], step: N}",
+    )
+
+
 class RunConfig(Section):
     """A whole run: the YAML file after `base:` inheritance and `--set` overrides."""
 
@@ -171,6 +184,7 @@ class RunConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     tensorboard: TensorBoardConfig = Field(default_factory=TensorBoardConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    search: SearchConfig | None = Field(None, description="what cnnlab tune searches; train ignores it")
 
 
 def section_fields(path: tuple) -> list[str]:

@@ -48,6 +48,14 @@ def plan(cfg: LocatedConfig) -> Plan:
 
     info = dataset_info(cfg)
     _check_split_sizes(cfg)
+    if cfg.search is not None:  # so that check finds what tune would refuse
+        import keras
+
+        from cnnlab.search import check_search
+        from cnnlab.tune import build_trial_model
+
+        check_search(cfg, lambda trial_cfg: build_trial_model(trial_cfg, info))
+        keras.utils.set_random_seed(cfg.seed)  # the run's model starts as it would without a search
     model = build_model(cfg, info)
     transfer = initialise(cfg, model)  # trainable flags must be set before compiling
     compile_model(model, cfg)

@@ -5,7 +5,7 @@ Heavy imports (TensorFlow, Keras, pydantic) happen inside the commands that need
 module registers one family of commands on it.
 """
 
-from cnnlab.cli import configs, results, sharing, training  # noqa: F401,E402  (they register the commands)
+from cnnlab.cli import configs, results, sharing, training, tuning  # noqa: F401,E402  (they register the commands)
 from cnnlab.cli.app import cli
 
 __all__ = ["cli", "main"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 
 import keras
 
@@ -32,3 +35,17 @@ class StopRequests(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
     on_train_batch_end = on_epoch_end = on_predict_batch_end = on_test_batch_end = _raise_if_requested
+
+
+@contextlib.contextmanager
+def stop_requests() -> Iterator[StopRequests]:
+    """Route Ctrl-C and SIGTERM to a `StopRequests` for the block; give it to `fit` as a callback."""
+    requests = StopRequests()
+    previous = {sig: signal.signal(sig, requests.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous_hook, sys.unraisablehook = sys.unraisablehook, requests.unraisable
+    try:
+        yield requests
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = previous_hook

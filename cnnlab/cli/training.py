@@ -195,28 +195,21 @@ def _resumable(target: str, config_path: Path | None, overrides: list[str], runs
 
 
 def _fit_with_progress(planned, run: Path, resume: bool, out) -> dict:
-    import signal
-
     from cnnlab.cli.display import progress_callback
-    from cnnlab.cli.stopping import StopRequests
+    from cnnlab.cli.stopping import stop_requests
     from cnnlab.train import train as train_run
 
-    stop_requests = StopRequests()
-    previous = {sig: signal.signal(sig, stop_requests.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    previous_hook, sys.unraisablehook = sys.unraisablehook, stop_requests.unraisable
     progress = progress_callback(out)
     try:
-        return train_run(
-            planned,
-            run,
-            resume=resume,
-            callbacks=[progress, stop_requests],
-            notify=lambda text: out.print(text, style="dim", markup=False),
-        )
+        with stop_requests() as requests:
+            return train_run(
+                planned,
+                run,
+                resume=resume,
+                callbacks=[progress, requests],
+                notify=lambda text: out.print(text, style="dim", markup=False),
+            )
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        sys.unraisablehook = previous_hook
         if hasattr(progress, "progress"):
             progress.progress.stop()
 

@@ -1,0 +1,124 @@
+"""`cnnlab tune`: a Keras Tuner search over a config's `search:` section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cnnlab.cli.app import cli, console, runs_dir_option, set_option, start_keras
+
+_SHOWN = 10  # trials in the closing table
+
+
+@cli.command(short_help="Search a config's hyperparameters with Keras Tuner.")
+@click.argument("config_path", metavar="[CONFIG]", required=False, type=click.Path(path_type=Path))
+@set_option
+@click.option("--max-trials", type=click.IntRange(min=1), help="Override search.max_trials.")
+@runs_dir_option
+@click.option(
+    "--resume",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Continue a stopped search (its tune-... folder); finished trials are not run again.",
+)
+def tune(
+    config_path: Path | None, overrides: tuple[str, ...], max_trials: int | None, runs_dir: Path, resume: Path | None
+) -> None:
+    """Search the values in CONFIG's search: section with Keras Tuner; each trial trains the
+    config with its values set, as cnnlab train would, and is judged on the validation split.
+
+    \b
+    search:
+      algorithm: random          # random | hyperband | bayesian
+      max_trials: 8
+      objective: val_accuracy    # any logged metric; losses and errors are minimised
+      space:                     # dotted config keys, as --set takes them
+        model.layers.4.Dense.units: [64, 128, 256]
+        model.layers.3.Dropout.rate: {uniform: [0.0, 0.5]}
+        model.layers.0.Conv2D.filters: {int: [16, 64], step: 16}
+        train.optimizer.learning_rate: {log_uniform: [1.0e-4, 1.0e-2]}
+
+    Writes runs/<name>/tune-<stamp>/: trials.csv and trials.md (one row per trial), a
+    TensorBoard folder per trial with its HParams, and best.yaml, the winning config, which
+    cnnlab train runs as it is. Ctrl-C stops the search; --resume continues it.
+
+    \b
+    Examples:
+      cnnlab tune configs/mnist_search.yaml --set data.limit=5000 --set train.epochs=2
+      cnnlab tune --resume runs/mnist_search/tune-20261122-101500
+      cnnlab train runs/mnist_search/tune-20261122-101500/best.yaml
+    """
+    if (config_path is None) == (resume is None):
+        raise click.UsageError("give a CONFIG to search, or --resume DIR (not both)")
+    if resume and overrides:
+        raise click.UsageError("--set changes what the trials so far were scored on: start a new search instead")
+    overrides = (*overrides, *([f"search.max_trials={max_trials}"] if max_trials else []))
+    start_keras()
+    from cnnlab.cli.display import progress_callback
+    from cnnlab.cli.stopping import stop_requests
+    from cnnlab.config import load_config
+    from cnnlab.errors import ConfigError
+    from cnnlab.fileio import remove_temporaries, write_atomic
+    from cnnlab.runs import create_run_folder
+    from cnnlab.search import objective_direction
+    from cnnlab.tune import SEARCH_CONFIG, prepare_search, run_search
+
+    if resume:
+        if not (resume / SEARCH_CONFIG).is_file():
+            raise ConfigError.at("--resume", f"{resume} is not a search folder (it has no {SEARCH_CONFIG})")
+        cfg = load_config(resume / SEARCH_CONFIG, list(overrides))
+        remove_temporaries(resume)
+        folder = resume
+    else:
+        cfg = load_config(config_path, list(overrides))
+        prepare_search(cfg)  # every mistake is found before a folder exists
+        folder = create_run_folder(runs_dir, cfg.name, prefix="tune-")
+    write_atomic(folder / SEARCH_CONFIG, cfg.to_yaml())
+    out = console()
+    search = cfg.search
+    out.print(
+        f"{'resuming' if resume else 'searching'} {cfg.name}: {search.algorithm}, at most {search.max_trials} "
+        f"trials, {objective_direction(cfg)}imising {search.objective} "
+        f"-> {folder}",
+        markup=False,
+    )
+    progress = progress_callback(out)
+    try:
+        with stop_requests() as requests:
+            summary = run_search(
+                cfg,
+                folder,
+                callbacks=[progress, requests],
+                notify=lambda text: out.print(text, style="dim", markup=False),
+            )
+    finally:
+        if hasattr(progress, "progress"):
+            progress.progress.stop()
+    _print_summary(out, cfg, summary)
+
+
+def _print_summary(out, cfg, summary: dict) -> None:
+    """The best trials in one table, then where the results are and what to run next."""
+    from rich.table import Table
+
+    from cnnlab.tune import label
+
+    rows = [row for row in summary["rows"] if row["score"] is not None]
+    rows.sort(key=lambda row: -row["score"] if summary["maximise"] else row["score"])
+    keys = list(cfg.search.space)
+    table = Table(title=f"best trials of {len(summary['rows'])} ({cfg.search.objective})", title_justify="left")
+    for column in ("trial", *map(label, keys), cfg.search.objective, "epochs", "seconds"):
+        table.add_column(column, justify="left" if column == "trial" else "right", overflow="fold")
+    for row in rows[:_SHOWN]:
+        values = [f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in keys]
+        table.add_row(row["trial"], *values, f"{row['score']:.4f}", str(row["epochs"]), str(row["seconds"]))
+    out.print(table)
+    failed = len(summary["rows"]) - summary["finished"]
+    folder, best = summary["folder"], summary["best"]
+    if failed:
+        out.print(f"{failed} trial(s) did not complete: see {folder / 'trials.md'}", markup=False)
+    out.print(f"best: trial {best['trial']}, {cfg.search.objective} {best['score']:.4f}", markup=False)
+    out.print(f"trials: {folder / 'trials.md'}", markup=False)
+    out.print(f"TensorBoard: tensorboard --logdir {folder / 'tensorboard'}", markup=False)
+    out.print(f"train the winner: cnnlab train {folder / 'best.yaml'}", markup=False)

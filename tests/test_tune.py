@@ -1,0 +1,147 @@
+"""`cnnlab tune`: a Keras Tuner search over a config's search: section, its tables, best.yaml,
+resuming without redoing a trial, and located errors for every mistake in the section."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import keras
+import pytest
+
+from cnnlab.config import load_config
+from cnnlab.errors import ConfigError, Interrupted
+from cnnlab.runs import list_runs
+from tests.conftest import TINY_DATA
+
+SEARCH = (
+    "name: search\n"
+    + TINY_DATA.replace("train_examples: 192", "train_examples: 160")
+    + """
+model:
+  layers:
+    - Conv2D: {filters: 4, kernel_size: 3, activation: relu}
+    - MaxPooling2D: {pool_size: 2}
+    - Flatten
+    - Dense: {units: 8, activation: relu}
+    - Dense: {units: 3, activation: softmax}
+train: {epochs: 2, batch_size: 16, optimizer: {name: adam, learning_rate: 0.01}}
+tensorboard: {enabled: false}
+search:
+  algorithm: random
+  max_trials: 3
+  space:
+    model.layers.3.Dense.units: [4, 8, 16]
+    model.layers.0.Conv2D.filters: {int: [2, 9], step: 3}
+    train.optimizer.learning_rate: {log_uniform: [1.0e-3, 3.0e-2]}
+"""
+)
+
+
+def _rows(folder):
+    with open(folder / "trials.csv", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def _search_folder(runs):
+    (folder,) = (runs / "search").glob("tune-*")
+    return folder
+
+
+def test_a_search_writes_one_row_per_trial_and_a_best_yaml_that_trains(run_cli, write, tmp_path):
+    config = write("search.yaml", SEARCH)
+    result = run_cli("tune", config, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    folder = _search_folder(tmp_path / "runs")
+    rows = _rows(folder)
+    assert [row["trial"] for row in rows] == ["0", "1", "2"]
+    assert all(row["status"] == "COMPLETED" and int(row["epochs"]) == 2 for row in rows)
+    for row in rows:  # every value drawn from the space as written
+        assert int(row["model.layers.3.Dense.units"]) in (4, 8, 16)
+        assert int(row["model.layers.0.Conv2D.filters"]) in (2, 5, 8)
+        assert 1.0e-3 <= float(row["train.optimizer.learning_rate"]) <= 3.0e-2
+        assert (folder / "tensorboard" / row["trial"] / "execution0").is_dir()  # scalars and HParams
+    best = max(rows, key=lambda row: float(row["val_accuracy"]))
+    assert f"best: trial {best['trial']}, val_accuracy {float(best['val_accuracy']):.4f}" in result.stdout
+
+    winner = load_config(folder / "best.yaml")
+    assert winner.search is None and winner.name == "search-tuned"
+    assert winner.model.layers[3].arguments["units"] == int(best["model.layers.3.Dense.units"])
+    assert winner.model.layers[0].arguments["filters"] == int(best["model.layers.0.Conv2D.filters"])
+    assert math.isclose(winner.train.optimizer.arguments["learning_rate"], float(best["train.optimizer.learning_rate"]))
+    trained = run_cli("train", folder / "best.yaml", "--runs-dir", tmp_path / "runs")
+    assert trained.exit_code == 0, trained.output
+    (run,) = list_runs(tmp_path / "runs")
+    assert run.parent.name == "search-tuned"
+
+
+def test_an_interrupted_search_resumes_without_redoing_a_finished_trial(run_cli, write, tmp_path):
+    from cnnlab.tune import run_search
+
+    class StopInSecondTrial(keras.callbacks.Callback):
+        trials = 0
+
+        def on_train_begin(self, logs=None):
+            StopInSecondTrial.trials += 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            if StopInSecondTrial.trials == 2:
+                raise KeyboardInterrupt
+
+    cfg = load_config(write("search.yaml", SEARCH))
+    folder = tmp_path / "search"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(cfg.to_yaml())
+    with pytest.raises(Interrupted, match="resume with: cnnlab tune --resume"):
+        run_search(cfg, folder, callbacks=[StopInSecondTrial()])
+    assert [(row["trial"], row["status"]) for row in _rows(folder)] == [("0", "COMPLETED"), ("1", "RUNNING")]
+    first_trial = (folder / "tuner" / "trial_0" / "trial.json").read_bytes()
+
+    result = run_cli("tune", "--resume", folder)
+    assert result.exit_code == 0, result.output
+    assert "resuming: 1 finished trial(s) are kept" in result.stdout
+    assert "trial 0 (" not in result.stdout  # the finished trial did not run again
+    assert "trial 1 (" in result.stdout and "trial 2 (" in result.stdout
+    assert (folder / "tuner" / "trial_0" / "trial.json").read_bytes() == first_trial
+    assert [row["status"] for row in _rows(folder)] == ["COMPLETED"] * 3
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("model.layers.9.Dense.units: [4, 8]", "model.layers has 5 items (0 to 4)"),
+        ("model.layers.3.Dense.unitz: [4, 8]", "did you mean units?"),
+        ("model.layers.3.Dense.units: {normal: [4, 8]}", "unknown distribution 'normal'"),
+        ("model.layers.3.Dense.units: {int: [8, 4]}", "low 8 must be below high 4"),
+        ("train.optimizer.beta_1: {log_uniform: [0, 0.1]}", "log_uniform needs low > 0"),
+        ("data.limit: [100, 200]", "search.space varies model and train keys only"),
+        ("model.layers.3.Dense.units: [4, 'wide']", "choices mix types"),
+        ("model.layers.0.Conv2D.kernel_size: [3, 9]", "Conv2D"),  # 9x9 does not fit an 8x8 input
+    ],
+)
+def test_a_wrong_search_entry_is_one_located_error_before_any_trial(run_cli, write, tmp_path, entry, message):
+    text = SEARCH.replace("    model.layers.3.Dense.units: [4, 8, 16]", "    " + entry)
+    config = write("search.yaml", text)
+    line = text.splitlines().index("    " + entry) + 1
+    result = run_cli("tune", config, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2, result.output
+    assert f"search.yaml:{line}" in result.stderr and message in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_objective_the_run_does_not_log_is_named_with_a_suggestion(write):
+    from cnnlab.search import objective_direction
+
+    cfg = load_config(write("search.yaml", SEARCH), ["search.objective=val_acuracy"])
+    with pytest.raises(ConfigError, match="did you mean val_accuracy"):
+        objective_direction(cfg)
+    assert objective_direction(load_config(write("s.yaml", SEARCH), ["search.objective=val_loss"])) == "min"
+
+
+def test_an_int_range_tops_out_at_its_last_step(write):
+    from cnnlab.search import search_space
+
+    cfg = load_config(write("search.yaml", SEARCH))
+    filters = next(d for d in search_space(cfg) if d.kind == "int")
+    assert (filters.low, filters.high, filters.step) == (2, 8, 3)  # 9 is not reachable from 2 in steps of 3
