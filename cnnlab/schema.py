@@ -115,6 +115,13 @@ class OptimizerSpec(BaseModel):
         return {"name": self.name, **self.arguments} if self.arguments else self.name
 
 
+class FineTuneSpec(Section):
+    """The classic second phase of transfer learning: every layer trainable, a lower rate."""
+
+    epochs: int = Field(ge=1, description="epochs after train.epochs, with every layer trainable")
+    learning_rate: float = Field(gt=0, description="a constant rate for this phase, usually 10-100x lower")
+
+
 class TrainConfig(Section):
     """How `model.compile` and `model.fit` are called."""
 
@@ -137,6 +144,9 @@ class TrainConfig(Section):
     )
     callbacks: list[CallbackSpec] = Field(
         default_factory=list, description="extra Keras callbacks, e.g. EarlyStopping, ReduceLROnPlateau"
+    )
+    fine_tune: FineTuneSpec | None = Field(
+        None, description="after train.epochs with model.freeze's layers frozen, unfreeze them and train on"
     )
 
 

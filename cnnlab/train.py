@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import os
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -138,7 +139,7 @@ def train(
         what = (
             "during the test evaluation"
             if manifest.data.get("training_finished")
-            else f"after {done} of {cfg.train.epochs} epochs"
+            else f"after {done} of {total_epochs(cfg)} epochs"
         )
         raise Interrupted(f"interrupted {what} — resume with: cnnlab train --resume {run}") from None
     except Exception as error:  # a user-facing error or a bug: either way the run says it failed
@@ -201,7 +202,7 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list, 
         NanGuard(),
         checkpoints,
         HistoryCSV(run / "history.csv"),
-        keras.callbacks.BackupAndRestore(str(run / "backup"), double_checkpoint=True),
+        backup := _backup(run / "backup"),
     ]
     if cfg.tensorboard.enabled:
         tensorboard = cfg.tensorboard
@@ -227,6 +228,27 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list, 
     model.fit(
         train_data, validation_data=val_data, epochs=cfg.train.epochs, verbose=0, shuffle=False, callbacks=fit_callbacks
     )
+    fine = cfg.train.fine_tune
+    if fine is not None:
+        from cnnlab.transfer import fine_tuning
+
+        # A resumed run passes through the first fit without an epoch (its backup says it
+        # finished) and lands here with the weights it ended with.
+        fine_tuning(cfg, model)
+        notify(
+            f"fine-tuning: every layer trainable, learning rate {fine.learning_rate:g}, "
+            f"epochs {cfg.train.epochs + 1}-{total_epochs(cfg)}"
+        )
+        fit_callbacks[fit_callbacks.index(backup)] = _backup(run / "backup-fine-tune")
+        model.fit(
+            train_data,
+            validation_data=val_data,
+            initial_epoch=cfg.train.epochs,
+            epochs=total_epochs(cfg),
+            verbose=0,
+            shuffle=False,
+            callbacks=fit_callbacks,
+        )
     history = read_history(run / "history.csv")
     if not (run / "best.keras").is_file():
         raise RunError(f"{run}: no checkpoint was written (no epoch finished with a finite loss)")
@@ -239,6 +261,22 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list, 
         best_epoch=checkpoints.best_epoch,
         timing={"train_seconds": round(seconds, 2), "images_per_second": rate},
     )
+    for folder in (run / "backup", run / "backup-fine-tune"):  # only once the manifest says training finished
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _backup(folder: Path):
+    """Keras' BackupAndRestore, kept when `fit` ends: a run with a fine-tuning phase resumes
+    from the first phase's backup, and any run stopped between the end of `fit` and the
+    manifest's `training_finished` must still find its last epoch."""
+    import keras
+
+    return keras.callbacks.BackupAndRestore(str(folder), double_checkpoint=True, delete_checkpoint=False)
+
+
+def total_epochs(cfg: LocatedConfig) -> int:
+    """`train.epochs`, plus `train.fine_tune.epochs` when the run has that second phase."""
+    return cfg.train.epochs + (cfg.train.fine_tune.epochs if cfg.train.fine_tune else 0)
 
 
 def _finish(cfg, run: Path, manifest: Manifest, splits, info, callbacks: list) -> dict:
@@ -295,7 +333,7 @@ def _write_hparams(logdir: Path, cfg: LocatedConfig, parameters: int) -> None:
         "preprocess": cfg.data.preprocess,
         "optimizer": cfg.train.optimizer.name,
         "batch_size": cfg.train.batch_size,
-        "epochs": cfg.train.epochs,
+        "epochs": total_epochs(cfg),
         "layers": len(cfg.model.layers),
         "parameters": parameters,
         "seed": cfg.seed,

@@ -27,6 +27,14 @@ def initialise(cfg: LocatedConfig, model: keras.Model) -> dict | None:
     """Copy weights from `model.init_from` and freeze `model.freeze` before compiling; the
     record for the manifest, or None when the config asks for neither."""
     spec = cfg.model
+    if cfg.train.fine_tune is not None and spec.freeze is None:
+        raise ConfigError(
+            cfg.problem(
+                ("train", "fine_tune"),
+                "fine_tune unfreezes the layers that model.freeze keeps, and this config freezes none",
+                "add model.freeze (copied, or layer names), or remove train.fine_tune",
+            )
+        )
     if spec.init_from is None and spec.freeze is None:
         return None
     layers: list[dict] = []
@@ -127,6 +135,22 @@ def freeze(cfg: LocatedConfig, model: keras.Model, copied: list[str]) -> list[st
         if layer.name in chosen:
             layer.trainable = False
     return [name for name in (layer.name for layer in model.layers) if name in chosen]
+
+
+def fine_tuning(cfg: LocatedConfig, model: keras.Model) -> LocatedConfig:
+    """Start `train.fine_tune`'s phase: make every layer trainable and compile again with the
+    optimizer at the phase's learning rate. Returns the config of the phase.
+
+    Keras reads `trainable` when it compiles, so the new optimizer covers every weight."""
+    from cnnlab.compiling import compile_model
+    from cnnlab.config import with_values
+
+    rate = cfg.train.fine_tune.learning_rate
+    tuned = with_values(cfg, {"train.optimizer.learning_rate": rate}, ("train", "fine_tune"))
+    for layer in model.layers:
+        layer.trainable = True
+    compile_model(model, tuned)
+    return tuned
 
 
 def describe(layers: list[dict], frozen: list[str]) -> str:

@@ -108,3 +108,81 @@ def test_transfer_mistakes_are_located(run_cli, write, trained, tmp_path):
         assert result.exit_code == 2, (name, result.output)
         assert all(word in result.stderr for word in words), (name, result.stderr)
         assert "Traceback" not in result.output
+
+
+class _ConvWeightsEachEpoch(keras.callbacks.Callback):
+    """The conv layer's kernel at every epoch's end (epoch number, 1-based -> kernel)."""
+
+    def __init__(self, stop_after: int | None = None):
+        super().__init__()
+        self.kernels: dict[int, np.ndarray] = {}
+        self.stop_after = stop_after
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.kernels[epoch + 1] = self.model.get_layer("conv2d").get_weights()[0].copy()
+        if epoch + 1 == self.stop_after:
+            raise KeyboardInterrupt
+
+
+def _fine_tune_run(write, trained, tmp_path):
+    from cnnlab.runs import create_run_folder, save_config
+
+    source, _, _ = trained
+    text = new_head(source=source, freeze="copied").replace(
+        "learning_rate: 0.01}}", "learning_rate: 0.01}, fine_tune: {epochs: 2, learning_rate: 0.001}}"
+    )
+    cfg = load_config(write("fine.yaml", text))
+    run = create_run_folder(tmp_path / "runs", cfg.name)
+    save_config(run, cfg.to_yaml())
+    return cfg, run, keras.saving.load_model(source / "best.keras").get_layer("conv2d").get_weights()[0]
+
+
+def test_fine_tune_unfreezes_the_frozen_layers_for_its_own_epochs(write, trained, tmp_path):
+    from cnnlab.runs import read_history
+    from cnnlab.train import train
+
+    cfg, run, source_kernel = _fine_tune_run(write, trained, tmp_path)
+    seen = _ConvWeightsEachEpoch()
+    notes: list[str] = []
+    train(plan(cfg), run, callbacks=[seen], notify=notes.append)
+    assert sorted(seen.kernels) == [1, 2, 3, 4]  # one history: 2 frozen epochs, then 2 more
+    for epoch in (1, 2):
+        np.testing.assert_array_equal(seen.kernels[epoch], source_kernel)  # frozen, bit for bit
+    assert not np.array_equal(seen.kernels[3], source_kernel)  # trained in the second phase
+    assert not np.array_equal(seen.kernels[4], seen.kernels[3])
+    assert [row["epoch"] for row in read_history(run / "history.csv")] == [1, 2, 3, 4]
+    assert any("fine-tuning: every layer trainable, learning rate 0.001, epochs 3-4" in n for n in notes)
+    final = keras.saving.load_model(run / "last.keras")
+    assert all(layer.trainable for layer in final.layers)
+    assert float(final.optimizer.learning_rate) == np.float32(0.001)
+    assert not (run / "backup").exists() and not (run / "backup-fine-tune").exists()
+
+
+def test_a_run_stopped_while_fine_tuning_resumes_in_that_phase(write, trained, tmp_path):
+    import pytest
+
+    from cnnlab.errors import Interrupted
+    from cnnlab.runs import read_history
+    from cnnlab.train import train
+
+    cfg, run, source_kernel = _fine_tune_run(write, trained, tmp_path)
+    with pytest.raises(Interrupted, match="after 3 of 4 epochs"):
+        train(plan(cfg), run, callbacks=[_ConvWeightsEachEpoch(stop_after=3)])
+    before = read_history(run / "history.csv")
+    resumed = _ConvWeightsEachEpoch()
+    keras.backend.clear_session()
+    manifest = train(plan(cfg), run, resume=True, callbacks=[resumed])
+    assert manifest["status"] == "completed" and sorted(resumed.kernels) == [4]  # no epoch done twice
+    after = read_history(run / "history.csv")
+    assert [row["epoch"] for row in after] == [1, 2, 3, 4] and after[:3] == before
+    assert not np.array_equal(resumed.kernels[4], source_kernel)
+
+
+def test_fine_tune_without_frozen_layers_is_a_located_error(run_cli, write, trained, tmp_path):
+    source, _, _ = trained
+    text = new_head(source=source, freeze="null").replace(
+        "learning_rate: 0.01}}", "learning_rate: 0.01}, fine_tune: {epochs: 2, learning_rate: 0.001}}"
+    )
+    result = run_cli("check", write("fine.yaml", text))
+    assert result.exit_code == 2
+    assert "fine.yaml:" in result.stderr and "train.fine_tune" in result.stderr and "freezes none" in result.stderr
