@@ -25,6 +25,18 @@ def conv_layers(model) -> list:
     return [layer for layer in model.layers if "Conv" in type(layer).__name__ and len(layer.output.shape) == 4]
 
 
+def _no_convolutions(model, consequence: str) -> str:
+    import keras
+
+    nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
+    if nested:  # a Keras Application: its convolutions are inside it, where we do not look yet
+        return (
+            f"{model.name}: the convolutions are inside {', '.join(nested)}, a whole model used as one layer, "
+            f"and cnnlab does not look inside one yet, {consequence}"
+        )
+    return f"{model.name}: the model has no convolutional layer, {consequence}"
+
+
 def functional_view(model, inner):
     """A `keras.Model` over `model`'s own layers with two outputs: `inner`'s and the last layer's."""
     import keras
@@ -62,7 +74,7 @@ def gradcam(model, x: np.ndarray, classes=None) -> tuple[np.ndarray, np.ndarray]
 
     convs = conv_layers(model)
     if not convs:
-        raise RunError(f"{model.name}: the model has no convolutional layer, so Grad-CAM has no maps to weight")
+        raise RunError(_no_convolutions(model, "so Grad-CAM has no maps to weight"))
     view = functional_view(model, convs[-1])
     x = tf.convert_to_tensor(x, dtype=tf.float32)
     with linear_activation(model.layers[-1]), tf.GradientTape() as tape:
@@ -96,7 +108,7 @@ def filter_patterns(model, preprocessing, layer_name: str | None = None, steps: 
 
     convs = conv_layers(model)
     if not convs:
-        raise RunError(f"{model.name}: the model has no convolutional layer, so it has no filters to show")
+        raise RunError(_no_convolutions(model, "so it has no filters to show"))
     names = [layer.name for layer in convs]
     if layer_name is not None and layer_name not in names:
         from cnnlab.errors import did_you_mean

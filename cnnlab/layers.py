@@ -84,7 +84,10 @@ def build_layer(cfg: LocatedConfig, index: int, name: str | None = None, **fixed
     where = ("model", "layers", index, spec.class_name)
     cls = layer_classes().get(spec.class_name)
     if cls is None:
-        hint = did_you_mean(spec.class_name, layer_classes()) or "see the layers listed in keras.layers"
+        from cnnlab.applications import application_names
+
+        known = [*layer_classes(), *application_names()]
+        hint = did_you_mean(spec.class_name, known) or "see keras.layers, and keras.applications for whole models"
         raise ConfigError(cfg.problem(where, f"unknown layer {spec.class_name!r}", hint))
     arguments = dict(spec.arguments)
     if name and "name" not in arguments:

@@ -1,7 +1,8 @@
 """Config -> `keras.Sequential`, with shape mistakes caught and located before any training.
 
-The stack is traced symbolically one layer at a time, so a shape Keras refuses (or one Keras
-accepts but a classifier cannot use) is reported at the layer that caused it.
+The stack is built and traced symbolically one layer at a time, so a shape Keras refuses (or
+one Keras accepts but a classifier cannot use) is reported at the layer that caused it, and a
+Keras Application is built for the shape that reaches it.
 
     >>> from cnnlab.config import load_config
     >>> model = build_model(load_config("configs/mnist_baseline.yaml"))  # doctest: +SKIP
@@ -15,6 +16,7 @@ import re
 
 import keras
 
+from cnnlab.applications import application_names, build_application
 from cnnlab.config import LocatedConfig
 from cnnlab.data import DatasetInfo, dataset_info
 from cnnlab.errors import ConfigError
@@ -23,9 +25,10 @@ from cnnlab.layers import build_layer, keras_message
 _FLATTENERS = "add Flatten or GlobalAveragePooling2D before it"
 
 
-def build_model(cfg: LocatedConfig, info: DatasetInfo | None = None) -> keras.Sequential:
+def build_model(cfg: LocatedConfig, info: DatasetInfo | None = None, pretrained: bool = True) -> keras.Sequential:
     """Build the model of `cfg` for the data set's input shape and class count (under the
-    global dtype policy that `backend.configure` set)."""
+    global dtype policy that `backend.configure` set). `pretrained=False` builds Keras
+    Applications without loading their weights: the same structure, for check and summary."""
     info = info or dataset_info(cfg)
     input_shape = tuple(cfg.model.input_shape or info.input_shape)
     # Softmax in float16 loses the small probabilities; Keras' guide keeps the output float32.
@@ -33,11 +36,16 @@ def build_model(cfg: LocatedConfig, info: DatasetInfo | None = None) -> keras.Se
         keras.config.dtype_policy().name == "mixed_float16" and "dtype" not in cfg.model.layers[-1].arguments
     )
     last = len(cfg.model.layers) - 1
-    layers = [
-        build_layer(cfg, i, name, **({"dtype": "float32"} if i == last and output_float32 else {}))
-        for i, name in enumerate(_layer_names(cfg))
-    ]
-    shapes = _trace(cfg, layers, input_shape)
+    x = keras.Input(shape=input_shape)
+    layers, shapes = [], [tuple(x.shape)]
+    for i, name in enumerate(_layer_names(cfg)):
+        if cfg.model.layers[i].class_name in application_names():  # built for the shape it is given
+            layer = build_application(cfg, i, name, shapes[-1][1:], pretrained)
+        else:
+            layer = build_layer(cfg, i, name, **({"dtype": "float32"} if i == last and output_float32 else {}))
+        x = _trace(cfg, i, layer, x, shapes[-1])
+        layers.append(layer)
+        shapes.append(tuple(x.shape))
     _check_classifier_output(cfg, layers, shapes, info)
     return keras.Sequential([keras.Input(shape=input_shape), *layers], name=cfg.name)
 
@@ -54,35 +62,31 @@ def _layer_names(cfg: LocatedConfig) -> list[str]:
     return names
 
 
-def _trace(cfg: LocatedConfig, layers: list, input_shape: tuple) -> list[tuple]:
-    """Output shape of every layer (batch axis first), in order; raises at the first bad one."""
-    x = keras.Input(shape=input_shape)
-    shapes = [tuple(x.shape)]
-    for index, layer in enumerate(layers):
-        spec = cfg.model.layers[index]
-        where = ("model", "layers", index, spec.class_name)
-        try:
-            x = layer(x)
-        except Exception as error:  # Keras raises ValueError, TypeError or backend errors here
-            message = keras_message(error)
-            raise ConfigError(
-                cfg.problem(
-                    where,
-                    f"cannot take an input of shape {shapes[-1]}: {message}",
-                    _shape_hint(spec.class_name, shapes[-1]),
-                )
-            ) from None
-        shape = tuple(x.shape)
-        if any(d is not None and d <= 0 for d in shape[1:]):
-            raise ConfigError(
-                cfg.problem(
-                    where,
-                    f"turns the input {shapes[-1]} into an empty output {shape}",
-                    _shape_hint(spec.class_name, shapes[-1]),
-                )
+def _trace(cfg: LocatedConfig, index: int, layer, x, input_shape: tuple):
+    """The layer called on the symbolic `x`: a shape Keras refuses, or an empty output, is
+    reported at this layer."""
+    spec = cfg.model.layers[index]
+    where = ("model", "layers", index, spec.class_name)
+    try:
+        y = layer(x)
+    except Exception as error:  # Keras raises ValueError, TypeError or backend errors here
+        raise ConfigError(
+            cfg.problem(
+                where,
+                f"cannot take an input of shape {input_shape}: {keras_message(error)}",
+                _shape_hint(spec.class_name, input_shape),
             )
-        shapes.append(shape)
-    return shapes
+        ) from None
+    shape = tuple(y.shape)
+    if any(d is not None and d <= 0 for d in shape[1:]):
+        raise ConfigError(
+            cfg.problem(
+                where,
+                f"turns the input {input_shape} into an empty output {shape}",
+                _shape_hint(spec.class_name, input_shape),
+            )
+        )
+    return y
 
 
 def _shape_hint(class_name: str, input_shape: tuple) -> str:
@@ -119,6 +123,8 @@ def _check_classifier_output(cfg: LocatedConfig, layers: list, shapes: list, inf
             )
         )
     width = output[1]
+    if info.num_classes is None:  # an image folder not there yet: its classes are unknown
+        return
     binary = info.num_classes == 2 and width == 1 and "binary" in cfg.train.loss
     if width != info.num_classes and not binary:
         path = last_path + (("units",) if "units" in cfg.model.layers[last].arguments else ())

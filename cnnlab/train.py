@@ -35,10 +35,15 @@ class Plan:
     device: dict
     user_callbacks: list
     transfer: dict | None = None  # what model.init_from copied and model.freeze froze
+    notes: tuple[str, ...] = ()  # what a check could not see (data or weights not here yet)
 
 
-def plan(cfg: LocatedConfig) -> Plan:
-    """Set up the device and seed, build and compile the model, build the extra callbacks."""
+def plan(cfg: LocatedConfig, check_only: bool = False) -> Plan:
+    """Set up the device and seed, build and compile the model, build the extra callbacks.
+
+    `check_only` (for `cnnlab check`) checks what can be checked without the data and the
+    pretrained weights: an image folder that is not there yet and ImageNet weights that are
+    not downloaded yet become notes, not errors."""
     from cnnlab import backend
 
     device = backend.configure(cfg)
@@ -47,7 +52,8 @@ def plan(cfg: LocatedConfig) -> Plan:
     from cnnlab.model import build_model
     from cnnlab.transfer import initialise
 
-    info = dataset_info(cfg)
+    info = dataset_info(cfg, missing_ok=check_only)
+    pretrained = not check_only
     _check_split_sizes(cfg)
     if cfg.search is not None:  # so that check finds what tune would refuse
         import keras
@@ -55,12 +61,24 @@ def plan(cfg: LocatedConfig) -> Plan:
         from cnnlab.search import check_search
         from cnnlab.tune import build_trial_model
 
-        check_search(cfg, lambda trial_cfg: build_trial_model(trial_cfg, info))
+        check_search(cfg, lambda trial_cfg: build_trial_model(trial_cfg, info, pretrained))
         keras.utils.set_random_seed(cfg.seed)  # the run's model starts as it would without a search
-    model = build_model(cfg, info)
+    model = build_model(cfg, info, pretrained)
     transfer = initialise(cfg, model)  # trainable flags must be set before compiling
     compile_model(model, cfg)
-    return Plan(cfg, model, info, device, build_callbacks(cfg), transfer)
+    return Plan(cfg, model, info, device, build_callbacks(cfg), transfer, _unchecked(cfg, info) if check_only else ())
+
+
+def _unchecked(cfg: LocatedConfig, info) -> tuple[str, ...]:
+    from cnnlab.applications import application_names
+
+    notes = []
+    if info.num_classes is None:
+        notes.append(f"data.path {cfg.data.path} does not exist yet: its classes are not checked")
+    for spec in cfg.model.layers:
+        if spec.class_name in application_names() and spec.arguments.get("weights", "imagenet") == "imagenet":
+            notes.append(f"{spec.class_name}'s ImageNet weights are not loaded here; train downloads them once")
+    return tuple(notes)
 
 
 def _check_split_sizes(cfg: LocatedConfig) -> None:

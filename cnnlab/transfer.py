@@ -147,8 +147,11 @@ def fine_tuning(cfg: LocatedConfig, model: keras.Model) -> LocatedConfig:
 
     rate = cfg.train.fine_tune.learning_rate
     tuned = with_values(cfg, {"train.optimizer.learning_rate": rate}, ("train", "fine_tune"))
+    from cnnlab.applications import keep_scaling_fixed
+
     for layer in model.layers:
         layer.trainable = True
+    keep_scaling_fixed(model)
     compile_model(model, tuned)
     return tuned
 

@@ -32,14 +32,14 @@ _TIMES = "trial_times.json"
 _ALGORITHMS = {"random": "RandomSearch", "hyperband": "Hyperband", "bayesian": "BayesianOptimization"}
 
 
-def build_trial_model(cfg: LocatedConfig, info) -> keras.Model:
+def build_trial_model(cfg: LocatedConfig, info, pretrained: bool = True) -> keras.Model:
     """The compiled model of one trial's config, built as `cnnlab train` builds it."""
     from cnnlab.compiling import compile_model
     from cnnlab.model import build_model
     from cnnlab.transfer import initialise
 
     keras.utils.set_random_seed(cfg.seed)  # every trial starts from the same seeded state
-    model = build_model(cfg, info)
+    model = build_model(cfg, info, pretrained)
     initialise(cfg, model)
     compile_model(model, cfg)
     return model

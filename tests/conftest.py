@@ -36,6 +36,17 @@ TINY = (
 )
 
 
+def build_shipped(path: Path):
+    """A shipped config's model as check builds it: without its photo folder or its ImageNet
+    weights (neither is here), the same layers and shapes."""
+    from cnnlab.config import load_config
+    from cnnlab.data import dataset_info
+    from cnnlab.model import build_model
+
+    cfg = load_config(path)
+    return build_model(cfg, dataset_info(cfg, missing_ok=True), pretrained=False)
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """One real training of the tiny model (3 epochs, standardize), shared by many tests:

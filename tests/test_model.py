@@ -9,7 +9,7 @@ from cnnlab.config import load_config
 from cnnlab.errors import ConfigError
 from cnnlab.model import build_model
 from cnnlab.summary import layer_macs, summarize
-from tests.conftest import CONFIGS
+from tests.conftest import CONFIGS, build_shipped
 
 
 def build(write, layers_yaml: str, extra: str = "", overrides=()):
@@ -172,7 +172,7 @@ def test_summary_counts_trainable_and_non_trainable_parameters():
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
 def test_summary_counts_equal_keras_counts_for_every_shipped_config(config):
-    model = build_model(load_config(config))
+    model = build_shipped(config)
     result = summarize(model)
     assert result.total_params == model.count_params()
     assert result.trainable_params == sum(int(keras.ops.size(w)) for w in model.trainable_weights)

@@ -30,7 +30,10 @@ def summary(target: str | None, overrides: tuple[str, ...], runs_dir: Path, as_j
     from cnnlab.summary import summarize
 
     cfg = load_config(config_path, list(overrides))
-    result = summarize(build_model(cfg))
+    from cnnlab.data import dataset_info
+
+    # The same shapes without the data or the pretrained weights: nothing is read or downloaded.
+    result = summarize(build_model(cfg, dataset_info(cfg, missing_ok=True), pretrained=False))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -104,13 +107,15 @@ def check_configs(paths, overrides: list[str]) -> int:
     out, errors, failed = console(), console(stderr=True), 0
     for path in paths:
         try:
-            model = plan(load_config(path, overrides)).model
+            planned = plan(load_config(path, overrides), check_only=True)
         except CnnlabError as error:
             failed += 1
             errors.print(f"FAIL {path}", style="red", markup=False)
             show_error(error, errors)
         else:
-            out.print(f"OK   {path}  ({model.count_params():,} parameters)", markup=False)
+            out.print(f"OK   {path}  ({planned.model.count_params():,} parameters)", markup=False)
+            for note in planned.notes:
+                out.print(f"     note: {note}", style="dim", markup=False)
         keras.backend.clear_session()
     if len(paths) > 1:
         out.print(f"{len(paths) - failed} of {len(paths)} configs OK")

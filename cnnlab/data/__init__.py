@@ -35,8 +35,10 @@ __all__ = ["Arrays", "DatasetInfo", "dataset_info", "load_arrays", "KNOWN_NAMES"
 KNOWN_NAMES = (*BUILTIN, "synthetic", "image_folder")
 
 
-def dataset_info(cfg: LocatedConfig) -> DatasetInfo:
+def dataset_info(cfg: LocatedConfig, missing_ok: bool = False) -> DatasetInfo:
     """Input shape, class count and class names of `cfg.data`, without loading the examples.
+    With `missing_ok`, an image folder that does not exist yet gives its shape (from the
+    config) and an unknown class count (None) instead of an error: what `check` can say.
 
     >>> cfg = LocatedConfig.model_validate({"name": "x", "model": {"layers": ["Flatten"]}})
     >>> dataset_info(cfg).input_shape
@@ -50,6 +52,19 @@ def dataset_info(cfg: LocatedConfig) -> DatasetInfo:
         names = tuple(f"class_{i}" for i in range(spec.num_classes))
         return DatasetInfo("synthetic", tuple(spec.input_shape), spec.num_classes, names)
     path = _local_path(cfg)
+    if cfg.data.dataset == "image_folder" and not path.is_dir():
+        from cnnlab.data.folder import CHANNELS, DEFAULT_IMAGE_SIZE
+
+        if not missing_ok or path.exists():
+            raise ConfigError(
+                cfg.problem(
+                    ("data", "path"),
+                    f"no folder {path}" if not path.exists() else f"{path} is a file, not a folder",
+                    "give a folder with one sub-folder of images per class: --set data.path=photos",
+                )
+            )
+        size = tuple(cfg.data.image_size or DEFAULT_IMAGE_SIZE)
+        return DatasetInfo(path.name, (*size, CHANNELS[cfg.data.color_mode]), None, ())
     try:
         if is_image_folder(cfg):
             from cnnlab.data.folder import CHANNELS, DEFAULT_IMAGE_SIZE, class_folders

@@ -34,7 +34,7 @@ class DatasetInfo:
 
     name: str
     input_shape: tuple[int, ...]
-    num_classes: int
+    num_classes: int | None  # None: an image folder that check could not see
     class_names: tuple[str, ...]
 
 

@@ -1,0 +1,176 @@
+"""The image-folder homework end to end (configs/image_folder_8class.yaml on a generated folder
+of eight classes of colour PNGs), a Keras Application as a layer with its input scaling, and
+the located errors for inputs an application cannot take."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnlab.data.synthetic import make_synthetic
+from cnnlab.runs import list_runs
+from tests.conftest import REPO
+
+CLASSES = ("ankle_boot", "bag", "coat", "dress", "pullover", "sandal", "shirt", "trouser")
+QUICK = ["--set", "data.image_size=[32, 32]", "--set", "train.epochs=1", "--set", "train.batch_size=16"]
+# MobileNetV2's graph is slow to trace: one step per call, no validation pass, no TensorBoard graph.
+FEWER_TRACES = ["--set", "train.steps_per_execution=1", "--set", "data.validation_split=0"]
+FEWER_TRACES += ["--set", "tensorboard.enabled=false"]
+
+
+def write_photo_folder(root: Path, per_class: int = 10, splits: tuple[str, ...] = ()) -> Path:
+    """Eight classes of 20x24 RGB PNGs (a learnable pattern per class, plus noise), in
+    root/<class>/ or, with `splits`, in root/<split>/<class>/."""
+    arrays = make_synthetic((12, 12, 3), len(CLASSES), per_class * len(CLASSES), 8, seed=3)
+    seen = [0] * len(CLASSES)
+    for index, (image, label) in enumerate(zip(arrays.x_train, arrays.y_train)):
+        split = splits[seen[label] % len(splits)] if splits else ""  # every split gets every class
+        seen[label] += 1
+        folder = root / split / CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image, "RGB").resize((24, 20)).save(folder / f"{index}.png")
+    return root
+
+
+def _one_run(runs: Path) -> Path:
+    (run,) = list_runs(runs)
+    return run
+
+
+@pytest.mark.parametrize("splits", [(), ("train", "train", "val", "test")], ids=["one-folder", "train-val-test"])
+def test_the_homework_config_trains_on_a_folder_of_eight_classes(run_cli, tmp_path, splits):
+    photos = write_photo_folder(tmp_path / "photos", splits=splits)
+    config = REPO / "configs" / "image_folder_8class.yaml"
+    result = run_cli("train", config, "--set", f"data.path={photos}", *QUICK, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    run = _one_run(tmp_path / "runs")
+    manifest = json.loads((run / "manifest.json").read_text())
+    data = manifest["data"]
+    images = len(list(photos.rglob("*.png")))
+    assert data["train_examples"] + data["validation_examples"] + data["test_examples"] == images
+    if splits:  # the folder's own split, not a random one
+        assert data["test_examples"] == len(list((photos / "test").rglob("*.png")))
+        assert data["validation_examples"] == len(list((photos / "val").rglob("*.png")))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [row["class"] for row in metrics["per_class"]] == list(CLASSES)  # named after their folders
+
+
+def _weights_file(tmp_path: Path) -> Path:
+    """A MobileNetV2 weights file made here (a stand-in for the ImageNet download)."""
+    path = tmp_path / "mobilenet_v2_0.35_32.weights.h5"
+    keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None, alpha=0.35).save_weights(
+        path
+    )
+    keras.backend.clear_session()
+    return path
+
+
+def test_a_pretrained_application_trains_as_a_frozen_base_then_fine_tunes(run_cli, tmp_path):
+    photos = write_photo_folder(tmp_path / "photos")
+    weights = _weights_file(tmp_path)
+    config = REPO / "configs" / "image_folder_mobilenet.yaml"
+    result = run_cli(
+        "train",
+        config,
+        "--set",
+        f"data.path={photos}",
+        *QUICK,
+        *FEWER_TRACES,
+        "--set",
+        f"model.layers.2.MobileNetV2.weights={weights}",
+        "--set",
+        "model.layers.2.MobileNetV2.alpha=0.35",
+        "--set",
+        "train.fine_tune.epochs=1",
+        "--runs-dir",
+        tmp_path / "runs",
+    )
+    assert result.exit_code == 0, result.output
+    assert "frozen mobile_net_v2" in result.output and "fine-tuning" in result.output
+    run = _one_run(tmp_path / "runs")
+    assert len((run / "history.csv").read_text().splitlines()) == 1 + 2  # one frozen, one fine-tuning epoch
+    model = keras.saving.load_model(run / "best.keras")  # plain Keras loads it
+    base = model.get_layer("mobile_net_v2")
+    scaling = base.get_layer("mobile_net_v2_preprocess_input")
+    # data.preprocess: scale gives [0, 1]; MobileNetV2 was trained on [-1, 1].
+    white_and_black = np.array([[[[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]]], np.float32)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(scaling(white_and_black)), [[[[1, 1, 1], [-1, -1, -1]]]])
+
+
+def test_the_input_scaling_matches_each_applications_own_preprocess_input():
+    from cnnlab.applications import preprocess_affine
+
+    pixels = np.random.default_rng(1).uniform(0, 255, (5, 3))
+    for name in ("MobileNetV2", "VGG16", "DenseNet121", "EfficientNetB0"):  # tf, caffe (BGR), torch, none
+        constructor = getattr(keras.applications, name)
+        matrix, offset = preprocess_affine(constructor)
+        expected = constructor.__globals__["preprocess_input"](pixels.reshape(1, 1, 5, 3).copy())
+        np.testing.assert_allclose(pixels @ matrix.T + offset, np.asarray(expected).reshape(5, 3), atol=1e-3)
+
+
+APPLICATION_ON_MNIST = """
+name: app
+model:
+  layers:
+    - {first}
+    - MobileNetV2: {{include_top: false, weights: {weights}, pooling: avg{extra}}}
+    - Dense: {{units: 10, activation: softmax}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("first", "weights", "extra", "key", "message"),
+    [
+        ("Rescaling: {scale: 1.0}", "null", "", "MobileNetV2", "Input size must be at least 32x32"),
+        ("Resizing: {height: 32, width: 32}", "imagenet", "", "MobileNetV2", "pretrained weights take 3 channels"),
+        ("Resizing: {height: 32, width: 32}", "null", ", alpah: 0.35", "alpah", "did you mean alpha?"),
+        ("Resizing: {height: 32, width: 32}", "missing.h5", "", "weights", "no weights file missing.h5"),
+    ],
+    ids=["too-small", "one-channel", "argument-typo", "no-weights-file"],
+)
+def test_an_input_an_application_cannot_take_is_one_located_error(run_cli, write, first, weights, extra, key, message):
+    config = write("app.yaml", APPLICATION_ON_MNIST.format(first=first, weights=weights, extra=extra))
+    result = run_cli("check", config)
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "app.yaml:5" in line and key in line and message in line  # the application's line
+    if "at least" in message:
+        assert "add - Resizing: {height: 32, width: 32} before it" in line
+    if "channels" in message:
+        assert "Conv2D: {filters: 3, kernel_size: 1}" in line
+
+
+def test_weights_that_cannot_be_downloaded_say_where_to_put_the_file(run_cli, write, tmp_path, monkeypatch):
+    from keras.src.utils import file_utils
+
+    def offline(fname, origin, **kwargs):  # what Keras' downloader raises without a network
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    text = APPLICATION_ON_MNIST.format(first="Resizing: {height: 32, width: 32}", weights="imagenet", extra="")
+    text = text.replace("    - Resizing", "    - Conv2D: {filters: 3, kernel_size: 1}\n    - Resizing")
+    result = run_cli("train", write("app.yaml", text), "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2, result.output
+    assert "could not download MobileNetV2's ImageNet weights" in result.stderr
+    assert f"put mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5 in {tmp_path}/keras/models" in (
+        result.stderr.replace("\n", "")
+    )
+    assert "or give weights: path/to/" in result.stderr and "Traceback" not in result.output
+
+
+def test_check_passes_a_photo_config_before_its_folder_and_weights_are_there(run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no data/photos here
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # and no weights: check must not download
+    result = run_cli("check", REPO / "configs" / "image_folder_mobilenet.yaml")
+    assert result.exit_code == 0, result.output
+    assert "note: data.path data/photos does not exist yet: its classes are not checked" in result.output
+    assert "note: MobileNetV2's ImageNet weights are not loaded here" in result.output
+    assert not (tmp_path / "keras").exists()
+    training = run_cli("train", REPO / "configs" / "image_folder_mobilenet.yaml", "--runs-dir", tmp_path / "runs")
+    assert training.exit_code == 2 and "data.path: no folder data/photos" in training.stderr  # train needs it
