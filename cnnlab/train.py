@@ -64,15 +64,16 @@ def plan(cfg: LocatedConfig, check_only: bool = False) -> Plan:
         check_search(cfg, lambda trial_cfg: build_trial_model(trial_cfg, info, pretrained))
         keras.utils.set_random_seed(cfg.seed)  # the run's model starts as it would without a search
     model = build_model(cfg, info, pretrained)
-    transfer = initialise(cfg, model)  # trainable flags must be set before compiling
+    transfer = initialise(cfg, model, check_only)  # trainable flags must be set before compiling
     compile_model(model, cfg)
-    return Plan(cfg, model, info, device, build_callbacks(cfg), transfer, _unchecked(cfg, info) if check_only else ())
+    notes = _unchecked(cfg, info, transfer) if check_only else ()
+    return Plan(cfg, model, info, device, build_callbacks(cfg), transfer, notes)
 
 
-def _unchecked(cfg: LocatedConfig, info) -> tuple[str, ...]:
+def _unchecked(cfg: LocatedConfig, info, transfer: dict | None) -> tuple[str, ...]:
     from cnnlab.applications import application_names
 
-    notes = []
+    notes = [transfer["unchecked"]] if transfer and "unchecked" in transfer else []
     if info.num_classes is None:
         notes.append(f"data.path {cfg.data.path} does not exist yet: its classes are not checked")
     for spec in cfg.model.layers:

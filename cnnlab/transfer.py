@@ -23,9 +23,11 @@ from cnnlab.errors import CnnlabError, ConfigError, did_you_mean
 WHERE = ("model", "init_from")
 
 
-def initialise(cfg: LocatedConfig, model: keras.Model) -> dict | None:
+def initialise(cfg: LocatedConfig, model: keras.Model, check_only: bool = False) -> dict | None:
     """Copy weights from `model.init_from` and freeze `model.freeze` before compiling; the
-    record for the manifest, or None when the config asks for neither."""
+    record for the manifest, or None when the config asks for neither. With `check_only`, a
+    source run that is not there yet but has its config beside this one (init_from: mnist_fast
+    and configs/mnist_fast.yaml) is a note ("unchecked") rather than an error."""
     spec = cfg.model
     if cfg.train.fine_tune is not None and spec.freeze is None:
         raise ConfigError(
@@ -40,7 +42,15 @@ def initialise(cfg: LocatedConfig, model: keras.Model) -> dict | None:
     layers: list[dict] = []
     source = None
     if spec.init_from is not None:
-        source = source_checkpoint(cfg)
+        try:
+            source = source_checkpoint(cfg)
+        except ConfigError:
+            written_in = cfg.locate(WHERE)[0]
+            config = Path(written_in).parent / f"{spec.init_from}.yaml" if written_in else None
+            if not (check_only and config and config.is_file()):
+                raise
+            note = f"model.init_from {spec.init_from}: no run yet, so nothing was copied; train {config} first"
+            return {"source": None, "layers": [], "frozen": [], "unchecked": note}
         layers = copy_weights(model, _load(cfg, source))
         if not any(record["copied"] for record in layers):
             reasons = "; ".join(f"{r['layer']}: {r['why']}" for r in layers[:3]) or "the model has no weights"

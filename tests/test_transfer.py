@@ -186,3 +186,15 @@ def test_fine_tune_without_frozen_layers_is_a_located_error(run_cli, write, trai
     result = run_cli("check", write("fine.yaml", text))
     assert result.exit_code == 2
     assert "fine.yaml:" in result.stderr and "train.fine_tune" in result.stderr and "freezes none" in result.stderr
+
+
+def test_check_passes_an_init_from_whose_config_is_beside_it_before_it_is_trained(run_cli, write, tmp_path):
+    from tests.conftest import TINY
+
+    write("source.yaml", TINY.replace("name: tiny", "name: source"))
+    config = write("new.yaml", new_head(source="source", freeze="copied"))
+    result = run_cli("check", config)
+    assert result.exit_code == 0, result.output
+    assert "note: model.init_from source: no run yet, so nothing was copied; train" in result.output
+    trained_too_early = run_cli("train", config, "--runs-dir", tmp_path / "runs")
+    assert trained_too_early.exit_code == 2 and "model.init_from" in trained_too_early.stderr
