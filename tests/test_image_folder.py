@@ -70,36 +70,59 @@ def _weights_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_pretrained_application_trains_as_a_frozen_base_then_fine_tunes(run_cli, tmp_path):
+def _pretrained_overrides(photos: Path, weights: Path) -> list[str]:
+    return [
+        f"data.path={photos}",
+        "data.image_size=[32, 32]",
+        f"model.layers.2.MobileNetV2.weights={weights}",
+        "model.layers.2.MobileNetV2.alpha=0.35",
+    ]
+
+
+def test_a_pretrained_application_trains_as_a_frozen_base(run_cli, tmp_path):
     photos = write_photo_folder(tmp_path / "photos")
     weights = _weights_file(tmp_path)
     config = REPO / "configs" / "image_folder_mobilenet.yaml"
+    overrides = [*_pretrained_overrides(photos, weights), "train.fine_tune=None"]
     result = run_cli(
         "train",
         config,
-        "--set",
-        f"data.path={photos}",
+        *(a for o in overrides for a in ("--set", o)),
         *QUICK,
         *FEWER_TRACES,
-        "--set",
-        f"model.layers.2.MobileNetV2.weights={weights}",
-        "--set",
-        "model.layers.2.MobileNetV2.alpha=0.35",
-        "--set",
-        "train.fine_tune.epochs=1",
         "--runs-dir",
         tmp_path / "runs",
     )
     assert result.exit_code == 0, result.output
-    assert "frozen mobile_net_v2" in result.output and "fine-tuning" in result.output
-    run = _one_run(tmp_path / "runs")
-    assert len((run / "history.csv").read_text().splitlines()) == 1 + 2  # one frozen, one fine-tuning epoch
-    model = keras.saving.load_model(run / "best.keras")  # plain Keras loads it
+    assert "frozen mobile_net_v2" in result.output
+    model = keras.saving.load_model(_one_run(tmp_path / "runs") / "best.keras")  # plain Keras loads it
     base = model.get_layer("mobile_net_v2")
+    source = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=weights, alpha=0.35)
+    trained_base = base.layers[-1]
+    for mine, theirs in zip(trained_base.get_weights(), source.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)  # frozen: the weights file's values, bit for bit
     scaling = base.get_layer("mobile_net_v2_preprocess_input")
     # data.preprocess: scale gives [0, 1]; MobileNetV2 was trained on [-1, 1].
     white_and_black = np.array([[[[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]]], np.float32)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(scaling(white_and_black)), [[[[1, 1, 1], [-1, -1, -1]]]])
+
+
+def test_fine_tuning_unfreezes_the_application_but_not_its_input_scaling(write, tmp_path):
+    from cnnlab.config import load_config
+    from cnnlab.train import plan
+    from cnnlab.transfer import fine_tuning
+
+    photos = write_photo_folder(tmp_path / "photos", per_class=2)
+    overrides = _pretrained_overrides(photos, _weights_file(tmp_path))
+    cfg = load_config(REPO / "configs" / "image_folder_mobilenet.yaml", overrides)
+    model = plan(cfg).model
+    base = model.get_layer("mobile_net_v2")
+    assert not base.trainable and not base.trainable_weights
+    fine_tuning(cfg, model)
+    trainable = {id(w) for w in model.trainable_weights}
+    scaling = base.get_layer("mobile_net_v2_preprocess_input")
+    assert base.trainable and all(id(w) not in trainable for w in scaling.weights)
+    assert all(id(w) in trainable for w in base.layers[-1].trainable_weights)  # the pretrained layers learn
 
 
 def test_the_input_scaling_matches_each_applications_own_preprocess_input():
