@@ -75,6 +75,11 @@ def run_search(
     splits = prepare_for(cfg, arrays, info.num_classes)
     if splits.x_val is None and cfg.search.objective.startswith("val_"):
         raise RunError(f"{cfg.search.objective} needs validation data; this data set gave none")
+    from cnnlab.compiling import schedule_mismatch
+
+    warning = schedule_mismatch(cfg, -(-len(splits.x_train) // cfg.train.batch_size) * cfg.train.epochs)
+    if warning:  # a quick search (data.limit, fewer epochs) shortens every trial alike
+        notify(warning)
     hypermodel = _ConfigHyperModel(cfg, dimensions, info, splits, list(callbacks))
     tuner = _make_tuner(cfg, hypermodel, folder, notify)
     tensorboard = keras.callbacks.TensorBoard(log_dir=str(folder / "tensorboard"), histogram_freq=0, write_graph=False)

@@ -12,19 +12,13 @@ import pytest
 from cnnlab.config import load_config
 from cnnlab.errors import ConfigError, Interrupted
 from cnnlab.runs import list_runs
-from tests.conftest import TINY_DATA
+from tests.conftest import TINY_DATA, TINY_MODEL
 
 SEARCH = (
     "name: search\n"
     + TINY_DATA.replace("train_examples: 192", "train_examples: 160")
+    + TINY_MODEL.replace("    - Dense: {units: 3", "    - Dense: {units: 8, activation: relu}\n    - Dense: {units: 3")
     + """
-model:
-  layers:
-    - Conv2D: {filters: 4, kernel_size: 3, activation: relu}
-    - MaxPooling2D: {pool_size: 2}
-    - Flatten
-    - Dense: {units: 8, activation: relu}
-    - Dense: {units: 3, activation: softmax}
 train: {epochs: 2, batch_size: 16, optimizer: {name: adam, learning_rate: 0.01}}
 tensorboard: {enabled: false}
 search:

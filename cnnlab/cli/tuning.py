@@ -79,7 +79,7 @@ def tune(
     search = cfg.search
     out.print(
         f"{'resuming' if resume else 'searching'} {cfg.name}: {search.algorithm}, at most {search.max_trials} "
-        f"trials, {objective_direction(cfg)}imising {search.objective} "
+        f"trials, {'maximising' if objective_direction(cfg) == 'max' else 'minimising'} {search.objective} "
         f"-> {folder}",
         markup=False,
     )
