@@ -206,7 +206,8 @@ def summarise(cfg: LocatedConfig, folder: Path, oracle, dimensions: list[Dimensi
         row = {"trial": trial_id, "status": str(trial.status)}
         row.update({d.key: trial.hyperparameters.values.get(d.key) for d in dimensions})
         row["score"] = trial.score
-        row["best_epoch"] = None if trial.best_step is None else int(trial.best_step) + 1
+        done = row["status"] == "COMPLETED" and trial.best_step is not None
+        row["best_epoch"] = int(trial.best_step) + 1 if done else None  # Keras Tuner starts it at 0
         row.update(times.get(trial_id, {"epochs": None, "seconds": None}))
         if trial.message:
             row["error"] = _last_line(trial.message)

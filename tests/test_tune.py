@@ -89,6 +89,7 @@ def test_an_interrupted_search_resumes_without_redoing_a_finished_trial(run_cli,
     with pytest.raises(Interrupted, match="resume with: cnnlab tune --resume"):
         run_search(cfg, folder, callbacks=[StopInSecondTrial()])
     assert [(row["trial"], row["status"]) for row in _rows(folder)] == [("0", "COMPLETED"), ("1", "RUNNING")]
+    assert _rows(folder)[1]["best_epoch"] == ""  # nothing to report of a trial cut short
     first_trial = (folder / "tuner" / "trial_0" / "trial.json").read_bytes()
 
     result = run_cli("tune", "--resume", folder)
