@@ -105,8 +105,7 @@ def _input_problem(cfg: LocatedConfig, where: tuple, message: str, input_shape: 
 
 def _check_channels(cfg: LocatedConfig, where: tuple, input_shape: tuple) -> None:
     if input_shape[-1] != 3:
-        message = f"cannot take an input of shape {tuple(input_shape)}: pretrained weights take 3 channels"
-        raise ConfigError(_input_problem(cfg, where, message, input_shape))
+        raise ConfigError(_input_problem(cfg, where, "pretrained weights take 3 channels", input_shape))
 
 
 def _download_problem(cfg: LocatedConfig, where: tuple, class_name: str, message: str):
