@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import platform
 import shutil
 import sys
 import time
@@ -18,9 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnlab import __version__
 from cnnlab.config import LocatedConfig
 from cnnlab.errors import CnnlabError, Interrupted, RunError
+from cnnlab.provenance import versions, write_hparams
 from cnnlab.runs import RUN_CONFIG, Manifest
 
 
@@ -137,7 +136,7 @@ def train(
         started=manifest.data.get("started", started),
         resumed=[*manifest.data.get("resumed", []), started] if resume else [],
         config_sha256=hashlib.sha256((run / RUN_CONFIG).read_bytes()).hexdigest(),
-        versions=_versions(),
+        versions=versions(),
         device=planned.device,
         seed=cfg.seed,
         parameters=planned.model.count_params(),
@@ -235,7 +234,7 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list, 
             )
         )
         fit_callbacks.append(WeightHistograms(run / "tensorboard" / "train", tensorboard.histogram_freq))
-        _write_hparams(run / "tensorboard", cfg, model.count_params())
+        write_hparams(run / "tensorboard", cfg, model.count_params(), total_epochs(cfg))
     fit_callbacks += [*planned.user_callbacks, *callbacks]
 
     batch = cfg.train.batch_size
@@ -340,43 +339,6 @@ def best_monitor(cfg: LocatedConfig, has_validation: bool) -> str | None:
     if monitor == "auto":
         monitor = "accuracy" if "accuracy" in cfg.train.metrics else "loss"
     return "val_" + monitor.removeprefix("val_")
-
-
-def _write_hparams(logdir: Path, cfg: LocatedConfig, parameters: int) -> None:
-    """The run's entry in TensorBoard's HParams dashboard."""
-    import tensorflow as tf
-    from tensorboard.plugins.hparams import api as hp
-
-    values = {
-        "dataset": cfg.data.dataset,
-        "preprocess": cfg.data.preprocess,
-        "optimizer": cfg.train.optimizer.name,
-        "batch_size": cfg.train.batch_size,
-        "epochs": total_epochs(cfg),
-        "layers": len(cfg.model.layers),
-        "parameters": parameters,
-        "seed": cfg.seed,
-    }
-    learning_rate = cfg.train.optimizer.arguments.get("learning_rate")
-    if isinstance(learning_rate, (int, float)):
-        values["learning_rate"] = float(learning_rate)
-    with tf.summary.create_file_writer(str(logdir / "hparams")).as_default():
-        hp.hparams(values, trial_id=cfg.name)
-
-
-def _versions() -> dict:
-    import keras
-    import numpy
-    import tensorflow
-
-    return {
-        "cnnlab": __version__,
-        "python": platform.python_version(),
-        "keras": keras.__version__,
-        "tensorflow": tensorflow.__version__,
-        "numpy": numpy.__version__,
-        "platform": platform.platform(),
-    }
 
 
 def _now() -> str:
