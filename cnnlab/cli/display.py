@@ -5,7 +5,9 @@ as a Keras callback.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import keras
 
@@ -84,3 +86,19 @@ class LiveProgress(keras.callbacks.Callback):
 
 def progress_callback(console) -> keras.callbacks.Callback:
     return LiveProgress(console) if console.is_terminal else PlainProgress(console)
+
+
+@contextlib.contextmanager
+def training_callbacks(console) -> Iterator[list[keras.callbacks.Callback]]:
+    """The callbacks every training command gives `fit`: the progress display, and the handler
+    that turns Ctrl-C and SIGTERM into a clean stop. The live display is closed however the
+    block ends."""
+    from cnnlab.cli.stopping import stop_requests
+
+    progress = progress_callback(console)
+    try:
+        with stop_requests() as requests:
+            yield [progress, requests]
+    finally:
+        if hasattr(progress, "progress"):
+            progress.progress.stop()

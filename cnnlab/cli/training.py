@@ -195,23 +195,17 @@ def _resumable(target: str, config_path: Path | None, overrides: list[str], runs
 
 
 def _fit_with_progress(planned, run: Path, resume: bool, out) -> dict:
-    from cnnlab.cli.display import progress_callback
-    from cnnlab.cli.stopping import stop_requests
+    from cnnlab.cli.display import training_callbacks
     from cnnlab.train import train as train_run
 
-    progress = progress_callback(out)
-    try:
-        with stop_requests() as requests:
-            return train_run(
-                planned,
-                run,
-                resume=resume,
-                callbacks=[progress, requests],
-                notify=lambda text: out.print(text, style="dim", markup=False),
-            )
-    finally:
-        if hasattr(progress, "progress"):
-            progress.progress.stop()
+    with training_callbacks(out) as callbacks:
+        return train_run(
+            planned,
+            run,
+            resume=resume,
+            callbacks=callbacks,
+            notify=lambda text: out.print(text, style="dim", markup=False),
+        )
 
 
 def _print_outcome(out, run: Path, manifest: dict) -> None:

@@ -55,8 +55,7 @@ def tune(
         raise click.UsageError("--set changes what the trials so far were scored on: start a new search instead")
     overrides = (*overrides, *([f"search.max_trials={max_trials}"] if max_trials else []))
     start_keras()
-    from cnnlab.cli.display import progress_callback
-    from cnnlab.cli.stopping import stop_requests
+    from cnnlab.cli.display import training_callbacks
     from cnnlab.config import load_config
     from cnnlab.errors import ConfigError
     from cnnlab.fileio import remove_temporaries, write_atomic
@@ -83,18 +82,10 @@ def tune(
         f"-> {folder}",
         markup=False,
     )
-    progress = progress_callback(out)
-    try:
-        with stop_requests() as requests:
-            summary = run_search(
-                cfg,
-                folder,
-                callbacks=[progress, requests],
-                notify=lambda text: out.print(text, style="dim", markup=False),
-            )
-    finally:
-        if hasattr(progress, "progress"):
-            progress.progress.stop()
+    with training_callbacks(out) as callbacks:
+        summary = run_search(
+            cfg, folder, callbacks=callbacks, notify=lambda text: out.print(text, style="dim", markup=False)
+        )
     _print_summary(out, cfg, summary)
 
 
