@@ -21,33 +21,61 @@ from cnnlab.errors import ConfigError, RunError
 
 
 def conv_layers(model) -> list:
-    """The model's convolution layers whose outputs are 2-D maps (Conv2D, SeparableConv2D, ...)."""
-    return [layer for layer in model.layers if "Conv" in type(layer).__name__ and len(layer.output.shape) == 4]
-
-
-def _no_convolutions(model, consequence: str) -> str:
+    """The convolution layers whose outputs are 2-D maps (Conv2D, SeparableConv2D, ...), in
+    order, including those inside a whole model used as one layer (a Keras Application), but not
+    the fixed input scaling cnnlab puts in front of one."""
     import keras
 
-    nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
-    if nested:  # a Keras Application: its convolutions are inside it, where we do not look yet
-        return (
-            f"{model.name}: the convolutions are inside {', '.join(nested)}, a whole model used as one layer, "
-            f"and cnnlab does not look inside one yet, {consequence}"
-        )
-    return f"{model.name}: the model has no convolutional layer, {consequence}"
+    from cnnlab.applications import SCALING_SUFFIX
+
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found += conv_layers(layer)
+        elif "Conv" in type(layer).__name__ and len(layer.output.shape) == 4:
+            if not layer.name.endswith(SCALING_SUFFIX):
+                found.append(layer)
+    return found
 
 
 def functional_view(model, inner):
-    """A `keras.Model` over `model`'s own layers with two outputs: `inner`'s and the last layer's."""
+    """A `keras.Model` over `model`'s own layers (weights shared) with two outputs: `inner`'s,
+    wherever it is, and the last layer's."""
     import keras
 
     inputs = keras.Input(model.input_shape[1:])
-    x, inner_output = inputs, None
-    for layer in model.layers:
-        x = layer(x)
+    inner_output, output = _through(model, inner, inputs)
+    return keras.Model(inputs, [inner_output, output])
+
+
+def _through(container, inner, x):
+    """`container` called on `x`: (inner's output, the container's output). A functional model
+    that holds `inner` itself gives both from its own graph (an application's is not a chain);
+    otherwise the layers are called in order (a Sequential, or cnnlab's wrapper of an
+    application), going into the one that holds `inner`."""
+    import keras
+
+    if not isinstance(container, keras.Sequential) and any(layer is inner for layer in container.layers):
+        return keras.Model(container.inputs, [inner.output, container.outputs[0]])(x)
+    inner_output = None
+    for layer in container.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
         if layer is inner:
-            inner_output = x
-    return keras.Model(inputs, [inner_output, x])
+            x = inner_output = layer(x)
+        elif isinstance(layer, keras.Model) and _holds(layer, inner):
+            inner_output, x = _through(layer, inner, x)
+        else:
+            x = layer(x)
+    return inner_output, x
+
+
+def _holds(container, inner) -> bool:
+    import keras
+
+    return any(
+        layer is inner or (isinstance(layer, keras.Model) and _holds(layer, inner)) for layer in container.layers
+    )
 
 
 @contextlib.contextmanager
@@ -74,7 +102,7 @@ def gradcam(model, x: np.ndarray, classes=None) -> tuple[np.ndarray, np.ndarray]
 
     convs = conv_layers(model)
     if not convs:
-        raise RunError(_no_convolutions(model, "so Grad-CAM has no maps to weight"))
+        raise RunError(f"{model.name}: the model has no convolutional layer, so Grad-CAM has no maps to weight")
     view = functional_view(model, convs[-1])
     x = tf.convert_to_tensor(x, dtype=tf.float32)
     with linear_activation(model.layers[-1]), tf.GradientTape() as tape:
@@ -108,7 +136,7 @@ def filter_patterns(model, preprocessing, layer_name: str | None = None, steps: 
 
     convs = conv_layers(model)
     if not convs:
-        raise RunError(_no_convolutions(model, "so it has no filters to show"))
+        raise RunError(f"{model.name}: the model has no convolutional layer, so it has no filters to show")
     names = [layer.name for layer in convs]
     if layer_name is not None and layer_name not in names:
         from cnnlab.errors import did_you_mean
