@@ -40,12 +40,18 @@ def stderr_muted():
 
 @functools.cache
 def visible_gpus() -> tuple[str, ...]:
-    """Names of the GPUs TensorFlow can use (empty on a CPU-only machine)."""
+    """Names of the GPUs Keras' backend can use (empty on a CPU-only machine)."""
     with stderr_muted():
-        import keras  # noqa: F401  (starts TensorFlow as Keras' backend)
-        import tensorflow as tf
+        import keras  # starts the backend named by KERAS_BACKEND
+        import tensorflow as tf  # the data pipeline's, whichever backend trains
 
         _fit_threads_to_quota(tf)
+        if keras.backend.backend() == "jax":
+            import jax
+
+            # tf.data only feeds JAX here: TensorFlow must not reserve the GPUs' memory.
+            tf.config.set_visible_devices([], "GPU")
+            return tuple(str(d) for d in jax.local_devices() if d.platform == "gpu")
         return tuple(d.name for d in tf.config.list_physical_devices("GPU"))
 
 
@@ -126,17 +132,45 @@ def configure(cfg) -> dict:
     import keras
     import tensorflow as tf
 
-    if runtime.device == "cpu" and gpus:
+    tensorflow = keras.backend.backend() == "tensorflow"
+    if runtime.device == "cpu" and gpus and tensorflow:  # JAX was kept to its CPU at start-up
         tf.config.set_visible_devices([], "GPU")
+    if runtime.distribute == "mirrored" and not use_gpu:
+        _split_cpu(cfg, tf)
     policy = "mixed_float16" if runtime.mixed_precision else "float32"
     keras.config.set_dtype_policy(policy)
     keras.utils.set_random_seed(cfg.seed)
-    if runtime.deterministic:
+    if runtime.deterministic and tensorflow:  # XLA on a CPU, JAX's compiler, is deterministic already
         tf.config.experimental.enable_op_determinism()
     return {
+        "backend": keras.backend.backend(),
         "device": "gpu" if use_gpu else "cpu",
         "gpus": list(gpus) if use_gpu else [],
         "dtype_policy": policy,
         "deterministic": runtime.deterministic,
+        "distribute": runtime.distribute,
         "seed": cfg.seed,
     }
+
+
+def _split_cpu(cfg, tf) -> None:
+    """`mirrored` on a machine without a GPU: split the CPU into as many logical devices as
+    `runtime.devices` names CPUs, so the strategy can be tried (and tested) anywhere."""
+    from cnnlab.errors import ConfigError
+
+    wanted = sum("CPU" in device.upper() for device in cfg.runtime.devices or ())
+    if wanted < 2:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    if len(tf.config.get_logical_device_configuration(cpu) or ()) == wanted:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * wanted)
+    except RuntimeError:  # TensorFlow's devices exist once it has run anything
+        raise ConfigError(
+            cfg.problem(
+                ("runtime", "devices"),
+                f"the CPU cannot be split into {wanted} devices after TensorFlow has started",
+                "train this config in a command of its own",
+            )
+        ) from None

@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from cnnlab.distribute import locally
 from cnnlab.errors import RunError
 from cnnlab.fileio import replacing, write_atomic
 from cnnlab.runs import read_history
@@ -87,8 +88,31 @@ class Checkpoints(keras.callbacks.Callback):
         return better
 
     def _save(self, name: str) -> None:
-        with replacing(self.run / name) as temporary:
+        with replacing(self.run / name) as temporary, locally():
             self.model.save(temporary)
+
+
+class Backup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore, kept when `fit` ends: a run with a fine-tuning phase resumes
+    from the first phase's backup, and any run stopped between the end of `fit` and the
+    manifest's `training_finished` must still find its last epoch.
+
+    `read_only` is for the processes of a data_parallel run other than process 0: they restore
+    from process 0's backup, as it does, but never write one."""
+
+    def __init__(self, folder: Path, read_only: bool = False):
+        super().__init__(str(folder), double_checkpoint=True, delete_checkpoint=False)
+        self.read_only = read_only
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.read_only:
+            with locally():
+                super().on_epoch_end(epoch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.read_only:
+            with locally():
+                super().on_train_batch_end(batch, logs)
 
 
 class NanGuard(keras.callbacks.Callback):
@@ -111,7 +135,9 @@ class NanGuard(keras.callbacks.Callback):
         self._steps = self._first_bad = None
 
     def on_train_begin(self, logs=None):
-        if self._steps is None:
+        # JAX's train_step is stateless (it takes and returns the variables): no counting
+        # inside it there, and the message names the batch where the logs showed the NaN.
+        if self._steps is None and keras.backend.backend() == "tensorflow":
             self._steps = keras.Variable(0, dtype="int64", trainable=False, name="nan_guard_steps")
             self._first_bad = keras.Variable(0, dtype="int64", trainable=False, name="nan_guard_first_bad")
             self.model.train_step = _counting_first_nonfinite(self.model.train_step, self._steps, self._first_bad)
@@ -119,13 +145,15 @@ class NanGuard(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        self._steps.assign(0)
-        self._first_bad.assign(0)
+        if self._steps is not None:
+            self._steps.assign(0)
+            self._first_bad.assign(0)
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            first = int(keras.ops.convert_to_numpy(self._first_bad)) or batch + 1
+            counted = self._first_bad is not None and int(keras.ops.convert_to_numpy(self._first_bad))
+            first = counted or batch + 1
             raise RunError(
                 f"the loss became NaN or infinite at epoch {self._epoch + 1}, batch {first} — "
                 "try a lower learning rate, another preprocess, or check the data for NaNs"

@@ -135,10 +135,14 @@ def schedule_mismatch(cfg: LocatedConfig, total_steps: int) -> str | None:
 
 
 def compile_model(model: keras.Model, cfg: LocatedConfig) -> None:
-    """`model.compile` with the optimizer, loss, metrics and steps per execution of `cfg.train`."""
+    """`model.compile` with the optimizer, loss, metrics and steps per execution of `cfg.train`.
+
+    Under `mirrored` a step runs one batch: Keras' several-batch step fails inside
+    MirroredStrategy ("You must feed a value for placeholder tensor", keras-team/keras#19246)."""
+    mirrored = cfg.runtime.distribute == "mirrored"
     model.compile(
         optimizer=build_optimizer(cfg),
         loss=check_loss(cfg),
         metrics=check_metrics(cfg),
-        steps_per_execution=cfg.train.steps_per_execution,
+        steps_per_execution=1 if mirrored else cfg.train.steps_per_execution,
     )

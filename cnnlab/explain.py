@@ -96,7 +96,7 @@ def linear_activation(layer):
 def gradcam(model, x: np.ndarray, classes=None) -> tuple[np.ndarray, np.ndarray]:
     """Heat maps (N, H, W) in [0, 1] at the input's size for the examples `x` (model inputs, i.e.
     preprocessed), for `classes` (default: each example's predicted class); and those classes."""
-    import tensorflow as tf
+    import keras
 
     from cnnlab.evaluate import predicted_classes
 
@@ -104,22 +104,68 @@ def gradcam(model, x: np.ndarray, classes=None) -> tuple[np.ndarray, np.ndarray]
     if not convs:
         raise RunError(f"{model.name}: the model has no convolutional layer, so Grad-CAM has no maps to weight")
     view = functional_view(model, convs[-1])
-    x = tf.convert_to_tensor(x, dtype=tf.float32)
-    with linear_activation(model.layers[-1]), tf.GradientTape() as tape:
-        maps, scores = view(x, training=False)
-        if classes is None:
-            classes = predicted_classes(scores.numpy())
-        classes = np.asarray(classes, dtype=np.int64)
+    to_maps, head = keras.Model(view.input, view.outputs[0]), _head(model, convs[-1])
+    with linear_activation(model.layers[-1]):
+        maps = keras.ops.convert_to_numpy(to_maps(np.asarray(x, np.float32), training=False))
+        scores = keras.ops.convert_to_numpy(head(maps))
+        classes = np.asarray(predicted_classes(scores) if classes is None else classes, dtype=np.int64)
         if scores.shape[-1] == 1:  # one sigmoid unit: its score is evidence for class 1, against class 0
-            chosen = scores[:, 0] * tf.constant(np.where(classes == 1, 1.0, -1.0), tf.float32)
+            pick = np.where(classes == 1, 1.0, -1.0)[:, None].astype(np.float32)
         else:
-            chosen = tf.gather(scores, classes, batch_dims=1)
-    gradients = tape.gradient(chosen, maps)
-    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-    cam = tf.nn.relu(tf.reduce_sum(maps * weights, axis=-1, keepdims=True))
-    cam = tf.image.resize(cam, x.shape[1:3], method="bilinear")[..., 0].numpy()
+            pick = np.eye(scores.shape[-1], dtype=np.float32)[classes]
+        # The examples do not mix (inference mode), so the gradient of the sum is each one's own.
+        gradients = gradient(lambda m: keras.ops.sum(head(m) * pick), maps)
+    weights = gradients.mean(axis=(1, 2), keepdims=True)
+    cam = np.maximum((maps * weights).sum(axis=-1, keepdims=True), 0.0)
+    cam = keras.ops.convert_to_numpy(keras.ops.image.resize(cam, x.shape[1:3], interpolation="bilinear"))[..., 0]
     peak = cam.reshape(len(cam), -1).max(axis=1).reshape(-1, 1, 1)
     return np.where(peak > 0, cam / np.where(peak > 0, peak, 1), 0.0).astype(np.float32), classes
+
+
+def _head(container, inner):
+    """The part of `container` after `inner`, as a function of `inner`'s output (inference
+    mode): what Grad-CAM differentiates. Inside a functional model (an application) it is that
+    model's own graph from `inner` on; in a chain, the layers after the one holding `inner`."""
+    import keras
+
+    if not isinstance(container, keras.Sequential) and any(layer is inner for layer in container.layers):
+        return keras.Model(inner.output, container.outputs[0])  # Keras copies the graph between the two
+    layers = [layer for layer in container.layers if not isinstance(layer, keras.layers.InputLayer)]
+    at = next(
+        i for i, layer in enumerate(layers) if layer is inner or isinstance(layer, keras.Model) and _holds(layer, inner)
+    )
+    first = (lambda m: m) if layers[at] is inner else _head(layers[at], inner)
+
+    def rest(maps):
+        x = first(maps)
+        for layer in layers[at + 1 :]:
+            x = layer(x, training=False)
+        return x
+
+    return rest
+
+
+def gradient(function, x: np.ndarray) -> np.ndarray:
+    """The gradient of the scalar `function(x)` with respect to the array `x`, by whichever
+    backend Keras runs on (TensorFlow's tape, JAX's `grad`).
+
+    >>> import keras
+    >>> gradient(lambda v: keras.ops.sum(v * v), np.array([1.0, 2.0], np.float32)).tolist()
+    [2.0, 4.0]
+    """
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return np.asarray(jax.grad(function)(x))
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = function(x)
+    return tape.gradient(value, x).numpy()
 
 
 def filter_patterns(model, preprocessing, layer_name: str | None = None, steps: int = 60) -> tuple[np.ndarray, str]:
@@ -132,7 +178,7 @@ def filter_patterns(model, preprocessing, layer_name: str | None = None, steps: 
     layer that is a linear function of every pixel alike, maximised by a flat black or white
     image. The step is normalised per image; the image is pulled a little towards grey and kept
     within the pixel range, which keeps the pictures readable."""
-    import tensorflow as tf
+    import keras
 
     convs = conv_layers(model)
     if not convs:
@@ -147,21 +193,23 @@ def filter_patterns(model, preprocessing, layer_name: str | None = None, steps: 
         )
     layer = convs[-1] if layer_name is None else convs[names.index(layer_name)]
     view = functional_view(model, layer)
+    to_maps = keras.Model(view.input, view.outputs[0])
     count, shape = layer.output.shape[-1], model.input_shape[1:]
     low, high, grey = (preprocessing.apply(np.full((1, *shape), v, np.uint8)) for v in (0, 255, 128))
-    x = tf.Variable(np.repeat(grey, count, axis=0))
+    x = np.repeat(grey, count, axis=0).astype(np.float32)
     step = 0.05 * float(np.mean(high - low))
-    one_hot = tf.one_hot(np.arange(count), count)  # filter i for image i
+    one_hot = np.eye(count, dtype=np.float32)  # filter i for image i
+
+    def excitement(images):
+        maps = to_maps(images, training=False)
+        return keras.ops.sum(maps[:, maps.shape[1] // 2, maps.shape[2] // 2, :] * one_hot)
+
     with linear_activation(layer):
         for _ in range(steps):
-            with tf.GradientTape() as tape:
-                maps, _ = view(x, training=False)
-                centre = maps[:, maps.shape[1] // 2, maps.shape[2] // 2, :]
-                excitement = tf.reduce_sum(centre * one_hot)
-            gradient = tape.gradient(excitement, x)
-            gradient /= tf.sqrt(tf.reduce_mean(tf.square(gradient), axis=(1, 2, 3), keepdims=True)) + 1e-8
-            x.assign(tf.clip_by_value(grey + 0.98 * (x + step * gradient - grey), low, high))
-    raw = np.clip(preprocessing.invert(x.numpy()), 0.0, 255.0)  # rounding of the inverse, not the picture
+            ascent = gradient(excitement, x)
+            ascent /= np.sqrt(np.mean(np.square(ascent), axis=(1, 2, 3), keepdims=True)) + 1e-8
+            x = np.clip(grey + 0.98 * (x + step * ascent - grey), low, high).astype(np.float32)
+    raw = np.clip(preprocessing.invert(x), 0.0, 255.0)  # rounding of the inverse, not the picture
     return _crop_to_change(raw, preprocessing.invert(grey)), layer.name
 
 

@@ -163,11 +163,23 @@ class TensorBoardConfig(Section):
 class RuntimeConfig(Section):
     """Where and how the computation runs."""
 
+    backend: Literal["tensorflow", "jax"] = Field(
+        "tensorflow", description="Keras' backend; jax needs pip install 'cnnlab[jax]'"
+    )
     device: Literal["auto", "cpu", "gpu"] = "auto"
     mixed_precision: bool = False
     deterministic: bool = False
-    # Reserved for multi-device training; one device is all cnnlab does today.
-    distribution: Literal["none"] = "none"
+    distribute: Literal["none", "mirrored", "data_parallel"] = Field(
+        "none",
+        description="mirrored: tf.distribute.MirroredStrategy over this machine's GPUs (or devices); "
+        "data_parallel: Keras' DataParallel on JAX, one or many processes",
+    )
+    devices: list[str] | None = Field(
+        None, min_length=1, description="mirrored: the devices to mirror over, e.g. [GPU:0, GPU:1]"
+    )
+    coordinator: str | None = Field(None, pattern=r"^[^:\s]+:\d+$", description="data_parallel: HOST:PORT of process 0")
+    num_processes: int | None = Field(None, ge=1, description="data_parallel: how many processes train together")
+    process_id: int | None = Field(None, ge=0, description="data_parallel: this process's number, 0 writes the run")
 
 
 class SearchConfig(Section):

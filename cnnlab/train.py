@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ class Plan:
     user_callbacks: list
     transfer: dict | None = None  # what model.init_from copied and model.freeze froze
     notes: tuple[str, ...] = ()  # what a check could not see (data or weights not here yet)
+    strategy: object = None  # distribute.Strategy: how the model is built and fed
 
 
 def plan(cfg: LocatedConfig, check_only: bool = False) -> Plan:
@@ -43,9 +45,11 @@ def plan(cfg: LocatedConfig, check_only: bool = False) -> Plan:
     `check_only` (for `cnnlab check`) checks what can be checked without the data and the
     pretrained weights: an image folder that is not there yet and ImageNet weights that are
     not downloaded yet become notes, not errors."""
-    from cnnlab import backend
+    from cnnlab import backend, distribute
 
+    distribute.check(cfg)
     device = backend.configure(cfg)
+    strategy = distribute.Strategy() if check_only else distribute.activate(cfg)
     from cnnlab.compiling import build_callbacks, compile_model
     from cnnlab.data import dataset_info
     from cnnlab.model import build_model
@@ -62,11 +66,13 @@ def plan(cfg: LocatedConfig, check_only: bool = False) -> Plan:
 
         check_search(cfg, lambda trial_cfg: build_trial_model(trial_cfg, info, pretrained))
         keras.utils.set_random_seed(cfg.seed)  # the run's model starts as it would without a search
-    model = build_model(cfg, info, pretrained)
-    transfer = initialise(cfg, model, check_only)  # trainable flags must be set before compiling
-    compile_model(model, cfg)
+    with strategy.scope():  # mirrored: the variables are made once per device
+        model = build_model(cfg, info, pretrained)
+        transfer = initialise(cfg, model, check_only)  # trainable flags must be set before compiling
+        compile_model(model, cfg)
     notes = _unchecked(cfg, info, transfer) if check_only else ()
-    return Plan(cfg, model, info, device, build_callbacks(cfg), transfer, notes)
+    device |= {"replicas": strategy.replicas, "processes": strategy.processes}
+    return Plan(cfg, model, info, device, build_callbacks(cfg), transfer, notes, strategy)
 
 
 def _unchecked(cfg: LocatedConfig, info, transfer: dict | None) -> tuple[str, ...]:
@@ -206,9 +212,9 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list, 
     """`model.fit` with the run's callbacks; on success the manifest says `evaluating`."""
     import keras
 
-    from cnnlab.callbacks import Checkpoints, HistoryCSV, NanGuard, WeightHistograms
+    from cnnlab.callbacks import Backup, Checkpoints, HistoryCSV, NanGuard, WeightHistograms
     from cnnlab.compiling import schedule_mismatch
-    from cnnlab.data.prepare import to_dataset
+    from cnnlab.distribute import weights_digest
     from cnnlab.runs import read_history
 
     cfg, model = planned.cfg, planned.model
@@ -216,15 +222,11 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list, 
     checkpoints = Checkpoints(run, best_monitor(cfg, has_validation))
     # At each epoch's end the checkpoints are written first, then history.csv, then the backup
     # that --resume starts from: an interruption between any two leaves a consistent run.
-    fit_callbacks = [
-        NanGuard(),
-        checkpoints,
-        HistoryCSV(run / "history.csv"),
-        backup := _backup(run / "backup"),
-    ]
+    own = [NanGuard(), checkpoints, HistoryCSV(run / "history.csv")]
+    others = []
     if cfg.tensorboard.enabled:
         tensorboard = cfg.tensorboard
-        fit_callbacks.append(
+        others.append(
             keras.callbacks.TensorBoard(
                 log_dir=str(run / "tensorboard"),
                 histogram_freq=0,  # WeightHistograms writes them, without TensorFlow's memory-hungry op
@@ -233,40 +235,14 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list, 
                 profile_batch=tensorboard.profile_batch,
             )
         )
-        fit_callbacks.append(WeightHistograms(run / "tensorboard" / "train", tensorboard.histogram_freq))
+        others.append(WeightHistograms(run / "tensorboard" / "train", tensorboard.histogram_freq))
         write_hparams(run / "tensorboard", cfg, model.count_params(), total_epochs(cfg))
-    fit_callbacks += [*planned.user_callbacks, *callbacks]
+    others += [*planned.user_callbacks, *callbacks]
 
-    batch = cfg.train.batch_size
-    warning = schedule_mismatch(cfg, -(-len(splits.x_train) // batch) * cfg.train.epochs)
+    warning = schedule_mismatch(cfg, -(-len(splits.x_train) // cfg.train.batch_size) * cfg.train.epochs)
     if warning:
         notify(warning)
-    train_data = to_dataset(splits.x_train, splits.y_train, batch, shuffle=True, seed=cfg.seed)
-    val_data = to_dataset(splits.x_val, splits.y_val, batch, shuffle=False, seed=0) if has_validation else None
-    model.fit(
-        train_data, validation_data=val_data, epochs=cfg.train.epochs, verbose=0, shuffle=False, callbacks=fit_callbacks
-    )
-    fine = cfg.train.fine_tune
-    if fine is not None:
-        from cnnlab.transfer import fine_tuning
-
-        # A resumed run passes through the first fit without an epoch (its backup says it
-        # finished) and lands here with the weights it ended with.
-        fine_tuning(cfg, model)
-        notify(
-            f"fine-tuning: every layer trainable, learning rate {fine.learning_rate:g}, "
-            f"epochs {cfg.train.epochs + 1}-{total_epochs(cfg)}"
-        )
-        fit_callbacks[fit_callbacks.index(backup)] = _backup(run / "backup-fine-tune")
-        model.fit(
-            train_data,
-            validation_data=val_data,
-            initial_epoch=cfg.train.epochs,
-            epochs=total_epochs(cfg),
-            verbose=0,
-            shuffle=False,
-            callbacks=fit_callbacks,
-        )
+    _fit_phases(planned, splits, own, others, lambda folder: Backup(run / folder), notify)
     history = read_history(run / "history.csv")
     if not (run / "best.keras").is_file():
         raise RunError(f"{run}: no checkpoint was written (no epoch finished with a finite loss)")
@@ -278,18 +254,68 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list, 
         epochs_completed=len(history),
         best_epoch=checkpoints.best_epoch,
         timing={"train_seconds": round(seconds, 2), "images_per_second": rate},
+        **({"weights_sha256": weights_digest(model)} if planned.strategy.processes > 1 else {}),
     )
     for folder in (run / "backup", run / "backup-fine-tune"):  # only once the manifest says training finished
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _backup(folder: Path):
-    """Keras' BackupAndRestore, kept when `fit` ends: a run with a fine-tuning phase resumes
-    from the first phase's backup, and any run stopped between the end of `fit` and the
-    manifest's `training_finished` must still find its last epoch."""
-    import keras
+def follow(planned: Plan, resumed: Path | None, notify: Callable[[str], None] = lambda _: None) -> None:
+    """Train as a data_parallel process other than process 0: the same data, batches and
+    epochs, in step with process 0, writing nothing. `resumed` is the run folder being
+    resumed: its backup is read, as process 0 reads it."""
+    from cnnlab.callbacks import Backup, NanGuard
+    from cnnlab.data import load_arrays
+    from cnnlab.data.prepare import prepare_for
 
-    return keras.callbacks.BackupAndRestore(str(folder), double_checkpoint=True, delete_checkpoint=False)
+    splits = prepare_for(planned.cfg, load_arrays(planned.cfg, notify, os.environ), planned.info.num_classes)
+    read_only = lambda folder: Backup(resumed / folder, read_only=True) if resumed else None  # noqa: E731
+    _fit_phases(planned, splits, [NanGuard()], planned.user_callbacks, read_only, notify)
+
+
+def _fit_phases(planned: Plan, splits, own: list, others: list, backup_for, notify) -> None:
+    """`model.fit` for `train.epochs`, then the fine-tuning phase if there is one, each with
+    its own backup folder (`backup_for(name)`, placed between `own` and `others`)."""
+    from cnnlab import distribute
+    from cnnlab.data.prepare import fit_datasets
+
+    cfg, model = planned.cfg, planned.model
+    sharded = planned.strategy.sharded
+    data = fit_datasets(splits, cfg.train.batch_size, sharded, cfg.seed)
+    if data.left_out:
+        notify(f"data_parallel: {data.left_out} (a partial batch cannot be shared out among the processes)")
+    phases = [("backup", 0, cfg.train.epochs)]
+    if cfg.train.fine_tune is not None:
+        phases.append(("backup-fine-tune", cfg.train.epochs, total_epochs(cfg)))
+    for folder, first, last in phases:
+        if first:
+            from cnnlab.transfer import fine_tuning
+
+            # A resumed run passes through the first fit without an epoch (its backup says it
+            # finished) and lands here with the weights it ended with.
+            fine_tuning(cfg, model)
+            notify(
+                f"fine-tuning: every layer trainable, learning rate {cfg.train.fine_tune.learning_rate:g}, "
+                f"epochs {first + 1}-{last}"
+            )
+        backup = backup_for(folder)
+        try:
+            with warnings.catch_warnings():
+                # Keras learns a sharded dataset's length by running out of it, and says so.
+                warnings.filterwarnings("ignore", "Your input ran out of data")
+                model.fit(
+                    data.train,
+                    validation_data=data.validation,
+                    initial_epoch=first,
+                    epochs=last,
+                    verbose=0,
+                    shuffle=False,
+                    callbacks=[*own, *([backup] if backup else []), *others],
+                )
+        except Exception as error:
+            if sharded and distribute.is_lost_peer(error):
+                raise distribute.lost_peer(error) from None
+            raise
 
 
 def total_epochs(cfg: LocatedConfig) -> int:
@@ -298,11 +324,18 @@ def total_epochs(cfg: LocatedConfig) -> int:
 
 
 def _finish(cfg, run: Path, manifest: Manifest, splits, info, callbacks: list) -> dict:
+    from cnnlab.distribute import locally
+
+    manifest.update(status="evaluating")
+    with locally():  # process 0 alone evaluates a data_parallel run: nothing is shared out
+        return _evaluate(cfg, run, manifest, splits, info, callbacks)
+
+
+def _evaluate(cfg, run: Path, manifest: Manifest, splits, info, callbacks: list) -> dict:
     import keras
 
     from cnnlab.evaluate import assess
 
-    manifest.update(status="evaluating")
     best = keras.saving.load_model(run / "best.keras")
     started = time.perf_counter()
     assess(

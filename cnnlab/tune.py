@@ -179,15 +179,13 @@ class _ConfigHyperModel(keras_tuner.HyperModel):
     def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, **kwargs):
         from cnnlab.callbacks import NanGuard
         from cnnlab.compiling import build_callbacks
-        from cnnlab.data.prepare import to_dataset
+        from cnnlab.data.prepare import fit_datasets
 
-        cfg, splits = self.trial_config(hp), self.splits
-        batch = cfg.train.batch_size
-        train = to_dataset(splits.x_train, splits.y_train, batch, shuffle=True, seed=cfg.seed)
-        val = None if splits.x_val is None else to_dataset(splits.x_val, splits.y_val, batch, shuffle=False, seed=0)
+        cfg = self.trial_config(hp)
+        data = fit_datasets(self.splits, cfg.train.batch_size, False, cfg.seed)
         return model.fit(
-            train,
-            validation_data=val,
+            data.train,
+            validation_data=data.validation,
             epochs=epochs or cfg.train.epochs,  # Hyperband gives each round its own epochs
             initial_epoch=initial_epoch,
             shuffle=False,  # the dataset shuffles, seeded

@@ -23,6 +23,9 @@ from cnnlab.errors import CnnlabError
     metavar="RUN",
     help="Continue an interrupted run (its folder or its name) from its last completed epoch.",
 )
+@click.option("--coordinator", metavar="HOST:PORT", help="data_parallel: process 0's address (runtime.coordinator).")
+@click.option("--num-processes", type=click.IntRange(1), help="data_parallel: how many processes train together.")
+@click.option("--process-id", type=click.IntRange(0), help="data_parallel: this process's number; 0 writes the run.")
 def train(
     config_paths: tuple[Path, ...],
     overrides: tuple[str, ...],
@@ -30,6 +33,9 @@ def train(
     runs_dir: Path,
     device: str | None,
     resume: str | None,
+    coordinator: str | None,
+    num_processes: int | None,
+    process_id: int | None,
 ) -> None:
     """Build, train and evaluate each CONFIG; write a run folder with checkpoints, logs and a
     report.
@@ -45,32 +51,61 @@ def train(
       cnnlab train configs/mnist_baseline.yaml --set train.epochs=1 --set data.limit=2000
       cnnlab train configs/mnist_*.yaml --set train.epochs=2
       cnnlab train --resume mnist_baseline          # after Ctrl-C
+
+    \b
+    On two machines (runtime.distribute: data_parallel), the same command on each:
+      cnnlab train CONFIG --coordinator HOST0:8476 --num-processes 2 --process-id 0   # on HOST0
+      cnnlab train CONFIG --coordinator HOST0:8476 --num-processes 2 --process-id 1   # on the other
     """
     if not config_paths and resume is None:
         raise click.UsageError("give a CONFIG to train, or --resume RUN")
     if len(config_paths) > 1 and (resume or name):
         option = "--resume" if resume else "--name"
         raise click.UsageError(f"{option} takes one run: give one CONFIG with it")
-    overrides = (*overrides, *([f"name={name}"] if name else []), *([f"runtime.device={device}"] if device else []))
-    start_keras()
+    flags = {"name": name, "runtime.device": device, "runtime.coordinator": coordinator}
+    flags |= {"runtime.num_processes": num_processes, "runtime.process_id": process_id}
+    overrides = (*overrides, *(f"{key}={value}" for key, value in flags.items() if value is not None))
     if len(config_paths) > 1:
         _train_several(config_paths, list(overrides), runs_dir)
         return
     from cnnlab.config import load_config
-    from cnnlab.train import plan
 
     config_path = config_paths[0] if config_paths else None
     if resume:
         run, cfg = _resumable(resume, config_path, list(overrides), runs_dir)
     else:
         run, cfg = None, load_config(config_path, list(overrides))
+    start_keras(cfg)
+    from cnnlab.distribute import process_index
+    from cnnlab.runs import ensure_not_running
+    from cnnlab.train import plan
+
     planned = plan(cfg)  # config mistakes stop here, before a run folder exists
     out = console()
-    if not resume:
+    if process_index() > 0:
+        _follow(planned, run, out)
+    if resume:
+        ensure_not_running(run)
+    else:
         from cnnlab.runs import create_run_folder
 
         run = create_run_folder(runs_dir, cfg.name)
     _print_outcome(out, run, _train_planned(planned, run, bool(resume), out))
+
+
+def _follow(planned, resumed: Path | None, out) -> None:
+    """A data_parallel process other than process 0: train in step with it, write nothing,
+    and exit with process 0's status once it has evaluated the run and written the report."""
+    from cnnlab.distribute import outcome, process_index, weights_digest
+    from cnnlab.train import follow
+
+    count = planned.strategy.processes
+    out.print(f"process {process_index()} of {count}: training with process 0, which writes the run", markup=False)
+    follow(planned, resumed, notify=lambda text: out.print(text, style="dim", markup=False))
+    out.print(f"trained; weights sha256 {weights_digest(planned.model)} (process 0's manifest: the same)", markup=False)
+    status = outcome(None)
+    out.print(f"process 0 finished with exit status {status}", markup=False)
+    sys.exit(status)
 
 
 def _train_planned(planned, run: Path, resume: bool, out) -> dict:
@@ -79,7 +114,25 @@ def _train_planned(planned, run: Path, resume: bool, out) -> dict:
 
     save_config(run, planned.cfg.to_yaml())
     out.print(f"{'resuming' if resume else 'training'} {planned.cfg.name} -> {run}", markup=False)
-    return _fit_with_progress(planned, run, resume, out)
+    if planned.strategy.processes == 1:
+        return _fit_with_progress(planned, run, resume, out)
+    from cnnlab.distribute import outcome
+    from cnnlab.errors import CnnlabError
+    from cnnlab.runs import Manifest
+
+    status = 1
+    try:
+        manifest = _fit_with_progress(planned, run, resume, out)
+        status = 0
+        return manifest
+    except CnnlabError as error:
+        status = error.exit_code
+        raise
+    finally:
+        # The other processes wait for this status once training is over (not if it failed:
+        # they failed with it, at the same batch).
+        if Manifest(run).data.get("training_finished"):
+            outcome(status)
 
 
 def _train_several(paths: tuple[Path, ...], overrides: list[str], runs_dir: Path) -> None:
@@ -93,6 +146,7 @@ def _train_several(paths: tuple[Path, ...], overrides: list[str], runs_dir: Path
 
     out, errors = console(), console(stderr=True)
     debug = (click.get_current_context().obj or {}).get("debug")
+    start_keras(*_readable(paths, overrides))
     if check_configs(paths, overrides):  # every config is checked before the first epoch of any
         errors.print("nothing was trained", markup=False)
         sys.exit(2)
@@ -128,6 +182,29 @@ def _train_several(paths: tuple[Path, ...], overrides: list[str], runs_dir: Path
         sys.exit(130)
     if any(status != "completed" for status in statuses):
         sys.exit(1)
+
+
+def _readable(paths: tuple[Path, ...], overrides: list[str]) -> list:
+    """The configs that load (check_configs reports the others, all together); several
+    configs train in one process, so data_parallel (one set of processes per run) is refused."""
+    from cnnlab.config import load_config
+    from cnnlab.errors import ConfigError
+
+    configs = []
+    for path in paths:
+        try:
+            configs.append(load_config(path, overrides))
+        except CnnlabError:
+            continue
+        if configs[-1].runtime.distribute == "data_parallel":
+            raise ConfigError(
+                configs[-1].problem(
+                    ("runtime", "distribute"),
+                    "data_parallel trains one config per command",
+                    "train this config in a command of its own",
+                )
+            )
+    return configs
 
 
 def runs_table(outcomes: list[tuple[Path, Path | None, dict | str]]):
@@ -167,10 +244,9 @@ def _resumable(target: str, config_path: Path | None, overrides: list[str], runs
 
     from cnnlab.config import load_config
     from cnnlab.errors import ConfigError, Problem
-    from cnnlab.runs import RUN_CONFIG, Manifest, ensure_not_running, find_run
+    from cnnlab.runs import RUN_CONFIG, Manifest, find_run
 
     run = find_run(target, runs_dir)
-    ensure_not_running(run)
     if Manifest(run).data.get("status") == "completed":
         raise ConfigError(f"{run}: this run already completed all its epochs — nothing to resume")
     saved = load_config(run / RUN_CONFIG)

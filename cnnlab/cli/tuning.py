@@ -54,23 +54,24 @@ def tune(
     if resume and overrides:
         raise click.UsageError("--set changes what the trials so far were scored on: start a new search instead")
     overrides = (*overrides, *([f"search.max_trials={max_trials}"] if max_trials else []))
-    start_keras()
-    from cnnlab.cli.display import training_callbacks
     from cnnlab.config import load_config
     from cnnlab.errors import ConfigError
     from cnnlab.fileio import remove_temporaries, write_atomic
+    from cnnlab.tune import SEARCH_CONFIG
+
+    if resume and not (resume / SEARCH_CONFIG).is_file():
+        raise ConfigError.at("--resume", f"{resume} is not a search folder (it has no {SEARCH_CONFIG})")
+    cfg = load_config(resume / SEARCH_CONFIG if resume else config_path, list(overrides))
+    start_keras(cfg)
+    from cnnlab.cli.display import training_callbacks
     from cnnlab.runs import create_run_folder
     from cnnlab.search import objective_direction
-    from cnnlab.tune import SEARCH_CONFIG, prepare_search, run_search
+    from cnnlab.tune import prepare_search, run_search
 
     if resume:
-        if not (resume / SEARCH_CONFIG).is_file():
-            raise ConfigError.at("--resume", f"{resume} is not a search folder (it has no {SEARCH_CONFIG})")
-        cfg = load_config(resume / SEARCH_CONFIG, list(overrides))
         remove_temporaries(resume)
         folder = resume
     else:
-        cfg = load_config(config_path, list(overrides))
         prepare_search(cfg)  # every mistake is found before a folder exists
         folder = create_run_folder(runs_dir, cfg.name, prefix="tune-")
     write_atomic(folder / SEARCH_CONFIG, cfg.to_yaml())

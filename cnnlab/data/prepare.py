@@ -185,11 +185,43 @@ def _check_labels(arrays: Arrays, num_classes: int) -> None:
             )
 
 
-def to_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, seed: int):
-    """A batched, prefetching `tf.data.Dataset`, reshuffled every epoch when `shuffle`."""
+def to_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, seed: int, whole: bool = False):
+    """A batched, prefetching `tf.data.Dataset`, reshuffled every epoch when `shuffle`;
+    `whole` drops a last partial batch."""
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch_size, drop_remainder=whole).prefetch(tf.data.AUTOTUNE)
+
+
+@dataclass
+class FitData:
+    """What `model.fit` is given: datasets, and what an epoch leaves out."""
+
+    train: object
+    validation: object | None
+    left_out: str = ""
+
+
+def fit_datasets(splits, batch_size: int, sharded: bool, seed: int) -> FitData:
+    """`fit`'s data for `splits` in batches of `batch_size`, shuffled by `seed`.
+
+    `sharded` (several data_parallel processes): each process takes its share of every
+    global batch, so every epoch must be whole batches, the same number on every process: a
+    last partial batch is left out (of the training data, a different one each epoch)."""
+    from cnnlab.errors import RunError
+
+    validation = splits.x_val is not None
+    sizes = {"training": len(splits.x_train), **({"validation": len(splits.x_val)} if validation else {})}
+    if sharded:
+        for split, size in sizes.items():
+            if size < batch_size:
+                raise RunError(f"data_parallel: the {size} {split} examples make no whole batch of {batch_size}")
+    train = to_dataset(splits.x_train, splits.y_train, batch_size, shuffle=True, seed=seed, whole=sharded)
+    val = (
+        to_dataset(splits.x_val, splits.y_val, batch_size, shuffle=False, seed=0, whole=sharded) if validation else None
+    )
+    left = ", ".join(f"{size % batch_size} {split} examples" for split, size in sizes.items() if size % batch_size)
+    return FitData(train, val, f"each epoch leaves out {left}" if sharded and left else "")

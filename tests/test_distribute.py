@@ -1,0 +1,218 @@
+"""Several devices and processes: `data_parallel` on JAX (two processes on 127.0.0.1),
+`mirrored` on two logical CPU devices, the JAX backend on one process, and the config's
+runtime checks. Training runs in child processes: Keras' backend and TensorFlow's devices are
+fixed once a process has started them, and this one runs on TensorFlow."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnlab.runs import list_runs
+from tests.conftest import REPO, TINY_MODEL
+
+needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="pip install 'cnnlab[jax]'")
+
+# 144 training and 48 validation examples: whole batches of 16, so an epoch leaves nothing
+# out and two processes see exactly the batches one process sees.
+SHARED = (
+    TINY_MODEL
+    + """
+data:
+  dataset: synthetic
+  validation_split: 0.25
+  synthetic: {input_shape: [8, 8, 1], num_classes: 3, train_examples: 192, test_examples: 48}
+train: {epochs: 2, batch_size: 16, optimizer: {name: adam, learning_rate: 0.003}}
+tensorboard: {enabled: false}
+"""
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def cnnlab(*args, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cnnlab", *map(str, args)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def finish(process: subprocess.Popen, seconds: float = 240) -> tuple[int, str]:
+    out, err = process.communicate(timeout=seconds)
+    return process.returncode, out + err
+
+
+def processes(config: Path, runs: Path, count: int = 2) -> list[subprocess.Popen]:
+    address = f"127.0.0.1:{free_port()}"
+    return [
+        cnnlab(
+            "train", config, "--runs-dir", runs, "--coordinator", address, "--num-processes", count, "--process-id", i
+        )
+        for i in range(count)
+    ]
+
+
+def history(run: Path) -> list[dict]:
+    with open(run / "history.csv") as file:
+        return [{k: float(v) for k, v in row.items() if k != "epoch_seconds"} for row in csv.DictReader(file)]
+
+
+@needs_jax
+def test_two_data_parallel_processes_train_as_one(write, tmp_path):
+    config = write("dp.yaml", "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n" + SHARED)
+    single = write("one.yaml", "name: one\nruntime: {backend: jax}\n" + SHARED)
+    alone = cnnlab("train", single, "--runs-dir", tmp_path / "alone")
+    status, said = finish(alone)
+    assert status == 0, said
+    pair = processes(config, tmp_path / "runs")
+    (status0, said0), (status1, said1) = (finish(p) for p in pair)
+    assert (status0, status1) == (0, 0), said0 + said1
+
+    (run,) = list_runs(tmp_path / "runs")  # one run folder, and process 1 wrote nothing else
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["alone", "runs"]
+    assert {"report.md", "metrics.json", "best.keras", "predictions.npz"} <= {p.name for p in run.iterdir()}
+    written = json.loads((run / "manifest.json").read_text())
+    assert written["status"] == "completed" and written["device"]["processes"] == 2
+    assert "process 1 of 2" in said1 and "process 0 finished with exit status 0" in said1
+    # Both processes end with the same weights ...
+    assert re.search(r"weights sha256 (\w+)", said1).group(1) == written["weights_sha256"]
+    # ... and train as one process does on the same global batch.
+    (one,) = list_runs(tmp_path / "alone")
+    together, apart = history(run), history(one)
+    assert [row.keys() for row in together] == [row.keys() for row in apart] and len(together) == 2
+    for a, b in zip(together, apart):
+        np.testing.assert_allclose(list(a.values()), list(b.values()), rtol=1e-4, atol=1e-5)
+
+
+@needs_jax
+@pytest.mark.parametrize("victim", [1, 0], ids=["process 1 dies", "process 0 dies"])
+def test_a_killed_process_stops_the_other(write, tmp_path, victim):
+    config = write(
+        "dp.yaml",
+        "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n"
+        + SHARED.replace("train_examples: 192", "train_examples: 4000").replace("epochs: 2", "epochs: 100"),
+    )
+    pair = processes(config, tmp_path / "runs")
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "runs").glob("*/*/history.csv")):  # one epoch done: the next is under way
+        assert time.monotonic() < deadline and all(p.poll() is None for p in pair), [finish(p, 5) for p in pair]
+        time.sleep(0.05)
+    pair[victim].send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    status, said = finish(pair[1 - victim], seconds=60)  # raises TimeoutExpired past 60 s
+    assert status != 0, said
+    assert time.monotonic() - killed < 60
+    finish(pair[victim])
+    (run,) = list_runs(tmp_path / "runs")
+    written = json.loads((run / "manifest.json").read_text())
+    assert written["status"] in ("running", "failed") and (run / "backup").is_dir()  # resumable
+    if victim == 1 and written["status"] == "failed":
+        assert "another process of this run stopped" in written["failure"]
+
+
+def test_mirrored_on_two_cpu_devices_learns_like_a_plain_run(write, tmp_path):
+    import keras
+
+    learnable = SHARED.replace("epochs: 2", "epochs: 6")
+    mirrored = write("m.yaml", "name: m\nruntime: {distribute: mirrored, devices: [CPU:0, CPU:1]}\n" + learnable)
+    plain = write("p.yaml", "name: p\n" + learnable)
+    results = {}
+    for config in (mirrored, plain):
+        status, said = finish(cnnlab("train", config, "--runs-dir", tmp_path / config.stem))
+        assert status == 0, said
+        (run,) = list_runs(tmp_path / config.stem)
+        results[config.stem] = run, json.loads((run / "manifest.json").read_text())
+    (run, written), (_, reference) = results["m"], results["p"]
+    assert written["device"]["replicas"] == 2 and reference["device"]["replicas"] == 1
+    assert written["test"]["accuracy"] > 0.6 and abs(written["test"]["accuracy"] - reference["test"]["accuracy"]) < 0.15
+    model = keras.saving.load_model(run / "best.keras")  # a plain load, no strategy
+    assert model.count_params() == written["parameters"]
+
+
+@needs_jax
+def test_jax_backend_trains_evaluates_and_reports(write, tmp_path, run_cli):
+    config = write("j.yaml", "name: j\nruntime: {backend: jax}\n" + SHARED)
+    status, said = finish(cnnlab("train", config, "--runs-dir", tmp_path / "runs"))
+    assert status == 0, said
+    (run,) = list_runs(tmp_path / "runs")
+    written = json.loads((run / "manifest.json").read_text())
+    assert written["status"] == "completed" and written["device"]["backend"] == "jax"
+    assert {"report.md", "report.html", "confusion_matrix.png", "curves.png"} <= {p.name for p in run.iterdir()}
+    # The .keras a JAX run saved loads on TensorFlow (this process) and scores the same.
+    result = run_cli("evaluate", run)
+    assert result.exit_code == 0, result.output
+    again = json.loads((run / "metrics.json").read_text())
+    assert again["accuracy"] == pytest.approx(written["test"]["accuracy"], abs=1e-6)
+    assert run_cli("visualize", run).exit_code == 0 and (run / "filters.png").is_file()
+
+
+@needs_jax
+def test_a_tensorflow_run_evaluates_on_jax(trained_copy):
+    run, _ = trained_copy
+    before = json.loads((run / "metrics.json").read_text())["accuracy"]
+    status, said = finish(cnnlab("evaluate", run, env={"KERAS_BACKEND": "jax"}))
+    assert status == 0, said
+    assert json.loads((run / "metrics.json").read_text())["accuracy"] == pytest.approx(before, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "runtime, located",
+    [
+        (
+            "{distribute: data_parallel}",
+            "runtime.distribute: data_parallel is Keras' distribution API, which runs on JAX",
+        ),
+        ("{backend: jax, distribute: mirrored}", "runtime.distribute: mirrored is TensorFlow's MirroredStrategy"),
+        ("{devices: [GPU:0, GPU:1]}", "runtime.devices: only distribute: mirrored takes a list of devices"),
+        ("{coordinator: 'h:1'}", "runtime.coordinator: only distribute: data_parallel runs several processes"),
+        (
+            "{backend: jax, distribute: data_parallel, num_processes: 2, process_id: 2}",
+            "runtime.process_id: must be below num_processes (2)",
+        ),
+    ],
+)
+def test_runtime_settings_that_cannot_work_together(write, run_cli, runtime, located):
+    config = write("bad.yaml", f"name: bad\nruntime: {runtime}\n" + SHARED)
+    result = run_cli("train", config, "--runs-dir", config.parent / "runs")
+    assert result.exit_code == 2, result.output
+    assert f"{config}:2 {located}" in result.output and "Traceback" not in result.output
+    assert not (config.parent / "runs").exists()
+
+
+def test_jax_not_installed_names_the_extra(write, run_cli, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a))
+    config = write("j.yaml", "name: j\nruntime: {backend: jax}\n" + SHARED)
+    result = run_cli("train", config)
+    assert result.exit_code == 2
+    assert "runtime.backend: the JAX backend is not installed" in result.output
+    assert "pip install 'cnnlab[jax]'" in result.output
+
+
+@needs_jax
+def test_a_second_backend_in_one_process_is_refused(write, run_cli):
+    run_cli("check", write("warm.yaml", "name: warm\n" + SHARED))  # Keras is on TensorFlow here
+    config = write("j.yaml", "name: j\nruntime: {backend: jax}\n" + SHARED)
+    result = run_cli("train", config, "--runs-dir", config.parent / "runs")
+    assert result.exit_code == 2
+    assert "Keras has already started on tensorflow in this process" in result.output
