@@ -166,6 +166,25 @@ def locally():
         keras.distribution.set_distribution(saved)
 
 
+def follow(planned, resumed, notify=lambda _: None) -> None:
+    """Train as a data_parallel process other than process 0: the same data, batches and
+    epochs, in step with process 0, writing nothing. `resumed` is the run folder being
+    resumed (or None): its backup is read, as process 0 reads it."""
+    import os
+
+    from cnnlab.callbacks import Backup, NanGuard
+    from cnnlab.data import load_arrays
+    from cnnlab.data.prepare import prepare_for
+    from cnnlab.train import fit_phases
+
+    splits = prepare_for(planned.cfg, load_arrays(planned.cfg, notify, os.environ), planned.info.num_classes)
+
+    def read_only(folder: str):
+        return Backup(resumed / folder, read_only=True) if resumed else None
+
+    fit_phases(planned, splits, [NanGuard()], planned.user_callbacks, read_only, notify)
+
+
 def outcome(status: int | None) -> int:
     """Process 0's exit status, for every process: process 0 passes its own, the others
     `None` and wait for it (while process 0 evaluates and writes the report)."""

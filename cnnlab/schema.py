@@ -11,9 +11,10 @@ signatures when the model is built (see `cnnlab.layers`).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 
 class Section(BaseModel):
@@ -177,9 +178,16 @@ class RuntimeConfig(Section):
     devices: list[str] | None = Field(
         None, min_length=1, description="mirrored: the devices to mirror over, e.g. [GPU:0, GPU:1]"
     )
-    coordinator: str | None = Field(None, pattern=r"^[^:\s]+:\d+$", description="data_parallel: HOST:PORT of process 0")
+    coordinator: str | None = Field(None, description="data_parallel: HOST:PORT of process 0")
     num_processes: int | None = Field(None, ge=1, description="data_parallel: how many processes train together")
     process_id: int | None = Field(None, ge=0, description="data_parallel: this process's number, 0 writes the run")
+
+    @field_validator("coordinator")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[^:\s]+:\d{1,5}", value):
+            raise ValueError(f"{value!r} is not HOST:PORT (process 0's address, e.g. host0:8476)")
+        return value
 
 
 class SearchConfig(Section):

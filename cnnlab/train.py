@@ -242,7 +242,7 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list, 
     warning = schedule_mismatch(cfg, -(-len(splits.x_train) // cfg.train.batch_size) * cfg.train.epochs)
     if warning:
         notify(warning)
-    _fit_phases(planned, splits, own, others, lambda folder: Backup(run / folder), notify)
+    fit_phases(planned, splits, own, others, lambda folder: Backup(run / folder), notify)
     history = read_history(run / "history.csv")
     if not (run / "best.keras").is_file():
         raise RunError(f"{run}: no checkpoint was written (no epoch finished with a finite loss)")
@@ -260,20 +260,7 @@ def _fit(planned: Plan, run: Path, manifest: Manifest, splits, callbacks: list, 
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def follow(planned: Plan, resumed: Path | None, notify: Callable[[str], None] = lambda _: None) -> None:
-    """Train as a data_parallel process other than process 0: the same data, batches and
-    epochs, in step with process 0, writing nothing. `resumed` is the run folder being
-    resumed: its backup is read, as process 0 reads it."""
-    from cnnlab.callbacks import Backup, NanGuard
-    from cnnlab.data import load_arrays
-    from cnnlab.data.prepare import prepare_for
-
-    splits = prepare_for(planned.cfg, load_arrays(planned.cfg, notify, os.environ), planned.info.num_classes)
-    read_only = lambda folder: Backup(resumed / folder, read_only=True) if resumed else None  # noqa: E731
-    _fit_phases(planned, splits, [NanGuard()], planned.user_callbacks, read_only, notify)
-
-
-def _fit_phases(planned: Plan, splits, own: list, others: list, backup_for, notify) -> None:
+def fit_phases(planned: Plan, splits, own: list, others: list, backup_for, notify) -> None:
     """`model.fit` for `train.epochs`, then the fine-tuning phase if there is one, each with
     its own backup folder (`backup_for(name)`, placed between `own` and `others`)."""
     from cnnlab import distribute

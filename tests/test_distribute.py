@@ -216,3 +216,22 @@ def test_a_second_backend_in_one_process_is_refused(write, run_cli):
     result = run_cli("train", config, "--runs-dir", config.parent / "runs")
     assert result.exit_code == 2
     assert "Keras has already started on tensorflow in this process" in result.output
+
+
+def test_tune_refuses_data_parallel(write, run_cli):
+    config = write(
+        "s.yaml",
+        "name: s\nruntime: {backend: jax, distribute: data_parallel}\n"
+        + SHARED
+        + "search: {max_trials: 2, space: {model.layers.0.Conv2D.filters: [2, 4]}}\n",
+    )
+    result = run_cli("tune", config, "--runs-dir", config.parent / "runs")
+    assert result.exit_code == 2, result.output
+    assert f"{config}:2 runtime.distribute: tune runs its trials in one process" in result.output
+
+
+def test_a_coordinator_without_a_port_is_refused(write, run_cli):
+    config = write("dp.yaml", "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n" + SHARED)
+    result = run_cli("train", config, "--coordinator", "host0", "--num-processes", "2", "--process-id", "0")
+    assert result.exit_code == 2
+    assert "runtime.coordinator: 'host0' is not HOST:PORT (process 0's address, e.g. host0:8476)" in result.output

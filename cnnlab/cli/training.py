@@ -53,7 +53,7 @@ def train(
       cnnlab train --resume mnist_baseline          # after Ctrl-C
 
     \b
-    On two machines (runtime.distribute: data_parallel), the same command on each:
+    On two machines (runtime.distribute: data_parallel), one process on each:
       cnnlab train CONFIG --coordinator HOST0:8476 --num-processes 2 --process-id 0   # on HOST0
       cnnlab train CONFIG --coordinator HOST0:8476 --num-processes 2 --process-id 1   # on the other
     """
@@ -96,8 +96,7 @@ def train(
 def _follow(planned, resumed: Path | None, out) -> None:
     """A data_parallel process other than process 0: train in step with it, write nothing,
     and exit with process 0's status once it has evaluated the run and written the report."""
-    from cnnlab.distribute import outcome, process_index, weights_digest
-    from cnnlab.train import follow
+    from cnnlab.distribute import follow, outcome, process_index, weights_digest
 
     count = planned.strategy.processes
     out.print(f"process {process_index()} of {count}: training with process 0, which writes the run", markup=False)

@@ -62,6 +62,10 @@ def tune(
     if resume and not (resume / SEARCH_CONFIG).is_file():
         raise ConfigError.at("--resume", f"{resume} is not a search folder (it has no {SEARCH_CONFIG})")
     cfg = load_config(resume / SEARCH_CONFIG if resume else config_path, list(overrides))
+    if cfg.runtime.distribute == "data_parallel":
+        raise ConfigError(
+            cfg.problem(("runtime", "distribute"), "tune runs its trials in one process", "set distribute: none")
+        )
     start_keras(cfg)
     from cnnlab.cli.display import training_callbacks
     from cnnlab.runs import create_run_folder
