@@ -210,10 +210,15 @@ def weights_digest(model) -> str:
     return digest.hexdigest()[:16]
 
 
-def lost_peer(error: Exception) -> RunError:
+class PeerLost(RunError):
+    """Another process of a data_parallel run stopped, so this one cannot go on."""
+
+
+def lost_peer(error: Exception) -> PeerLost:
     """The error a process gives when the collective it waits in loses a peer."""
     first = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return RunError(f"data_parallel: another process of this run stopped ({first}); resume the run with --resume")
+    detail = first[first.index("Gloo") :] if "Gloo" in first else first  # past JAX's repeated prefixes
+    return PeerLost(f"data_parallel: another process of this run stopped ({detail}); resume the run with --resume")
 
 
 def is_lost_peer(error: Exception) -> bool:

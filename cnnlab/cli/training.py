@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -82,15 +84,31 @@ def train(
 
     planned = plan(cfg)  # config mistakes stop here, before a run folder exists
     out = console()
-    if process_index() > 0:
-        _follow(planned, run, out)
-    if resume:
-        ensure_not_running(run)
-    else:
-        from cnnlab.runs import create_run_folder
+    with _leaving_when_a_peer_is_lost():
+        if process_index() > 0:
+            _follow(planned, run, out)
+        if resume:
+            ensure_not_running(run)
+        else:
+            from cnnlab.runs import create_run_folder
 
-        run = create_run_folder(runs_dir, cfg.name)
-    _print_outcome(out, run, _train_planned(planned, run, bool(resume), out))
+            run = create_run_folder(runs_dir, cfg.name)
+        _print_outcome(out, run, _train_planned(planned, run, bool(resume), out))
+
+
+@contextlib.contextmanager
+def _leaving_when_a_peer_is_lost():
+    """A data_parallel process whose peer died says so and leaves at once: JAX's own exit
+    would wait out the dead peer's heartbeat, then abort. The run's files are complete."""
+    from cnnlab.distribute import PeerLost
+
+    try:
+        yield
+    except PeerLost as error:
+        show_error(error)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(error.exit_code)
 
 
 def _follow(planned, resumed: Path | None, out) -> None:
