@@ -28,6 +28,15 @@ def cell(value) -> str:
     return "" if value is None else str(value)
 
 
+def _where(device: dict) -> str:
+    """'cpu', or 'gpu (jax, data_parallel: 2 processes, 8 devices)' for a distributed run."""
+    details = [device["backend"]] if device.get("backend", "tensorflow") != "tensorflow" else []
+    if device.get("distribute", "none") != "none":
+        spread = f"{device.get('processes', 1)} processes, " if device.get("processes", 1) > 1 else ""
+        details.append(f"{device['distribute']}: {spread}{device.get('replicas', 1)} devices")
+    return f"{device.get('device', '?')}" + (f" ({', '.join(details)})" if details else "")
+
+
 def build_blocks(run: Path, *, config_yaml: str, manifest: dict, summary, metrics: dict) -> list:
     """The report's content, as (kind, payload) blocks."""
     run = Path(run)
@@ -42,7 +51,7 @@ def build_blocks(run: Path, *, config_yaml: str, manifest: dict, summary, metric
         (
             "p",
             f"Status {status}: {manifest.get('epochs_completed', '?')} epochs on "
-            f"{manifest.get('device', {}).get('device', '?')}, seed {manifest.get('seed', '?')}. "
+            f"{_where(manifest.get('device', {}))}, seed {manifest.get('seed', '?')}. "
             f"Evaluated {metrics.get('checkpoint', 'best.keras')} (epoch {metrics.get('best_epoch', '?')}) "
             f"on the {metrics.get('split', 'test')} split.",
         ),

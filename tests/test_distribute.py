@@ -94,6 +94,7 @@ def test_two_data_parallel_processes_train_as_one(write, tmp_path):
     written = json.loads((run / "manifest.json").read_text())
     assert written["status"] == "completed" and written["device"]["processes"] == 2
     assert "process 1 of 2" in said1 and "process 0 finished with exit status 0" in said1
+    assert "epochs on cpu (jax, data_parallel: 2 processes, 2 devices)" in (run / "report.md").read_text()
     # Both processes end with the same weights ...
     assert re.search(r"weights sha256 (\w+)", said1).group(1) == written["weights_sha256"]
     # ... and train as one process does on the same global batch.
@@ -145,6 +146,7 @@ def test_mirrored_on_two_cpu_devices_learns_like_a_plain_run(write, tmp_path):
     (run, written), (_, reference) = results["m"], results["p"]
     assert written["device"]["replicas"] == 2 and reference["device"]["replicas"] == 1
     assert written["test"]["accuracy"] > 0.6 and abs(written["test"]["accuracy"] - reference["test"]["accuracy"]) < 0.15
+    assert "epochs on cpu (mirrored: 2 devices)" in (run / "report.md").read_text()
     model = keras.saving.load_model(run / "best.keras")  # a plain load, no strategy
     assert model.count_params() == written["parameters"]
 
