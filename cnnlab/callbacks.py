@@ -212,6 +212,7 @@ class WeightHistograms(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.close()
+            self._writer = None  # a fine-tuning phase is a second fit: it opens its own
 
 
 def histogram_buckets(values, count: int = 30) -> np.ndarray:

@@ -198,3 +198,18 @@ def test_check_passes_an_init_from_whose_config_is_beside_it_before_it_is_traine
     assert "note: model.init_from source: no run yet, so nothing was copied; train" in result.output
     trained_too_early = run_cli("train", config, "--runs-dir", tmp_path / "runs")
     assert trained_too_early.exit_code == 2 and "model.init_from" in trained_too_early.stderr
+
+
+def test_fine_tuning_keeps_writing_weight_histograms(write, trained, tmp_path):
+    """The second phase is a second `fit`: the histogram writer the first closed must not be
+    reused (it was: the run failed at the first fine-tuning epoch)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from cnnlab.train import train
+
+    cfg, run, _ = _fine_tune_run(write, trained, tmp_path)
+    cfg = load_config(write("fine.yaml", cfg.to_yaml().replace("histogram_freq: 0", "histogram_freq: 1")))
+    assert train(plan(cfg), run)["status"] == "completed"
+    events = EventAccumulator(str(run / "tensorboard" / "train"), size_guidance={"tensors": 0})
+    events.Reload()
+    assert [e.step for e in events.Tensors("conv2d/kernel/histogram")] == [0, 1, 2, 3]
