@@ -182,6 +182,11 @@ class RuntimeConfig(Section):
     num_processes: int | None = Field(None, ge=1, description="data_parallel: how many processes train together")
     process_id: int | None = Field(None, ge=0, description="data_parallel: this process's number, 0 writes the run")
 
+    @field_validator("distribute", mode="before")
+    @classmethod
+    def _none_is_a_choice(cls, value):
+        return "none" if value is None else value  # --set reads the word none as null
+
     @field_validator("coordinator")
     @classmethod
     def _host_and_port(cls, value: str | None) -> str | None:

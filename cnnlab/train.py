@@ -280,7 +280,8 @@ def fit_phases(planned: Plan, splits, own: list, others: list, backup_for, notif
 
             # A resumed run passes through the first fit without an epoch (its backup says it
             # finished) and lands here with the weights it ended with.
-            fine_tuning(cfg, model)
+            with planned.strategy.scope():  # the new optimizer's variables, mirrored too
+                fine_tuning(cfg, model)
             notify(
                 f"fine-tuning: every layer trainable, learning rate {cfg.train.fine_tune.learning_rate:g}, "
                 f"epochs {first + 1}-{last}"
@@ -288,8 +289,8 @@ def fit_phases(planned: Plan, splits, own: list, others: list, backup_for, notif
         backup = backup_for(folder)
         try:
             with warnings.catch_warnings():
-                # Keras learns a sharded dataset's length by running out of it, and says so.
-                warnings.filterwarnings("ignore", "Your input ran out of data")
+                if sharded:  # Keras learns a sharded dataset's length by running out of it, and says so
+                    warnings.filterwarnings("ignore", "Your input ran out of data")
                 model.fit(
                     data.train,
                     validation_data=data.validation,

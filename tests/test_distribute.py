@@ -237,3 +237,10 @@ def test_a_coordinator_without_a_port_is_refused(write, run_cli):
     result = run_cli("train", config, "--coordinator", "host0", "--num-processes", "2", "--process-id", "0")
     assert result.exit_code == 2
     assert "runtime.coordinator: 'host0' is not HOST:PORT (process 0's address, e.g. host0:8476)" in result.output
+
+
+def test_set_distribute_none_means_the_choice_not_null(write):
+    from cnnlab.config import load_config
+
+    config = write("m.yaml", "name: m\nruntime: {distribute: mirrored}\n" + SHARED)
+    assert load_config(config, ["runtime.distribute=none"]).runtime.distribute == "none"
