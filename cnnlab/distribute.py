@@ -63,12 +63,12 @@ def environment(cfg) -> dict[str, str]:
     return env
 
 
-def join(cfg) -> int:
+def join(cfg) -> None:
     """Connect a data_parallel process to the others (given in the config, or found by JAX in
-    a SLURM, Open MPI or Kubernetes job); return how many processes train together."""
+    a SLURM, Open MPI or Kubernetes job); without either, the process trains alone."""
     runtime = cfg.runtime
     if runtime.distribute != "data_parallel":
-        return 1
+        return
     import jax
 
     given = (runtime.coordinator, runtime.num_processes, runtime.process_id)
@@ -78,7 +78,7 @@ def join(cfg) -> int:
         )
     except ValueError:
         if given == (None, None, None):  # no scheduler found and nothing given: this process alone
-            return 1
+            return
         raise ConfigError(
             cfg.problem(
                 ("runtime", "coordinator"),
@@ -91,7 +91,6 @@ def join(cfg) -> int:
             f"data_parallel: could not join the other processes at {runtime.coordinator or 'the coordinator'} "
             f"within {JOIN_SECONDS} s ({str(error).splitlines()[0]}); start every process, process 0 first"
         ) from None
-    return jax.process_count()
 
 
 def process_index() -> int:
@@ -109,7 +108,6 @@ def process_index() -> int:
 class Strategy:
     """How `plan` builds the model and `fit` feeds it, once Keras is started."""
 
-    name: str = "none"
     replicas: int = 1
     processes: int = 1
     scope: object = contextlib.nullcontext
@@ -128,13 +126,13 @@ def activate(cfg) -> Strategy:
         import tensorflow as tf
 
         strategy = tf.distribute.MirroredStrategy(runtime.devices)
-        found = Strategy("mirrored", strategy.num_replicas_in_sync, 1, strategy.scope)
+        found = Strategy(strategy.num_replicas_in_sync, 1, strategy.scope)
     elif runtime.distribute == "data_parallel":
         import jax
         import keras
 
         keras.distribution.set_distribution(keras.distribution.DataParallel())
-        found = Strategy("data_parallel", len(keras.distribution.list_devices()), jax.process_count())
+        found = Strategy(len(keras.distribution.list_devices()), jax.process_count())
     else:
         return Strategy()
     if cfg.train.batch_size % found.replicas:
