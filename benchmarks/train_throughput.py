@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-from cnnlab import backend  # noqa: E402  (after the path set-up)
+from cnnlab.runtime import backend  # noqa: E402  (after the path set-up)
 
 backend.start()  # TensorFlow up quietly before Keras is used below
 import keras  # noqa: E402
@@ -51,7 +51,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 def reference_epochs(cfg, splits) -> list[float]:
     """Plain Keras: compile and fit on NumPy arrays, nothing else."""
-    from cnnlab.model import build_model
+    from cnnlab.model.build import build_model
 
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(cfg)
@@ -71,8 +71,10 @@ def reference_epochs(cfg, splits) -> list[float]:
 
 def cnnlab_epochs(cfg) -> list[float]:
     """`cnnlab train` as the CLI runs it, minus the printing."""
-    from cnnlab.runs import create_run_folder, read_history, save_config
-    from cnnlab.train import plan, train
+    from cnnlab.engine.plan import plan
+    from cnnlab.engine.training import train
+    from cnnlab.runs.folder import read_history, save_config
+    from cnnlab.runs.lookup import create_run_folder
 
     with tempfile.TemporaryDirectory() as runs:
         run = create_run_folder(Path(runs), cfg.name)

@@ -2,7 +2,7 @@
 
 Unknown keys are refused (`extra="forbid"`) so a typo never silently becomes a default.
 Layer and optimizer arguments stay open mappings here: they are checked against Keras' own
-signatures when the model is built (see `cnnlab.layers`).
+signatures when the model is built (see `cnnlab.model.factory`).
 
     >>> cfg = RunConfig.model_validate({"name": "demo", "model": {"layers": ["Flatten"]}})
     >>> cfg.train.epochs, cfg.model.layers[0].class_name
@@ -149,6 +149,11 @@ class TrainConfig(Section):
     fine_tune: FineTuneSpec | None = Field(
         None, description="after train.epochs with model.freeze's layers frozen, unfreeze them and train on"
     )
+
+    @property
+    def total_epochs(self) -> int:
+        """`epochs`, plus `fine_tune.epochs` when the run has that second phase."""
+        return self.epochs + (self.fine_tune.epochs if self.fine_tune else 0)
 
 
 class TensorBoardConfig(Section):

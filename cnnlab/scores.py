@@ -1,6 +1,9 @@
-"""Scores from predictions, in plain NumPy: confusion matrix, per-class precision/recall/F1,
-the most confused pairs, top-k accuracy, and McNemar's exact test between two classifiers.
+"""Scores from predictions, in plain NumPy: predicted classes, confusion matrix, per-class
+precision/recall/F1, the most confused pairs, top-k accuracy, and McNemar's exact test between
+two classifiers.
 
+    >>> predicted_classes(np.array([[0.1, 0.9], [0.8, 0.2]])).tolist()
+    [1, 0]
     >>> cm = confusion_matrix(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), 2)
     >>> cm.tolist()
     [[1, 1], [0, 2]]
@@ -15,6 +18,13 @@ from __future__ import annotations
 from math import comb, sqrt
 
 import numpy as np
+
+
+def predicted_classes(probabilities: np.ndarray) -> np.ndarray:
+    """Class indices from model outputs (a single sigmoid column means two classes)."""
+    if probabilities.ndim == 2 and probabilities.shape[1] == 1:
+        return (probabilities[:, 0] > 0.5).astype(np.int64)
+    return probabilities.argmax(axis=-1).astype(np.int64)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:

@@ -41,7 +41,7 @@ def build_shipped(path: Path):
     weights (neither is here), the same layers and shapes."""
     from cnnlab.config import load_config
     from cnnlab.data import dataset_info
-    from cnnlab.model import build_model
+    from cnnlab.model.build import build_model
 
     cfg = load_config(path)
     return build_model(cfg, dataset_info(cfg, missing_ok=True), pretrained=False)
@@ -51,7 +51,7 @@ def build_shipped(path: Path):
 def trained(tmp_path_factory):
     """One real training of the tiny model (3 epochs, standardize), shared by many tests:
     (run folder, config path, click result). Tests must not change the run folder."""
-    from cnnlab.runs import list_runs
+    from cnnlab.runs.lookup import list_runs
 
     folder = tmp_path_factory.mktemp("trained")
     config = folder / "tiny.yaml"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from cnnlab.config import load_config
-from cnnlab.model import build_model
+from cnnlab.model.build import build_model
 from tests.conftest import CONFIGS, REPO, TINY_DATA, TINY_MODEL
 
 

@@ -8,8 +8,8 @@ import re
 
 import numpy as np
 
-from cnnlab.compare import PairTest
-from cnnlab.compare_report import pareto_front, reading
+from cnnlab.reporting.compare import PairTest
+from cnnlab.reporting.compare_report import pareto_front, reading
 from cnnlab.scores import accuracy_interval
 
 

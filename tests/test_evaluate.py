@@ -197,7 +197,7 @@ def test_one_pass_evaluation_gives_what_keras_evaluate_gives(metrics):
     regularisation term in the loss, a stateful metric (AUC), top-k."""
     import keras
 
-    from cnnlab.evaluate import evaluate_model
+    from cnnlab.engine.evaluation import evaluate_model
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 6, 6, 1)).astype(np.float32)

@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from cnnlab import explain
 from cnnlab.data.prepare import Preprocessing
 from cnnlab.errors import RunError
+from cnnlab.reporting import explain
 from tests.conftest import CONFIGS, build_shipped
 
 HEIGHT, WIDTH = 8, 12  # not square: a swapped height and width would show
@@ -96,9 +96,9 @@ def test_patterns_have_one_image_per_filter_and_excite_their_filter(trained):
 
 
 def test_the_report_gallery_gets_a_heat_map_per_mistake(trained):
-    from cnnlab import plots
-    from cnnlab.evaluate import _mistake_heatmaps
-    from cnnlab.runs import load_trained_run
+    from cnnlab.engine.evaluation import _mistake_heatmaps
+    from cnnlab.reporting import plots
+    from cnnlab.runs.trained import load_trained_run
 
     run, _, _ = trained
     _, model, _, _ = load_trained_run(run)

@@ -26,7 +26,7 @@ SUFFIX = {"saved_model": "", "tflite": ".tflite", "onnx": ".onnx"}
 
 
 def test_the_exported_model_takes_raw_pixels(trained):
-    from cnnlab.export import with_preprocessing
+    from cnnlab.reporting.export import with_preprocessing
 
     run, config, _ = trained
     raw = load_arrays(load_config(config)).x_test.astype(np.float32)
@@ -65,12 +65,12 @@ def test_each_format_round_trips_and_predict_reads_it(run_cli, trained_copy, tmp
 
 
 def test_an_unfaithful_export_fails_and_says_so(run_cli, trained_copy, monkeypatch):
-    import cnnlab.export
+    from cnnlab.reporting import export
 
     run, _ = trained_copy
     # A converter that gets the class order wrong: every answer moves one class on.
-    real = cnnlab.export.run_artifact
-    monkeypatch.setattr(cnnlab.export, "run_artifact", lambda path, pixels: np.roll(real(path, pixels), 1, axis=1))
+    real = export.run_artifact
+    monkeypatch.setattr(export, "run_artifact", lambda path, pixels: np.roll(real(path, pixels), 1, axis=1))
     result = run_cli("export", run, "--format", "tflite")
     assert result.exit_code == 1
     assert "agrees with the Keras model on only" in result.stderr and "not a faithful copy" in result.stderr

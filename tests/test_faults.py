@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnnlab.runs import list_runs
+from cnnlab.runs.lookup import list_runs
 from tests.conftest import REPO, TINY
 
 SLOW = """

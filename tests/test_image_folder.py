@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.data.synthetic import make_synthetic
-from cnnlab.runs import list_runs
+from cnnlab.runs.lookup import list_runs
 from tests.conftest import REPO
 
 CLASSES = ("ankle_boot", "bag", "coat", "dress", "pullover", "sandal", "shirt", "trouser")
@@ -109,8 +109,8 @@ def test_a_pretrained_application_trains_as_a_frozen_base(run_cli, tmp_path):
 
 def test_fine_tuning_unfreezes_the_application_but_not_its_input_scaling(write, tmp_path):
     from cnnlab.config import load_config
-    from cnnlab.train import plan
-    from cnnlab.transfer import fine_tuning
+    from cnnlab.engine.plan import plan
+    from cnnlab.model.transfer import fine_tuning
 
     photos = write_photo_folder(tmp_path / "photos", per_class=2)
     overrides = _pretrained_overrides(photos, _weights_file(tmp_path))
@@ -126,7 +126,7 @@ def test_fine_tuning_unfreezes_the_application_but_not_its_input_scaling(write, 
 
 
 def test_the_input_scaling_matches_each_applications_own_preprocess_input():
-    from cnnlab.applications import preprocess_affine
+    from cnnlab.model.applications import preprocess_affine
 
     pixels = np.random.default_rng(1).uniform(0, 255, (5, 3))
     for name in ("MobileNetV2", "VGG16", "DenseNet121", "EfficientNetB0"):  # tf, caffe (BGR), torch, none

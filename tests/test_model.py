@@ -7,8 +7,8 @@ import pytest
 
 from cnnlab.config import load_config
 from cnnlab.errors import ConfigError
-from cnnlab.model import build_model
-from cnnlab.summary import layer_macs, summarize
+from cnnlab.model.build import build_model
+from cnnlab.model.summary import layer_macs, summarize
 from tests.conftest import CONFIGS, build_shipped
 
 
@@ -186,7 +186,7 @@ def test_baseline_has_the_classic_parameter_count():
 
 
 def test_learning_rate_schedule_and_unknown_schedule(write):
-    from cnnlab.compiling import build_optimizer
+    from cnnlab.model.compiling import build_optimizer
 
     text = (
         "name: t\nmodel: {layers: [Flatten, {Dense: {units: 10}}]}\ntrain:\n  optimizer:\n    name: adam\n"

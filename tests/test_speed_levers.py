@@ -10,12 +10,14 @@ import keras
 import numpy as np
 import pytest
 
-from cnnlab import backend
-from cnnlab.callbacks import NanGuard
 from cnnlab.config import load_config
+from cnnlab.engine.callbacks import NanGuard
+from cnnlab.engine.plan import plan
+from cnnlab.engine.training import train
 from cnnlab.errors import RunError
-from cnnlab.runs import create_run_folder, read_history, save_config
-from cnnlab.train import plan, train
+from cnnlab.runs.folder import read_history, save_config
+from cnnlab.runs.lookup import create_run_folder
+from cnnlab.runtime import backend
 from tests.conftest import TINY
 
 
@@ -149,7 +151,7 @@ def test_tensorflow_threads_follow_a_quota_below_the_visible_cores():
 
     probe = (
         "from unittest import mock\n"
-        "import cnnlab.backend as b\n"
+        "import cnnlab.runtime.backend as b\n"
         "with mock.patch.object(b, 'usable_cores', return_value=1), "
         "mock.patch.object(b, '_affinity_cores', return_value=2):\n"
         "    b.start()\n"

@@ -12,11 +12,11 @@ import keras
 import numpy as np
 import pytest
 
-from cnnlab.backend import visible_gpus
 from cnnlab.config import load_config
 from cnnlab.data import load_arrays
 from cnnlab.data.prepare import Preprocessing
-from cnnlab.runs import list_runs
+from cnnlab.runs.lookup import list_runs
+from cnnlab.runtime.backend import visible_gpus
 from tests.conftest import REPO, TINY
 
 DESIGN_FILES = [
@@ -233,7 +233,7 @@ def test_best_checkpoint_is_chosen_by_validation_accuracy(trained):
 )
 def test_best_keras_holds_the_weights_of_the_best_epoch(tmp_path, monitor, scores, best):
     """best.keras must be the model as it was at the best epoch, not at the last one."""
-    from cnnlab.callbacks import Checkpoints
+    from cnnlab.engine.callbacks import Checkpoints
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     checkpoints = Checkpoints(tmp_path, monitor)
@@ -277,7 +277,7 @@ def test_deterministic_runtime_turns_on_op_determinism(write):
     config = write("t.yaml", TINY + "runtime: {deterministic: true}\n")
     probe = (
         "import sys, tensorflow as tf\n"
-        "from cnnlab.config import load_config\nfrom cnnlab import backend\n"
+        "from cnnlab.config import load_config\nfrom cnnlab.runtime import backend\n"
         f"chosen = backend.configure(load_config({str(config)!r}))\n"
         "from tensorflow.python.framework import config as tf_config\n"  # no public getter
         "print(tf_config.is_op_determinism_enabled(), chosen['deterministic'])\n"

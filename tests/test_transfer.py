@@ -9,8 +9,8 @@ import keras
 import numpy as np
 
 from cnnlab.config import load_config
-from cnnlab.runs import list_runs
-from cnnlab.train import plan
+from cnnlab.engine.plan import plan
+from cnnlab.runs.lookup import list_runs
 from tests.conftest import TINY_DATA
 
 # The tiny model's convolution and pooling, with a wider head: the conv layer fits the trained
@@ -125,7 +125,8 @@ class _ConvWeightsEachEpoch(keras.callbacks.Callback):
 
 
 def _fine_tune_run(write, trained, tmp_path):
-    from cnnlab.runs import create_run_folder, save_config
+    from cnnlab.runs.folder import save_config
+    from cnnlab.runs.lookup import create_run_folder
 
     source, _, _ = trained
     text = new_head(source=source, freeze="copied").replace(
@@ -138,8 +139,8 @@ def _fine_tune_run(write, trained, tmp_path):
 
 
 def test_fine_tune_unfreezes_the_frozen_layers_for_its_own_epochs(write, trained, tmp_path):
-    from cnnlab.runs import read_history
-    from cnnlab.train import train
+    from cnnlab.engine.training import train
+    from cnnlab.runs.folder import read_history
 
     cfg, run, source_kernel = _fine_tune_run(write, trained, tmp_path)
     seen = _ConvWeightsEachEpoch()
@@ -161,9 +162,9 @@ def test_fine_tune_unfreezes_the_frozen_layers_for_its_own_epochs(write, trained
 def test_a_run_stopped_while_fine_tuning_resumes_in_that_phase(write, trained, tmp_path):
     import pytest
 
+    from cnnlab.engine.training import train
     from cnnlab.errors import Interrupted
-    from cnnlab.runs import read_history
-    from cnnlab.train import train
+    from cnnlab.runs.folder import read_history
 
     cfg, run, source_kernel = _fine_tune_run(write, trained, tmp_path)
     with pytest.raises(Interrupted, match="after 3 of 4 epochs"):
@@ -205,7 +206,7 @@ def test_fine_tuning_keeps_writing_weight_histograms(write, trained, tmp_path):
     reused (it was: the run failed at the first fine-tuning epoch)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from cnnlab.train import train
+    from cnnlab.engine.training import train
 
     cfg, run, _ = _fine_tune_run(write, trained, tmp_path)
     cfg = load_config(write("fine.yaml", cfg.to_yaml().replace("histogram_freq: 0", "histogram_freq: 1")))

@@ -11,7 +11,7 @@ import pytest
 
 from cnnlab.config import load_config
 from cnnlab.errors import ConfigError, Interrupted
-from cnnlab.runs import list_runs
+from cnnlab.runs.lookup import list_runs
 from tests.conftest import TINY_DATA, TINY_MODEL
 
 SEARCH = (
@@ -70,7 +70,7 @@ def test_a_search_writes_one_row_per_trial_and_a_best_yaml_that_trains(run_cli, 
 
 
 def test_an_interrupted_search_resumes_without_redoing_a_finished_trial(run_cli, write, tmp_path):
-    from cnnlab.tune import run_search
+    from cnnlab.engine.tuning import run_search
 
     class StopInSecondTrial(keras.callbacks.Callback):
         trials = 0
@@ -140,3 +140,11 @@ def test_an_int_range_tops_out_at_its_last_step(write):
     cfg = load_config(write("search.yaml", SEARCH))
     filters = next(d for d in search_space(cfg) if d.kind == "int")
     assert (filters.low, filters.high, filters.step) == (2, 8, 3)  # 9 is not reachable from 2 in steps of 3
+
+
+def test_resuming_a_training_run_as_a_search_is_a_located_error(run_cli, trained):
+    run, _, _ = trained
+    result = run_cli("tune", "--resume", run)
+    assert result.exit_code == 2, result.output
+    assert "--resume: " in result.stderr and "is a training run, not a search folder" in result.stderr
+    assert "Traceback" not in result.output

@@ -29,44 +29,6 @@ def console(stderr: bool = False):
     return out
 
 
-def start_keras(*configs) -> None:
-    """Start Keras on the backend the configs ask for (TensorFlow unless told otherwise).
-
-    Keras reads its backend once, at import: so this runs after the configs are read and
-    before anything imports Keras, and every config of one command must ask for the same."""
-    import os
-    import sys
-
-    from cnnlab import distribute
-    from cnnlab.backend import start
-    from cnnlab.errors import ConfigError, Problem
-
-    environments = []
-    for cfg in configs:
-        distribute.check(cfg)
-        environments.append(distribute.environment(cfg))
-    backends = {env["KERAS_BACKEND"] for env in environments}
-    if len(backends) > 1:
-        raise ConfigError(
-            Problem(
-                "these configs ask for different backends (runtime.backend)", hint="train them in separate commands"
-            )
-        )
-    if environments:
-        wanted = environments[0]["KERAS_BACKEND"]
-        if "keras" in sys.modules and sys.modules["keras"].backend.backend() != wanted:
-            raise ConfigError(
-                configs[0].problem(
-                    ("runtime", "backend"),
-                    f"Keras has already started on {sys.modules['keras'].backend.backend()} in this process",
-                    "run this config in a command of its own",
-                )
-            )
-        os.environ.update(environments[0])
-        distribute.join(configs[0])  # before Keras: JAX must know its peers before it computes
-    start()
-
-
 class CnnlabGroup(click.Group):
     """Turns a `CnnlabError` into its located message and exit code (no traceback)."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli, console, runs_dir_option, set_option, show_error, start_keras
+from cnnlab.cli.app import cli, console, runs_dir_option, set_option, show_error
 from cnnlab.errors import CnnlabError
 
 
@@ -23,15 +23,16 @@ def summary(target: str | None, overrides: tuple[str, ...], runs_dir: Path, as_j
     TARGET is a config file or a run folder (or a config name: its newest run); without it,
     the newest run in --runs-dir.
     """
+    from cnnlab.config import load_config
+    from cnnlab.data import dataset_info
+    from cnnlab.runtime.startup import start_keras
+
     config_path = _config_of(target, runs_dir)
     start_keras()
-    from cnnlab.config import load_config
-    from cnnlab.model import build_model
-    from cnnlab.summary import summarize
+    from cnnlab.model.build import build_model  # imports Keras: after start_keras
+    from cnnlab.model.summary import summarize
 
     cfg = load_config(config_path, list(overrides))
-    from cnnlab.data import dataset_info
-
     # The same shapes without the data or the pretrained weights: nothing is read or downloaded.
     result = summarize(build_model(cfg, dataset_info(cfg, missing_ok=True), pretrained=False))
     if as_json:
@@ -43,9 +44,10 @@ def summary(target: str | None, overrides: tuple[str, ...], runs_dir: Path, as_j
 def _config_of(target: str | None, runs_dir: Path) -> Path:
     if target and Path(target).suffix in (".yaml", ".yml"):
         return Path(target)
-    from cnnlab.runs import RUN_CONFIG, find_run
+    from cnnlab.runs.folder import RunFolder
+    from cnnlab.runs.lookup import find_run
 
-    return find_run(target, runs_dir) / RUN_CONFIG
+    return RunFolder(find_run(target, runs_dir)).config_file
 
 
 def summary_table(result, title: str = ""):
@@ -91,7 +93,9 @@ def check(configs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
 
     Exits 0 only if every CONFIG passes.
     """
-    start_keras()
+    from cnnlab.runtime.startup import start_keras
+
+    start_keras()  # on TensorFlow, whatever the configs ask for: checking trains nothing
     if check_configs(configs, list(overrides)):
         sys.exit(2)
 
@@ -99,10 +103,10 @@ def check(configs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
 def check_configs(paths, overrides: list[str]) -> int:
     """Plan each config as train would, print OK or FAIL with its errors; the number failed.
     Keras' state is cleared after each, so checking leaves nothing behind for what follows."""
-    import keras
+    import keras  # started by the caller
 
     from cnnlab.config import load_config
-    from cnnlab.train import plan
+    from cnnlab.engine.plan import plan
 
     out, errors, failed = console(), console(stderr=True), 0
     for path in paths:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli, console, runs_dir_option, start_keras
+from cnnlab.cli.app import cli, console, runs_dir_option
 
 
 @cli.command(short_help="Evaluate a run and rewrite its report.")
@@ -34,12 +34,14 @@ def evaluate(run: str | None, runs_dir: Path, checkpoint: str, data: str) -> Non
 
     RUN is a run folder, or a config name for its newest run.
     """
-    from cnnlab.runs import ensure_not_running, find_run
+    from cnnlab.runs.folder import RunFolder
+    from cnnlab.runs.lookup import find_run
+    from cnnlab.runtime.startup import start_keras
 
-    folder = find_run(run, runs_dir, holding=f"{checkpoint}.keras")
-    ensure_not_running(folder)  # it would write the report that the run itself writes at its end
+    folder = RunFolder(find_run(run, runs_dir, checkpoint=checkpoint))
+    folder.ensure_not_running()  # it would write the report that the run itself writes at its end
     start_keras()
-    from cnnlab.evaluate import evaluate_run
+    from cnnlab.engine.evaluation import evaluate_run  # imports Keras: after start_keras
 
     out = console()
     metrics = evaluate_run(
@@ -47,10 +49,10 @@ def evaluate(run: str | None, runs_dir: Path, checkpoint: str, data: str) -> Non
     )
     out.print(evaluation_table(metrics, title=f"{folder}  ({metrics['checkpoint']}, {metrics['split']} split)"))
     if metrics["split"] == "test":
-        out.print(f"report: {folder / 'report.md'} and report.html", markup=False)
+        out.print(f"report: {folder.report} and {folder.REPORT_HTML}", markup=False)
     else:
-        suffix = Path(metrics["split"]).stem
-        out.print(f"wrote {folder / f'metrics_{suffix}.json'} and predictions_{suffix}.npz", markup=False)
+        split = metrics["split"]
+        out.print(f"wrote {folder.metrics_file(split)} and {folder.predictions_file(split).name}", markup=False)
 
 
 def evaluation_table(metrics: dict, title: str):
@@ -128,10 +130,9 @@ def compare(
     """
     from rich.table import Table
 
-    from cnnlab import compare as comparing
     from cnnlab.fileio import write_atomic
-    from cnnlab.report import cell
-    from cnnlab.runs import read_history
+    from cnnlab.reporting import compare as comparing
+    from cnnlab.reporting.report import cell
 
     rows = comparing.sort_rows([comparing.run_row(r) for r in comparing.resolve_runs(list(runs), runs_dir)], metric)
     tests = comparing.pair_tests(rows)
@@ -154,15 +155,14 @@ def compare(
     if markdown_file:
         write_atomic(markdown_file, comparing.as_markdown(rows, tests))
     if plot_file:
-        from cnnlab import plots
+        from cnnlab.reporting import plots
 
-        plots.compared_curves({r.label: read_history(r.run / "history.csv") for r in rows}, metric, plot_file)
+        plots.compared_curves({r.label: r.run.history for r in rows}, metric, plot_file)
     if report_dir:
-        from cnnlab.compare_report import write_compare_report
+        from cnnlab.reporting.compare_report import write_compare_report
 
-        histories = {r.label: read_history(r.run / "history.csv") for r in rows}
-        page = write_compare_report(rows, tests, metric, report_dir, histories)
-        out.print(f"report: {report_dir / 'compare.md'} and {page}", markup=False)
+        markdown, page = write_compare_report(rows, tests, metric, report_dir)
+        out.print(f"report: {markdown} and {page}", markup=False)
     best = rows[0].metrics.get(metric)
     if fail_below is not None and (not isinstance(best, (int, float)) or best < fail_below):
         out.print(f"best {metric} {cell(best)} is below {fail_below}", style="red", markup=False)
@@ -184,13 +184,14 @@ def predict(
 ) -> None:
     """Classify IMAGES (PNG/JPEG files or folders) with a run's best checkpoint, or with a model
     written by cnnlab export (a SavedModel folder, a .tflite or an .onnx file)."""
-    from cnnlab.export import artifact_format
-    from cnnlab.runs import find_run
+    from cnnlab.reporting.artifacts import artifact_format
+    from cnnlab.runs.lookup import find_run
+    from cnnlab.runtime.startup import start_keras
 
     exported = artifact_format(Path(run)) is not None  # a model written by cnnlab export
-    folder = Path(run) if exported else find_run(run, runs_dir, holding="best.keras")
+    folder = Path(run) if exported else find_run(run, runs_dir, checkpoint="best")
     start_keras()
-    from cnnlab.predict import predict_images
+    from cnnlab.engine.predict import predict_images  # imports Keras: after start_keras
 
     results = predict_images(folder, list(images), top=top, convert=convert, invert=invert)
     if as_json:
@@ -252,11 +253,12 @@ def visualize(
         raise click.UsageError("--class goes with --gradcam")
     if layer is not None and not patterns:
         raise click.UsageError("--layer goes with --patterns")
-    from cnnlab.runs import find_run
+    from cnnlab.runs.lookup import find_run
+    from cnnlab.runtime.startup import start_keras
 
-    folder = find_run(run, runs_dir, holding="best.keras")
+    folder = find_run(run, runs_dir, checkpoint="best")
     start_keras()
-    from cnnlab.visualize import visualize as draw
+    from cnnlab.reporting.visualize import visualize as draw  # imports Keras: after start_keras
 
     written = draw(
         folder,

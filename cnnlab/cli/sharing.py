@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli, console, runs_dir_option, start_keras
+from cnnlab.cli.app import cli, console, runs_dir_option
 
 
 @cli.command(short_help="Export a run's model (SavedModel, TFLite, ONNX), checked.")
@@ -43,11 +43,12 @@ def export(run: str | None, runs_dir: Path, fmt: str, out: Path | None, examples
       cnnlab export mnist_baseline --format tflite
       cnnlab predict runs/mnist_baseline/<run>/export/model.tflite digit.png
     """
-    from cnnlab.runs import find_run
+    from cnnlab.runs.lookup import find_run
+    from cnnlab.runtime.startup import start_keras
 
-    folder = find_run(run, runs_dir, holding="best.keras")
+    folder = find_run(run, runs_dir, checkpoint="best")
     start_keras()
-    from cnnlab.export import export_run
+    from cnnlab.reporting.export import export_run  # imports Keras: after start_keras
 
     result = export_run(folder, fmt, out, examples)
     parity = result.parity

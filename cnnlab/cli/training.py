@@ -1,4 +1,7 @@
-"""`cnnlab train` and `cnnlab data`: making runs, and the data they need."""
+"""`cnnlab train` and `cnnlab data`: making runs, and the data they need.
+
+cnnlab's own modules are imported inside the commands (see `cli/__init__.py`).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli, console, runs_dir_option, set_option, show_error, start_keras
+from cnnlab.cli.app import cli, console, runs_dir_option, set_option, show_error
 from cnnlab.cli.configs import check_configs
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, ConfigError, Interrupted
 
 
 @cli.command(short_help="Build, train and evaluate configs into run folders.")
@@ -71,36 +74,33 @@ def train(
         _train_several(config_paths, list(overrides), runs_dir)
         return
     from cnnlab.config import load_config
+    from cnnlab.engine.resume import resumable
+    from cnnlab.runs.folder import RunFolder
+    from cnnlab.runs.lookup import create_run_folder
+    from cnnlab.runtime.startup import start_keras
 
     config_path = config_paths[0] if config_paths else None
     if resume:
-        run, cfg = _resumable(resume, config_path, list(overrides), runs_dir)
+        run, cfg = resumable(resume, config_path, list(overrides), runs_dir)
     else:
         run, cfg = None, load_config(config_path, list(overrides))
     start_keras(cfg)
-    from cnnlab.distribute import process_index
-    from cnnlab.runs import ensure_not_running
-    from cnnlab.train import plan
+    from cnnlab.engine.plan import plan  # imports Keras: only once start_keras chose its backend
 
     planned = plan(cfg)  # config mistakes stop here, before a run folder exists
     out = console()
     with _leaving_when_a_peer_is_lost():
-        if process_index() > 0:
-            _follow(planned, run, out)
-        if resume:
-            ensure_not_running(run)
-        else:
-            from cnnlab.runs import create_run_folder
-
-            run = create_run_folder(runs_dir, cfg.name)
-        _print_outcome(out, run, _train_planned(planned, run, bool(resume), out))
+        if planned.strategy.process > 0:
+            _follow(out, planned, run)
+        run = run or RunFolder(create_run_folder(runs_dir, cfg.name))
+        _print_outcome(out, run, _train_with_progress(out, planned, run, bool(resume)))
 
 
 @contextlib.contextmanager
 def _leaving_when_a_peer_is_lost():
     """A data_parallel process whose peer died says so and leaves at once: JAX's own exit
     would wait out the dead peer's heartbeat, then abort. The run's files are complete."""
-    from cnnlab.distribute import PeerLost
+    from cnnlab.runtime.processes import PeerLost
 
     try:
         yield
@@ -111,63 +111,53 @@ def _leaving_when_a_peer_is_lost():
         os._exit(error.exit_code)
 
 
-def _follow(planned, resumed: Path | None, out) -> None:
+def _follow(out, planned, resumed) -> None:
     """A data_parallel process other than process 0: train in step with it, write nothing,
     and exit with process 0's status once it has evaluated the run and written the report."""
-    from cnnlab.distribute import follow, outcome, process_index, weights_digest
+    from cnnlab.engine.training import follow
 
-    count = planned.strategy.processes
-    out.print(f"process {process_index()} of {count}: training with process 0, which writes the run", markup=False)
-    follow(planned, resumed, notify=lambda text: out.print(text, style="dim", markup=False))
-    out.print(f"trained; weights sha256 {weights_digest(planned.model)} (process 0's manifest: the same)", markup=False)
-    status = outcome(None)
-    out.print(f"process 0 finished with exit status {status}", markup=False)
-    sys.exit(status)
+    strategy = planned.strategy
+    out.print(f"process {strategy.process} of {strategy.processes}: training with process 0, which writes the run")
+    followed = follow(planned, resumed, notify=lambda text: out.print(text, style="dim", markup=False))
+    out.print(f"trained; weights sha256 {followed.weights_sha256} (process 0's manifest: the same)", markup=False)
+    out.print(f"process 0 finished with exit status {followed.status}", markup=False)
+    sys.exit(followed.status)
 
 
-def _train_planned(planned, run: Path, resume: bool, out) -> dict:
-    """Train a planned config into the run folder `run` (continuing it when `resume`)."""
-    from cnnlab.runs import save_config
+def _train_with_progress(out, planned, run, resume: bool) -> dict:
+    """Train a planned config into `run` with the progress display and Ctrl-C handling."""
+    from cnnlab.cli.display import training_callbacks
+    from cnnlab.engine.training import train
 
-    save_config(run, planned.cfg.to_yaml())
     out.print(f"{'resuming' if resume else 'training'} {planned.cfg.name} -> {run}", markup=False)
-    if planned.strategy.processes == 1:
-        return _fit_with_progress(planned, run, resume, out)
-    from cnnlab.distribute import outcome
-    from cnnlab.errors import CnnlabError
-    from cnnlab.runs import Manifest
-
-    status = 1
-    try:
-        manifest = _fit_with_progress(planned, run, resume, out)
-        status = 0
-        return manifest
-    except CnnlabError as error:
-        status = error.exit_code
-        raise
-    finally:
-        # The other processes wait for this status once training is over (not if it failed:
-        # they failed with it, at the same batch).
-        if Manifest(run).data.get("training_finished"):
-            outcome(status)
+    with training_callbacks(out) as callbacks:
+        return train(
+            planned,
+            run,
+            resume=resume,
+            callbacks=callbacks,
+            notify=lambda text: out.print(text, style="dim", markup=False),
+        )
 
 
 def _train_several(paths: tuple[Path, ...], overrides: list[str], runs_dir: Path) -> None:
     """Check every config, then train them in turn; a table of the outcomes at the end."""
-    import keras
-
     from cnnlab.config import load_config
-    from cnnlab.errors import Interrupted
-    from cnnlab.runs import create_run_folder
-    from cnnlab.train import plan
+    from cnnlab.runs.folder import RunFolder
+    from cnnlab.runs.lookup import create_run_folder
+    from cnnlab.runtime.startup import start_keras
 
     out, errors = console(), console(stderr=True)
     debug = (click.get_current_context().obj or {}).get("debug")
     start_keras(*_readable(paths, overrides))
+    import keras  # started above, on the configs' backend
+
+    from cnnlab.engine.plan import plan
+
     if check_configs(paths, overrides):  # every config is checked before the first epoch of any
         errors.print("nothing was trained", markup=False)
         sys.exit(2)
-    outcomes: list[tuple[Path, Path | None, dict | str]] = []
+    outcomes: list[tuple[Path, object, dict | str]] = []
     for index, path in enumerate(paths):
         out.print(f"\n[{index + 1}/{len(paths)}] {path}", markup=False)
         run = None
@@ -175,8 +165,8 @@ def _train_several(paths: tuple[Path, ...], overrides: list[str], runs_dir: Path
             # Planned again right before training: the seed and the device are set for this
             # config alone, so a run trains exactly as it would by itself.
             planned = plan(load_config(path, overrides))
-            run = create_run_folder(runs_dir, planned.cfg.name)
-            manifest = _train_planned(planned, run, False, out)
+            run = RunFolder(create_run_folder(runs_dir, planned.cfg.name))
+            manifest = _train_with_progress(out, planned, run, False)
             _print_outcome(out, run, manifest)
             outcomes.append((path, run, manifest))
         except Interrupted as error:
@@ -205,7 +195,6 @@ def _readable(paths: tuple[Path, ...], overrides: list[str]) -> list:
     """The configs that load (check_configs reports the others, all together); several
     configs train in one process, so data_parallel (one set of processes per run) is refused."""
     from cnnlab.config import load_config
-    from cnnlab.errors import ConfigError
 
     configs = []
     for path in paths:
@@ -224,7 +213,7 @@ def _readable(paths: tuple[Path, ...], overrides: list[str]) -> list:
     return configs
 
 
-def runs_table(outcomes: list[tuple[Path, Path | None, dict | str]]):
+def runs_table(outcomes: list[tuple[Path, object, dict | str]]):
     """One row per config of a several-config `train`: its run, how it ended and its scores."""
     from rich.table import Table
 
@@ -253,55 +242,7 @@ def _number(value, digits: int) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "-"
 
 
-def _resumable(target: str, config_path: Path | None, overrides: list[str], runs_dir: Path):
-    """The run folder and its config for --resume; the model, the data and the seed must not change."""
-    import difflib
-
-    import yaml
-
-    from cnnlab.config import load_config
-    from cnnlab.errors import ConfigError, Problem
-    from cnnlab.runs import RUN_CONFIG, Manifest, find_run
-
-    run = find_run(target, runs_dir)
-    if Manifest(run).data.get("status") == "completed":
-        raise ConfigError(f"{run}: this run already completed all its epochs — nothing to resume")
-    saved = load_config(run / RUN_CONFIG)
-    cfg = load_config(config_path or run / RUN_CONFIG, overrides)
-    # The model and everything that decides which examples go where (the seed draws the
-    # validation split and the shuffles) must stay as the finished epochs had them.
-    for section in ("model", "data", "seed"):
-        before = yaml.safe_dump(saved.model_dump(mode="json")[section], sort_keys=False).splitlines()
-        after = yaml.safe_dump(cfg.model_dump(mode="json")[section], sort_keys=False).splitlines()
-        if before != after:
-            diff = "\n".join(
-                difflib.unified_diff(before, after, f"{run / RUN_CONFIG}", str(config_path or "--set"), lineterm="")
-            )
-            raise ConfigError(
-                Problem(
-                    f"cannot resume: the {section} {'value' if section == 'seed' else 'section'} "
-                    f"differs from the run's\n{diff}",
-                    hint="train a new run instead, without --resume",
-                )
-            )
-    return run, cfg
-
-
-def _fit_with_progress(planned, run: Path, resume: bool, out) -> dict:
-    from cnnlab.cli.display import training_callbacks
-    from cnnlab.train import train as train_run
-
-    with training_callbacks(out) as callbacks:
-        return train_run(
-            planned,
-            run,
-            resume=resume,
-            callbacks=callbacks,
-            notify=lambda text: out.print(text, style="dim", markup=False),
-        )
-
-
-def _print_outcome(out, run: Path, manifest: dict) -> None:
+def _print_outcome(out, run, manifest: dict) -> None:
     test, timing = manifest.get("test", {}), manifest.get("timing", {})
     scores = "  ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float) and k not in ("best_epoch",))
     out.print(
@@ -311,7 +252,7 @@ def _print_outcome(out, run: Path, manifest: dict) -> None:
     )
     out.print(
         f"trained {manifest.get('epochs_completed')} epochs in {timing.get('train_seconds')} s "
-        f"({timing.get('images_per_second')} images/s); report: {run / 'report.md'}",
+        f"({timing.get('images_per_second')} images/s); report: {run.report}",
         markup=False,
     )
 
@@ -348,6 +289,8 @@ def data_list() -> None:
 @click.option("--path", "data_path", help="A folder or file holding the data set's files.")
 def data_fetch(name: str, data_path: str | None) -> None:
     """Find or download NAME, verify every file's SHA-256, and keep it in Keras' cache."""
+    from cnnlab.runtime.startup import start_keras
+
     start_keras()  # its download is one of the sources
     from cnnlab.data.builtin import load_builtin
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli, console, runs_dir_option, set_option, start_keras
+from cnnlab.cli.app import cli, console, runs_dir_option, set_option
 
 _SHOWN = 10  # trials in the closing table
 
@@ -56,29 +56,32 @@ def tune(
     overrides = (*overrides, *([f"search.max_trials={max_trials}"] if max_trials else []))
     from cnnlab.config import load_config
     from cnnlab.errors import ConfigError
-    from cnnlab.fileio import remove_temporaries, write_atomic
-    from cnnlab.tune import SEARCH_CONFIG
+    from cnnlab.runs.folder import SearchFolder
+    from cnnlab.runs.lookup import create_run_folder
+    from cnnlab.runtime.startup import start_keras
+    from cnnlab.search import objective_direction
 
-    if resume and not (resume / SEARCH_CONFIG).is_file():
-        raise ConfigError.at("--resume", f"{resume} is not a search folder (it has no {SEARCH_CONFIG})")
-    cfg = load_config(resume / SEARCH_CONFIG if resume else config_path, list(overrides))
+    resumed = SearchFolder(resume) if resume else None
+    if resumed and not resumed.config_file.is_file():
+        raise ConfigError.at("--resume", f"{resume} is not a search folder (it has no {resumed.CONFIG})")
+    cfg = load_config(resumed.config_file if resumed else config_path, list(overrides))
+    if resumed and cfg.search is None:
+        raise ConfigError.at("--resume", f"{resume} is a training run, not a search folder (its config has no search:)")
     if cfg.runtime.distribute == "data_parallel":
         raise ConfigError(
             cfg.problem(("runtime", "distribute"), "tune runs its trials in one process", "set distribute: none")
         )
     start_keras(cfg)
-    from cnnlab.cli.display import training_callbacks
-    from cnnlab.runs import create_run_folder
-    from cnnlab.search import objective_direction
-    from cnnlab.tune import prepare_search, run_search
+    from cnnlab.cli.display import training_callbacks  # imports Keras: after start_keras
+    from cnnlab.engine.tuning import plan_search, run_search
 
-    if resume:
-        remove_temporaries(resume)
-        folder = resume
+    planned = plan_search(cfg)  # every mistake is found before a folder exists
+    if resumed:
+        resumed.remove_temporaries()
+        folder = resumed
     else:
-        prepare_search(cfg)  # every mistake is found before a folder exists
-        folder = create_run_folder(runs_dir, cfg.name, prefix="tune-")
-    write_atomic(folder / SEARCH_CONFIG, cfg.to_yaml())
+        folder = SearchFolder(create_run_folder(runs_dir, cfg.name, prefix="tune-"))
+    folder.save_config(cfg.to_yaml())
     out = console()
     search = cfg.search
     out.print(
@@ -89,7 +92,7 @@ def tune(
     )
     with training_callbacks(out) as callbacks:
         summary = run_search(
-            cfg, folder, callbacks=callbacks, notify=lambda text: out.print(text, style="dim", markup=False)
+            planned, folder, callbacks=callbacks, notify=lambda text: out.print(text, style="dim", markup=False)
         )
     _print_summary(out, cfg, summary)
 
@@ -98,7 +101,7 @@ def _print_summary(out, cfg, summary: dict) -> None:
     """The best trials in one table, then where the results are and what to run next."""
     from rich.table import Table
 
-    from cnnlab.tune import label
+    from cnnlab.reporting.trials import label
 
     rows = [row for row in summary["rows"] if row["score"] is not None]
     rows.sort(key=lambda row: -row["score"] if summary["maximise"] else row["score"])
@@ -113,8 +116,8 @@ def _print_summary(out, cfg, summary: dict) -> None:
     failed = len(summary["rows"]) - summary["finished"]
     folder, best = summary["folder"], summary["best"]
     if failed:
-        out.print(f"{failed} trial(s) did not complete: see {folder / 'trials.md'}", markup=False)
+        out.print(f"{failed} trial(s) did not complete: see {folder.file(folder.TRIALS_MD)}", markup=False)
     out.print(f"best: trial {best['trial']}, {cfg.search.objective} {best['score']:.4f}", markup=False)
-    out.print(f"trials: {folder / 'trials.md'}", markup=False)
-    out.print(f"TensorBoard: tensorboard --logdir {folder / 'tensorboard'}", markup=False)
-    out.print(f"train the winner: cnnlab train {folder / 'best.yaml'}", markup=False)
+    out.print(f"trials: {folder.file(folder.TRIALS_MD)}", markup=False)
+    out.print(f"TensorBoard: tensorboard --logdir {folder.tensorboard}", markup=False)
+    out.print(f"train the winner: cnnlab train {folder.file(folder.BEST)}", markup=False)

@@ -1,4 +1,5 @@
-"""Data sets: metadata without loading (`dataset_info`), and the examples (`load_arrays`).
+"""Data sets: metadata without loading (`dataset_info`), the examples (`load_arrays`), and the
+model-ready splits of a run (`load_splits`).
 
 `data.dataset` is a registry name (mnist, fashion_mnist, cifar10, cifar100, synthetic,
 image_folder with `data.path`) or a path: a Keras-style `.npz`, a folder of IDX files, or a
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.config import LocatedConfig
+from cnnlab.data.builtin import load_builtin
 from cnnlab.data.files import (
     Arrays,
     arrays_from_idx,
@@ -26,11 +28,14 @@ from cnnlab.data.files import (
     read_bytes,
     read_npz,
 )
+from cnnlab.data.folder import CHANNELS, DEFAULT_IMAGE_SIZE, class_folders, load_image_folder
+from cnnlab.data.prepare import Preprocessing, Splits, prepare
 from cnnlab.data.registry import BUILTIN, DatasetInfo
+from cnnlab.data.synthetic import make_synthetic
 from cnnlab.errors import ConfigError, DataError, did_you_mean
 from cnnlab.schema import SyntheticSpec
 
-__all__ = ["Arrays", "DatasetInfo", "dataset_info", "load_arrays", "KNOWN_NAMES"]
+__all__ = ["Arrays", "DatasetInfo", "dataset_info", "load_arrays", "load_splits", "KNOWN_NAMES"]
 
 KNOWN_NAMES = (*BUILTIN, "synthetic", "image_folder")
 
@@ -53,8 +58,6 @@ def dataset_info(cfg: LocatedConfig, missing_ok: bool = False) -> DatasetInfo:
         return DatasetInfo("synthetic", tuple(spec.input_shape), spec.num_classes, names)
     path = _local_path(cfg)
     if cfg.data.dataset == "image_folder" and not path.is_dir():
-        from cnnlab.data.folder import CHANNELS, DEFAULT_IMAGE_SIZE
-
         if not missing_ok or path.exists():
             raise ConfigError(
                 cfg.problem(
@@ -67,8 +70,6 @@ def dataset_info(cfg: LocatedConfig, missing_ok: bool = False) -> DatasetInfo:
         return DatasetInfo(path.name, (*size, CHANNELS[cfg.data.color_mode]), None, ())
     try:
         if is_image_folder(cfg):
-            from cnnlab.data.folder import CHANNELS, DEFAULT_IMAGE_SIZE, class_folders
-
             classes = tuple(class_folders(path))
             size = tuple(cfg.data.image_size or DEFAULT_IMAGE_SIZE)
             return DatasetInfo(path.name, (*size, CHANNELS[cfg.data.color_mode]), len(classes), classes)
@@ -83,12 +84,8 @@ def load_arrays(cfg: LocatedConfig, notify: Callable[[str], None] = lambda _: No
     """Read (or fetch) the examples of `cfg.data`; raises `DataError` if they cannot be had."""
     data = cfg.data
     if data.dataset in BUILTIN:
-        from cnnlab.data.builtin import load_builtin
-
         return load_builtin(data.dataset, data.path, notify, environ)
     if data.dataset == "synthetic":
-        from cnnlab.data.synthetic import make_synthetic
-
         spec = data.synthetic or SyntheticSpec()
         return make_synthetic(
             tuple(spec.input_shape), spec.num_classes, spec.train_examples, spec.test_examples, seed=cfg.seed
@@ -99,9 +96,30 @@ def load_arrays(cfg: LocatedConfig, notify: Callable[[str], None] = lambda _: No
     if not is_image_folder(cfg):
         files = find_idx_files(path)
         return arrays_from_idx({role: read_bytes(p) for role, p in files.items()}, str(path))
-    from cnnlab.data.folder import load_image_folder
-
     return load_image_folder(path, data.image_size, data.color_mode, data.test_split, cfg.seed)
+
+
+def load_splits(
+    cfg: LocatedConfig,
+    num_classes: int,
+    preprocessing: Preprocessing | None = None,
+    notify: Callable[[str], None] = lambda _: None,
+    environ=os.environ,
+) -> Splits:
+    """The run's examples, limited, split and prepared as its config says: training, every
+    process of a data_parallel run, a search and every later evaluation call this one function,
+    so they all draw the same validation split. `preprocessing` is the run's own, once saved."""
+    data = cfg.data
+    return prepare(
+        load_arrays(cfg, notify, environ),
+        preprocess=data.preprocess,
+        validation_split=data.validation_split,
+        limit=data.limit,
+        loss=cfg.train.loss,
+        num_classes=num_classes,
+        seed=cfg.seed,
+        preprocessing=preprocessing,
+    )
 
 
 def is_image_folder(cfg: LocatedConfig) -> bool:

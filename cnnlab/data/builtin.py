@@ -223,7 +223,7 @@ def _mismatch(name, kind, path, actual, expected, notify) -> None:
 
 
 def fetch_with_keras(name: str, cache: Path) -> None:
-    import keras
+    import keras  # started by the command (runtime.startup) before any data is fetched
 
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(60)  # a closed network should fail, not hang

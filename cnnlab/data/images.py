@@ -33,7 +33,7 @@ def read_image(path: Path, input_shape: tuple, *, convert: bool, invert: bool = 
 
     Without `convert` the image must already have the model's size and colour mode; with it,
     it is converted (greyscale, RGB or RGBA by channel count) and resized bilinearly."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # only when an image is read (not for MNIST)
 
     height, width, channels = input_shape
     try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +88,8 @@ class Splits:
     labels_test: np.ndarray  # integer test labels, whatever form y_test has
     preprocessing: Preprocessing
     raw_test: np.ndarray | None = None  # the test images as they were read (for galleries)
+    origin: str = ""  # where the examples came from, and the checksums of what was read there
+    checksums: dict[str, str] = field(default_factory=dict)
 
 
 def label_form(loss: str) -> str:
@@ -142,22 +144,8 @@ def prepare(
         arrays.y_test,
         preprocessing,
         arrays.x_test,
-    )
-
-
-def prepare_for(cfg, arrays: Arrays, num_classes: int, preprocessing: Preprocessing | None = None) -> Splits:
-    """`prepare` with the arguments a run's config gives: training and every later evaluation
-    of the run call this one function, so they draw the same validation split."""
-    data = cfg.data
-    return prepare(
-        arrays,
-        preprocess=data.preprocess,
-        validation_split=data.validation_split,
-        limit=data.limit,
-        loss=cfg.train.loss,
-        num_classes=num_classes,
-        seed=cfg.seed,
-        preprocessing=preprocessing,
+        arrays.origin,
+        arrays.checksums,
     )
 
 
@@ -188,7 +176,7 @@ def _check_labels(arrays: Arrays, num_classes: int) -> None:
 def to_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, seed: int, whole: bool = False):
     """A batched, prefetching `tf.data.Dataset`, reshuffled every epoch when `shuffle`;
     `whole` drops a last partial batch."""
-    import tensorflow as tf
+    import tensorflow as tf  # only for training: preparing arrays (and summary, check) needs none
 
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
@@ -211,8 +199,6 @@ def fit_datasets(splits, batch_size: int, sharded: bool, seed: int) -> FitData:
     `sharded` (several data_parallel processes): each process takes its share of every
     global batch, so every epoch must be whole batches, the same number on every process: a
     last partial batch is left out (of the training data, a different one each epoch)."""
-    from cnnlab.errors import RunError
-
     validation = splits.x_val is not None
     sizes = {"training": len(splits.x_train), **({"validation": len(splits.x_val)} if validation else {})}
     if sharded:

@@ -25,8 +25,9 @@ import keras
 import numpy as np
 
 from cnnlab.config import LocatedConfig
+from cnnlab.data.builtin import keras_home
 from cnnlab.errors import ConfigError, did_you_mean
-from cnnlab.layers import keras_message
+from cnnlab.model.factory import keras_message
 
 _SET_BY_CNNLAB = {
     "input_shape": "the input shape is what the layers before it give",
@@ -110,8 +111,6 @@ def _check_channels(cfg: LocatedConfig, where: tuple, input_shape: tuple) -> Non
 def _download_problem(cfg: LocatedConfig, where: tuple, class_name: str, message: str):
     found = re.search(r"URL fetch failure on (\S+?):? ", message)
     file = found.group(1).rsplit("/", 1)[-1] if found else "its weights file"
-    from cnnlab.data.builtin import keras_home
-
     cache = keras_home() / "models"  # where Keras' get_file caches application weights
     return cfg.problem(
         where,

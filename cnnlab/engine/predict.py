@@ -12,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.data import is_image_folder
 from cnnlab.data.images import is_image_file, read_image
 from cnnlab.errors import ConfigError
+from cnnlab.reporting.artifacts import artifact_format, artifact_labels, open_artifact
+from cnnlab.runs.trained import load_trained_run
 
 
 def image_files(paths: list[str | Path]) -> list[Path]:
@@ -34,13 +37,8 @@ def image_files(paths: list[str | Path]) -> list[Path]:
 def predict_images(run: Path, paths: list, *, top: int = 3, convert: bool = False, invert: bool = False) -> list[dict]:
     """For each image: its file and the `top` most probable classes with probabilities. `run` is
     a run folder, or a model exported by `cnnlab export` (SavedModel folder, .tflite, .onnx)."""
-    from cnnlab.export import artifact_format
-
     if artifact_format(Path(run)) is not None:
         return _predict_with_artifact(Path(run), paths, top=top, convert=convert, invert=invert)
-    from cnnlab.data import is_image_folder
-    from cnnlab.runs import load_trained_run
-
     cfg, model, preprocessing, info = load_trained_run(run)
     # An image-folder run resized and converted its training images: do the same here.
     convert = convert or is_image_folder(cfg)
@@ -51,8 +49,6 @@ def predict_images(run: Path, paths: list, *, top: int = 3, convert: bool = Fals
 
 def _predict_with_artifact(path: Path, paths: list, *, top: int, convert: bool, invert: bool) -> list[dict]:
     """The same, with an exported model: its preprocessing is inside, so raw pixels go in."""
-    from cnnlab.export import artifact_labels, open_artifact
-
     class_names, artifact = artifact_labels(path), open_artifact(path)
     files = image_files(paths)
     pixels = np.stack([read_image(p, artifact.input_shape, convert=convert, invert=invert) for p in files])

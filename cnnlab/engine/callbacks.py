@@ -1,4 +1,4 @@
-"""Small Keras callbacks, one job each, composed in `train.py` beside Keras' own.
+"""Small Keras callbacks, one job each, composed by the fit loop (`loop.py`) beside Keras' own.
 
 They differ from `CSVLogger` and `ModelCheckpoint` in one way: every file is replaced
 atomically, so an interrupted run never leaves a half-written history or checkpoint, and a
@@ -7,32 +7,29 @@ resumed run carries on with the rows and the best score it already had.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
-from cnnlab.distribute import locally
 from cnnlab.errors import RunError
-from cnnlab.fileio import replacing, write_atomic
-from cnnlab.runs import read_history
+from cnnlab.fileio import replacing
+from cnnlab.runs.folder import RunFolder
+from cnnlab.runtime.strategies import locally
 
 
 class HistoryCSV(keras.callbacks.Callback):
     """`history.csv`: one row per completed epoch (1-based), with the epoch's wall time."""
 
-    def __init__(self, path: Path):
+    def __init__(self, run: RunFolder):
         super().__init__()
-        self.path = Path(path)
+        self.run = run
         self.rows: dict[int, dict] = {}
         self._started = 0.0
 
     def on_train_begin(self, logs=None):
-        self.rows = {int(row["epoch"]): row for row in read_history(self.path)}
+        self.rows = {int(row["epoch"]): row for row in self.run.history}
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
@@ -43,37 +40,36 @@ class HistoryCSV(keras.callbacks.Callback):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
         row["epoch_seconds"] = time.perf_counter() - self._started
         self.rows[epoch + 1] = row
-        columns = list(dict.fromkeys(k for r in self.rows.values() for k in r))
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows[e] for e in sorted(self.rows))
-        write_atomic(self.path, buffer.getvalue())
+        self.run.write_history([self.rows[e] for e in sorted(self.rows)])
 
 
 class Checkpoints(keras.callbacks.Callback):
     """`last.keras` after every epoch and `best.keras` whenever `monitor` improves (every
-    epoch when `monitor` is None: then the last epoch is the best one)."""
+    epoch when `monitor` is None: then the last epoch is the best one); the manifest names the
+    best epoch."""
 
-    def __init__(self, run: Path, monitor: str | None):
+    def __init__(self, run: RunFolder | Path, monitor: str | None):
         super().__init__()
-        self.run, self.monitor = Path(run), monitor
+        self.run, self.monitor = RunFolder.of(run), monitor
         self.lower_is_better = monitor is not None and "loss" in monitor
         self.best: float | None = None
         self.best_epoch: int | None = None
 
     def on_train_begin(self, logs=None):
-        if (self.run / "best.keras").is_file():  # a resumed run keeps its best score
-            for row in read_history(self.run / "history.csv"):
+        # A resumed run keeps its best score; a second phase (fine-tuning) goes on with this one's.
+        if self.best_epoch is None and self.run.checkpoint("best").is_file():
+            for row in self.run.history:
                 self._consider(row.get(self.monitor) if self.monitor else None, int(row["epoch"]))
+            self.run.update(best_epoch=self.best_epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if not math.isfinite(float(logs.get("loss", 0.0))):
             return  # never overwrite a good checkpoint with NaN weights
-        self._save("last.keras")
+        self._save("last")
         if self._consider(logs.get(self.monitor) if self.monitor else None, epoch + 1):
-            self._save("best.keras")
+            self._save("best")
+            self.run.update(best_epoch=self.best_epoch)
 
     def _consider(self, value, epoch: int) -> bool:
         if self.monitor is None:
@@ -87,8 +83,8 @@ class Checkpoints(keras.callbacks.Callback):
             self.best, self.best_epoch = value, epoch
         return better
 
-    def _save(self, name: str) -> None:
-        with replacing(self.run / name) as temporary, locally():
+    def _save(self, which: str) -> None:
+        with replacing(self.run.checkpoint(which)) as temporary, locally():
             self.model.save(temporary)
 
 
@@ -174,61 +170,3 @@ def _counting_first_nonfinite(train_step, steps, first_bad):
         return logs
 
     return step
-
-
-class WeightHistograms(keras.callbacks.Callback):
-    """TensorBoard's weight histograms: the tags Keras' TensorBoard callback writes
-    (`dense/kernel/histogram`), in its `train/` folder, every `freq` epochs.
-
-    The 30 buckets are counted with NumPy as TensorBoard's own `histogram_pb` defines them.
-    TensorFlow's histogram op builds a weights x buckets one-hot matrix instead: for the
-    baseline's 1.6 M-weight dense kernel that held about 430 MB more memory and took 0.5 s."""
-
-    def __init__(self, logdir: Path, freq: int):
-        super().__init__()
-        self.logdir, self.freq = Path(logdir), freq
-        self._writer = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not self.freq or epoch % self.freq:
-            return
-        import tensorflow as tf
-        from tensorboard.plugins.histogram import metadata
-
-        self._writer = self._writer or tf.summary.create_file_writer(str(self.logdir))
-        description = metadata.create_summary_metadata(display_name=None, description=None)
-        with self._writer.as_default():
-            for layer in self.model.layers:
-                for weight in layer.weights:
-                    buckets = histogram_buckets(keras.ops.convert_to_numpy(weight))
-                    tf.summary.write(
-                        f"{weight.path.replace(':', '_')}/histogram",
-                        tf.constant(buckets, tf.float64),
-                        step=epoch,
-                        metadata=description,
-                    )
-        self._writer.flush()
-
-    def on_train_end(self, logs=None):
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None  # a fine-tuning phase is a second fit: it opens its own
-
-
-def histogram_buckets(values, count: int = 30) -> np.ndarray:
-    """(count, 3): left edge, right edge and number of values per bucket, TensorBoard's layout.
-
-    >>> histogram_buckets(np.array([0.0, 1.0, 1.0, 3.0]), count=3)[:, 2].tolist()
-    [1.0, 2.0, 1.0]
-    """
-    values = np.asarray(values, dtype=np.float64).ravel()
-    if values.size == 0:
-        return np.zeros((count, 3))
-    low, high = float(values.min()), float(values.max())
-    if high == low:  # one value: TensorBoard puts all of it in the last bucket
-        counts = np.zeros(count)
-        counts[-1] = values.size
-        return np.stack([np.full(count, low), np.full(count, low), counts], axis=1)
-    index = np.minimum(np.floor((values - low) / ((high - low) / count)).astype(np.int64), count - 1)
-    edges = np.linspace(low, high, count + 1)
-    return np.stack([edges[:-1], edges[1:], np.bincount(index, minlength=count)], axis=1).astype(np.float64)

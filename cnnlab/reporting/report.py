@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import base64
 import html
-from pathlib import Path
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from cnnlab.fileio import write_atomic
+from cnnlab.runs.folder import RunFolder
+
+if TYPE_CHECKING:  # a summary is made with Keras; reading runs (cnnlab compare) needs none
+    from cnnlab.model.summary import ModelSummary
 
 PICTURES = (
-    ("curves.png", "learning curves"),
-    ("confusion_matrix.png", "confusion matrix"),
-    ("misclassified.png", "most confidently misclassified test images, each beside its Grad-CAM heat map"),
+    (RunFolder.CURVES, "learning curves"),
+    (RunFolder.CONFUSION_MATRIX, "confusion matrix"),
+    (RunFolder.MISCLASSIFIED, "most confidently misclassified test images, each beside its Grad-CAM heat map"),
 )
 
 
@@ -37,22 +41,23 @@ def _where(device: dict) -> str:
     return f"{device.get('device', '?')}" + (f" ({', '.join(details)})" if details else "")
 
 
-def build_blocks(run: Path, *, config_yaml: str, manifest: dict, summary, metrics: dict) -> list:
-    """The report's content, as (kind, payload) blocks."""
-    run = Path(run)
+def build_blocks(
+    run: RunFolder, *, config_yaml: str, manifest: dict, summary: ModelSummary, metrics: dict, pictures: Mapping
+) -> list:
+    """The report's content, as (kind, payload) blocks; `pictures` are the PNGs drawn for it."""
     timing, data = manifest.get("timing", {}), manifest.get("data", {})
     keras_metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "best_epoch"}
     # The run's own report is written as the last step of its evaluation: once it exists, that
     # evaluation has completed, although the manifest still says "evaluating" while it is written.
     status = "completed" if manifest.get("status") == "evaluating" else manifest.get("status", "?")
     blocks = [
-        ("h1", f"{manifest.get('name', run.parent.name)} — {run.name}"),
+        ("h1", f"{manifest.get('name', run.path.parent.name)} — {run.path.name}"),
         ("p", manifest.get("description") or ""),
         (
             "p",
             f"Status {status}: {manifest.get('epochs_completed', '?')} epochs on "
             f"{_where(manifest.get('device', {}))}, seed {manifest.get('seed', '?')}. "
-            f"Evaluated {metrics.get('checkpoint', 'best.keras')} (epoch {metrics.get('best_epoch', '?')}) "
+            f"Evaluated {metrics.get('checkpoint', '?')} (epoch {metrics.get('best_epoch', '?')}) "
             f"on the {metrics.get('split', 'test')} split.",
         ),
         ("h2", "Results"),
@@ -91,7 +96,7 @@ def build_blocks(run: Path, *, config_yaml: str, manifest: dict, summary, metric
             ),
         ),
     ]
-    blocks += [("image", (name, alt)) for name, alt in PICTURES if (run / name).is_file()]
+    blocks += [("image", (name, alt)) for name, alt in PICTURES if name in pictures]
     rows = [
         [r.name, r.class_name, "x".join(str(d) for d in r.output_shape[1:]), r.params, r.macs] for r in summary.rows
     ]
@@ -126,9 +131,8 @@ def to_markdown(blocks: list) -> str:
     return "\n".join(out)
 
 
-def to_html(blocks: list, folder: Path, title: str = "cnnlab report") -> str:
-    """A self-contained page: the pictures named by image blocks are read from `folder` and
-    embedded."""
+def to_html(blocks: list, pictures: Mapping[str, bytes], title: str = "cnnlab report") -> str:
+    """A self-contained page: the image blocks embed the PNGs of `pictures`, by name."""
     body = []
     for kind, payload in blocks:
         if kind in ("h1", "h2"):
@@ -143,7 +147,7 @@ def to_html(blocks: list, folder: Path, title: str = "cnnlab report") -> str:
         elif kind == "list":
             body.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in payload) + "</ul>")
         elif kind == "image":
-            data = base64.b64encode((Path(folder) / payload[0]).read_bytes()).decode()
+            data = base64.b64encode(pictures[payload[0]]).decode()
             body.append(f'<img alt="{html.escape(payload[1])}" src="data:image/png;base64,{data}">')
         elif kind == "code":
             body.append(f"<pre><code>{html.escape(payload)}</code></pre>")
@@ -160,8 +164,8 @@ def to_html(blocks: list, folder: Path, title: str = "cnnlab report") -> str:
     )
 
 
-def write_report(run: Path, **content) -> None:
-    """`report.md` and `report.html` from the run's config, manifest, summary and metrics."""
-    blocks = build_blocks(run, **content)
-    write_atomic(Path(run) / "report.md", to_markdown(blocks))
-    write_atomic(Path(run) / "report.html", to_html(blocks, run))
+def write_report(run: RunFolder, *, pictures: Mapping[str, bytes], **content) -> None:
+    """`report.md` (the pictures beside it) and `report.html` (the pictures inside it) from the
+    run's config, manifest, summary and metrics."""
+    blocks = build_blocks(run, pictures=pictures, **content)
+    run.write_report(to_markdown(blocks), to_html(blocks, pictures))

@@ -1,31 +1,30 @@
 """Evaluation of a run's checkpoint: Keras' own loss and metrics, the scores of `scores.py`,
 per-example predictions, the plots and the report. Used after training and by `cnnlab evaluate`.
-
-    >>> predicted_classes(np.array([[0.1, 0.9], [0.8, 0.2]])).tolist()
-    [1, 0]
 """
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable
 from pathlib import Path
 
+import keras
 import numpy as np
 
+from cnnlab.config import LocatedConfig
+from cnnlab.data import DatasetInfo, load_arrays, load_splits
+from cnnlab.data.prepare import Preprocessing, Splits, encode_labels, label_form
 from cnnlab.errors import ConfigError, DataError
-from cnnlab.fileio import write_atomic, write_json
+from cnnlab.model.summary import summarize
+from cnnlab.reporting import explain, plots
+from cnnlab.reporting.report import write_report
+from cnnlab.runs.folder import RunFolder
+from cnnlab.runs.trained import load_trained_run
+from cnnlab.runtime import backend
+from cnnlab.scores import analyse, predicted_classes
 
 SPLITS = ("test", "val", "train")
 INFERENCE_BATCH = 256
-
-
-def predicted_classes(probabilities: np.ndarray) -> np.ndarray:
-    """Class indices from model outputs (a single sigmoid column means two classes)."""
-    if probabilities.ndim == 2 and probabilities.shape[1] == 1:
-        return (probabilities[:, 0] > 0.5).astype(np.int64)
-    return probabilities.argmax(axis=-1).astype(np.int64)
 
 
 def evaluate_model(
@@ -38,8 +37,6 @@ def evaluate_model(
     (compute_loss adds the regularisation terms, as evaluate does) and metrics; evaluate and
     predict would run the model twice. Inference runs at a batch of at least INFERENCE_BATCH,
     which does not change the results and on a CPU runs about twice as fast as 32."""
-    from cnnlab.scores import analyse
-
     # Several batches per call (train.steps_per_execution) pay off in training, where a step is
     # short. In predict, TensorFlow runs those steps side by side and holds all their
     # activations at once: +92 MB peak for the baseline at batch 256, and no faster.
@@ -60,9 +57,9 @@ def evaluate_model(
 
 
 def assess(
-    run: Path,
-    cfg,
-    model,
+    run: RunFolder,
+    cfg: LocatedConfig,
+    model: keras.Model,
     *,
     x,
     y,
@@ -74,52 +71,41 @@ def assess(
     best_epoch: int | None,
     callbacks=(),
 ) -> dict:
-    """Evaluate `model`, then write metrics.json, predictions.npz, the plots and the report.
-    `callbacks` see the prediction pass (Keras callbacks)."""
-    from cnnlab import plots
-    from cnnlab.report import write_report
-    from cnnlab.runs import RUN_CONFIG, Manifest, read_history
-    from cnnlab.summary import summarize
-
+    """Evaluate `model` (the run's `checkpoint`, "best" or "last"), then write its metrics and
+    predictions; for the test split also the plots and the report. `callbacks` see the
+    prediction pass (Keras callbacks)."""
     metrics, predictions = evaluate_model(model, x, y, labels, cfg.train.batch_size, class_names, callbacks)
-    metrics = {"checkpoint": checkpoint, "split": split, "best_epoch": best_epoch, **metrics}
-    # The report, metrics.json and predictions.npz describe the test split (compare pairs runs
-    # on it); other evaluations go beside them, named by their split.
-    suffix = "" if split == "test" else "_" + Path(split).stem
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **predictions)
-    write_atomic(run / f"predictions{suffix}.npz", buffer.getvalue())
-    write_json(run / f"metrics{suffix}.json", metrics)
-    manifest = Manifest(run)
+    metrics = {"checkpoint": run.checkpoint(checkpoint).name, "split": split, "best_epoch": best_epoch, **metrics}
+    run.write_predictions(predictions, split)
+    run.write_metrics(metrics, split)
     compact = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
-    if suffix:
-        manifest.update(**{f"evaluation{suffix}": compact})
+    if split != "test":
+        run.update(**{f"evaluation_{Path(split).stem}": compact})
         return metrics
     summary = summarize(model)
-    manifest.update(test=compact, macs=summary.total_macs)
-
-    history = read_history(run / "history.csv")
-    if history:
-        plots.learning_curves(history, run / "curves.png", title=cfg.name)
-    plots.confusion_matrix(
+    run.update(test=compact, macs=summary.total_macs)
+    pictures = {}
+    if run.history:
+        pictures[run.CURVES] = plots.learning_curves(run.history, run.picture(run.CURVES), title=cfg.name)
+    pictures[run.CONFUSION_MATRIX] = plots.confusion_matrix(
         np.array(metrics["confusion_matrix"]),
         class_names,
-        run / "confusion_matrix.png",
-        title=f"{cfg.name}: confusion matrix ({split} split, {checkpoint})",
+        run.picture(run.CONFUSION_MATRIX),
+        title=f"{cfg.name}: confusion matrix ({split} split, {metrics['checkpoint']})",
     )
     chosen = plots.most_confident_mistakes(predictions["y_true"], predictions["y_pred"], predictions["probabilities"])
-    plots.misclassified(
+    pictures[run.MISCLASSIFIED] = plots.misclassified(
         raw_images,
         predictions["y_true"],
         predictions["y_pred"],
         predictions["probabilities"],
         class_names,
-        run / "misclassified.png",
+        run.picture(run.MISCLASSIFIED),
         chosen,
         heatmaps=_mistake_heatmaps(model, x, chosen, predictions["y_pred"]),
     )
     write_report(
-        run, config_yaml=(run / RUN_CONFIG).read_text(), manifest=manifest.data, summary=summary, metrics=metrics
+        run, config_yaml=cfg.to_yaml(), manifest=run.manifest, summary=summary, metrics=metrics, pictures=pictures
     )
     return metrics
 
@@ -127,15 +113,13 @@ def assess(
 def _mistake_heatmaps(model, x: np.ndarray, chosen: np.ndarray, predicted: np.ndarray) -> np.ndarray | None:
     """Grad-CAM maps of the `chosen` examples for their predicted class, in that order; None for
     a model without a convolutional layer (nothing to weight)."""
-    from cnnlab import explain
-
     if not len(chosen) or not explain.conv_layers(model):
         return None
     return explain.gradcam(model, x[chosen], predicted[chosen])[0]
 
 
 def evaluate_run(
-    run: Path,
+    run: RunFolder | Path,
     *,
     checkpoint: str = "best",
     data: str = "test",
@@ -144,26 +128,19 @@ def evaluate_run(
 ) -> dict:
     """Re-evaluate a run's checkpoint on a split of its data (test, val, train) or on the test
     split of another data set at a path, transformed exactly as in training."""
-    from cnnlab import backend
-    from cnnlab.config import load_config
-    from cnnlab.data import load_arrays
-    from cnnlab.data.prepare import prepare_for
-    from cnnlab.runs import RUN_CONFIG, Manifest, load_trained_run
-
-    run = Path(run)
-    cfg = load_config(run / RUN_CONFIG)
+    run = RunFolder.of(run)
+    cfg = run.load_config()
     backend.configure(cfg)  # the run's device and seed, before Keras touches a device
     cfg, model, preprocessing, info = load_trained_run(run, checkpoint, cfg)
     if data in SPLITS:
-        splits = prepare_for(cfg, load_arrays(cfg, notify, environ), info.num_classes, preprocessing)
-        x, y, labels, raw = _split(splits, data)
+        x, y, labels, raw = _split(load_splits(cfg, info.num_classes, preprocessing, notify, environ), data)
     else:
         x, y, labels, raw = _other_data(cfg, data, preprocessing, info, notify, environ)
     if tuple(model.input_shape[1:]) != tuple(x.shape[1:]):
         raise DataError(
             f"{data}: examples of shape {x.shape[1:]} do not fit the model's input {tuple(model.input_shape[1:])}"
         )
-    best_epoch = Manifest(run).data.get("test", {}).get("best_epoch") if checkpoint == "best" else None
+    best_epoch = run.manifest.get("test", {}).get("best_epoch") if checkpoint == "best" else None
     return assess(
         run,
         cfg,
@@ -173,13 +150,13 @@ def evaluate_run(
         labels=labels,
         raw_images=raw,
         class_names=info.class_names,
-        checkpoint=f"{checkpoint}.keras",
+        checkpoint=checkpoint,
         split=data if data in SPLITS else str(data),
         best_epoch=best_epoch,
     )
 
 
-def _split(splits, name: str):
+def _split(splits: Splits, name: str):
     if name == "test":
         return splits.x_test, splits.y_test, splits.labels_test, splits.raw_test
     x, y = (splits.x_train, splits.y_train) if name == "train" else (splits.x_val, splits.y_val)
@@ -189,11 +166,8 @@ def _split(splits, name: str):
     return x, y, labels.astype(np.int64), x  # the gallery shows model inputs (rescaled for display)
 
 
-def _other_data(cfg, path: str, preprocessing, info, notify, environ):
-    from cnnlab.config import LocatedConfig
-    from cnnlab.data import load_arrays
-    from cnnlab.data.prepare import encode_labels, label_form
-
+def _other_data(cfg: LocatedConfig, path: str, preprocessing: Preprocessing, info: DatasetInfo, notify, environ):
+    """The test split of the data set at `path`, prepared as the run's own data was."""
     if not Path(path).exists():
         raise ConfigError(f"--data {path}: not a split ({', '.join(SPLITS)}) and no such file or folder")
     other = LocatedConfig.model_validate(

@@ -1,13 +1,12 @@
-"""Layer specs -> Keras layers, through Keras' own classes, with located errors.
+"""Keras objects by name, with located errors: any class a Keras module exports, built from a
+config mapping after its argument names are checked against Keras' own signatures, so a typo gets
+a "did you mean" at its line instead of a traceback.
 
-Every class in `keras.layers` works without cnnlab code per layer: the YAML key is the class
-name, the YAML mapping its constructor arguments. Names and arguments are checked against Keras'
-own class list and signatures first, so a typo gets a "did you mean" instead of a traceback.
+Layers, optimizers, schedules, callbacks, regularizers and initializers are all made here.
 
     >>> from cnnlab.config import LocatedConfig
-    >>> cfg = LocatedConfig.model_validate(
-    ...     {"name": "x", "model": {"layers": [{"Dense": {"units": 3}}]}})
-    >>> build_layer(cfg, 0).units
+    >>> cfg = LocatedConfig.model_validate({"name": "x", "model": {"layers": ["Flatten"]}})
+    >>> instantiate(cfg, ("model",), keras.layers.Dense, {"units": 3}).units
     3
 """
 
@@ -31,11 +30,6 @@ _OBJECT_ARGUMENTS = {
     "regularizer": keras.regularizers,
     "constraint": keras.constraints,
 }
-_SET_BY_CNNLAB = {
-    "input_shape": "the input shape comes from the data set; set model.input_shape to change it",
-    "input_dim": "the input shape comes from the data set; set model.input_shape to change it",
-    "batch_input_shape": "the batch size is train.batch_size",
-}
 
 
 @functools.cache
@@ -55,13 +49,6 @@ def keras_names(module) -> list[str]:
     return [n for n in dir(module) if not n.startswith("_") and n not in ("get", "serialize", "deserialize")]
 
 
-def layer_classes() -> dict[str, type]:
-    """Every public layer class of `keras.layers`, by class name."""
-    classes = dict(public_classes(keras.layers, keras.layers.Layer))
-    classes.pop("InputLayer", None)  # the input comes from the data set
-    return classes
-
-
 @functools.cache
 def allowed_arguments(cls: type) -> frozenset[str]:
     """Constructor arguments of a Keras class, including those its `**kwargs` pass to its bases."""
@@ -76,23 +63,6 @@ def allowed_arguments(cls: type) -> frozenset[str]:
         if not any(p.kind is p.VAR_KEYWORD for p in parameters):
             break
     return frozenset(names)
-
-
-def build_layer(cfg: LocatedConfig, index: int, name: str | None = None, **fixed: Any) -> keras.layers.Layer:
-    """Instantiate `cfg.model.layers[index]`; raise a located `ConfigError` if Keras would refuse it."""
-    spec = cfg.model.layers[index]
-    where = ("model", "layers", index, spec.class_name)
-    cls = layer_classes().get(spec.class_name)
-    if cls is None:
-        from cnnlab.applications import application_names
-
-        known = [*layer_classes(), *application_names()]
-        hint = did_you_mean(spec.class_name, known) or "see keras.layers, and keras.applications for whole models"
-        raise ConfigError(cfg.problem(where, f"unknown layer {spec.class_name!r}", hint))
-    arguments = dict(spec.arguments)
-    if name and "name" not in arguments:
-        arguments["name"] = name
-    return instantiate(cfg, where, cls, {**arguments, **fixed}, _SET_BY_CNNLAB)
 
 
 def instantiate(

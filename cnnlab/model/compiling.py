@@ -16,14 +16,15 @@ import keras
 
 from cnnlab.config import LocatedConfig
 from cnnlab.errors import ConfigError, did_you_mean
-from cnnlab.layers import instantiate, keras_names, named_arguments, public_classes
+from cnnlab.model.factory import instantiate, keras_names, named_arguments, public_classes
+from cnnlab.runs.folder import RunFolder
 
 # Callbacks whose files and folders cnnlab manages itself, and what to use instead.
 _MANAGED_CALLBACKS = {
     "TensorBoard": "configure it in the tensorboard: section",
-    "ModelCheckpoint": "every run keeps best.keras and last.keras",
+    "ModelCheckpoint": f"every run keeps {RunFolder.BEST} and {RunFolder.LAST}",
     "BackupAndRestore": "every run is resumable: cnnlab train --resume RUN",
-    "CSVLogger": "every run writes history.csv",
+    "CSVLogger": f"every run writes {RunFolder.HISTORY}",
     "ProgbarLogger": "cnnlab shows its own progress",
     "LambdaCallback": "Python functions cannot be given in YAML",
     "LearningRateScheduler": "give a schedule as learning_rate: {ExponentialDecay: {...}}",

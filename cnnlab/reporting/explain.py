@@ -2,8 +2,8 @@
 
 Both need gradients of an inner layer's output, which a Keras 3 `Sequential` model does not
 expose: `functional_view` calls the same layer objects (weights shared, nothing copied) on a new
-`Input` and returns the inner output beside the final one. The gradients come from TensorFlow's
-`GradientTape`, cnnlab's backend for training.
+`Input` and returns the inner output beside the final one. The gradients come from the backend
+Keras runs on: TensorFlow's `GradientTape`, or `jax.grad`.
 
 Grad-CAM (Selvaraju et al., 2017): the class score's gradients with respect to the last
 convolutional layer's maps, averaged over the map, weight those maps; their positive sum,
@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import contextlib
 
+import keras
 import numpy as np
 
-from cnnlab.errors import ConfigError, RunError
+from cnnlab.errors import ConfigError, RunError, did_you_mean
+from cnnlab.model.applications import SCALING_SUFFIX
+from cnnlab.scores import predicted_classes
 
 
 def conv_layers(model) -> list:
     """The convolution layers whose outputs are 2-D maps (Conv2D, SeparableConv2D, ...), in
     order, including those inside a whole model used as one layer (a Keras Application), but not
     the fixed input scaling cnnlab puts in front of one."""
-    import keras
-
-    from cnnlab.applications import SCALING_SUFFIX
-
     found = []
     for layer in model.layers:
         if isinstance(layer, keras.Model):
@@ -41,8 +40,6 @@ def conv_layers(model) -> list:
 def functional_view(model, inner):
     """A `keras.Model` over `model`'s own layers (weights shared) with two outputs: `inner`'s,
     wherever it is, and the last layer's."""
-    import keras
-
     inputs = keras.Input(model.input_shape[1:])
     inner_output, output = _through(model, inner, inputs)
     return keras.Model(inputs, [inner_output, output])
@@ -53,8 +50,6 @@ def _through(container, inner, x):
     that holds `inner` itself gives both from its own graph (an application's is not a chain);
     otherwise the layers are called in order (a Sequential, or cnnlab's wrapper of an
     application), going into the one that holds `inner`."""
-    import keras
-
     if not isinstance(container, keras.Sequential) and any(layer is inner for layer in container.layers):
         return keras.Model(container.inputs, [inner.output, container.outputs[0]])(x)
     inner_output = None
@@ -71,8 +66,6 @@ def _through(container, inner, x):
 
 
 def _holds(container, inner) -> bool:
-    import keras
-
     return any(
         layer is inner or (isinstance(layer, keras.Model) and _holds(layer, inner)) for layer in container.layers
     )
@@ -81,8 +74,6 @@ def _holds(container, inner) -> bool:
 @contextlib.contextmanager
 def linear_activation(layer):
     """Temporarily drop `layer`'s activation (softmax, relu, ...): gradients of the raw scores."""
-    import keras
-
     saved = getattr(layer, "activation", None)
     if saved is not None:
         layer.activation = keras.activations.linear
@@ -96,10 +87,6 @@ def linear_activation(layer):
 def gradcam(model, x: np.ndarray, classes=None) -> tuple[np.ndarray, np.ndarray]:
     """Heat maps (N, H, W) in [0, 1] at the input's size for the examples `x` (model inputs, i.e.
     preprocessed), for `classes` (default: each example's predicted class); and those classes."""
-    import keras
-
-    from cnnlab.evaluate import predicted_classes
-
     convs = conv_layers(model)
     if not convs:
         raise RunError(f"{model.name}: the model has no convolutional layer, so Grad-CAM has no maps to weight")
@@ -126,8 +113,6 @@ def _head(container, inner):
     """The part of `container` after `inner`, as a function of `inner`'s output (inference
     mode): what Grad-CAM differentiates. Inside a functional model (an application) it is that
     model's own graph from `inner` on; in a chain, the layers after the one holding `inner`."""
-    import keras
-
     if not isinstance(container, keras.Sequential) and any(layer is inner for layer in container.layers):
         return keras.Model(inner.output, container.outputs[0])  # Keras copies the graph between the two
     layers = [layer for layer in container.layers if not isinstance(layer, keras.layers.InputLayer)]
@@ -153,13 +138,11 @@ def gradient(function, x: np.ndarray) -> np.ndarray:
     >>> gradient(lambda v: keras.ops.sum(v * v), np.array([1.0, 2.0], np.float32)).tolist()
     [2.0, 4.0]
     """
-    import keras
-
     if keras.backend.backend() == "jax":
-        import jax
+        import jax  # the backend Keras runs on: only then installed for sure
 
         return np.asarray(jax.grad(function)(x))
-    import tensorflow as tf
+    import tensorflow as tf  # the default backend
 
     x = tf.convert_to_tensor(x)
     with tf.GradientTape() as tape:
@@ -178,15 +161,11 @@ def filter_patterns(model, preprocessing, layer_name: str | None = None, steps: 
     layer that is a linear function of every pixel alike, maximised by a flat black or white
     image. The step is normalised per image; the image is pulled a little towards grey and kept
     within the pixel range, which keeps the pictures readable."""
-    import keras
-
     convs = conv_layers(model)
     if not convs:
         raise RunError(f"{model.name}: the model has no convolutional layer, so it has no filters to show")
     names = [layer.name for layer in convs]
     if layer_name is not None and layer_name not in names:
-        from cnnlab.errors import did_you_mean
-
         raise ConfigError(
             f"--layer {layer_name}: not a convolutional layer of this model — "
             + (did_you_mean(layer_name, names) or "its conv layers: " + ", ".join(names))

@@ -1,4 +1,4 @@
-"""Bringing up TensorFlow/Keras quietly, and asking it which devices exist.
+"""Bringing up Keras and TensorFlow quietly, on the devices and with the seed a config asks for.
 
 TensorFlow's C++ start-up lines (oneDNN notes, CUDA stubs, `cuInit` failures on machines
 without a GPU) are written before its logging can be configured, so no environment variable
@@ -15,8 +15,12 @@ import contextlib
 import functools
 import math
 import os
+import platform
 import sys
 from pathlib import Path
+
+from cnnlab import __version__
+from cnnlab.errors import ConfigError
 
 
 @contextlib.contextmanager
@@ -42,7 +46,8 @@ def stderr_muted():
 def visible_gpus() -> tuple[str, ...]:
     """Names of the GPUs Keras' backend can use (empty on a CPU-only machine)."""
     with stderr_muted():
-        import keras  # starts the backend named by KERAS_BACKEND
+        # Keras reads KERAS_BACKEND at its first import: only here, after the config chose it.
+        import keras
         import tensorflow as tf  # the data pipeline's, whichever backend trains
 
         _fit_threads_to_quota(tf)
@@ -108,8 +113,6 @@ def configure(cfg) -> dict:
     `device: gpu` without a visible GPU, and mixed precision without a GPU, are refused: on a
     CPU `mixed_float16` is slower, not faster.
     """
-    from cnnlab.errors import ConfigError
-
     runtime = cfg.runtime
     gpus = visible_gpus()
     if runtime.device == "gpu" and not gpus:
@@ -129,7 +132,7 @@ def configure(cfg) -> dict:
                 "set mixed_precision: false",
             )
         )
-    import keras
+    import keras  # started above, by visible_gpus
     import tensorflow as tf
 
     tensorflow = keras.backend.backend() == "tensorflow"
@@ -156,8 +159,6 @@ def configure(cfg) -> dict:
 def _split_cpu(cfg, tf) -> None:
     """`mirrored` on a machine without a GPU: split the CPU into as many logical devices as
     `runtime.devices` names CPUs, so the strategy can be tried (and tested) anywhere."""
-    from cnnlab.errors import ConfigError
-
     wanted = sum("CPU" in device.upper() for device in cfg.runtime.devices or ())
     if wanted < 2:
         return
@@ -174,3 +175,19 @@ def _split_cpu(cfg, tf) -> None:
                 "train this config in a command of its own",
             )
         ) from None
+
+
+def versions() -> dict:
+    """The versions of what trains a run, for its manifest."""
+    import keras  # started: a run records what it ran on
+    import numpy
+    import tensorflow
+
+    return {
+        "cnnlab": __version__,
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "tensorflow": tensorflow.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+    }

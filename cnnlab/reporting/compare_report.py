@@ -14,7 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnnlab.compare import COLUMNS, PairTest, RunRow
+from cnnlab.fileio import write_atomic
+from cnnlab.reporting import plots
+from cnnlab.reporting.compare import COLUMNS, PairTest, RunRow
+from cnnlab.reporting.report import to_html, to_markdown
+from cnnlab.runs.folder import RunFolder
 from cnnlab.scores import accuracy_interval
 
 SIGNIFICANCE = 0.05
@@ -66,10 +70,12 @@ def _p_text(p: float | None) -> str:
     return "" if p is None else _p_relation(p).removeprefix("= ")
 
 
-def short_labels(rows: list[RunRow]) -> dict[Path, str]:
+def short_labels(rows: list[RunRow]) -> dict[RunFolder, str]:
     """The config name when it is unique among the runs, else name/timestamp."""
-    names = [row.run.parent.name for row in rows]
-    return {row.run: row.run.parent.name if names.count(row.run.parent.name) == 1 else row.label for row in rows}
+    names = [row.run.path.parent.name for row in rows]
+    return {
+        row.run: row.run.path.parent.name if names.count(row.run.path.parent.name) == 1 else row.label for row in rows
+    }
 
 
 def build_blocks(rows: list[RunRow], tests: list[PairTest], metric: str, pictures: list[tuple[str, str]]) -> list:
@@ -108,16 +114,12 @@ def build_blocks(rows: list[RunRow], tests: list[PairTest], metric: str, picture
     return blocks
 
 
-def write_compare_report(rows: list[RunRow], tests: list[PairTest], metric: str, folder: Path, histories) -> Path:
-    """compare.md, compare.html and their pictures in `folder`; returns the HTML's path.
-    `histories` maps each run's label to its history.csv rows (for the validation curves)."""
-    from cnnlab import plots
-    from cnnlab.fileio import write_atomic
-    from cnnlab.report import to_html, to_markdown
-
+def write_compare_report(rows: list[RunRow], tests: list[PairTest], metric: str, folder: Path) -> tuple[Path, Path]:
+    """compare.md, compare.html and their pictures in `folder`; returns the two pages' paths."""
     folder = Path(folder)
     labels = short_labels(rows)
-    pictures = []
+    pictures: dict[str, bytes] = {}
+    described = []
     scored = [row for row in rows if isinstance(row.metrics.get("accuracy"), (int, float))]
     for name, cost, axis in (
         ("accuracy_vs_parameters.png", lambda row: row.parameters, "parameters"),
@@ -125,13 +127,15 @@ def write_compare_report(rows: list[RunRow], tests: list[PairTest], metric: str,
     ):
         points = {labels[row.run]: (cost(row), row.metrics["accuracy"]) for row in scored if cost(row)}
         if points:
-            plots.tradeoff(points, pareto_front(points), folder / name, xlabel=axis, ylabel="test accuracy")
-            pictures.append((name, f"test accuracy against {axis}; the Pareto front in red"))
-    curves = {labels[row.run]: histories[row.label] for row in rows if histories.get(row.label)}
+            front = pareto_front(points)
+            pictures[name] = plots.tradeoff(points, front, folder / name, xlabel=axis, ylabel="test accuracy")
+            described.append((name, f"test accuracy against {axis}; the Pareto front in red"))
+    curves = {labels[row.run]: row.run.history for row in rows if row.run.history}
     if any(f"val_{metric}" in history[0] for history in curves.values()):
-        plots.compared_curves(curves, metric, folder / "validation_curves.png")
-        pictures.append(("validation_curves.png", f"validation {metric} per epoch"))
-    blocks = build_blocks(rows, tests, metric, pictures)
-    write_atomic(folder / "compare.md", to_markdown(blocks))
-    write_atomic(folder / "compare.html", to_html(blocks, folder, title="cnnlab comparison"))
-    return folder / "compare.html"
+        pictures["validation_curves.png"] = plots.compared_curves(curves, metric, folder / "validation_curves.png")
+        described.append(("validation_curves.png", f"validation {metric} per epoch"))
+    blocks = build_blocks(rows, tests, metric, described)
+    pages = folder / "compare.md", folder / "compare.html"
+    write_atomic(pages[0], to_markdown(blocks))
+    write_atomic(pages[1], to_html(blocks, pictures, title="cnnlab comparison"))
+    return pages

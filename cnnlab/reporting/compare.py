@@ -4,6 +4,8 @@ McNemar test on their stored predictions, so "B beats A" can be told apart from 
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.errors import RunError
-from cnnlab.fileio import read_json
+from cnnlab.reporting.report import to_markdown
+from cnnlab.runs.folder import RunFolder
+from cnnlab.runs.lookup import find_run, list_runs
 from cnnlab.scores import mcnemar_exact
 
 COLUMNS = ("run", "parameters", "MACs", "epochs", "train s", "images/s", "test loss", "test accuracy")
@@ -19,7 +23,7 @@ COLUMNS = ("run", "parameters", "MACs", "epochs", "train s", "images/s", "test l
 
 @dataclass(frozen=True)
 class RunRow:
-    run: Path
+    run: RunFolder
     label: str
     parameters: int | None
     macs: int | None
@@ -50,29 +54,27 @@ class PairTest:
     p_value: float
 
 
-def resolve_runs(targets: list[str], runs_dir: Path) -> list[Path]:
+def resolve_runs(targets: list[str], runs_dir: Path) -> list[RunFolder]:
     """Run folders from run folders, config names (their newest run), and folders that hold
     runs the way --runs-dir does (each run below them that has test results)."""
-    from cnnlab.runs import find_run, list_runs
-
     found = []
     for target in targets:
-        below = [run for run in list_runs(Path(target)) if (run / "metrics.json").is_file()]
-        found += below or [find_run(target, runs_dir)]
+        below = [run for run in map(RunFolder, list_runs(Path(target))) if run.metrics_file().is_file()]
+        found += below or [RunFolder(find_run(target, runs_dir))]
     return found
 
 
-def run_row(run: Path) -> RunRow:
-    """What a run's manifest.json and metrics.json say about it."""
+def run_row(run: RunFolder) -> RunRow:
+    """What a run's manifest and test metrics say about it."""
     hint = f"was this run evaluated? try: cnnlab evaluate {run}"
-    manifest = read_json(run / "manifest.json", hint)
-    if manifest.get("status") == "failed" and not (run / "metrics.json").is_file():
+    manifest = run.require_manifest(hint)
+    if manifest.get("status") == "failed" and not run.metrics_file().is_file():
         raise RunError(f"{run}: the run failed, so it has no test results to compare ({manifest.get('failure')})")
-    metrics = read_json(run / "metrics.json", hint)
+    metrics = run.metrics(hint=hint)
     timing = manifest.get("timing", {})
     return RunRow(
         run,
-        f"{run.parent.name}/{run.name}",
+        f"{run.path.parent.name}/{run.path.name}",
         manifest.get("parameters"),
         manifest.get("macs"),
         manifest.get("epochs_completed"),
@@ -99,10 +101,9 @@ def pair_tests(rows: list[RunRow]) -> list[PairTest]:
     """McNemar's exact test for every pair whose predictions cover the same test examples."""
     predictions = {}
     for row in rows:
-        path = row.run / "predictions.npz"
-        if path.is_file():
-            with np.load(path) as stored:
-                predictions[row.label] = (stored["y_true"], stored["y_pred"])
+        stored = row.run.predictions()
+        if stored is not None:
+            predictions[row.label] = (stored["y_true"], stored["y_pred"])
     tests = []
     for a, b in itertools.combinations([r.label for r in rows if r.label in predictions], 2):
         (true_a, pred_a), (true_b, pred_b) = predictions[a], predictions[b]
@@ -114,9 +115,6 @@ def pair_tests(rows: list[RunRow]) -> list[PairTest]:
 
 
 def as_csv(rows: list[RunRow]) -> str:
-    import csv
-    import io
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
@@ -125,8 +123,6 @@ def as_csv(rows: list[RunRow]) -> str:
 
 
 def as_markdown(rows: list[RunRow], tests: list[PairTest]) -> str:
-    from cnnlab.report import to_markdown
-
     blocks = [("table", (list(COLUMNS), [row.values() for row in rows]))]
     if tests:
         blocks += [

@@ -1,6 +1,6 @@
 """Per-layer facts of a built model: output shape, parameters, MACs and receptive field.
 
-Data only; `cli.py` renders it as a table or JSON. Parameter counts come from Keras itself, so
+Data only; the CLI renders it as a table or JSON. Parameter counts come from Keras itself, so
 they always agree with `model.count_params()`. MACs (multiply-accumulates per example) are
 counted for convolutions and dense layers, where nearly all of a CNN's arithmetic is; element-wise
 layers (activations, normalisation, pooling) count 0.

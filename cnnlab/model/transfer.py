@@ -17,8 +17,12 @@ from pathlib import Path
 
 import keras
 
-from cnnlab.config import LocatedConfig
+from cnnlab.config import LocatedConfig, with_values
 from cnnlab.errors import CnnlabError, ConfigError, did_you_mean
+from cnnlab.model.applications import keep_scaling_fixed
+from cnnlab.model.compiling import compile_model
+from cnnlab.runs.folder import RunFolder
+from cnnlab.runs.lookup import find_run
 
 WHERE = ("model", "init_from")
 
@@ -67,9 +71,7 @@ def initialise(cfg: LocatedConfig, model: keras.Model, check_only: bool = False)
 
 def source_checkpoint(cfg: LocatedConfig) -> Path:
     """The .keras file that `model.init_from` names: a file, a run folder or a run name in
-    runs/ (its best.keras)."""
-    from cnnlab.runs import find_run
-
+    runs/ (its best checkpoint)."""
     target = cfg.model.init_from
     path = Path(target)
     if path.suffix == ".keras":
@@ -79,14 +81,15 @@ def source_checkpoint(cfg: LocatedConfig) -> Path:
             cfg.problem(WHERE, f"{target} does not exist", "give a .keras file, a run folder or a run name")
         )
     try:
-        run = find_run(target, Path("runs"), holding="best.keras")
+        run = RunFolder(find_run(target, Path("runs"), checkpoint="best"))
     except CnnlabError as error:
         raise ConfigError(
             cfg.problem(WHERE, f"{target!r} is not a .keras file, a run folder or a run name in runs/", str(error))
         ) from None
-    if not (run / "best.keras").is_file():
-        raise ConfigError(cfg.problem(WHERE, f"{run} has no best.keras", "train it first, or name another run"))
-    return run / "best.keras"
+    best = run.checkpoint("best")
+    if not best.is_file():
+        raise ConfigError(cfg.problem(WHERE, f"{run} has no {best.name}", "train it first, or name another run"))
+    return best
 
 
 def _load(cfg: LocatedConfig, path: Path) -> keras.Model:
@@ -152,13 +155,8 @@ def fine_tuning(cfg: LocatedConfig, model: keras.Model) -> LocatedConfig:
     optimizer at the phase's learning rate. Returns the config of the phase.
 
     Keras reads `trainable` when it compiles, so the new optimizer covers every weight."""
-    from cnnlab.compiling import compile_model
-    from cnnlab.config import with_values
-
     rate = cfg.train.fine_tune.learning_rate
     tuned = with_values(cfg, {"train.optimizer.learning_rate": rate}, ("train", "fine_tune"))
-    from cnnlab.applications import keep_scaling_fixed
-
     for layer in model.layers:
         layer.trainable = True
     keep_scaling_fixed(model)

@@ -2,7 +2,8 @@
 confidently misclassified images (with Grad-CAM heat maps), first-layer filters, feature maps,
 filter patterns, compared curves.
 
-Each function takes data and a path, writes one PNG atomically, and returns nothing.
+Each function takes data and a path, writes one PNG atomically, and returns its bytes (a page
+that embeds the picture takes them from there, not back from the disk).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from cnnlab.fileio import write_atomic
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # half a second to import: only when a picture is drawn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -24,12 +25,13 @@ def _pyplot():
     return plt
 
 
-def _save(figure, path: Path) -> None:
+def _save(figure, path: Path) -> bytes:
     plt = _pyplot()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
     write_atomic(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _as_picture(image: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -42,7 +44,7 @@ def _as_picture(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     return image[..., :3], None
 
 
-def learning_curves(history: list[dict], path: Path, title: str = "") -> None:
+def learning_curves(history: list[dict], path: Path, title: str = "") -> bytes:
     """Loss and each metric per epoch, training against validation."""
     plt = _pyplot()
     names = [k for k in history[0] if not k.startswith("val_") and k not in ("epoch", "epoch_seconds", "learning_rate")]
@@ -57,10 +59,10 @@ def learning_curves(history: list[dict], path: Path, title: str = "") -> None:
         axis.legend()
         axis.xaxis.get_major_locator().set_params(integer=True)
     figure.suptitle(title or "learning curves")
-    _save(figure, path)
+    return _save(figure, path)
 
 
-def confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: str = "") -> None:
+def confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: str = "") -> bytes:
     """Counts and row-normalised (recall per true class) side by side."""
     plt = _pyplot()
     matrix = np.asarray(matrix)
@@ -92,7 +94,7 @@ def confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: str = "
                         color="white" if values[i, j] > threshold else "black",
                     )
     figure.suptitle(title or "confusion matrix (test set)")
-    _save(figure, path)
+    return _save(figure, path)
 
 
 def most_confident_mistakes(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarray, count: int = 24):
@@ -114,8 +116,8 @@ def misclassified(
     path: Path,
     chosen: np.ndarray,
     heatmaps: np.ndarray | None = None,
-) -> int:
-    """A gallery of the `chosen` wrong predictions (`most_confident_mistakes`); returns how many.
+) -> bytes:
+    """A gallery of the `chosen` wrong predictions (`most_confident_mistakes`).
     With `heatmaps` (one per chosen image, in the same order) each image has its Grad-CAM map for
     the predicted class beside it."""
     plt = _pyplot()
@@ -146,8 +148,7 @@ def misclassified(
         if len(chosen)
         else "no misclassified test images"
     )
-    _save(figure, path)
-    return len(chosen)
+    return _save(figure, path)
 
 
 def _overlay(axis, image: np.ndarray, heat: np.ndarray) -> None:
@@ -158,7 +159,7 @@ def _overlay(axis, image: np.ndarray, heat: np.ndarray) -> None:
     axis.imshow(heat, cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0)
 
 
-def gradcam(image: np.ndarray, heat: np.ndarray, path: Path, title: str) -> None:
+def gradcam(image: np.ndarray, heat: np.ndarray, path: Path, title: str) -> bytes:
     """One input, its Grad-CAM heat map, and the two overlaid."""
     plt = _pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(9, 3.4))
@@ -173,7 +174,7 @@ def gradcam(image: np.ndarray, heat: np.ndarray, path: Path, title: str) -> None
     for axis in axes:
         axis.axis("off")
     figure.suptitle(title)
-    _save(figure, path)
+    return _save(figure, path)
 
 
 def _numbered_tiles(count: int, inches: float):
@@ -187,7 +188,7 @@ def _numbered_tiles(count: int, inches: float):
     return figure, axes.ravel()[:count]
 
 
-def patterns(images: np.ndarray, path: Path, layer_name: str) -> None:
+def patterns(images: np.ndarray, path: Path, layer_name: str) -> bytes:
     """The input pattern that most excites each filter of a layer, one tile per filter."""
     count = len(images)
     figure, tiles = _numbered_tiles(count, inches=1.5)
@@ -196,10 +197,10 @@ def patterns(images: np.ndarray, path: Path, layer_name: str) -> None:
         axis.imshow(picture, cmap=cmap)
         axis.set_title(str(index), fontsize=7)
     figure.suptitle(f"{layer_name}: the input pattern that most excites each of its {count} filters")
-    _save(figure, path)
+    return _save(figure, path)
 
 
-def filters(kernel: np.ndarray, path: Path, layer_name: str) -> None:
+def filters(kernel: np.ndarray, path: Path, layer_name: str) -> bytes:
     """A first conv layer's kernels (kh, kw, in, out): one tile per filter (RGB if 3 inputs)."""
     count = kernel.shape[-1]
     figure, tiles = _numbered_tiles(count, inches=1.3)
@@ -212,12 +213,12 @@ def filters(kernel: np.ndarray, path: Path, layer_name: str) -> None:
     figure.suptitle(
         f"{layer_name}: {count} learned {kernel.shape[0]}x{kernel.shape[1]} filters (bright = positive weight)"
     )
-    _save(figure, path)
+    return _save(figure, path)
 
 
 def feature_maps(
     image: np.ndarray, activations: list[tuple[str, np.ndarray]], path: Path, title: str, channels: int = 8
-) -> None:
+) -> bytes:
     """The input, then the first `channels` activation maps of each layer, one row per layer."""
     plt = _pyplot()
     rows = len(activations) + 1
@@ -232,10 +233,10 @@ def feature_maps(
             axes[row][column].imshow(maps[..., column], cmap="viridis")
             axes[row][column].set_title(f"{name}[{column}]" if column == 0 else str(column), fontsize=7)
     figure.suptitle(title)
-    _save(figure, path)
+    return _save(figure, path)
 
 
-def compared_curves(histories: dict[str, list[dict]], metric: str, path: Path) -> None:
+def compared_curves(histories: dict[str, list[dict]], metric: str, path: Path) -> bytes:
     """Validation `metric` per epoch for several runs on one axis."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(7, 4.2))
@@ -246,10 +247,10 @@ def compared_curves(histories: dict[str, list[dict]], metric: str, path: Path) -
     axis.xaxis.get_major_locator().set_params(integer=True)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    _save(figure, path)
+    return _save(figure, path)
 
 
-def tradeoff(points: dict[str, tuple[float, float]], front: set[str], path: Path, *, xlabel: str, ylabel: str) -> None:
+def tradeoff(points: dict[str, tuple[float, float]], front: set[str], path: Path, *, xlabel: str, ylabel: str) -> bytes:
     """Score against a cost (parameters, seconds) for several runs, each point labelled, the cost
     log-scaled when it spans decades; the runs on the Pareto front (nothing both cheaper and
     better) joined by a line."""
@@ -269,4 +270,4 @@ def tradeoff(points: dict[str, tuple[float, float]], front: set[str], path: Path
         axis.set_xscale("log")
     axis.set(title=f"{ylabel} against {xlabel}", xlabel=xlabel, ylabel=ylabel)
     axis.grid(alpha=0.3)
-    _save(figure, path)
+    return _save(figure, path)

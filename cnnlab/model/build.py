@@ -1,4 +1,5 @@
-"""Config -> `keras.Sequential`, with shape mistakes caught and located before any training.
+"""Config -> `keras.Sequential`, with shape mistakes caught and located before any training;
+and `compiled_model`, the one way every command turns a config into a model ready to fit.
 
 The stack is built and traced symbolically one layer at a time, so a shape Keras refuses (or
 one Keras accepts but a classifier cannot use) is reported at the layer that caused it, and a
@@ -16,11 +17,14 @@ import re
 
 import keras
 
-from cnnlab.applications import application_names, build_application
 from cnnlab.config import LocatedConfig
 from cnnlab.data import DatasetInfo, dataset_info
 from cnnlab.errors import ConfigError
-from cnnlab.layers import build_layer, keras_message
+from cnnlab.model.applications import application_names, build_application
+from cnnlab.model.compiling import compile_model
+from cnnlab.model.factory import keras_message
+from cnnlab.model.layers import build_layer
+from cnnlab.model.transfer import initialise
 
 _FLATTENERS = "add Flatten or GlobalAveragePooling2D before it"
 
@@ -48,6 +52,20 @@ def build_model(cfg: LocatedConfig, info: DatasetInfo | None = None, pretrained:
         shapes.append(tuple(x.shape))
     _check_classifier_output(cfg, layers, shapes, info)
     return keras.Sequential([keras.Input(shape=input_shape), *layers], name=cfg.name)
+
+
+def compiled_model(
+    cfg: LocatedConfig, info: DatasetInfo, *, pretrained: bool = True, check_only: bool = False
+) -> tuple[keras.Model, dict | None]:
+    """The model of `cfg`, seeded, with `model.init_from`'s weights copied and `model.freeze`'s
+    layers frozen, compiled: what training, every search trial and `check` start from. Also
+    what transfer learning copied and froze, for the manifest (None when the config asks for
+    neither). `check_only` turns a source run that is not trained yet into a note."""
+    keras.utils.set_random_seed(cfg.seed)  # the same config always starts from the same weights
+    model = build_model(cfg, info, pretrained)
+    transfer = initialise(cfg, model, check_only)  # trainable flags must be set before compiling
+    compile_model(model, cfg)
+    return model, transfer
 
 
 def _layer_names(cfg: LocatedConfig) -> list[str]:

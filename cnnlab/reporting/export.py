@@ -1,0 +1,126 @@
+"""A trained run out of cnnlab: Keras' own `model.export` (SavedModel, LiteRT, ONNX) with the run's
+preprocessing built in, and a parity check that runs the exported artifact itself.
+
+The exported model takes raw pixels as float32 (0-255, the run's input shape) and returns class
+probabilities, so nobody downstream needs to know whether the run scaled or standardised;
+`labels.txt` beside it names the classes (see `artifacts.py`). Every export runs the artifact on
+test images with the format's own runtime and compares it with the Keras model; below 99.9 %
+agreement it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from cnnlab.data import load_arrays
+from cnnlab.errors import ConfigError, RunError
+from cnnlab.fileio import replacing, write_atomic
+from cnnlab.reporting.artifacts import FORMATS, labels_file, require_onnx, run_artifact
+from cnnlab.runs.folder import RunFolder
+from cnnlab.runs.trained import load_trained_run
+from cnnlab.scores import predicted_classes
+
+MIN_AGREEMENT = 0.999
+
+
+@dataclass(frozen=True)
+class Parity:
+    """How the exported artifact's outputs compare with the Keras model's on `examples` images."""
+
+    examples: int
+    max_abs_difference: float
+    agreement: float  # share of examples with the same predicted class
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    labels: Path
+    parity: Parity
+
+
+def with_preprocessing(model, preprocessing):
+    """A model that takes raw float32 pixels: the run's scaling or standardisation, then `model`'s
+    own layers (shared, not copied)."""
+    steps = []
+    if preprocessing.method == "scale":
+        steps.append(keras.layers.Rescaling(1.0 / 255.0, name="scale"))
+    elif preprocessing.method == "standardize":
+        # (x - mean) / std per pixel, as constants: a Normalization layer's statistics are
+        # variables, which tf2onnx turns into extra model inputs instead of weights.
+        scale = (1.0 / preprocessing.std).astype(np.float32)
+        steps.append(keras.layers.Rescaling(scale, offset=-preprocessing.mean * scale, name="standardize"))
+    wrapped = keras.Sequential(
+        [keras.Input(model.input_shape[1:], dtype="float32"), *steps, *model.layers], name=f"{model.name}_raw_pixels"
+    )
+    return wrapped
+
+
+def export_run(run: RunFolder | Path, fmt: str, out: Path | None = None, examples: int = 1000) -> Exported:
+    """Export a run's best model to `out` (default: `RUN/export/model[.suffix]`), write labels.txt
+    beside it and check it against the Keras model on up to `examples` test images."""
+    run = RunFolder.of(run)
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt}: not one of {', '.join(FORMATS)}")
+    if fmt == "onnx":
+        require_onnx()
+    keras_format, suffix = FORMATS[fmt]
+    out = Path(out) if out else run.export_file(suffix)
+    if out.suffix != suffix:
+        raise ConfigError(
+            f"--out {out}: a {fmt} export is " + (f"a file ending in {suffix}" if suffix else "a folder (no suffix)")
+        )
+    cfg, model, preprocessing, info = load_trained_run(run)
+    raw = load_arrays(cfg).x_test[:examples].astype(np.float32)
+    wrapped = with_preprocessing(model, preprocessing)
+    expected = wrapped.predict(raw, verbose=0)  # also builds the graph, which the ONNX export needs
+    _export_atomically(wrapped, out, keras_format)
+    labels = labels_file(out)
+    write_atomic(labels, "".join(f"{name}\n" for name in info.class_names))
+    parity = compare_outputs(expected, run_artifact(out, raw))
+    if parity.agreement < MIN_AGREEMENT:
+        raise RunError(
+            f"{out}: the exported model agrees with the Keras model on only "
+            f"{parity.agreement:.2%} of {parity.examples} test images (largest difference "
+            f"{parity.max_abs_difference:.3g}); it is not a faithful copy"
+        )
+    return Exported(out, labels, parity)
+
+
+def _export_atomically(model, out: Path, keras_format: str) -> None:
+    """`model.export` into a temporary name, then into place: a failed export leaves the previous
+    artifact (or nothing), never half of one."""
+    try:
+        if out.suffix:  # one file: replacing makes its folder and names a refused write
+            with replacing(out) as temporary:
+                model.export(str(temporary), format=keras_format, verbose=False)
+            return
+        out.parent.mkdir(parents=True, exist_ok=True)
+        temporary, old = out.with_name(f".{out.name}.{os.getpid()}.tmp"), out.with_name(f".{out.name}.old")
+        try:
+            model.export(str(temporary), format=keras_format, verbose=False)
+            if out.exists():
+                os.replace(out, old)
+            os.replace(temporary, out)
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
+    except (OSError, ValueError) as error:
+        raise RunError(f"{out}: the export failed ({error})") from None
+
+
+def compare_outputs(expected: np.ndarray, actual: np.ndarray) -> Parity:
+    """Largest absolute difference of the probabilities, and agreement of the predicted classes.
+
+    >>> compare_outputs(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([[0.8, 0.2], [0.6, 0.4]]))
+    Parity(examples=2, max_abs_difference=0.4, agreement=0.5)
+    """
+    difference = float(np.round(np.abs(expected - actual).max(), 12))
+    agreement = float((predicted_classes(expected) == predicted_classes(actual)).mean())
+    return Parity(len(expected), difference, agreement)

@@ -1,0 +1,107 @@
+"""A search's results for people: one row per trial (its values, status, score, best epoch,
+epochs and seconds) in `trials.csv` and `trials.md`, and `best.yaml`, the winning trial's config
+as `cnnlab train` runs it, rewritten after every trial.
+
+    >>> label("model.layers.4.Dense.units"), label("train.optimizer.learning_rate")
+    ('4.Dense.units', 'learning_rate')
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from cnnlab.config import LocatedConfig
+from cnnlab.runs.folder import SearchFolder
+from cnnlab.search import Dimension, objective_direction, values_config
+
+
+def summarise(cfg: LocatedConfig, folder: SearchFolder, trials: dict, dimensions: list[Dimension]) -> dict:
+    """One row per trial of Keras Tuner's `oracle.trials`, the best row, and the tables and
+    `best.yaml` written into `folder`."""
+    rows = []
+    for trial_id in sorted(trials):
+        trial = trials[trial_id]
+        row = {"trial": trial_id, "status": str(trial.status)}
+        row.update({d.key: trial.hyperparameters.values.get(d.key) for d in dimensions})
+        row["score"] = trial.score
+        done = row["status"] == "COMPLETED" and trial.best_step is not None
+        row["best_epoch"] = int(trial.best_step) + 1 if done else None  # Keras Tuner starts it at 0
+        row.update(folder.times.get(trial_id, {"epochs": None, "seconds": None}))
+        if trial.message:
+            row["error"] = _last_line(trial.message)
+        rows.append(row)
+    finished = [r for r in rows if r["status"] == "COMPLETED" and r["score"] is not None]
+    maximise = objective_direction(cfg) == "max"
+    best = max(finished, key=lambda r: r["score"] if maximise else -r["score"]) if finished else None
+    folder.write_trials(*_tables(rows, dimensions, cfg.search.objective, maximise))
+    if best:
+        folder.write_best(best_config_text(cfg, best, dimensions))
+    return {"folder": folder, "rows": rows, "best": best, "finished": len(finished), "maximise": maximise}
+
+
+def best_config_text(cfg: LocatedConfig, best: dict, dimensions: list[Dimension]) -> str:
+    """The winning trial's config as YAML that `cnnlab train` runs as it is, under a header
+    that says where it came from."""
+    winner = values_config(cfg, {d.key: best[d.key] for d in dimensions})
+    winner.search = None
+    winner.name = f"{cfg.name}-tuned"
+    values = "\n".join(f"#   {d.key}: {best[d.key]!r}" for d in dimensions)
+    header = (
+        f"# Found by cnnlab tune ({cfg.search.algorithm} search): trial {best['trial']} scored "
+        f"{cfg.search.objective} {best['score']:.4f} in {best['epochs']} epochs.\n"
+        f"# Its values:\n{values}\n"
+        "# It trained on the search's data settings (data.limit included): check them before a full run.\n"
+    )
+    return header + winner.to_yaml()
+
+
+def _tables(rows: list[dict], dimensions: list[Dimension], objective: str, maximise: bool) -> tuple[str, str]:
+    """(trials.csv, trials.md): every trial, the markdown best first, failures explained below."""
+    columns = ["trial", "status", *(d.key for d in dimensions), objective, "best_epoch", "epochs", "seconds", "error"]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({**row, objective: "" if row["score"] is None else row["score"]} for row in rows)
+
+    def rank(row):
+        score = row["score"]
+        return (score is None, -(score or 0) if maximise else (score or 0))
+
+    header = ["trial", "status", *(label(d.key) for d in dimensions), objective, "best epoch", "epochs", "seconds"]
+    lines = [
+        f"# Trials ({'highest' if maximise else 'lowest'} {objective} first)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    for row in sorted(rows, key=rank):
+        cells = [row["trial"], row["status"].lower(), *(short(row[d.key]) for d in dimensions)]
+        cells += [
+            "-" if row["score"] is None else f"{row['score']:.4f}",
+            row["best_epoch"] or "-",
+            row["epochs"] or "-",
+            row["seconds"] or "-",
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    failed = [row for row in rows if row.get("error")]
+    lines += ["", *(f"- trial {row['trial']}: {row['error']}" for row in failed)] if failed else []
+    return text.getvalue(), "\n".join(lines) + "\n"
+
+
+def label(key: str) -> str:
+    """A column heading for a searched key: "model.layers.4.Dense.units" -> "4.Dense.units"."""
+    for prefix in ("model.layers.", "train.optimizer.", "train."):
+        if key.startswith(prefix):
+            return key[len(prefix) :]
+    return key
+
+
+def short(value) -> str:
+    """A searched value as a table shows it: 4 significant digits for fractions."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _last_line(message: str) -> str:
+    lines = [line.strip() for line in str(message).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
