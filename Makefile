@@ -20,9 +20,11 @@ train: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
 
+# ruff for style; import-linter for the layers of ARCHITECTURE.md and against import cycles
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # New pins: the newest versions pyproject.toml allows, installed into a throw-away environment.
 lock:
