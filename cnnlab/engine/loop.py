@@ -47,9 +47,9 @@ def fit(
     initial_epoch: int = 0,
 ) -> keras.callbacks.History:
     """Train `planned.model` on `splits` from `initial_epoch` up to `epochs` (default: every
-    epoch of the config, fine-tuning included) and return the history of the epochs trained.
-    A search trial trains `train.epochs` at most: Keras Tuner's callbacks follow one `fit` per
-    trial (its HParams callback refuses a second), so fine-tuning is not part of a trial.
+    epoch of the config, fine-tuning included) and return the last `fit`'s history. A search
+    trial trains `train.epochs` at most, in one `fit`: Keras Tuner's callbacks follow one `fit`
+    per trial (its HParams callback refuses a second), so fine-tuning is not part of a trial.
 
     `run` is the writer's run folder, or the run a follower resumes (whose backups it reads);
     `callbacks` are the caller's (progress display, stop requests, a tuner's), given every phase."""
@@ -65,8 +65,6 @@ def fit(
     if role is Role.WRITER:
         own += [Checkpoints(run, best_monitor(cfg, splits.x_val is not None)), HistoryCSV(run)]
         logging = run_logging(cfg, run.tensorboard, model.count_params())
-    history = keras.callbacks.History()  # of every phase: a tuner judges a trial by one history
-    history.epoch = []
     last_epoch = epochs or (cfg.train.epochs if role is Role.TRIAL else cfg.train.total_epochs)
     for phase, first, last in _phases(cfg, initial_epoch, last_epoch):
         if phase:
@@ -96,11 +94,7 @@ def fit(
             if sharded and is_lost_peer(error):
                 raise lost_peer(error) from None
             raise
-        history.epoch += done.epoch
-        for key, values in done.history.items():
-            history.history.setdefault(key, []).extend(values)
-    history.set_model(model)
-    return history
+    return done
 
 
 def _phases(cfg: LocatedConfig, start: int, end: int) -> list[tuple[int, int, int]]:

@@ -6,6 +6,7 @@ and the pretrained weights; `train` and `tune` start from it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import keras
@@ -60,8 +61,7 @@ def plan(cfg: LocatedConfig, check_only: bool = False) -> Plan:
     _check_split_sizes(cfg)
     dimensions = ()
     if cfg.search is not None:  # so that check finds what tune would refuse
-        build = lambda trial_cfg: compiled_model(trial_cfg, info, pretrained=not check_only)  # noqa: E731
-        dimensions = tuple(check_search(cfg, build))
+        dimensions = tuple(check_search(cfg, functools.partial(compiled_model, info=info, pretrained=not check_only)))
     with strategy.scope():  # mirrored: the variables are made once per device
         model, transfer = compiled_model(cfg, info, pretrained=not check_only, check_only=check_only)
     notes = _unchecked(cfg, info, transfer) if check_only else ()
