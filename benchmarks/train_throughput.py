@@ -73,8 +73,8 @@ def cnnlab_epochs(cfg) -> list[float]:
     """`cnnlab train` as the CLI runs it, minus the printing."""
     from cnnlab.engine.plan import plan
     from cnnlab.engine.training import train
-    from cnnlab.runs.folder import read_history, save_config
-    from cnnlab.runs.lookup import create_run_folder
+    from cnnlab.storage.folders import read_history, save_config
+    from cnnlab.storage.lookup import create_run_folder
 
     with tempfile.TemporaryDirectory() as runs:
         run = create_run_folder(Path(runs), cfg.name)

@@ -12,7 +12,9 @@ rule: the key must exist, the value is parsed with `ast.literal_eval`), and pyda
 from __future__ import annotations
 
 import ast
+import copy
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,22 +100,49 @@ def format_path(path: KeyPath) -> str:
     return text
 
 
-def load_config(path: str | Path, overrides: list[str] = ()) -> LocatedConfig:
-    """Read, merge, override and validate the config at `path`; raise `ConfigError` if wrong."""
-    path = Path(path)
-    data, locations = _load_with_bases(path, ())
-    data.setdefault("name", path.stem)
-    config = _validate(data, locations, str(path))
+def load_config(source: str | Path | Mapping, overrides: Iterable[str] | Mapping[str, Any] = ()) -> LocatedConfig:
+    """Read, merge, override and validate a config; raise `ConfigError` if it is wrong.
+
+    `source` is a YAML file, or a mapping in the YAML's shape (a config written in a notebook),
+    whose mistakes are located by their key alone and whose `base:` is a file relative to the
+    working folder. `overrides` are `--set` texts ("train.epochs=2", the value read as Python),
+    or a mapping of dotted keys to values ({"train.epochs": 2}), located at "overrides".
+
+    >>> load_config({"name": "x", "model": {"layers": ["Flatten"]}}, {"train.epochs": 2}).train.epochs
+    2
+    """
+    if isinstance(source, Mapping):
+        data, locations = _with_base(copy.deepcopy(dict(source)), {}, None, ())
+        origin = None
+    else:
+        path = Path(source)
+        data, locations = _load_with_bases(path, ())
+        data.setdefault("name", path.stem)
+        origin = str(path)
+    config = _validate(data, locations, origin)
     if overrides:
         data = config.model_dump(mode="json")
-        for override in overrides:
-            key_path, value = _apply_override(data, override)
-            locations[key_path] = ("--set", None)
-        config = _validate(data, locations, str(path))
+        for key_path, where in _apply_overrides(data, overrides):
+            locations[key_path] = (where, None)
+        config = _validate(data, locations, origin)
     return config
 
 
-def _validate(data: dict, locations: dict, source: str) -> LocatedConfig:
+def _apply_overrides(data: dict, overrides: Iterable[str] | Mapping[str, Any]) -> Iterator[tuple[KeyPath, str]]:
+    """Set each override into `data`; yield its key path and where it was given."""
+    if isinstance(overrides, Mapping):
+        for key_text, value in overrides.items():
+
+            def fail(message: str, hint: str = "", key=key_text) -> ConfigError:
+                return ConfigError(Problem(message, key=key, file="overrides", hint=hint))
+
+            yield _set_key(data, str(key_text), value, fail), "overrides"
+        return
+    for override in overrides:
+        yield _apply_override(data, override)[0], "--set"
+
+
+def _validate(data: dict, locations: dict, source: str | None) -> LocatedConfig:
     try:
         config = LocatedConfig.model_validate(data)
     except ValidationError as error:
@@ -122,7 +151,7 @@ def _validate(data: dict, locations: dict, source: str) -> LocatedConfig:
     return config
 
 
-def _problems(error: ValidationError, data: dict, locations: dict, source: str) -> list[Problem]:
+def _problems(error: ValidationError, data: dict, locations: dict, source: str | None) -> list[Problem]:
     problems = []
     for item in error.errors():
         path = _data_path(item["loc"], data)
@@ -162,27 +191,34 @@ def _data_path(loc: tuple, data: Any) -> KeyPath:
 
 
 def _load_with_bases(path: Path, chain: tuple[Path, ...]) -> tuple[dict, dict]:
-    chain = (*chain, path.resolve())
     data, locations = _read_yaml(path)
+    return _with_base(data, locations, path, (*chain, path.resolve()))
+
+
+def _with_base(data: dict, locations: dict, path: Path | None, chain: tuple[Path, ...]) -> tuple[dict, dict]:
+    """`data` merged onto its `base:` file, if it names one. `path` is the file `data` was read
+    from (None for a mapping: its base is relative to the working folder)."""
     base = data.pop("base", None)
     if base is None:
         return data, locations
-    base_line = locations.pop(("base",))[1]
+    file = None if path is None else str(path)
+    base_line = locations.pop(("base",), (file, None))[1]
     if not isinstance(base, str):
         raise ConfigError(
-            Problem("must be a file name such as mnist_baseline.yaml", key="base", file=str(path), line=base_line)
+            Problem("must be a file name such as mnist_baseline.yaml", key="base", file=file, line=base_line)
         )
-    base_path = path.parent / base
+    folder = Path.cwd() if path is None else path.parent
+    base_path = folder / base
     if not base_path.is_file():
-        hint = did_you_mean(base, (p.name for p in path.parent.glob("*.y*ml")))
-        raise ConfigError(Problem(f"no such file: {base_path}", key="base", file=str(path), line=base_line, hint=hint))
+        hint = did_you_mean(base, (p.name for p in folder.glob("*.y*ml")))
+        raise ConfigError(Problem(f"no such file: {base_path}", key="base", file=file, line=base_line, hint=hint))
     if base_path.resolve() in chain:
         cycle = " -> ".join(p.name for p in (*chain, base_path.resolve()))
         raise ConfigError(
             Problem(
                 f"base files form a cycle: {cycle}",
                 key="base",
-                file=str(path),
+                file=file,
                 line=base_line,
                 hint="remove one of these base: lines",
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -36,16 +37,18 @@ class Problem:
 
 
 class CnnlabError(Exception):
-    """Base of every error meant for the user rather than for a traceback."""
+    """Base of every error meant for the user rather than for a traceback. `run` is the run
+    folder it concerns, when there is one."""
 
     exit_code = 1
 
-    def __init__(self, problems: Problem | str | Iterable[Problem]):
+    def __init__(self, problems: Problem | str | Iterable[Problem], *, run: Path | None = None):
         if isinstance(problems, str):
             problems = [Problem(problems)]
         elif isinstance(problems, Problem):
             problems = [problems]
         self.problems: list[Problem] = list(problems)
+        self.run = run
         super().__init__("\n".join(str(p) for p in self.problems))
 
     @classmethod
@@ -65,6 +68,10 @@ class DataError(CnnlabError):
 
 class RunError(CnnlabError):
     """A run failed or a run folder is missing or unusable (exit 1)."""
+
+
+class RunFailed(RunError):
+    """A run that had started failed (its manifest says why); `run` is its folder (exit 1)."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -51,7 +51,7 @@ def build_shipped(path: Path):
 def trained(tmp_path_factory):
     """One real training of the tiny model (3 epochs, standardize), shared by many tests:
     (run folder, config path, click result). Tests must not change the run folder."""
-    from cnnlab.runs.lookup import list_runs
+    from cnnlab.storage.lookup import list_runs
 
     folder = tmp_path_factory.mktemp("trained")
     config = folder / "tiny.yaml"

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnlab.runs.lookup import list_runs
+from cnnlab.storage.lookup import list_runs
 from tests.conftest import REPO, TINY_MODEL
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="pip install 'cnnlab[jax]'")

@@ -98,7 +98,7 @@ def test_patterns_have_one_image_per_filter_and_excite_their_filter(trained):
 def test_the_report_gallery_gets_a_heat_map_per_mistake(trained):
     from cnnlab.engine.evaluation import _mistake_heatmaps
     from cnnlab.reporting import plots
-    from cnnlab.runs.trained import load_trained_run
+    from cnnlab.storage.trained import load_trained_run
 
     run, _, _ = trained
     _, model, _, _ = load_trained_run(run)

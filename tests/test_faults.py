@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnnlab.runs.lookup import list_runs
+from cnnlab.storage.lookup import list_runs
 from tests.conftest import REPO, TINY
 
 SLOW = """
@@ -233,7 +233,7 @@ def test_ctrl_c_during_the_final_evaluation_resumes_by_evaluating(run_cli, write
 def test_a_ctrl_c_that_a_destructor_swallowed_still_stops_training_and_evaluation():
     """The flake this catches: SIGINT landed in TensorFlow's EagerResourceDeleter.__del__,
     Python printed "Exception ignored" and the run went on to complete with exit 0."""
-    from cnnlab.cli.stopping import StopRequests
+    from cnnlab.api.stopping import StopRequests
 
     stop = StopRequests()
 

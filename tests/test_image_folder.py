@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.data.synthetic import make_synthetic
-from cnnlab.runs.lookup import list_runs
+from cnnlab.storage.lookup import list_runs
 from tests.conftest import REPO
 
 CLASSES = ("ankle_boot", "bag", "coat", "dress", "pullover", "sandal", "shirt", "trouser")

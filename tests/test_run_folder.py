@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cnnlab.runs.folder import RunFolder
-from cnnlab.runs.lookup import list_runs
+from cnnlab.storage.folders import RunFolder
+from cnnlab.storage.lookup import list_runs
 from tests.conftest import TINY
 
 RECORDS = (RunFolder.CONFIG, RunFolder.MANIFEST, RunFolder.HISTORY, "metrics.json", "predictions.npz")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cnnlab.fileio import replacing, write_atomic
-from cnnlab.runs.lookup import create_run_folder, list_runs
+from cnnlab.storage.lookup import create_run_folder, list_runs
 
 SAME_SECOND = dt.datetime(2026, 11, 22, 10, 15, 0)
 

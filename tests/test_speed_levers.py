@@ -15,9 +15,9 @@ from cnnlab.engine.callbacks import NanGuard
 from cnnlab.engine.plan import plan
 from cnnlab.engine.training import train
 from cnnlab.errors import RunError
-from cnnlab.runs.folder import read_history, save_config
-from cnnlab.runs.lookup import create_run_folder
 from cnnlab.runtime import backend
+from cnnlab.storage.folders import read_history, save_config
+from cnnlab.storage.lookup import create_run_folder
 from tests.conftest import TINY
 
 
@@ -77,7 +77,7 @@ def test_the_live_progress_counts_the_batches_of_an_epoch_with_several_per_call(
 
     from rich.console import Console
 
-    from cnnlab.cli.display import LiveProgress
+    from cnnlab.api.display import LiveProgress
 
     progress = LiveProgress(Console(file=io.StringIO(), force_terminal=True))
     model = _tiny_model(steps_per_execution=4)

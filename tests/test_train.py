@@ -15,8 +15,8 @@ import pytest
 from cnnlab.config import load_config
 from cnnlab.data import load_arrays
 from cnnlab.data.prepare import Preprocessing
-from cnnlab.runs.lookup import list_runs
 from cnnlab.runtime.backend import visible_gpus
+from cnnlab.storage.lookup import list_runs
 from tests.conftest import REPO, TINY
 
 DESIGN_FILES = [
@@ -300,7 +300,7 @@ def test_hparams_entry_is_written_for_tensorboard(trained):
 def test_progress_is_live_on_a_terminal_and_plain_in_logs():
     from rich.console import Console
 
-    from cnnlab.cli.display import LiveProgress, PlainProgress, progress_callback
+    from cnnlab.api.display import LiveProgress, PlainProgress, progress_callback
 
     assert isinstance(progress_callback(Console(force_terminal=True)), LiveProgress)
     assert isinstance(progress_callback(Console(force_terminal=False, file=open(os.devnull, "w"))), PlainProgress)

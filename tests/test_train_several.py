@@ -9,7 +9,7 @@ import signal
 import keras
 import numpy as np
 
-from cnnlab.runs.lookup import list_runs
+from cnnlab.storage.lookup import list_runs
 from tests.conftest import TINY
 from tests.test_faults import SLOW, cnnlab, ctrl_c_reaches_the_children, wait_until  # noqa: F401  (fixture)
 

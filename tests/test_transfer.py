@@ -10,7 +10,7 @@ import numpy as np
 
 from cnnlab.config import load_config
 from cnnlab.engine.plan import plan
-from cnnlab.runs.lookup import list_runs
+from cnnlab.storage.lookup import list_runs
 from tests.conftest import TINY_DATA
 
 # The tiny model's convolution and pooling, with a wider head: the conv layer fits the trained
@@ -125,8 +125,8 @@ class _ConvWeightsEachEpoch(keras.callbacks.Callback):
 
 
 def _fine_tune_run(write, trained, tmp_path):
-    from cnnlab.runs.folder import save_config
-    from cnnlab.runs.lookup import create_run_folder
+    from cnnlab.storage.folders import save_config
+    from cnnlab.storage.lookup import create_run_folder
 
     source, _, _ = trained
     text = new_head(source=source, freeze="copied").replace(
@@ -140,7 +140,7 @@ def _fine_tune_run(write, trained, tmp_path):
 
 def test_fine_tune_unfreezes_the_frozen_layers_for_its_own_epochs(write, trained, tmp_path):
     from cnnlab.engine.training import train
-    from cnnlab.runs.folder import read_history
+    from cnnlab.storage.folders import read_history
 
     cfg, run, source_kernel = _fine_tune_run(write, trained, tmp_path)
     seen = _ConvWeightsEachEpoch()
@@ -164,7 +164,7 @@ def test_a_run_stopped_while_fine_tuning_resumes_in_that_phase(write, trained, t
 
     from cnnlab.engine.training import train
     from cnnlab.errors import Interrupted
-    from cnnlab.runs.folder import read_history
+    from cnnlab.storage.folders import read_history
 
     cfg, run, source_kernel = _fine_tune_run(write, trained, tmp_path)
     with pytest.raises(Interrupted, match="after 3 of 4 epochs"):

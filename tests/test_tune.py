@@ -11,7 +11,7 @@ import pytest
 
 from cnnlab.config import load_config
 from cnnlab.errors import ConfigError, Interrupted
-from cnnlab.runs.lookup import list_runs
+from cnnlab.storage.lookup import list_runs
 from tests.conftest import TINY_DATA, TINY_MODEL
 
 SEARCH = (

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from cnnlab import __version__
 from cnnlab.errors import CnnlabError
+from cnnlab.version import __version__
 
 SET_HELP = "Override a config key, e.g. --set train.epochs=2 --set model.layers.4.Dense.units=256."
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
@@ -27,6 +27,15 @@ def console(stderr: bool = False):
     if not out.is_terminal:
         out.width = max(out.width, 120)  # tables in logs and files need not wrap at 80
     return out
+
+
+def progress():
+    """Where the API shows a command's progress: this terminal, errors on standard error, and
+    a failed run's traceback with --debug."""
+    from cnnlab.api import Progress
+
+    debug = bool((click.get_current_context().obj or {}).get("debug"))
+    return Progress(console(), console(stderr=True), debug=debug)
 
 
 class CnnlabGroup(click.Group):

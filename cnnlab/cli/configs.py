@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli, console, runs_dir_option, set_option, show_error
+from cnnlab.cli.app import cli, console, progress, runs_dir_option, set_option
 from cnnlab.errors import CnnlabError
 
 
@@ -23,35 +23,17 @@ def summary(target: str | None, overrides: tuple[str, ...], runs_dir: Path, as_j
     TARGET is a config file or a run folder (or a config name: its newest run); without it,
     the newest run in --runs-dir.
     """
-    from cnnlab.config import load_config
-    from cnnlab.data import dataset_info
-    from cnnlab.runtime.startup import start_keras
+    import cnnlab.api as api
 
-    config_path = _config_of(target, runs_dir)
-    start_keras()
-    from cnnlab.model.build import build_model  # imports Keras: after start_keras
-    from cnnlab.model.summary import summarize
-
-    cfg = load_config(config_path, list(overrides))
-    # The same shapes without the data or the pretrained weights: nothing is read or downloaded.
-    result = summarize(build_model(cfg, dataset_info(cfg, missing_ok=True), pretrained=False))
+    result = api.summary(target, overrides=list(overrides), runs_dir=runs_dir)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        console().print(summary_table(result, title=f"{cfg.name}  ({config_path})"))
-
-
-def _config_of(target: str | None, runs_dir: Path) -> Path:
-    if target and Path(target).suffix in (".yaml", ".yml"):
-        return Path(target)
-    from cnnlab.runs.folder import RunFolder
-    from cnnlab.runs.lookup import find_run
-
-    return RunFolder(find_run(target, runs_dir)).config_file
+        console().print(summary_table(result, title=f"{result.name}  ({result.source})"))
 
 
 def summary_table(result, title: str = ""):
-    """The rich table for a `ModelSummary`, totals in the footer."""
+    """The rich table for a `cnnlab.Summary`, totals in the footer."""
     from rich.table import Table
 
     table = Table(title=title, show_footer=True, title_justify="left")
@@ -61,7 +43,7 @@ def summary_table(result, title: str = ""):
     table.add_column("Params", justify="right", footer=f"{result.total_params:,}")
     table.add_column("Trainable", justify="right", footer=f"{result.trainable_params:,}")
     table.add_column("Non-trainable", justify="right", footer=f"{result.non_trainable_params:,}")
-    table.add_column("MACs", justify="right", footer=f"{result.total_macs:,}")
+    table.add_column("MACs", justify="right", footer=f"{result.macs:,}")
     table.add_column("Receptive field", justify="right")
     for row in result.rows:
         field = "x".join(map(str, row.receptive_field)) if row.receptive_field else "-"
@@ -75,7 +57,7 @@ def summary_table(result, title: str = ""):
             f"{row.macs:,}",
             field,
         )
-    table.caption = f"Total params: {result.total_params:,}   MACs per example: {result.total_macs:,}"
+    table.caption = f"Total params: {result.total_params:,}   MACs per example: {result.macs:,}"
     return table
 
 
@@ -93,37 +75,20 @@ def check(configs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
 
     Exits 0 only if every CONFIG passes.
     """
-    from cnnlab.runtime.startup import start_keras
+    import cnnlab.api as api
 
-    start_keras()  # on TensorFlow, whatever the configs ask for: checking trains nothing
-    if check_configs(configs, list(overrides)):
-        sys.exit(2)
-
-
-def check_configs(paths, overrides: list[str]) -> int:
-    """Plan each config as train would, print OK or FAIL with its errors; the number failed.
-    Keras' state is cleared after each, so checking leaves nothing behind for what follows."""
-    import keras  # started by the caller
-
-    from cnnlab.config import load_config
-    from cnnlab.engine.plan import plan
-
-    out, errors, failed = console(), console(stderr=True), 0
-    for path in paths:
+    show, failed = progress(), 0
+    for path in configs:
         try:
-            planned = plan(load_config(path, overrides), check_only=True)
+            api.check(path, overrides=list(overrides), progress=show)
         except CnnlabError as error:
             failed += 1
-            errors.print(f"FAIL {path}", style="red", markup=False)
-            show_error(error, errors)
-        else:
-            out.print(f"OK   {path}  ({planned.model.count_params():,} parameters)", markup=False)
-            for note in planned.notes:
-                out.print(f"     note: {note}", style="dim", markup=False)
-        keras.backend.clear_session()
-    if len(paths) > 1:
-        out.print(f"{len(paths) - failed} of {len(paths)} configs OK")
-    return failed
+            show.failed(f"FAIL {path}")
+            show.error(error)
+    if len(configs) > 1:
+        show.say(f"{len(configs) - failed} of {len(configs)} configs OK")
+    if failed:
+        sys.exit(2)
 
 
 @cli.group()
@@ -136,6 +101,6 @@ def config() -> None:
 @set_option
 def config_show(config_path: Path, overrides: tuple[str, ...]) -> None:
     """Print the fully resolved YAML (base: merged, --set applied, defaults filled in)."""
-    from cnnlab.config import load_config
+    import cnnlab.api as api
 
-    click.echo(load_config(config_path, list(overrides)).to_yaml(), nl=False)
+    click.echo(api.config_yaml(config_path, overrides=list(overrides)), nl=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli, console, runs_dir_option
+from cnnlab.cli.app import cli, console, progress, runs_dir_option
 
 
 @cli.command(short_help="Evaluate a run and rewrite its report.")
@@ -34,19 +34,12 @@ def evaluate(run: str | None, runs_dir: Path, checkpoint: str, data: str) -> Non
 
     RUN is a run folder, or a config name for its newest run.
     """
-    from cnnlab.runs.folder import RunFolder
-    from cnnlab.runs.lookup import find_run
-    from cnnlab.runtime.startup import start_keras
+    import cnnlab.api as api
+    from cnnlab.storage.folders import RunFolder
 
-    folder = RunFolder(find_run(run, runs_dir, checkpoint=checkpoint))
-    folder.ensure_not_running()  # it would write the report that the run itself writes at its end
-    start_keras()
-    from cnnlab.engine.evaluation import evaluate_run  # imports Keras: after start_keras
-
-    out = console()
-    metrics = evaluate_run(
-        folder, checkpoint=checkpoint, data=data, notify=lambda text: out.print(text, style="dim", markup=False)
-    )
+    target = api.load_run(run, runs_dir, checkpoint=checkpoint)
+    metrics = target.evaluate(data, checkpoint=checkpoint, progress=progress())
+    folder, out = RunFolder(target.path), console()
     out.print(evaluation_table(metrics, title=f"{folder}  ({metrics['checkpoint']}, {metrics['split']} split)"))
     if metrics["split"] == "test":
         out.print(f"report: {folder.report} and {folder.REPORT_HTML}", markup=False)
@@ -130,40 +123,36 @@ def compare(
     """
     from rich.table import Table
 
+    import cnnlab.api as api
     from cnnlab.fileio import write_atomic
-    from cnnlab.reporting import compare as comparing
+    from cnnlab.reporting.compare import COLUMNS
     from cnnlab.reporting.report import cell
 
-    rows = comparing.sort_rows([comparing.run_row(r) for r in comparing.resolve_runs(list(runs), runs_dir)], metric)
-    tests = comparing.pair_tests(rows)
+    comparison = api.compare(runs, runs_dir=runs_dir, metric=metric)
     out = console()
     table = Table(title=f"runs by test {metric}", title_justify="left")
-    for column in comparing.COLUMNS:
+    for column in COLUMNS:
         table.add_column(column, justify="left" if column == "run" else "right")
-    for row in rows:
+    for row in comparison.rows:
         table.add_row(*[cell(v) for v in row.values()])
     out.print(table)
-    if tests:
+    if comparison.pairs:
         pairs = Table(title="McNemar's exact test (b: only A right, c: only B right)", title_justify="left")
         for column in ("A", "B", "b", "c", "p"):
             pairs.add_column(column, justify="left" if column in "AB" else "right")
-        for test in tests:
-            pairs.add_row(test.a, test.b, str(test.only_a_right), str(test.only_b_right), f"{test.p_value:.4g}")
+        for pair in comparison.pairs:
+            pairs.add_row(pair.a, pair.b, str(pair.only_a), str(pair.only_b), f"{pair.p_value:.4g}")
         out.print(pairs)
     if csv_file:
-        write_atomic(csv_file, comparing.as_csv(rows))
+        write_atomic(csv_file, comparison.csv())
     if markdown_file:
-        write_atomic(markdown_file, comparing.as_markdown(rows, tests))
+        write_atomic(markdown_file, comparison.markdown())
     if plot_file:
-        from cnnlab.reporting import plots
-
-        plots.compared_curves({r.label: r.run.history for r in rows}, metric, plot_file)
+        comparison.plot(plot_file)
     if report_dir:
-        from cnnlab.reporting.compare_report import write_compare_report
-
-        markdown, page = write_compare_report(rows, tests, metric, report_dir)
+        markdown, page = comparison.write(report_dir)
         out.print(f"report: {markdown} and {page}", markup=False)
-    best = rows[0].metrics.get(metric)
+    best = comparison.rows[0].metrics.get(metric)
     if fail_below is not None and (not isinstance(best, (int, float)) or best < fail_below):
         out.print(f"best {metric} {cell(best)} is below {fail_below}", style="red", markup=False)
         sys.exit(1)
@@ -184,16 +173,9 @@ def predict(
 ) -> None:
     """Classify IMAGES (PNG/JPEG files or folders) with a run's best checkpoint, or with a model
     written by cnnlab export (a SavedModel folder, a .tflite or an .onnx file)."""
-    from cnnlab.reporting.artifacts import artifact_format
-    from cnnlab.runs.lookup import find_run
-    from cnnlab.runtime.startup import start_keras
+    import cnnlab.api as api
 
-    exported = artifact_format(Path(run)) is not None  # a model written by cnnlab export
-    folder = Path(run) if exported else find_run(run, runs_dir, checkpoint="best")
-    start_keras()
-    from cnnlab.engine.predict import predict_images  # imports Keras: after start_keras
-
-    results = predict_images(folder, list(images), top=top, convert=convert, invert=invert)
+    results = api.predict(run, images, top=top, convert=convert, invert=invert, runs_dir=runs_dir)
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return
@@ -253,15 +235,9 @@ def visualize(
         raise click.UsageError("--class goes with --gradcam")
     if layer is not None and not patterns:
         raise click.UsageError("--layer goes with --patterns")
-    from cnnlab.runs.lookup import find_run
-    from cnnlab.runtime.startup import start_keras
+    import cnnlab.api as api
 
-    folder = find_run(run, runs_dir, checkpoint="best")
-    start_keras()
-    from cnnlab.reporting.visualize import visualize as draw  # imports Keras: after start_keras
-
-    written = draw(
-        folder,
+    written = api.load_run(run, runs_dir, checkpoint="best").visualize(
         image=image,
         index=index,
         convert=convert,

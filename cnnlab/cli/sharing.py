@@ -43,14 +43,9 @@ def export(run: str | None, runs_dir: Path, fmt: str, out: Path | None, examples
       cnnlab export mnist_baseline --format tflite
       cnnlab predict runs/mnist_baseline/<run>/export/model.tflite digit.png
     """
-    from cnnlab.runs.lookup import find_run
-    from cnnlab.runtime.startup import start_keras
+    import cnnlab.api as api
 
-    folder = find_run(run, runs_dir, checkpoint="best")
-    start_keras()
-    from cnnlab.reporting.export import export_run  # imports Keras: after start_keras
-
-    result = export_run(folder, fmt, out, examples)
+    result = api.load_run(run, runs_dir, checkpoint="best").export(fmt, out, examples=examples)
     parity = result.parity
     show = console()
     show.print(f"wrote {result.path} and {result.labels}", markup=False)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli, console, runs_dir_option, set_option
+from cnnlab.cli.app import cli, console, progress, runs_dir_option, set_option
 
 _SHOWN = 10  # trials in the closing table
 
@@ -53,68 +53,38 @@ def tune(
         raise click.UsageError("give a CONFIG to search, or --resume DIR (not both)")
     if resume and overrides:
         raise click.UsageError("--set changes what the trials so far were scored on: start a new search instead")
-    overrides = (*overrides, *([f"search.max_trials={max_trials}"] if max_trials else []))
-    from cnnlab.config import load_config
-    from cnnlab.errors import ConfigError
-    from cnnlab.runs.folder import SearchFolder
-    from cnnlab.runs.lookup import create_run_folder
-    from cnnlab.runtime.startup import start_keras
-    from cnnlab.search import objective_direction
+    import cnnlab.api as api
 
-    resumed = SearchFolder(resume) if resume else None
-    if resumed and not resumed.config_file.is_file():
-        raise ConfigError.at("--resume", f"{resume} is not a search folder (it has no {resumed.CONFIG})")
-    cfg = load_config(resumed.config_file if resumed else config_path, list(overrides))
-    if resumed and cfg.search is None:
-        raise ConfigError.at("--resume", f"{resume} is a training run, not a search folder (its config has no search:)")
-    if cfg.runtime.distribute == "data_parallel":
-        raise ConfigError(
-            cfg.problem(("runtime", "distribute"), "tune runs its trials in one process", "set distribute: none")
-        )
-    start_keras(cfg)
-    from cnnlab.cli.display import training_callbacks  # imports Keras: after start_keras
-    from cnnlab.engine.tuning import plan_search, run_search
-
-    planned = plan_search(cfg)  # every mistake is found before a folder exists
-    if resumed:
-        resumed.remove_temporaries()
-        folder = resumed
-    else:
-        folder = SearchFolder(create_run_folder(runs_dir, cfg.name, prefix="tune-"))
-    folder.save_config(cfg.to_yaml())
-    out = console()
-    search = cfg.search
-    out.print(
-        f"{'resuming' if resume else 'searching'} {cfg.name}: {search.algorithm}, at most {search.max_trials} "
-        f"trials, {'maximising' if objective_direction(cfg) == 'max' else 'minimising'} {search.objective} "
-        f"-> {folder}",
-        markup=False,
+    search = api.tune(
+        config_path,
+        resume=resume,
+        max_trials=max_trials,
+        overrides=list(overrides),
+        runs_dir=runs_dir,
+        progress=progress(),
     )
-    with training_callbacks(out) as callbacks:
-        summary = run_search(
-            planned, folder, callbacks=callbacks, notify=lambda text: out.print(text, style="dim", markup=False)
-        )
-    _print_summary(out, cfg, summary)
+    _print_summary(console(), search)
 
 
-def _print_summary(out, cfg, summary: dict) -> None:
+def _print_summary(out, search) -> None:
     """The best trials in one table, then where the results are and what to run next."""
     from rich.table import Table
 
     from cnnlab.reporting.trials import label
 
-    rows = [row for row in summary["rows"] if row["score"] is not None]
-    rows.sort(key=lambda row: -row["score"] if summary["maximise"] else row["score"])
+    cfg = search.config
+    rows = [row for row in search.trials if row["score"] is not None]
+    rows.sort(key=lambda row: -row["score"] if search.maximise else row["score"])
     keys = list(cfg.search.space)
-    table = Table(title=f"best trials of {len(summary['rows'])} ({cfg.search.objective})", title_justify="left")
+    table = Table(title=f"best trials of {len(search.trials)} ({cfg.search.objective})", title_justify="left")
     for column in ("trial", *map(label, keys), cfg.search.objective, "epochs", "seconds"):
         table.add_column(column, justify="left" if column == "trial" else "right", overflow="fold")
     for row in rows[:_SHOWN]:
         values = [f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in keys]
         table.add_row(row["trial"], *values, f"{row['score']:.4f}", str(row["epochs"]), str(row["seconds"]))
     out.print(table)
-    failed = len(summary["rows"]) - summary["finished"]
-    folder, best = summary["folder"], summary["best"]
+    failed = len(search.trials) - search.finished
+    folder, best = search.folder, search.best
     if failed:
         out.print(f"{failed} trial(s) did not complete: see {folder.file(folder.TRIALS_MD)}", markup=False)
     out.print(f"best: trial {best['trial']}, {cfg.search.objective} {best['score']:.4f}", markup=False)

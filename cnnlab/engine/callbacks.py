@@ -15,8 +15,8 @@ import keras
 
 from cnnlab.errors import RunError
 from cnnlab.fileio import replacing
-from cnnlab.runs.folder import RunFolder
 from cnnlab.runtime.strategies import locally
+from cnnlab.storage.folders import RunFolder
 
 
 class HistoryCSV(keras.callbacks.Callback):

@@ -18,10 +18,10 @@ from cnnlab.errors import ConfigError, DataError
 from cnnlab.model.summary import summarize
 from cnnlab.reporting import explain, plots
 from cnnlab.reporting.report import write_report
-from cnnlab.runs.folder import RunFolder
-from cnnlab.runs.trained import load_trained_run
 from cnnlab.runtime import backend
 from cnnlab.scores import analyse, predicted_classes
+from cnnlab.storage.folders import RunFolder
+from cnnlab.storage.trained import load_trained_run
 
 SPLITS = ("test", "val", "train")
 INFERENCE_BATCH = 256

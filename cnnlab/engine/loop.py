@@ -25,8 +25,8 @@ from cnnlab.engine.callbacks import Backup, Checkpoints, HistoryCSV, NanGuard
 from cnnlab.engine.plan import Plan
 from cnnlab.engine.tensorboard import run_logging
 from cnnlab.model.transfer import fine_tuning
-from cnnlab.runs.folder import RunFolder
 from cnnlab.runtime.processes import is_lost_peer, lost_peer
+from cnnlab.storage.folders import RunFolder
 
 
 class Role(enum.Enum):

@@ -16,7 +16,8 @@ from cnnlab.data import is_image_folder
 from cnnlab.data.images import is_image_file, read_image
 from cnnlab.errors import ConfigError
 from cnnlab.reporting.artifacts import artifact_format, artifact_labels, open_artifact
-from cnnlab.runs.trained import load_trained_run
+from cnnlab.storage.folders import RunFolder
+from cnnlab.storage.trained import TrainedRun, load_trained_run
 
 
 def image_files(paths: list[str | Path]) -> list[Path]:
@@ -34,17 +35,36 @@ def image_files(paths: list[str | Path]) -> list[Path]:
     return found
 
 
-def predict_images(run: Path, paths: list, *, top: int = 3, convert: bool = False, invert: bool = False) -> list[dict]:
+def predict_images(
+    run: RunFolder | Path, paths: list, *, top: int = 3, convert: bool = False, invert: bool = False
+) -> list[dict]:
     """For each image: its file and the `top` most probable classes with probabilities. `run` is
     a run folder, or a model exported by `cnnlab export` (SavedModel folder, .tflite, .onnx)."""
-    if artifact_format(Path(run)) is not None:
+    if not isinstance(run, RunFolder) and artifact_format(Path(run)) is not None:
         return _predict_with_artifact(Path(run), paths, top=top, convert=convert, invert=invert)
-    cfg, model, preprocessing, info = load_trained_run(run)
-    # An image-folder run resized and converted its training images: do the same here.
-    convert = convert or is_image_folder(cfg)
+    trained = load_trained_run(run)
     files = image_files(paths)
-    pixels = np.stack([read_image(p, tuple(model.input_shape[1:]), convert=convert, invert=invert) for p in files])
-    return ranked(files, model.predict(preprocessing.apply(pixels), verbose=0), info.class_names, top)
+    return ranked(files, probabilities(trained, files, convert=convert, invert=invert), trained.info.class_names, top)
+
+
+def probabilities(trained: TrainedRun, images, *, convert: bool = False, invert: bool = False) -> np.ndarray:
+    """Class probabilities of `images`: image files, or raw pixels as the data set holds them
+    (an array of one image or of many, 0-255), prepared as the run's training data was."""
+    shape = tuple(trained.model.input_shape[1:])
+    if isinstance(images, np.ndarray):
+        if images.shape == shape:
+            pixels = images[np.newaxis]
+        elif images.shape[1:] == shape:
+            pixels = images
+        elif shape[-1] == 1 and images.shape[-2:] == shape[:2]:  # no channel axis, as Keras loads MNIST
+            pixels = images.reshape((-1, *shape))
+        else:
+            raise ConfigError(f"images of shape {images.shape} do not fit the model's input {shape}")
+    else:
+        # An image-folder run resized and converted its training images: do the same here.
+        convert = convert or is_image_folder(trained.cfg)
+        pixels = np.stack([read_image(p, shape, convert=convert, invert=invert) for p in map(Path, images)])
+    return trained.model.predict(trained.preprocessing.apply(pixels), verbose=0)
 
 
 def _predict_with_artifact(path: Path, paths: list, *, top: int, convert: bool, invert: bool) -> list[dict]:

@@ -10,8 +10,8 @@ import yaml
 
 from cnnlab.config import LocatedConfig, load_config
 from cnnlab.errors import ConfigError, Problem
-from cnnlab.runs.folder import RunFolder
-from cnnlab.runs.lookup import find_run
+from cnnlab.storage.folders import RunFolder
+from cnnlab.storage.lookup import find_run
 
 _KEPT = ("model", "data", "seed")
 

@@ -26,10 +26,10 @@ from cnnlab.engine.plan import Plan
 from cnnlab.errors import CnnlabError, Interrupted, RunError
 from cnnlab.model.compiling import schedule_mismatch
 from cnnlab.model.transfer import describe
-from cnnlab.runs.folder import RunFolder, owner
 from cnnlab.runtime.backend import versions
 from cnnlab.runtime.processes import outcome, weights_digest
 from cnnlab.runtime.strategies import locally
+from cnnlab.storage.folders import RunFolder, owner
 
 Notify = Callable[[str], None]
 

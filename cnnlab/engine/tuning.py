@@ -34,8 +34,8 @@ from cnnlab.errors import Interrupted, RunError
 from cnnlab.model.build import compiled_model
 from cnnlab.model.compiling import schedule_mismatch
 from cnnlab.reporting.trials import short, summarise
-from cnnlab.runs.folder import SearchFolder
 from cnnlab.search import Dimension, objective_direction, search_space, values_config
+from cnnlab.storage.folders import SearchFolder
 
 _ALGORITHMS = {"random": "RandomSearch", "hyperband": "Hyperband", "bayesian": "BayesianOptimization"}
 

@@ -17,7 +17,7 @@ import keras
 from cnnlab.config import LocatedConfig
 from cnnlab.errors import ConfigError, did_you_mean
 from cnnlab.model.factory import instantiate, keras_names, named_arguments, public_classes
-from cnnlab.runs.folder import RunFolder
+from cnnlab.storage.folders import RunFolder
 
 # Callbacks whose files and folders cnnlab manages itself, and what to use instead.
 _MANAGED_CALLBACKS = {

@@ -21,8 +21,8 @@ from cnnlab.config import LocatedConfig, with_values
 from cnnlab.errors import CnnlabError, ConfigError, did_you_mean
 from cnnlab.model.applications import keep_scaling_fixed
 from cnnlab.model.compiling import compile_model
-from cnnlab.runs.folder import RunFolder
-from cnnlab.runs.lookup import find_run
+from cnnlab.storage.folders import RunFolder
+from cnnlab.storage.lookup import find_run
 
 WHERE = ("model", "init_from")
 

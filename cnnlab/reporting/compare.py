@@ -14,9 +14,9 @@ import numpy as np
 
 from cnnlab.errors import RunError
 from cnnlab.reporting.report import to_markdown
-from cnnlab.runs.folder import RunFolder
-from cnnlab.runs.lookup import find_run, list_runs
 from cnnlab.scores import mcnemar_exact
+from cnnlab.storage.folders import RunFolder
+from cnnlab.storage.lookup import find_run, list_runs
 
 COLUMNS = ("run", "parameters", "MACs", "epochs", "train s", "images/s", "test loss", "test accuracy")
 
@@ -49,8 +49,8 @@ class RunRow:
 class PairTest:
     a: str
     b: str
-    only_a_right: int
-    only_b_right: int
+    only_a: int
+    only_b: int
     p_value: float
 
 
@@ -129,7 +129,7 @@ def as_markdown(rows: list[RunRow], tests: list[PairTest]) -> str:
             ("p", "McNemar's exact test on the shared test set (b: only A right, c: only B right):"),
             (
                 "table",
-                (["A", "B", "b", "c", "p"], [[t.a, t.b, t.only_a_right, t.only_b_right, t.p_value] for t in tests]),
+                (["A", "B", "b", "c", "p"], [[t.a, t.b, t.only_a, t.only_b, t.p_value] for t in tests]),
             ),
         ]
     return to_markdown(blocks)

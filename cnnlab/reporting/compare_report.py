@@ -18,8 +18,8 @@ from cnnlab.fileio import write_atomic
 from cnnlab.reporting import plots
 from cnnlab.reporting.compare import COLUMNS, PairTest, RunRow
 from cnnlab.reporting.report import to_html, to_markdown
-from cnnlab.runs.folder import RunFolder
 from cnnlab.scores import accuracy_interval
+from cnnlab.storage.folders import RunFolder
 
 SIGNIFICANCE = 0.05
 
@@ -38,8 +38,8 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> set[str]:
 
 def reading(test: PairTest) -> str:
     """McNemar's result in words: "B beats A: p = 0.003" or "no evidence of a difference"."""
-    if test.p_value < SIGNIFICANCE and test.only_a_right != test.only_b_right:
-        better, worse = (test.a, test.b) if test.only_a_right > test.only_b_right else (test.b, test.a)
+    if test.p_value < SIGNIFICANCE and test.only_a != test.only_b:
+        better, worse = (test.a, test.b) if test.only_a > test.only_b else (test.b, test.a)
         return f"{better} beats {worse}: p {_p_relation(test.p_value)}"
     return f"{test.a} and {test.b}: no evidence of a difference (p = {test.p_value:.3g})"
 
@@ -97,7 +97,7 @@ def build_blocks(rows: list[RunRow], tests: list[PairTest], metric: str, picture
     if tests:
         short = [labels[row.run] for row in rows]
         by_label = {row.label: labels[row.run] for row in rows}
-        named = [PairTest(by_label[t.a], by_label[t.b], t.only_a_right, t.only_b_right, t.p_value) for t in tests]
+        named = [PairTest(by_label[t.a], by_label[t.b], t.only_a, t.only_b, t.p_value) for t in tests]
         blocks += [
             ("h2", "Is the difference more than chance?"),
             (
@@ -114,8 +114,8 @@ def build_blocks(rows: list[RunRow], tests: list[PairTest], metric: str, picture
     return blocks
 
 
-def write_compare_report(rows: list[RunRow], tests: list[PairTest], metric: str, folder: Path) -> tuple[Path, Path]:
-    """compare.md, compare.html and their pictures in `folder`; returns the two pages' paths."""
+def compare_page(rows: list[RunRow], tests: list[PairTest], metric: str, folder: Path) -> tuple[list, dict]:
+    """The comparison's blocks, and its pictures (drawn into `folder`) by name."""
     folder = Path(folder)
     labels = short_labels(rows)
     pictures: dict[str, bytes] = {}
@@ -134,8 +134,13 @@ def write_compare_report(rows: list[RunRow], tests: list[PairTest], metric: str,
     if any(f"val_{metric}" in history[0] for history in curves.values()):
         pictures["validation_curves.png"] = plots.compared_curves(curves, metric, folder / "validation_curves.png")
         described.append(("validation_curves.png", f"validation {metric} per epoch"))
-    blocks = build_blocks(rows, tests, metric, described)
-    pages = folder / "compare.md", folder / "compare.html"
+    return build_blocks(rows, tests, metric, described), pictures
+
+
+def write_compare_report(rows: list[RunRow], tests: list[PairTest], metric: str, folder: Path) -> tuple[Path, Path]:
+    """compare.md, compare.html and their pictures in `folder`; returns the two pages' paths."""
+    blocks, pictures = compare_page(rows, tests, metric, folder)
+    pages = Path(folder) / "compare.md", Path(folder) / "compare.html"
     write_atomic(pages[0], to_markdown(blocks))
     write_atomic(pages[1], to_html(blocks, pictures, title="cnnlab comparison"))
     return pages

@@ -22,9 +22,9 @@ from cnnlab.data import load_arrays
 from cnnlab.errors import ConfigError, RunError
 from cnnlab.fileio import replacing, write_atomic
 from cnnlab.reporting.artifacts import FORMATS, labels_file, require_onnx, run_artifact
-from cnnlab.runs.folder import RunFolder
-from cnnlab.runs.trained import load_trained_run
 from cnnlab.scores import predicted_classes
+from cnnlab.storage.folders import RunFolder
+from cnnlab.storage.trained import load_trained_run
 
 MIN_AGREEMENT = 0.999
 

@@ -12,7 +12,7 @@ import html
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from cnnlab.runs.folder import RunFolder
+from cnnlab.storage.folders import RunFolder
 
 if TYPE_CHECKING:  # a summary is made with Keras; reading runs (cnnlab compare) needs none
     from cnnlab.model.summary import ModelSummary
@@ -131,8 +131,28 @@ def to_markdown(blocks: list) -> str:
     return "\n".join(out)
 
 
-def to_html(blocks: list, pictures: Mapping[str, bytes], title: str = "cnnlab report") -> str:
-    """A self-contained page: the image blocks embed the PNGs of `pictures`, by name."""
+_STYLE = (
+    ("", "font-family:sans-serif;max-width:1100px"),
+    ("table", "border-collapse:collapse;margin:1em 0"),
+    ("td,th", "border:1px solid #ccc;padding:3px 8px;text-align:right"),
+    ("td:first-child,th:first-child", "text-align:left"),
+    ("th", "background:#f3f3f3"),
+    ("img", "max-width:100%;margin:1em 0"),
+    ("pre", "background:#f6f6f6;padding:1em;overflow:auto"),
+)
+
+
+def _style(scope: str) -> str:
+    """The page's CSS with every selector under `scope` (`body` for a page; a class for a part
+    of someone else's page, such as a notebook's output)."""
+    rules = []
+    for selectors, declarations in _STYLE:
+        under = ",".join(f"{scope} {s}" for s in selectors.split(",")) if selectors else scope
+        rules.append(f"{under}{{{declarations}}}")
+    return "".join(rules)
+
+
+def _body(blocks: list, pictures: Mapping[str, bytes]) -> str:
     body = []
     for kind, payload in blocks:
         if kind in ("h1", "h2"):
@@ -151,17 +171,31 @@ def to_html(blocks: list, pictures: Mapping[str, bytes], title: str = "cnnlab re
             body.append(f'<img alt="{html.escape(payload[1])}" src="data:image/png;base64,{data}">')
         elif kind == "code":
             body.append(f"<pre><code>{html.escape(payload)}</code></pre>")
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-        "text-align:right}td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}"
-        "img{max-width:100%;margin:1em 0}"
-        "pre{background:#f6f6f6;padding:1em;overflow:auto}"
-    )
+    return "\n".join(body)
+
+
+def to_html(blocks: list, pictures: Mapping[str, bytes], title: str = "cnnlab report") -> str:
+    """A self-contained page: the image blocks embed the PNGs of `pictures`, by name."""
     return (
         f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+        f"<style>{_style('body')}body{{margin:2em auto;padding:0 1em}}</style></head><body>\n"
+        + _body(blocks, pictures)
+        + "\n</body></html>\n"
     )
+
+
+def to_fragment(blocks: list, pictures: Mapping[str, bytes]) -> str:
+    """The same content as a part of another page (a notebook's output), its style kept inside."""
+    return _fragment(_body(blocks, pictures))
+
+
+def fragment_of(page: str) -> str:
+    """A page made by `to_html`, as a part of another page."""
+    return _fragment(page[page.index("<body>") + len("<body>") : page.rindex("</body>")])
+
+
+def _fragment(body: str) -> str:
+    return f'<div class="cnnlab-report"><style>{_style(".cnnlab-report")}</style>{body}</div>'
 
 
 def write_report(run: RunFolder, *, pictures: Mapping[str, bytes], **content) -> None:

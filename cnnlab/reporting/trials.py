@@ -12,8 +12,8 @@ import csv
 import io
 
 from cnnlab.config import LocatedConfig
-from cnnlab.runs.folder import SearchFolder
 from cnnlab.search import Dimension, objective_direction, values_config
+from cnnlab.storage.folders import SearchFolder
 
 
 def summarise(cfg: LocatedConfig, folder: SearchFolder, trials: dict, dimensions: list[Dimension]) -> dict:

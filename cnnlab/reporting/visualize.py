@@ -14,9 +14,9 @@ from cnnlab.data import load_arrays
 from cnnlab.data.images import read_image
 from cnnlab.errors import ConfigError, RunError, did_you_mean
 from cnnlab.reporting import explain, plots
-from cnnlab.runs.folder import RunFolder
-from cnnlab.runs.trained import TrainedRun, load_trained_run
 from cnnlab.scores import predicted_classes
+from cnnlab.storage.folders import RunFolder
+from cnnlab.storage.trained import TrainedRun, load_trained_run
 
 _SPATIAL = ("Conv", "Pooling")  # class-name parts of the layers whose outputs are maps
 

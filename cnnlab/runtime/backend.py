@@ -19,8 +19,8 @@ import platform
 import sys
 from pathlib import Path
 
-from cnnlab import __version__
 from cnnlab.errors import ConfigError
+from cnnlab.version import __version__
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 
 import keras
@@ -39,8 +40,12 @@ class StopRequests(keras.callbacks.Callback):
 
 @contextlib.contextmanager
 def stop_requests() -> Iterator[StopRequests]:
-    """Route Ctrl-C and SIGTERM to a `StopRequests` for the block; give it to `fit` as a callback."""
+    """Route Ctrl-C and SIGTERM to a `StopRequests` for the block; give it to `fit` as a callback.
+    Off the main thread, where Python cannot take signals, Ctrl-C is Python's own."""
     requests = StopRequests()
+    if threading.current_thread() is not threading.main_thread():
+        yield requests
+        return
     previous = {sig: signal.signal(sig, requests.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     previous_hook, sys.unraisablehook = sys.unraisablehook, requests.unraisable
     try:

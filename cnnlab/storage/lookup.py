@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from cnnlab.errors import ConfigError, Problem, RunError, did_you_mean
-from cnnlab.runs.folder import RunFolder
+from cnnlab.storage.folders import RunFolder
 
 _STAMP = re.compile(r"^(\d{8}-\d{6})(?:-(\d+))?$")
 

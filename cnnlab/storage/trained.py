@@ -11,7 +11,7 @@ from cnnlab.config import LocatedConfig
 from cnnlab.data import DatasetInfo, dataset_info
 from cnnlab.data.prepare import Preprocessing
 from cnnlab.errors import RunError
-from cnnlab.runs.folder import RunFolder
+from cnnlab.storage.folders import RunFolder
 
 
 class TrainedRun(NamedTuple):

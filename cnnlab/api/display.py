@@ -1,15 +1,18 @@
-"""Training progress for people: a live rich display on a terminal, one plain line per epoch
-in logs. Part of the CLI's presentation (the training core never prints); it reaches training
-as a Keras callback.
+"""Training progress for people, as Keras callbacks: a live rich bar per epoch on a terminal (and
+in Jupyter where ipywidgets can redraw it), one plain line per epoch elsewhere (logs, notebooks
+without ipywidgets). Imported once Keras has started (see `progress.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import time
 from collections.abc import Iterator
 
 import keras
+
+from cnnlab.api.stopping import stop_requests
 
 
 def format_logs(logs: dict, digits: int = 4) -> str:
@@ -85,20 +88,19 @@ class LiveProgress(keras.callbacks.Callback):
 
 
 def progress_callback(console) -> keras.callbacks.Callback:
-    return LiveProgress(console) if console.is_terminal else PlainProgress(console)
+    live = console.is_terminal or (console.is_jupyter and importlib.util.find_spec("ipywidgets") is not None)
+    return LiveProgress(console) if live else PlainProgress(console)
 
 
 @contextlib.contextmanager
 def training_callbacks(console) -> Iterator[list[keras.callbacks.Callback]]:
-    """The callbacks every training command gives `fit`: the progress display, and the handler
-    that turns Ctrl-C and SIGTERM into a clean stop. The live display is closed however the
-    block ends."""
-    from cnnlab.cli.stopping import stop_requests
-
-    progress = progress_callback(console)
+    """The callbacks every training gives `fit`: the progress display on `console` (none when it
+    is None), and the handler that turns Ctrl-C and SIGTERM into a clean stop. The live display
+    is closed however the block ends."""
+    progress = None if console is None else progress_callback(console)
     try:
         with stop_requests() as requests:
-            yield [progress, requests]
+            yield [requests] if progress is None else [progress, requests]
     finally:
-        if hasattr(progress, "progress"):
+        if isinstance(progress, LiveProgress):
             progress.progress.stop()

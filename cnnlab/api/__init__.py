@@ -1,0 +1,39 @@
+"""cnnlab's Python API, the face of the engine: what `import cnnlab` offers, and what every
+`cnnlab` command calls. Keras starts inside each function, once the config has chosen its
+backend, so importing this package starts none.
+
+    >>> import cnnlab
+    >>> run = cnnlab.train("configs/mnist_fast.yaml", overrides={"data.limit": 2000})  # doctest: +SKIP
+    >>> run.metrics["accuracy"]                                                       # doctest: +SKIP
+"""
+
+from cnnlab.api.datasets import datasets, fetch
+from cnnlab.api.progress import Progress
+from cnnlab.api.runs import Picture, Run, load_run, runs
+from cnnlab.api.search import Search, tune
+from cnnlab.api.trainer import Checked, ChecksFailed
+from cnnlab.api.training import check, resume, train
+from cnnlab.api.views import Comparison, Summary, compare, config_yaml, predict, summary
+
+__all__ = [
+    "Checked",
+    "ChecksFailed",
+    "Comparison",
+    "Picture",
+    "Progress",
+    "Run",
+    "Search",
+    "Summary",
+    "check",
+    "compare",
+    "config_yaml",
+    "datasets",
+    "fetch",
+    "load_run",
+    "predict",
+    "resume",
+    "runs",
+    "summary",
+    "train",
+    "tune",
+]

@@ -1,0 +1,37 @@
+"""The configs the API takes: a YAML file's path, or a mapping in the YAML's shape (a notebook
+writes it inline), with overrides as `--set` texts or a mapping of dotted keys to values.
+
+    >>> resolve({"model": {"layers": ["Flatten"]}}, {"train.epochs": 1}, name="demo").name
+    'demo'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from cnnlab.config import LocatedConfig, load_config
+
+Config = str | os.PathLike | Mapping[str, Any]
+Overrides = Mapping[str, Any] | Iterable[str] | None
+
+
+def resolve(config: Config, overrides: Overrides = None, name: str | None = None) -> LocatedConfig:
+    """The validated config; a mistake raises `ConfigError` at its file and line, or at its key
+    for a mapping. `name` names the run (its folder under `runs/`): a mapping without one is
+    called "notebook"."""
+    if isinstance(config, Mapping):
+        config = {**config, **({"name": name} if name else {})}
+        config.setdefault("name", "notebook")
+    elif name and isinstance(overrides, Mapping):
+        overrides = {**overrides, "name": name}
+    elif name:
+        overrides = [*(overrides or ()), f"name={name}"]
+    return load_config(config if isinstance(config, Mapping) else Path(config), overrides or ())
+
+
+def label(config: Config) -> str:
+    """How a config is named in messages and tables: its path, or the run name of a mapping."""
+    return str(config.get("name", "notebook")) if isinstance(config, Mapping) else str(config)

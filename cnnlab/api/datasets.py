@@ -1,0 +1,47 @@
+"""The built-in data sets from Python: where each would come from here, and fetching one ahead of
+training, every file checked against its pinned SHA-256.
+
+    >>> import cnnlab
+    >>> [row["name"] for row in cnnlab.datasets()][:2]
+    ['mnist', 'fashion_mnist']
+"""
+
+from __future__ import annotations
+
+import os
+
+from cnnlab.api.progress import Progress, as_progress
+from cnnlab.data import Arrays
+from cnnlab.data.builtin import PINNED, fetch_plan, keras_cache, load_builtin, locate
+from cnnlab.data.registry import BUILTIN
+from cnnlab.runtime.startup import start_keras
+
+
+def datasets() -> list[dict]:
+    """One dict per built-in data set: name, shape, classes, source (found here, or what would be
+    tried) and whether it sits in Keras' cache."""
+    cache = keras_cache()
+    rows = []
+    for name, info in BUILTIN.items():
+        found = locate(name) if name in PINNED else None
+        rows.append(
+            {
+                "name": name,
+                "shape": "x".join(map(str, info.input_shape)),
+                "classes": str(info.num_classes),
+                "source": f"{found[0]}: {found[1]}" if found else f"not here; would try {fetch_plan(name)}",
+                "cached": "yes" if found and found[1].is_relative_to(cache) else "no",
+            }
+        )
+    rows.append({"name": "synthetic", "shape": "any (data.synthetic)", "classes": "any"})
+    rows[-1] |= {"source": "generated from the seed", "cached": "-"}
+    rows.append({"name": "image_folder", "shape": "data.image_size", "classes": "sub-folders"})
+    rows[-1] |= {"source": "data.path", "cached": "-"}
+    return rows
+
+
+def fetch(name: str, path: str | os.PathLike | None = None, *, progress: bool | Progress = True) -> Arrays:
+    """Find or download a built-in data set (or read it from `path`), verify every file's
+    SHA-256 and keep it in Keras' cache; its arrays."""
+    start_keras()  # Keras' own download is one of the sources
+    return load_builtin(name, None if path is None else str(path), notify=as_progress(progress).say)

@@ -1,0 +1,121 @@
+"""A hyperparameter search from Python: `tune` runs a config's `search:` section with Keras Tuner
+(as `cnnlab tune` does) and returns the `Search`: every trial, the best, and the winning config.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnnlab.api.configs import Config, Overrides, resolve
+from cnnlab.api.progress import Progress, as_progress
+from cnnlab.config import LocatedConfig, load_config
+from cnnlab.errors import ConfigError
+from cnnlab.reporting.report import to_fragment
+from cnnlab.reporting.trials import label, short
+from cnnlab.runtime.startup import start_keras
+from cnnlab.search import objective_direction
+from cnnlab.storage.folders import SearchFolder
+from cnnlab.storage.lookup import create_run_folder
+
+
+@dataclass(frozen=True)
+class Search:
+    """A search folder's results: one dict per trial (its values, status, score, best epoch,
+    epochs, seconds), the best of them, and the winner's config as `cnnlab train` runs it."""
+
+    folder: SearchFolder
+    config: LocatedConfig  # the search as it ran
+    trials: list[dict]
+    best: dict | None
+    maximise: bool
+
+    @property
+    def best_config(self) -> dict | None:
+        """The winning trial's config (best.yaml), in the YAML's shape."""
+        best = self.folder.file(SearchFolder.BEST)
+        return load_config(best).model_dump(mode="json") if self.best else None
+
+    @property
+    def finished(self) -> int:
+        return sum(row["status"] == "COMPLETED" and row["score"] is not None for row in self.trials)
+
+    def _repr_html_(self) -> str:
+        keys = list(self.config.search.space)
+        objective = self.config.search.objective
+        header = ["trial", "status", *map(label, keys), objective, "epochs", "seconds"]
+        ranked = sorted(
+            self.trials,
+            key=lambda row: (row["score"] is None, -(row["score"] or 0) if self.maximise else row["score"] or 0),
+        )
+        rows = [
+            [row["trial"], row["status"].lower(), *(short(row[key]) for key in keys), row["score"] or "-"]
+            + [row["epochs"] or "-", row["seconds"] or "-"]
+            for row in ranked
+        ]
+        title = f"Search {self.folder.path.name}: {self.finished} trials finished, best first"
+        return to_fragment([("h2", title), ("table", (header, rows))], {})
+
+
+def tune(
+    config: Config | None = None,
+    *,
+    resume: str | os.PathLike | None = None,
+    max_trials: int | None = None,
+    overrides: Overrides = None,
+    runs_dir: str | os.PathLike = "runs",
+    progress: bool | Progress = True,
+) -> Search:
+    """Search the values of a config's `search:` section with Keras Tuner; each trial trains the
+    config with its values set, as `train` would, and is judged on the validation split. Or, with
+    `resume` (a `tune-…` folder), continue a stopped search without running a finished trial again.
+
+    >>> import cnnlab
+    >>> search = cnnlab.tune("configs/mnist_search.yaml", max_trials=4)  # doctest: +SKIP
+    >>> search.best["score"], search.best_config["model"]["layers"][0]    # doctest: +SKIP
+    """
+    show = as_progress(progress)
+    resumed = SearchFolder(resume) if resume is not None else None
+    cfg = _search_config(config, resumed, max_trials, overrides)
+    if cfg.runtime.distribute == "data_parallel":
+        raise ConfigError(
+            cfg.problem(("runtime", "distribute"), "tune runs its trials in one process", "set distribute: none")
+        )
+    start_keras(cfg)
+    from cnnlab.engine.tuning import plan_search, run_search  # imports Keras: after start_keras
+
+    planned = plan_search(cfg)  # every mistake is found before a folder exists
+    if resumed:
+        resumed.remove_temporaries()
+    folder = resumed or SearchFolder(create_run_folder(Path(runs_dir), cfg.name, prefix="tune-"))
+    folder.save_config(cfg.to_yaml())
+    search = cfg.search
+    show.say(
+        f"{'resuming' if resumed else 'searching'} {cfg.name}: {search.algorithm}, at most {search.max_trials} "
+        f"trials, {'maximising' if objective_direction(cfg) == 'max' else 'minimising'} {search.objective} "
+        f"-> {folder}"
+    )
+    with show.training() as callbacks:
+        found = run_search(planned, folder, callbacks=callbacks, notify=show.note)
+    return Search(folder, cfg, found["rows"], found["best"], found["maximise"])
+
+
+def _search_config(config: Config | None, resumed: SearchFolder | None, max_trials, overrides) -> LocatedConfig:
+    if (config is None) == (resumed is None):
+        raise ConfigError("give a config to search, or a search folder to resume (not both)")
+    if resumed and overrides:
+        raise ConfigError("overrides change what the trials so far were scored on: start a new search instead")
+    more = {"search.max_trials": max_trials} if max_trials else {}
+    if resumed is None:
+        if isinstance(overrides, dict) or overrides is None:
+            return resolve(config, {**(overrides or {}), **more})
+        return resolve(config, [*overrides, *(f"{k}={v}" for k, v in more.items())])
+    if not resumed.config_file.is_file():
+        raise ConfigError.at("--resume", f"{resumed} is not a search folder (it has no {resumed.CONFIG})")
+    cfg = load_config(resumed.config_file, more)
+    if cfg.search is None:
+        raise ConfigError.at(
+            "--resume", f"{resumed} is a training run, not a search folder (its config has no search:)"
+        )
+    return cfg

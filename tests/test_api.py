@@ -1,0 +1,182 @@
+"""cnnlab from Python, as a new user would use it in a notebook: a config written as a dict, on
+synthetic data; what comes back agrees with the files and with the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import cnnlab
+from cnnlab.config import load_config
+from cnnlab.data import load_arrays
+from tests.conftest import REPO
+from tests.test_faults import SLOW
+
+CONFIG = {
+    "name": "notebook",
+    "data": {
+        "dataset": "synthetic",
+        "synthetic": {"input_shape": [8, 8, 1], "num_classes": 3, "train_examples": 192, "test_examples": 48},
+    },
+    "model": {
+        "layers": [
+            {"Conv2D": {"filters": 4, "kernel_size": 3, "activation": "relu"}},
+            {"MaxPooling2D": {"pool_size": 2}},
+            "Flatten",
+            {"Dense": {"units": 3, "activation": "softmax"}},
+        ]
+    },
+    "train": {"epochs": 3, "batch_size": 8, "optimizer": {"name": "adam", "learning_rate": 0.003}},
+}
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("api") / "runs"
+
+
+@pytest.fixture(scope="module")
+def run(runs_dir):
+    return cnnlab.train(CONFIG, runs_dir=runs_dir, progress=False)
+
+
+def test_a_dict_config_trains_a_run_whose_records_are_its_files(run):
+    assert run.status == "completed" and run.name == "notebook"
+    assert [row["epoch"] for row in run.history] == [1, 2, 3]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(run.history[0])
+    assert run.metrics == json.loads((run.path / "metrics.json").read_text())
+    assert run.metrics["accuracy"] > 0.6  # chance is 1/3
+    assert run.config["train"]["epochs"] == 3 and run.config["model"]["layers"][2] == "Flatten"
+    assert run.model.count_params() == run.manifest["parameters"]
+
+
+def test_load_run_and_runs_read_the_same_run_back(run, runs_dir):
+    assert cnnlab.load_run(run.path) == run
+    assert cnnlab.load_run("notebook", runs_dir=runs_dir) == run
+    assert run in cnnlab.runs(runs_dir)
+    with pytest.raises(cnnlab.ConfigError, match="did you mean notebook"):
+        cnnlab.load_run("notebok", runs_dir=runs_dir)
+
+
+def test_predict_agrees_with_the_command_line(run, run_cli, tmp_path):
+    images = load_arrays(load_config(run.config)).x_test[:10]
+    probabilities = run.predict(images)
+    assert probabilities.shape == (10, 3) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    stored = np.load(run.path / "predictions.npz")["probabilities"][:10]  # the evaluation's, prepared apart
+    np.testing.assert_allclose(probabilities, stored, atol=1e-5)
+    files = []
+    for index, image in enumerate(images):
+        files.append(tmp_path / f"{index}.png")
+        Image.fromarray(image[..., 0]).save(files[-1])
+    result = run_cli("predict", run.path, *files, "--json")
+    assert result.exit_code == 0, result.output
+    said = json.loads(result.stdout)
+    assert [item["predicted"] for item in said] == [f"class_{i}" for i in probabilities.argmax(axis=1)]
+    np.testing.assert_allclose([item["top"][0]["probability"] for item in said], probabilities.max(axis=1), atol=1e-5)
+    np.testing.assert_allclose(run.predict(files), probabilities, atol=1e-6)  # files as the CLI reads them
+
+
+def test_compare_gives_the_command_lines_pairs(run, runs_dir, run_cli):
+    other = cnnlab.train(CONFIG, overrides={"train.epochs": 1}, name="other", runs_dir=runs_dir, progress=False)
+    comparison = cnnlab.compare([run, other])
+    (pair,) = comparison.pairs
+    result = run_cli("compare", run.path, other.path)
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "│ notebook/" in line and "│ other/" in line)
+    assert re.findall(r"[\d.e+-]+", row)[-3:] == [str(pair.only_a), str(pair.only_b), f"{pair.p_value:.4g}"]
+    assert [r.label for r in comparison.rows][0] == max(comparison.rows, key=lambda r: r.metrics["accuracy"]).label
+    page = comparison._repr_html_()
+    assert "McNemar" in page and page.count("data:image/png;base64,") >= 2
+
+
+def test_a_misspelt_key_is_a_config_error_naming_the_key_with_a_suggestion(runs_dir):
+    with pytest.raises(cnnlab.ConfigError) as caught:
+        cnnlab.train({**CONFIG, "train": {"epochz": 2}}, runs_dir=runs_dir, progress=False)
+    (problem,) = caught.value.problems
+    assert (problem.key, problem.file, problem.line) == ("train.epochz", None, None)
+    assert problem.message == "unknown key" and problem.hint == "did you mean epochs?"
+    assert str(caught.value) == "train.epochz: unknown key — did you mean epochs?"
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # one exception, no chain
+    with pytest.raises(cnnlab.ConfigError, match="overrides train.epochz: unknown key — did you mean epochs"):
+        cnnlab.train(CONFIG, overrides={"train.epochz": 1}, runs_dir=runs_dir, progress=False)
+
+
+def test_a_run_that_fails_raises_run_failed_with_its_folder(runs_dir):
+    nan = {**CONFIG, "name": "nan", "train": {**CONFIG["train"], "optimizer": {"name": "sgd", "learning_rate": 1e30}}}
+    with pytest.raises(cnnlab.RunFailed, match="NaN or infinite at epoch 1") as caught:
+        cnnlab.train(nan, runs_dir=runs_dir, progress=False)
+    assert caught.value.run.parent.name == "nan" and cnnlab.load_run(caught.value.run).status == "failed"
+
+
+def test_a_stop_leaves_the_run_interrupted_and_resume_finishes_it(tmp_path):
+    """What the kernel's stop button does: a KeyboardInterrupt in the middle of training."""
+    runs_dir = tmp_path / "runs"
+
+    def stop_after_the_first_epoch():
+        deadline = time.monotonic() + 120
+        while not any(p.read_text().count("\n") >= 2 for p in runs_dir.glob("slow/*/history.csv")):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    config = tmp_path / "slow.yaml"
+    config.write_text(SLOW)
+    threading.Thread(target=stop_after_the_first_epoch, daemon=True).start()
+    with pytest.raises(cnnlab.Interrupted, match="resume with") as caught:
+        cnnlab.train(config, runs_dir=runs_dir, progress=False)
+    stopped = cnnlab.load_run(caught.value.run)
+    assert stopped.status == "interrupted" and 1 <= len(stopped.history) < 5
+    done = len(stopped.history)
+    resumed = stopped.resume(progress=False)
+    assert resumed == stopped and resumed.status == "completed"
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4, 5] and done < 5
+
+
+def test_a_second_train_in_one_process_trains_as_the_first(runs_dir):
+    again = cnnlab.train({**CONFIG, "name": "again"}, runs_dir=runs_dir, progress=False)
+    twice = cnnlab.train({**CONFIG, "name": "again"}, runs_dir=runs_dir, progress=False)
+    drop = lambda history: [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in history]  # noqa: E731
+    assert drop(again.history) == drop(twice.history)
+
+
+def test_a_run_a_summary_and_a_search_show_themselves_in_jupyter(run):
+    page = run._repr_html_()
+    assert page.startswith('<div class="cnnlab-report"><style>') and "<table>" in page
+    assert page.count("data:image/png;base64,") == 3  # curves, confusion matrix, mistakes with Grad-CAM
+    summary = cnnlab.summary(CONFIG)
+    assert (summary.total_params, summary.macs) == (run.manifest["parameters"], run.manifest["macs"])
+    assert "max_pooling2d" in summary._repr_html_()
+    picture = run.gradcam(2)
+    assert picture._repr_png_()[:4] == b"\x89PNG" and picture.path.name == "gradcam.png"
+
+
+def test_history_frame_names_pandas_when_it_is_missing(run):
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        with pytest.raises(cnnlab.RunError, match="pip install pandas"):
+            run.history_frame()
+    else:
+        assert list(run.history_frame().index) == [1, 2, 3]
+
+
+def test_importing_cnnlab_starts_no_backend():
+    probe = (
+        "import sys, cnnlab\n"
+        "train = cnnlab.train  # the API itself, imported on first use, starts none either\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'jax'))\n"
+        "print(','.join(heavy), callable(train))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+    assert done.stdout.split() == ["True"], done.stdout + done.stderr
