@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,30 @@ def replacing(path: Path) -> Iterator[Path]:
                 f"{path}: cannot write ({error.strerror or error}); the previous version, if any, is kept"
             ) from None
         raise
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while a block writes files that another library writes in place
+    (Keras' backups): a stop that arrives meanwhile is delivered, to whoever would have had it,
+    once the block ends, so it never leaves half a file. Off the main thread, where Python takes
+    no signals, nothing is held.
+
+    The handlers are swapped rather than the signals masked: a process with threads (TensorFlow
+    has many) takes a masked signal on another thread, and Python still raises it here at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda signum, frame: arrived.append(signum)) for signum in held}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in arrived:
+            signal.raise_signal(signum)
 
 
 def remove_temporaries(folder: Path) -> list[Path]:

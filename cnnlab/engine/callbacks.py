@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 
 from cnnlab.errors import RunError
-from cnnlab.fileio import replacing
+from cnnlab.fileio import replacing, signals_held
 from cnnlab.runtime.strategies import locally
 from cnnlab.storage.folders import RunFolder
 
@@ -93,6 +93,10 @@ class Backup(keras.callbacks.BackupAndRestore):
     from the first phase's backup, and any run stopped between the end of `fit` and the
     manifest's `training_finished` must still find its last epoch.
 
+    Keras writes the backup in place. So Ctrl-C and SIGTERM are held while it writes (they stop
+    the run right after), and a backup that a SIGKILL cut short is passed over for the one
+    before it, as Keras does for a file it cannot open.
+
     `read_only` is for the processes of a data_parallel run other than process 0: they restore
     from process 0's backup, as it does, but never write one."""
 
@@ -102,13 +106,22 @@ class Backup(keras.callbacks.BackupAndRestore):
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.read_only:
-            with locally():
+            with locally(), signals_held():
                 super().on_epoch_end(epoch, logs)
 
     def on_train_batch_end(self, batch, logs=None):
         if not self.read_only:
-            with locally():
+            with locally(), signals_held():
                 super().on_train_batch_end(batch, logs)
+
+    def _load_model(self):
+        # Keras (3.x) restores from the previous backup when the latest raises OSError; a weights
+        # file cut short raises ValueError ("objects could not be loaded"), or JSONDecodeError
+        # for the epoch's metadata. Both mean the same: this backup is not whole.
+        try:
+            super()._load_model()
+        except ValueError as error:
+            raise OSError(f"{self.backup_dir}: the latest backup is not whole ({error})") from error
 
 
 class NanGuard(keras.callbacks.Callback):
