@@ -114,6 +114,7 @@ def command_times(run_folder: Path, rounds: int, env: dict) -> dict:
     """Median wall time of each everyday command, and of a bare `import keras` for scale."""
     commands = {
         "python -c 'import keras'": [PYTHON, "-c", "import keras"],
+        "python -c 'import cnnlab'": [PYTHON, "-c", "import cnnlab"],
         "cnnlab --help": [*CNNLAB, "--help"],
         "cnnlab summary": [*CNNLAB, "summary", "configs/mnist_baseline.yaml"],
         "cnnlab check": [*CNNLAB, "check", "configs/mnist_baseline.yaml"],

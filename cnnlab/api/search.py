@@ -31,6 +31,10 @@ class Search:
     best: dict | None
     maximise: bool
 
+    def __repr__(self) -> str:
+        best = f", best trial {self.best['trial']} ({self.best['score']:.4f})" if self.best else ""
+        return f"Search({str(self.folder.path)!r}, {len(self.trials)} trials{best})"
+
     @property
     def best_config(self) -> dict | None:
         """The winning trial's config (best.yaml), in the YAML's shape."""

@@ -38,6 +38,9 @@ class Summary:
     macs: int  # multiply-accumulates per example, convolutions and dense layers
     source: str  # the config file it was built from, or "a mapping"
 
+    def __repr__(self) -> str:
+        return f"Summary({self.name!r}, {len(self.rows)} layers, {self.total_params:,} parameters, {self.macs:,} MACs)"
+
     def to_dict(self) -> dict:
         """What `cnnlab summary --json` prints."""
         return {
@@ -105,6 +108,12 @@ class Comparison:
     rows: list[RunRow]
     pairs: list[PairTest]
     metric: str
+
+    def __repr__(self) -> str:
+        best = self.rows[0] if self.rows else None
+        score = best.metrics.get(self.metric) if best else None
+        lead = f", best {best.label} ({self.metric} {score:.4f})" if isinstance(score, float) else ""
+        return f"Comparison({len(self.rows)} runs, {len(self.pairs)} pairs{lead})"
 
     def write(self, folder: str | os.PathLike) -> tuple[Path, Path]:
         """compare.md and a self-contained compare.html, with their pictures, in `folder`."""

@@ -103,7 +103,7 @@ def _train_several(api, paths: tuple[Path, ...], overrides: list[str], runs_dir:
     try:
         runs = api.train(list(paths), overrides=overrides, runs_dir=runs_dir, progress=progress())
     except api.ChecksFailed as error:  # each failure was shown under its config
-        console(stderr=True).print(f"error: {error.problems[-1]}", style="red", markup=False)
+        console(stderr=True).print(error.problems[-1].message, markup=False)
         sys.exit(error.exit_code)
     except Interrupted as error:  # shown under its run
         runs, interrupted = error.runs, True

@@ -10,6 +10,8 @@ agreement it fails.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -94,25 +96,44 @@ def export_run(run: RunFolder | Path, fmt: str, out: Path | None = None, example
 
 
 def _export_atomically(model, out: Path, keras_format: str) -> None:
-    """`model.export` into a temporary name, then into place: a failed export leaves the previous
-    artifact (or nothing), never half of one."""
+    """`_export`, quietly; a write the system refuses becomes a `RunError` naming the artifact."""
     try:
-        if out.suffix:  # one file: replacing makes its folder and names a refused write
-            with replacing(out) as temporary:
-                model.export(str(temporary), format=keras_format, verbose=False)
-            return
-        out.parent.mkdir(parents=True, exist_ok=True)
-        temporary, old = out.with_name(f".{out.name}.{os.getpid()}.tmp"), out.with_name(f".{out.name}.old")
-        try:
-            model.export(str(temporary), format=keras_format, verbose=False)
-            if out.exists():
-                os.replace(out, old)
-            os.replace(temporary, out)
-        finally:
-            shutil.rmtree(temporary, ignore_errors=True)
-            shutil.rmtree(old, ignore_errors=True)
+        with _quiet_tensorflow():
+            _export(model, out, keras_format)
     except (OSError, ValueError) as error:
         raise RunError(f"{out}: the export failed ({error})") from None
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow():
+    """Keras exports through a SavedModel, and TensorFlow logs "Assets written to" a temporary
+    folder at INFO where a notebook shows INFO: that is not the user's file."""
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _export(model, out: Path, keras_format: str) -> None:
+    """`model.export` into a temporary name, then into place: a failed export leaves the previous
+    artifact (or nothing), never half of one."""
+    if out.suffix:  # one file: replacing makes its folder and names a refused write
+        with replacing(out) as temporary:
+            model.export(str(temporary), format=keras_format, verbose=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary, old = out.with_name(f".{out.name}.{os.getpid()}.tmp"), out.with_name(f".{out.name}.old")
+    try:
+        model.export(str(temporary), format=keras_format, verbose=False)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(temporary, out)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def compare_outputs(expected: np.ndarray, actual: np.ndarray) -> Parity:
