@@ -180,3 +180,12 @@ def test_importing_cnnlab_starts_no_backend():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
     assert done.stdout.split() == ["True"], done.stdout + done.stderr
+
+
+def test_tune_returns_its_trials_and_the_winning_config(runs_dir):
+    search_config = {**CONFIG, "name": "search", "search": {"max_trials": 2, "space": {"train.batch_size": [8, 16]}}}
+    search = cnnlab.tune(search_config, runs_dir=runs_dir, progress=False)
+    assert [row["status"] for row in search.trials] == ["COMPLETED", "COMPLETED"] and search.best in search.trials
+    assert search.best_config["train"]["batch_size"] == search.best["train.batch_size"]
+    assert search.best_config["name"] == "search-tuned" and search.best_config["search"] is None
+    assert "<table>" in search._repr_html_() and repr(search).startswith("Search(")

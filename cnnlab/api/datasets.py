@@ -42,6 +42,11 @@ def datasets() -> list[dict]:
 
 def fetch(name: str, path: str | os.PathLike | None = None, *, progress: bool | Progress = True) -> Arrays:
     """Find or download a built-in data set (or read it from `path`), verify every file's
-    SHA-256 and keep it in Keras' cache; its arrays."""
+    SHA-256 and keep it in Keras' cache; its arrays.
+
+    >>> import cnnlab
+    >>> cnnlab.fetch("mnist").x_train.shape  # doctest: +SKIP
+    (60000, 28, 28, 1)
+    """
     start_keras()  # Keras' own download is one of the sources
     return load_builtin(name, None if path is None else str(path), notify=as_progress(progress).say)

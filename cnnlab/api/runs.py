@@ -202,5 +202,10 @@ def load_run(
 
 
 def runs(runs_dir: str | os.PathLike = "runs") -> list[Run]:
-    """Every run under `runs_dir`, oldest first."""
+    """Every run under `runs_dir`, oldest first.
+
+    >>> import cnnlab
+    >>> [(run.name, run.status) for run in cnnlab.runs()][-1]  # doctest: +SKIP
+    ('mnist_fast', 'completed')
+    """
     return [Run(path) for path in list_runs(Path(runs_dir))]

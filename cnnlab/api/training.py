@@ -66,7 +66,12 @@ def resume(
 ) -> Run | None:
     """Continue an interrupted run (a `Run`, its folder or its name) from its last completed
     epoch, with its own config or `config`, and `overrides`; refused where they would change
-    its model, its data or its seed."""
+    its model, its data or its seed.
+
+    >>> import cnnlab
+    >>> cnnlab.resume("mnist_baseline").status  # doctest: +SKIP
+    'completed'
+    """
     target = run.path if isinstance(run, Run) else run
     return _runs([trainer.resume_run(target, config, overrides, Path(runs_dir), as_progress(progress))])[0]
 

@@ -162,7 +162,12 @@ def predict(
     runs_dir: str | os.PathLike = "runs",
 ) -> list[dict]:
     """Classify image files (folders are expanded) with a run's best model, or with a model that
-    `cnnlab export` wrote; per image, its `top` classes, most probable first."""
+    `cnnlab export` wrote; per image, its `top` classes, most probable first.
+
+    >>> import cnnlab
+    >>> cnnlab.predict("mnist_fast", ["digit.png"])[0]["predicted"]  # doctest: +SKIP
+    '7'
+    """
     from cnnlab.reporting.artifacts import artifact_format
 
     target = model.path if isinstance(model, Run) else Path(model)
