@@ -131,7 +131,7 @@ CASES = {
     "batch size negative": lambda t: (
         ["check", config(t, ("batch_size: 8", "batch_size: -1"))],
         2,
-        ["train.batch_size"],
+        ["c.yaml:10 train.batch_size"],
     ),
     "validation split above 1": lambda t: (
         ["check", config(t, ("dataset: synthetic", "dataset: synthetic\n  validation_split: 1.5"))],
@@ -225,17 +225,17 @@ CASES = {
     "unknown activation": lambda t: (
         ["check", config(t, layer(CONV, "filters: 2, kernel_size: 3, activation: rellu"))],
         2,
-        ["model.layers[0].Conv2D.activation", "did you mean relu"],
+        ["c.yaml:7 model.layers[0].Conv2D.activation", "did you mean relu"],
     ),
     "unknown initializer": lambda t: (
         ["check", config(t, layer(CONV, CONV + ", kernel_initializer: he_normall"))],
         2,
-        ["model.layers[0].Conv2D.kernel_initializer", "did you mean he_normal"],
+        ["c.yaml:7 model.layers[0].Conv2D.kernel_initializer", "did you mean he_normal"],
     ),
     "unknown regularizer": lambda t: (
         ["check", config(t, layer(CONV, CONV + ", kernel_regularizer: l3"))],
         2,
-        ["model.layers[0].Conv2D.kernel_regularizer", "unknown regularizer 'l3'"],
+        ["c.yaml:7 model.layers[0].Conv2D.kernel_regularizer", "unknown regularizer 'l3'"],
     ),
     "regularizer arguments not a mapping": lambda t: (
         ["check", config(t, layer(CONV, CONV + ", kernel_regularizer: {L2: 0.001}"))],
@@ -260,7 +260,7 @@ CASES = {
     "unknown constraint": lambda t: (
         ["check", config(t, layer(CONV, CONV + ", kernel_constraint: max_normm"))],
         2,
-        ["model.layers[0].Conv2D.kernel_constraint", "did you mean max_norm"],
+        ["c.yaml:7 model.layers[0].Conv2D.kernel_constraint", "did you mean max_norm"],
     ),
     "unknown optimizer": lambda t: (
         ["check", config(t, ("batch_size: 8", "batch_size: 8, optimizer: adamm"))],
@@ -270,7 +270,7 @@ CASES = {
     "unknown optimizer argument": lambda t: (
         ["check", config(t, ("batch_size: 8", "batch_size: 8, optimizer: {name: adam, learning_rat: 0.1}"))],
         2,
-        ["train.optimizer.learning_rat", "did you mean learning_rate?"],
+        ["c.yaml:10 train.optimizer.learning_rat", "did you mean learning_rate?"],
     ),
     "unknown loss": lambda t: (
         ["check", config(t, ("batch_size: 8", "batch_size: 8, loss: categorical_crossentropyy"))],
@@ -280,7 +280,7 @@ CASES = {
     "unknown metric": lambda t: (
         ["check", config(t, ("batch_size: 8", "batch_size: 8, metrics: [acuracy]"))],
         2,
-        ["train.metrics[0]", "did you mean accuracy?"],
+        ["c.yaml:10 train.metrics[0]", "did you mean accuracy?"],
     ),
     "unknown schedule": lambda t: (
         [
@@ -288,7 +288,7 @@ CASES = {
             config(t, ("batch_size: 8", "batch_size: 8, optimizer: {name: adam, learning_rate: {CosineDecai: {}}}")),
         ],
         2,
-        ["train.optimizer.learning_rate.CosineDecai", "did you mean CosineDecay?"],
+        ["c.yaml:10 train.optimizer.learning_rate.CosineDecai", "did you mean CosineDecay?"],
     ),
     "schedule arguments not a mapping": lambda t: (
         [
@@ -303,23 +303,23 @@ CASES = {
     "unknown callback": lambda t: (
         ["check", config(t, ("batch_size: 8", "batch_size: 8, callbacks: [EarlyStoping]"))],
         2,
-        ["train.callbacks[0].EarlyStoping", "did you mean EarlyStopping?"],
+        ["c.yaml:10 train.callbacks[0].EarlyStoping", "did you mean EarlyStopping?"],
     ),
     "managed callback": lambda t: (
         ["check", config(t, ("batch_size: 8", "batch_size: 8, callbacks: [CSVLogger: {filename: x}]"))],
         2,
-        ["train.callbacks[0].CSVLogger", "history.csv"],
+        ["c.yaml:10 train.callbacks[0].CSVLogger", "history.csv"],
     ),
     # --- shapes --------------------------------------------------------------------------------
     "pooling a too-small map": lambda t: (
         ["check", config(t, ("- Flatten", "- MaxPooling2D: {pool_size: 9}\n    - Flatten"))],
         2,
-        ["model.layers[1].MaxPooling2D", "too small"],
+        ["c.yaml:8 model.layers[1].MaxPooling2D", "too small"],
     ),
     "Dense on a 4-D input": lambda t: (
         ["check", config(t, ("    - Flatten\n", ""))],
         2,
-        ["model.layers[1].Dense", "add Flatten"],
+        ["c.yaml:8 model.layers[1].Dense", "add Flatten"],
     ),
     "last layer width": lambda t: (
         ["check", config(t, ("units: 3", "units: 4"))],
@@ -405,7 +405,7 @@ CASES = {
     "limit leaves no validation examples": lambda t: (
         ["check", config(t, ("dataset: synthetic", "dataset: synthetic\n  limit: 4\n  validation_split: 0.1"))],
         2,
-        ["data.validation_split", "4 training examples"],
+        ["c.yaml:5 data.validation_split", "4 training examples"],
     ),
     "labels beyond the class count": lambda t: (
         ["train", config(t, dataset(_npz(t, test_labels=[0, 5])), two_class_model()), "--runs-dir", t / "runs"],

@@ -169,3 +169,10 @@ def test_resolved_yaml_loads_back_to_the_same_config(write, tmp_path):
     again = write("again.yaml", cfg.to_yaml())
     assert load_config(again).model_dump() == cfg.model_dump()
     assert "- Dense: {units: 3, activation: softmax}" in cfg.to_yaml()
+
+
+def test_a_childs_mistake_in_a_key_it_overrides_is_located_in_the_child(write):
+    write("base.yaml", "name: b\ntrain:\n  epochs: 2\n" + TINY_MODEL)
+    child = write("child.yaml", "base: base.yaml\nseed: 3\ntrain:\n  epochs: 0\n")
+    (problem,) = problems(child)
+    assert (problem.key, problem.line) == ("train.epochs", 4) and problem.file.endswith("child.yaml")

@@ -116,6 +116,18 @@ def test_compare_sorts_by_metric_runs_mcnemar_and_fails_below(run_cli, tmp_path)
     assert by_loss.stdout.index("worse/") < by_loss.stdout.index("better/")
 
 
+def test_compare_pairs_only_runs_tested_on_the_same_examples(run_cli, tmp_path):
+    """Two test sets of the same size are not the same test set: McNemar pairs examples."""
+    correct = np.array([True] * 30 + [False] * 10)
+    fake_run(tmp_path, "one", correct, loss=0.3)
+    other = fake_run(tmp_path, "two", correct, loss=0.3)
+    y_true = (np.arange(40) + 1) % 3  # the same size, other labels: another test set
+    np.savez(other / "predictions.npz", y_true=y_true, y_pred=np.where(correct, y_true, (y_true + 1) % 3))
+    result = run_cli("compare", "one", "two", "--runs-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "McNemar" not in result.stdout
+
+
 def test_compare_of_a_run_without_metrics_says_what_to_do(run_cli, tmp_path):
     run = tmp_path / "net" / "20261122-101500"
     run.mkdir(parents=True)

@@ -171,3 +171,38 @@ def test_gradcam_inside_a_nested_model_equals_gradcam_on_the_same_layers_flat():
     np.testing.assert_array_equal(classes_nested, classes_flat)
     np.testing.assert_allclose(heat_nested, heat_flat, atol=1e-6)
     assert heat_nested.max() > 0
+
+
+def test_gradcam_of_another_class_is_another_map(run_cli, trained_copy):
+    """--class is drawn, not only checked: the evidence for two classes lies in different places.
+    The pictures are compared below their titles, which name the class either way."""
+    from PIL import Image
+
+    run, _ = trained_copy
+    panels = {}
+    for target in ("class_0", "class_2"):
+        result = run_cli("visualize", run, "--gradcam", "--index", "2", "--class", target)
+        assert result.exit_code == 0, result.output
+        picture = np.asarray(Image.open(run / "gradcam.png").convert("RGB"))
+        panels[target] = picture[picture.shape[0] // 4 :]
+    assert panels["class_0"].shape == panels["class_2"].shape
+    assert not np.array_equal(panels["class_0"], panels["class_2"])
+
+
+def test_visualize_an_image_file_alone(run_cli, trained_copy, tmp_path):
+    """README: visualize --image F draws the feature maps of F itself (the same file name with
+    other pixels draws other maps; an ignored --image would draw test example 0 both times)."""
+    from PIL import Image
+
+    from cnnlab.config import load_config
+    from cnnlab.data import load_arrays
+
+    run, config = trained_copy
+    x_test, drawn = load_arrays(load_config(config)).x_test, []
+    for index in (5, 6):
+        Image.fromarray(x_test[index][..., 0]).save(tmp_path / "digit.png")
+        result = run_cli("visualize", run, "--image", tmp_path / "digit.png")
+        assert result.exit_code == 0, result.output
+        assert f"wrote {run / 'feature_maps.png'}" in result.output
+        drawn.append((run / "feature_maps.png").read_bytes())
+    assert drawn[0] != drawn[1]

@@ -213,6 +213,40 @@ def test_resume_refuses_another_seed(run_cli, write, tmp_path):
     assert "-42" in result.stderr and "+7" in result.stderr
 
 
+def test_resume_refuses_another_data_section(run_cli, write, tmp_path):
+    """The validation split and the shuffles come from the data section: the finished epochs
+    trained on examples that another one would put elsewhere."""
+    run = tmp_path / "runs" / "tiny" / "20261122-101500"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(load_config(write("t.yaml", TINY)).to_yaml())
+    (run / "manifest.json").write_text(json.dumps({"status": "interrupted"}))
+    result = run_cli("train", "--resume", run, "--set", "data.validation_split=0.3", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "the data section differs" in result.stderr
+    assert "-validation_split: 0.1" in result.stderr and "+validation_split: 0.3" in result.stderr
+
+
+def test_resume_by_the_config_name_continues_its_newest_run(run_cli, write, tmp_path):
+    from cnnlab.engine.plan import plan
+    from cnnlab.engine.training import train
+    from cnnlab.errors import Interrupted
+    from cnnlab.storage.lookup import create_run_folder
+
+    class StopAfterTheFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    cfg = load_config(write("t.yaml", TINY))
+    runs = tmp_path / "runs"
+    run = create_run_folder(runs, cfg.name)
+    with pytest.raises(Interrupted):
+        train(plan(cfg), run, callbacks=[StopAfterTheFirstEpoch()])
+    keras.backend.clear_session()
+    result = run_cli("train", "--resume", "tiny", "--runs-dir", runs)
+    assert result.exit_code == 0, result.output
+    assert f"resuming tiny -> {run}" in result.output and list_runs(runs) == [run]
+    assert [row["epoch"] for row in csv.DictReader(open(run / "history.csv"))] == ["1", "2", "3"]
+
+
 def test_resume_of_a_completed_run_is_refused(run_cli, trained):
     run, _, _ = trained
     result = run_cli("train", "--resume", run, "--runs-dir", run.parent.parent)

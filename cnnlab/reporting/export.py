@@ -74,10 +74,11 @@ def export_run(run: RunFolder | Path, fmt: str, out: Path | None = None, example
         require_onnx()
     keras_format, suffix = FORMATS[fmt]
     out = Path(out) if out else run.export_file(suffix)
-    if out.suffix != suffix:
-        raise ConfigError(
-            f"--out {out}: a {fmt} export is " + (f"a file ending in {suffix}" if suffix else "a folder (no suffix)")
-        )
+    if suffix and out.suffix != suffix:
+        raise ConfigError(f"--out {out}: a {fmt} export is a file ending in {suffix}")
+    files = {ending for _, ending in FORMATS.values() if ending}
+    if not suffix and out.suffix in files:  # any other name of a SavedModel folder is the user's to choose
+        raise ConfigError(f"--out {out}: a {fmt} export is a folder, not a file ending in {out.suffix}")
     cfg, model, preprocessing, info = load_trained_run(run)
     raw = load_arrays(cfg).x_test[:examples].astype(np.float32)
     wrapped = with_preprocessing(model, preprocessing)
