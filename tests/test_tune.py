@@ -190,3 +190,19 @@ def test_ctrl_c_stops_a_search_with_exit_130_and_says_how_to_resume(write, tmp_p
     assert process.returncode == 130, err
     assert re.search(r"search interrupted after [12] finished trial\(s\) — resume with: cnnlab tune --resume", err)
     assert "Traceback" not in err
+
+
+def test_a_ctrl_c_while_keras_tuner_copies_the_callbacks_stays_a_ctrl_c():
+    # Keras Tuner copies the callbacks at each trial's start under a bare except; a Ctrl-C
+    # landing there came out as a FatalValueError traceback and exit 1 instead of 130.
+    import keras_tuner
+
+    from cnnlab.engine.tuning import _RecordingTuner
+
+    class CtrlCWhileCopied(keras.callbacks.Callback):
+        def __deepcopy__(self, memo):
+            raise KeyboardInterrupt
+
+    tuner_class = type("Tuner", (_RecordingTuner, keras_tuner.RandomSearch), {})
+    with pytest.raises(KeyboardInterrupt):
+        tuner_class._deepcopy_callbacks(None, [CtrlCWhileCopied()])

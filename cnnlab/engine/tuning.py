@@ -16,6 +16,7 @@ rewritten after every trial.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import time
 from collections.abc import Callable, Iterable
@@ -124,6 +125,11 @@ class _RecordingTuner:
         epochs = sum(len(h.epoch) for h in histories)
         folder.record_time(trial.trial_id, epochs, round(time.perf_counter() - started, 2))
         return histories
+
+    def _deepcopy_callbacks(self, callbacks):
+        # Keras Tuner copies the callbacks at the start of each trial under a bare `except:` that
+        # turns a Ctrl-C landing there into a FatalValueError traceback; a Ctrl-C stays a Ctrl-C.
+        return copy.deepcopy(callbacks)
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
