@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: train test lint lock clean-venv
+.PHONY: train test lint mutation lock clean-venv
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,12 +26,19 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# Mutation testing of the logic that needs no training (tests/README.md says what and why).
+# Not in CI: it takes minutes. mutmut resumes where it stopped; `rm -rf mutants` starts afresh.
+mutation: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[mutation]'
+	$(BIN)/mutmut run
+	$(BIN)/mutmut results --all true | $(BIN)/python tests/mutation_score.py
+
 # New pins: the newest versions pyproject.toml allows, installed into a throw-away environment.
 lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
-	.lock-venv/bin/python -m pip install --quiet -e '.[dev,export,jax]'
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev,export,jax,mutation]'
 	{ sed -n '/^#/p' constraints.txt; .lock-venv/bin/pip freeze --exclude-editable; } > constraints.new
 	mv constraints.new constraints.txt
 	rm -rf .lock-venv
