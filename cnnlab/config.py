@@ -12,7 +12,6 @@ rule: the key must exist, the value is parsed with `ast.literal_eval`), and pyda
 from __future__ import annotations
 
 import ast
-import copy
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -112,7 +111,7 @@ def load_config(source: str | Path | Mapping, overrides: Iterable[str] | Mapping
     2
     """
     if isinstance(source, Mapping):
-        data, locations = _with_base(copy.deepcopy(dict(source)), {}, None, ())
+        data, locations = _with_base(dict(source), {}, None, ())  # pops base: from the copy only
         origin = None
     else:
         path = Path(source)
@@ -160,6 +159,8 @@ def _problems(error: ValidationError, data: dict, locations: dict, source: str |
             message, hint = "unknown key", did_you_mean(str(path[-1]), allowed)
             if not hint and allowed:
                 hint = "allowed: " + ", ".join(allowed)
+        elif item["type"] == "missing" and isinstance(item["loc"][-1], int):  # a fixed-length list, too short
+            message, hint = f"needs at least {item['loc'][-1] + 1} values (got {item['input']!r})", ""
         elif item["type"] == "missing":
             message, hint = "required key is missing", "add it"
         else:
@@ -247,7 +248,18 @@ def _read_yaml(path: Path) -> tuple[dict, dict]:
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(Problem(f"cannot read: {error}", file=str(path))) from None
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as error:
+        # The reader refuses control characters before any parsing, with a position, not a line.
+        raise ConfigError(
+            Problem(
+                f"character #x{error.character:04x} is not allowed in YAML",
+                file=str(path),
+                line=text.count("\n", 0, error.position) + 1,
+                hint="remove it; was the file saved from a terminal or a binary tool?",
+            )
+        ) from None
     try:
         # One parse: the node tree gives the lines, the same nodes give the data.
         node = loader.get_single_node()
@@ -360,7 +372,7 @@ def _set_key(data: dict, key_text: str, value: Any, fail) -> KeyPath:
     elif not isinstance(node, dict):
         raise fail(f"{format_path(path[:-1])} is a value, not a section")
     elif last not in node and not _is_open_mapping(path[:-1]):
-        allowed = section_fields(path[:-1]) or list(node)
+        allowed = section_fields(path[:-1])
         if last not in allowed:  # a section the file left out (None) still has its keys
             raise fail("unknown key", did_you_mean(str(last), allowed))
     node[last] = value
@@ -369,7 +381,7 @@ def _set_key(data: dict, key_text: str, value: Any, fail) -> KeyPath:
 
 def _step(node: Any, key: Any, path: KeyPath, fail) -> Any:
     if isinstance(node, list):
-        if not isinstance(key, int) or not -len(node) <= key < len(node):
+        if not isinstance(key, int) or not key < len(node):  # key paths hold no negative numbers
             raise fail(f"{format_path(path[:-1])} has {len(node)} items (0 to {len(node) - 1})")
         # A bare layer name (- Flatten) becomes a mapping when an argument is set on it.
         if isinstance(node[key], str):
@@ -387,8 +399,13 @@ def _step(node: Any, key: Any, path: KeyPath, fail) -> Any:
 
 
 def _is_open_mapping(path: KeyPath) -> bool:
-    """Layer and optimizer arguments take any Keras argument, so new keys may be set there."""
-    return (len(path) == 4 and path[:2] == ("model", "layers")) or path in (("train", "optimizer"), ("search", "space"))
+    """The arguments of a Keras class (a layer, a callback, a learning-rate schedule, the
+    optimizer) take any argument Keras takes, checked when the model is built; the search space
+    takes any key. New keys may be set there."""
+    arguments = len(path) == 4 and (
+        path[:2] in (("model", "layers"), ("train", "callbacks")) or path[:3] == ("train", "optimizer", "learning_rate")
+    )
+    return arguments or path in (("train", "optimizer"), ("search", "space"))
 
 
 def _parse_value(text: str) -> Any:
