@@ -123,7 +123,7 @@ def _dimension(cfg: LocatedConfig, key: str, spec: Any) -> Dimension:
     def fail(message: str, hint: str = _FORMS) -> ConfigError:
         return ConfigError(cfg.problem(where, message, hint))
 
-    if key.split(".", 1)[0] not in _SEARCHABLE:
+    if key.split(".")[0] not in _SEARCHABLE:
         raise fail("search.space varies model and train keys only", "keep data, seed and name fixed in a search")
     if isinstance(spec, list):
         return _choices(key, spec, fail)
