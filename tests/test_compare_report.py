@@ -7,6 +7,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 
 from cnnlab.reporting.compare import PairTest
 from cnnlab.reporting.compare_report import pareto_front, reading
@@ -56,6 +57,7 @@ def test_the_report_holds_each_runs_numbers_and_a_hand_worked_mcnemar(run_cli, t
     assert markdown.index("| big |") < markdown.index("| small |")  # sorted by accuracy
 
 
+@pytest.mark.trains
 def test_the_html_page_is_self_contained_and_shows_the_trade_offs(run_cli, trained, tmp_path):
     run, _, _ = trained
     result = run_cli("compare", run, run, "--report", tmp_path / "new" / "folder")

@@ -1,4 +1,4 @@
-"""evaluate, compare, predict and visualize as a user runs them, on the shared tiny run."""
+"""evaluate, predict and visualize as a user runs them, on the shared tiny run (compare: test_compare.py)."""
 
 from __future__ import annotations
 
@@ -66,75 +66,6 @@ def test_evaluate_with_no_runs_or_an_unknown_run(run_cli, trained_copy, tmp_path
     run, _ = trained_copy
     result = run_cli("evaluate", "tinyy", "--runs-dir", run.parent.parent)
     assert result.exit_code == 2 and "did you mean tiny?" in result.stderr
-
-
-def test_compare_a_run_with_itself_gives_p_one(run_cli, trained, tmp_path):
-    run, _, _ = trained
-    result = run_cli(
-        "compare",
-        str(run),
-        str(run),
-        "--markdown",
-        tmp_path / "c.md",
-        "--csv",
-        tmp_path / "c.csv",
-        "--plot",
-        tmp_path / "c.png",
-    )
-    assert result.exit_code == 0, result.output
-    assert "│ 0 │ 0 │ 1 │" in result.stdout
-    assert (tmp_path / "c.csv").read_text().startswith("run,parameters,MACs,epochs")
-    assert "| 0 | 0 | 1.0000 |" in (tmp_path / "c.md").read_text()
-    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def fake_run(root, name, correct: np.ndarray, loss: float):
-    run = root / name / "20261122-101500"
-    run.mkdir(parents=True)
-    (run / "config.yaml").write_text(f"name: {name}\n")
-    (run / "manifest.json").write_text(json.dumps({"parameters": 10, "epochs_completed": 1}))
-    accuracy = float(correct.mean())
-    (run / "metrics.json").write_text(json.dumps({"accuracy": accuracy, "loss": loss}))
-    y_true = np.arange(len(correct)) % 3
-    np.savez(run / "predictions.npz", y_true=y_true, y_pred=np.where(correct, y_true, (y_true + 1) % 3))
-    return run
-
-
-def test_compare_sorts_by_metric_runs_mcnemar_and_fails_below(run_cli, tmp_path):
-    a = np.array([True] * 30 + [True] * 8 + [False] * 2)  # 38 of 40
-    b = np.array([True] * 30 + [False] * 8 + [True] * 2)  # 32 of 40
-    # Their loss order is the reverse of their accuracy order, so each --metric sorts differently.
-    fake_run(tmp_path, "worse", b, loss=0.2)
-    fake_run(tmp_path, "better", a, loss=0.5)
-    result = run_cli("compare", "worse", "better", "--runs-dir", tmp_path)
-    assert result.exit_code == 0, result.output
-    assert result.stdout.index("better/") < result.stdout.index("worse/")
-    assert "0.1094" in result.stdout  # p = 112/1024, b = 8, c = 2
-    failing = run_cli("compare", "worse", "better", "--runs-dir", tmp_path, "--fail-below", "0.99")
-    assert failing.exit_code == 1 and "below 0.99" in failing.stdout
-    by_loss = run_cli("compare", "better", "worse", "--runs-dir", tmp_path, "--metric", "loss")
-    assert by_loss.stdout.index("worse/") < by_loss.stdout.index("better/")
-
-
-def test_compare_pairs_only_runs_tested_on_the_same_examples(run_cli, tmp_path):
-    """Two test sets of the same size are not the same test set: McNemar pairs examples."""
-    correct = np.array([True] * 30 + [False] * 10)
-    fake_run(tmp_path, "one", correct, loss=0.3)
-    other = fake_run(tmp_path, "two", correct, loss=0.3)
-    y_true = (np.arange(40) + 1) % 3  # the same size, other labels: another test set
-    np.savez(other / "predictions.npz", y_true=y_true, y_pred=np.where(correct, y_true, (y_true + 1) % 3))
-    result = run_cli("compare", "one", "two", "--runs-dir", tmp_path)
-    assert result.exit_code == 0, result.output
-    assert "McNemar" not in result.stdout
-
-
-def test_compare_of_a_run_without_metrics_says_what_to_do(run_cli, tmp_path):
-    run = tmp_path / "net" / "20261122-101500"
-    run.mkdir(parents=True)
-    (run / "config.yaml").write_text("name: net\n")
-    (run / "manifest.json").write_text("{}")
-    result = run_cli("compare", "net", "--runs-dir", tmp_path)
-    assert result.exit_code == 1 and "metrics.json is missing" in result.stderr
 
 
 def test_predict_matches_what_evaluate_stored(run_cli, trained, tmp_path):

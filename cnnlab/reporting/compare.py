@@ -86,15 +86,9 @@ def run_row(run: RunFolder) -> RunRow:
 
 def sort_rows(rows: list[RunRow], metric: str) -> list[RunRow]:
     """Best first: lowest for a loss, highest otherwise; runs without the metric last."""
-    lower_is_better = "loss" in metric
-
-    def key(row: RunRow):
-        value = row.metrics.get(metric)
-        if not isinstance(value, (int, float)):
-            return (1, 0.0)
-        return (0, value if lower_is_better else -value)
-
-    return sorted(rows, key=key)
+    scored = [row for row in rows if isinstance(row.metrics.get(metric), (int, float))]
+    unscored = [row for row in rows if row not in scored]
+    return sorted(scored, key=lambda row: row.metrics[metric], reverse="loss" not in metric) + unscored
 
 
 def pair_tests(rows: list[RunRow]) -> list[PairTest]:
