@@ -16,7 +16,7 @@ from cnnlab.engine.plan import plan
 from cnnlab.engine.training import train
 from cnnlab.errors import RunError
 from cnnlab.runtime import backend
-from cnnlab.storage.folders import read_history, save_config
+from cnnlab.storage.folders import RunFolder, read_history
 from cnnlab.storage.lookup import create_run_folder
 from tests.conftest import TINY
 
@@ -100,7 +100,7 @@ def _trained_weights(tmp_path, steps_per_execution: int):
     path.write_text(TINY)
     cfg = load_config(path, [f"train.steps_per_execution={steps_per_execution}", "data.validation_split=0.25"])
     run = create_run_folder(tmp_path / "runs", cfg.name)
-    save_config(run, cfg.to_yaml())
+    RunFolder(run).save_config(cfg.to_yaml())
     train(plan(cfg), run)
     weights = keras.saving.load_model(run / "last.keras").get_weights()
     return weights, read_history(run / "history.csv")

@@ -125,7 +125,7 @@ class _ConvWeightsEachEpoch(keras.callbacks.Callback):
 
 
 def _fine_tune_run(write, trained, tmp_path):
-    from cnnlab.storage.folders import save_config
+    from cnnlab.storage.folders import RunFolder
     from cnnlab.storage.lookup import create_run_folder
 
     source, _, _ = trained
@@ -134,7 +134,7 @@ def _fine_tune_run(write, trained, tmp_path):
     )
     cfg = load_config(write("fine.yaml", text))
     run = create_run_folder(tmp_path / "runs", cfg.name)
-    save_config(run, cfg.to_yaml())
+    RunFolder(run).save_config(cfg.to_yaml())
     return cfg, run, keras.saving.load_model(source / "best.keras").get_layer("conv2d").get_weights()[0]
 
 

@@ -239,10 +239,6 @@ def owner() -> dict:
     return {"pid": os.getpid(), "host": socket.gethostname()}
 
 
-def save_config(run: Path, yaml_text: str) -> None:
-    RunFolder(run).save_config(yaml_text)
-
-
 def read_history(path: Path) -> list[dict]:
     """Rows of a `history.csv` as dicts of floats (empty if there is none yet)."""
     if not Path(path).is_file():
