@@ -208,3 +208,118 @@ def test_mixed_precision_keeps_only_the_output_layer_float32(write):
     finally:
         keras.config.set_dtype_policy("float32")
     assert [layer.dtype_policy.name for layer in model.layers] == ["mixed_float16", "mixed_float16", "float32"]
+
+
+def test_separable_and_depthwise_conv_macs_by_hand():
+    # Depthwise 3x3 over 4 channels x multiplier 2 on 6x6 outputs, then (separable) a 1x1 from
+    # those 8 channels to 5 filters.
+    separable = keras.layers.SeparableConv2D(5, 3, depth_multiplier=2)
+    separable.build((None, 8, 8, 4))
+    depthwise_part = 6 * 6 * 4 * 2 * 9
+    assert layer_macs(separable, (None, 8, 8, 4), (None, 6, 6, 5)) == depthwise_part + 6 * 6 * 8 * 5 == 4032
+    depthwise = keras.layers.DepthwiseConv2D(3, depth_multiplier=2)
+    depthwise.build((None, 8, 8, 4))
+    assert layer_macs(depthwise, (None, 8, 8, 4), (None, 6, 6, 8)) == depthwise_part == 2592
+    assert layer_macs(keras.layers.MaxPooling2D(2), (None, 8, 8, 4), (None, 4, 4, 4)) == 0
+
+
+def test_transposed_conv_macs_and_field_by_hand():
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(2, 3),  # field 3, jump 1; 6x6x2
+            keras.layers.MaxPooling2D(2),  # field 3 + 1*1 = 4, jump 2; 3x3x2
+            keras.layers.Conv2DTranspose(4, 3, strides=2),  # jump 2/2 = 1, field 4 + 2*1 = 6; 7x7x4
+            keras.layers.UpSampling2D(2),  # field 6, jump 1/2; 14x14x4
+            keras.layers.Conv2D(1, 5),  # field 6 + 4 * 0.5 = 8; 10x10x1
+        ]
+    )
+    rows = summarize(model).rows
+    assert [row.receptive_field for row in rows] == [(3, 3), (4, 4), (6, 6), (6, 6), (8, 8)]
+    # Every one of the 3x3 input pixels spreads a 3x3 kernel from 2 channels to 4 filters.
+    assert rows[2].macs == 3 * 3 * 9 * 2 * 4 == 648
+    assert rows[3].macs == 0 and rows[4].macs == 10 * 10 * 1 * 25 * 4
+
+
+def test_one_dimensional_layers_have_a_one_axis_field():
+    model = keras.Sequential(
+        [
+            keras.Input((20, 3)),
+            keras.layers.Conv1D(4, 5, strides=2),  # field 5, jump 2; 8x4
+            keras.layers.MaxPooling1D(2),  # field 5 + 1*2 = 7, jump 4; 4x4
+            keras.layers.Conv1D(2, 3),  # field 7 + 2*4 = 15; 2x2
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(3),
+        ]
+    )
+    rows = summarize(model).rows
+    assert [row.receptive_field for row in rows] == [(5,), (7,), (15,), None, None]
+    assert [row.macs for row in rows] == [8 * 4 * 5 * 3, 0, 2 * 2 * 3 * 4, 0, 2 * 3]
+
+
+def test_a_layer_that_crops_ends_the_field_and_a_dense_input_has_none():
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3), keras.layers.Cropping2D(1), keras.layers.Conv2D(2, 3)]
+    )
+    assert [row.receptive_field for row in summarize(model).rows] == [(3, 3), None, None]
+    flat = summarize(keras.Sequential([keras.Input((10,)), keras.layers.Dense(4), keras.layers.Dense(2)]))
+    assert [row.receptive_field for row in flat.rows] == [None, None]
+    assert [row.macs for row in flat.rows] == [40, 8]
+
+
+def test_the_summary_as_data_names_every_layer_and_adds_up():
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 2)),
+            keras.layers.Conv2D(3, 3, name="c"),
+            keras.layers.Flatten(name="f"),
+            keras.layers.Dense(4, name="d"),
+        ],
+        name="net",
+    )
+    data = summarize(model).to_dict()
+    assert (data["name"], data["input_shape"]) == ("net", [6, 6, 2])
+    assert [(row["name"], row["class_name"], row["output_shape"]) for row in data["layers"]] == [
+        ("c", "Conv2D", (None, 4, 4, 3)),
+        ("f", "Flatten", (None, 48)),
+        ("d", "Dense", (None, 4)),
+    ]
+    assert [row["params"] for row in data["layers"]] == [3 * 3 * 2 * 3 + 3, 0, 48 * 4 + 4]
+    assert data["total_params"] == data["trainable_params"] == model.count_params() == 253
+    assert data["non_trainable_params"] == 0
+    assert data["total_macs"] == 4 * 4 * 3 * 18 + 48 * 4 == 1056
+
+
+def test_grouped_conv_macs_are_a_whole_number():
+    layer = keras.layers.Conv2D(8, 3, groups=4)
+    layer.build((None, 9, 9, 4))
+    macs = layer_macs(layer, (None, 9, 9, 4), (None, 7, 7, 8))
+    assert macs == 7 * 7 * 8 * 9 and type(macs) is int  # an int, also in summary --json
+
+
+def test_field_through_a_transposed_conv_after_two_pools_and_layers_that_keep_it():
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 1)),
+            keras.layers.Conv2D(2, 3),  # field 3, jump 1; 14x14
+            keras.layers.MaxPooling2D(2),  # field 3 + 1*1 = 4, jump 2; 7x7
+            keras.layers.MaxPooling2D(2),  # field 4 + 1*2 = 6, jump 4; 3x3
+            keras.layers.Conv2DTranspose(2, 3, strides=2),  # jump 4/2 = 2, field 6 + 2*2 = 10; 7x7
+            keras.layers.BatchNormalization(),  # element-wise: field kept
+            keras.layers.Dropout(0.5),
+            keras.layers.MaxPooling2D(3, strides=1),  # field 10 + 2*2 = 14, jump 2; 5x5
+            keras.layers.ZeroPadding2D(1),  # 7x7 of which the border sees nothing: not modelled
+        ]
+    )
+    rows = summarize(model).rows
+    assert [row.output_shape[1] for row in rows] == [14, 7, 3, 7, 7, 7, 5, 7]
+    assert [row.receptive_field for row in rows] == [
+        (3, 3),
+        (4, 4),
+        (6, 6),
+        (10, 10),
+        (10, 10),
+        (10, 10),
+        (14, 14),
+        None,
+    ]
