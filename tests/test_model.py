@@ -248,13 +248,15 @@ def test_one_dimensional_layers_have_a_one_axis_field():
             keras.layers.Conv1D(4, 5, strides=2),  # field 5, jump 2; 8x4
             keras.layers.MaxPooling1D(2),  # field 5 + 1*2 = 7, jump 4; 4x4
             keras.layers.Conv1D(2, 3),  # field 7 + 2*4 = 15; 2x2
+            keras.layers.UpSampling1D(2),  # field 15, jump 4/2 = 2; 4x2
+            keras.layers.Conv1D(2, 3),  # field 15 + 2*2 = 19; 2x2
             keras.layers.GlobalAveragePooling1D(),
             keras.layers.Dense(3),
         ]
     )
     rows = summarize(model).rows
-    assert [row.receptive_field for row in rows] == [(5,), (7,), (15,), None, None]
-    assert [row.macs for row in rows] == [8 * 4 * 5 * 3, 0, 2 * 2 * 3 * 4, 0, 2 * 3]
+    assert [row.receptive_field for row in rows] == [(5,), (7,), (15,), (15,), (19,), None, None]
+    assert [row.macs for row in rows] == [8 * 4 * 5 * 3, 0, 2 * 2 * 3 * 4, 0, 2 * 2 * 3 * 2, 0, 2 * 3]
 
 
 def test_a_layer_that_crops_ends_the_field_and_a_dense_input_has_none():

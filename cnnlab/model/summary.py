@@ -147,7 +147,7 @@ class _Field:
                 jump = tuple(j * s for j, s in zip(self.jump, strides))
             return _Field(tuple(round(s) for s in size), jump)
         if isinstance(layer, keras.layers.UpSampling1D | keras.layers.UpSampling2D | keras.layers.UpSampling3D):
-            sizes = _as_tuple(layer.size, len(self.jump))
+            sizes = layer.size if isinstance(layer.size, tuple) else (layer.size,)  # UpSampling1D's is an int
             return _Field(self.size, tuple(j / s for j, s in zip(self.jump, sizes)))
         if output_shape[1:-1] != input_shape[1:-1]:
             return _Field(None, ())  # resized or cropped in a way this walk does not model
@@ -155,17 +155,12 @@ class _Field:
 
 
 def _window(layer):
-    """(kernel, strides, dilation) of a sliding-window layer, or None."""
+    """(kernel, strides, dilation) of a sliding-window layer, or None. Keras 3 keeps each as a
+    tuple with one entry per spatial axis (pooling's strides already default to its pool)."""
     if hasattr(layer, "kernel_size") and hasattr(layer, "strides"):
-        n = len(layer.kernel_size)
-        dilation = _as_tuple(getattr(layer, "dilation_rate", 1), n)
-        return tuple(layer.kernel_size), _as_tuple(layer.strides, n), dilation
+        kernel = tuple(layer.kernel_size)
+        return kernel, tuple(layer.strides), tuple(getattr(layer, "dilation_rate", (1,) * len(kernel)))
     if hasattr(layer, "pool_size"):
-        n = len(_as_tuple(layer.pool_size, 1)) if isinstance(layer.pool_size, (tuple, list)) else 1
-        pool = _as_tuple(layer.pool_size, n)
-        return pool, _as_tuple(layer.strides or pool, n), (1,) * n
+        pool = tuple(layer.pool_size)
+        return pool, tuple(layer.strides), (1,) * len(pool)
     return None
-
-
-def _as_tuple(value, n: int) -> tuple:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
