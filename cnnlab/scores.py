@@ -36,13 +36,13 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
 
 def per_class_scores(matrix: np.ndarray, class_names) -> list[dict]:
     """Precision, recall, F1 and support of each class (0 where a score is undefined)."""
-    true_positive = np.diag(matrix).astype(float)
+    true_positive = np.diag(matrix)
     predicted = matrix.sum(axis=0)
     support = matrix.sum(axis=1)
-    precision = np.divide(true_positive, predicted, out=np.zeros_like(true_positive), where=predicted > 0)
-    recall = np.divide(true_positive, support, out=np.zeros_like(true_positive), where=support > 0)
-    total = precision + recall
-    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
+    # Where a denominator is 0 so is the numerator (nothing predicted, nothing found): 0 / 1 = 0.
+    precision = true_positive / np.maximum(predicted, 1)
+    recall = true_positive / np.maximum(support, 1)
+    f1 = 2 * true_positive / np.maximum(predicted + support, 1)  # = 2PR / (P + R), without 0 / 0
     return [
         {"class": str(name), "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
         for name, p, r, f, s in zip(class_names, precision, recall, f1, support)
@@ -82,9 +82,7 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, in
     p-value of "A and B are equally accurate" (binomial test of b against b + c at 1/2)."""
     b = int(np.sum(correct_a & ~correct_b))
     c = int(np.sum(~correct_a & correct_b))
-    n = b + c
-    if n == 0:
-        return b, c, 1.0
+    n = b + c  # n = 0 (no disagreement) gives tail 1 and p 1, as it should
     tail = sum(comb(n, i) for i in range(min(b, c) + 1)) / 2**n
     return b, c, float(min(1.0, 2 * tail))
 
