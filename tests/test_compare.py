@@ -194,7 +194,7 @@ def test_the_table_as_csv_and_markdown(tmp_path):
     from cnnlab.reporting.compare import PairTest
 
     with_test = as_markdown(rows, [PairTest("x", "y", 3, 1, 0.625)])
-    assert "McNemar's exact test on the shared test set (b: only A right, c: only B right):" in with_test
+    assert "McNemar's exact test on the shared test set (b: only A right, c: only B right):" in with_test.splitlines()
     assert "| A | B | b | c | p |" in with_test and "| x | y | 3 | 1 | 0.6250 |" in with_test
     assert with_test.startswith(markdown.rstrip("\n"))  # the tests follow the run table, not replace it
 

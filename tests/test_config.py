@@ -199,42 +199,42 @@ def test_a_key_at_any_depth_is_located_at_its_nearest_written_parent(write):
 
 
 @pytest.mark.parametrize(
-    ("text", "key", "line", "message"),
+    ("text", "key", "line", "message", "hint"),
     [
-        ("name: x\nmodel: {}\n", "model.layers", 2, "required key is missing"),
+        ("name: x\nmodel: {}\n", "model.layers", 2, "required key is missing", "add it"),
         (
             "name: x\n" + TINY_MODEL + "data:\n  image_size: [2]\n",
             "data.image_size",
             10,
             "needs at least 2 values (got [2])",
+            "",
         ),
         (
             "name: x\n" + TINY_MODEL + "data:\n  synthetic:\n    input_shape: [8, a, 1]\n",
             "data.synthetic.input_shape[1]",
             11,
             "Input should be a valid integer, unable to parse string as an integer (got 'a')",
+            "",
         ),
         (
             "name: x\n" + TINY_MODEL + "train:\n  metrics:\n    - accuracy\n    - 3\n",
             "train.metrics[1]",
             12,
             "Input should be a valid string (got 3)",
+            "",
         ),
         (
             "name: x\n" + TINY_MODEL + "train:\n  optimizer: [adam]\n",
             "train.optimizer",
             10,
             "Input should be a valid dictionary or instance of OptimizerSpec",
+            "",
         ),
     ],
 )
-def test_each_kind_of_schema_mistake_has_its_message_key_and_line(write, text, key, line, message):
+def test_each_kind_of_schema_mistake_has_its_message_key_line_and_hint(write, text, key, line, message, hint):
     problem = only_problem(write("c.yaml", text))
-    assert (problem.key, problem.line, problem.message) == (key, line, message)
-
-
-def test_a_missing_key_says_add_it(write):
-    assert only_problem(write("c.yaml", "name: x\nmodel: {}\n")).hint == "add it"
+    assert (problem.key, problem.line, problem.message, problem.hint) == (key, line, message, hint)
 
 
 def test_an_unknown_key_far_from_every_name_lists_the_allowed_ones(write):
@@ -423,9 +423,9 @@ def _unreadable_text(tmp_path):
             "check the indentation and the colons",
         ),
         (
-            lambda d: _text(d, "name: x\nseed: 1\x07\n"),
+            lambda d: _text(d, "\nname: x\nseed: 1\x07\n\n\n"),  # the lines before it count, not those after
             "character #x0007 is not allowed in YAML",
-            2,
+            3,
             "remove it; was the file saved from a terminal or a binary tool?",
         ),
         (
@@ -583,9 +583,17 @@ def test_a_mapping_config_is_left_as_the_caller_wrote_it(write, monkeypatch, tmp
 
 def test_the_written_yaml_keeps_sections_in_blocks_and_short_entries_on_one_line(write):
     long_layer = (
-        "    - Conv2D: {filters: 4, kernel_size: 3, activation: relu, padding: same, kernel_initializer: he_normal}\n"
+        "    - Conv2D: {filters: 4, kernel_size: 3, activation: relu, kernel_initializer: he_normal, use_bias: false}\n"
     )
     text = "name: x\nmodel:\n  layers:\n" + long_layer + "    - Flatten\n    - Dense: {units: 3}\n" + TINY_DATA
     written = load_config(write("c.yaml", text)).to_yaml()
     assert "  synthetic:\n    input_shape: [8, 8, 1]\n    num_classes: 3\n" in written
-    assert long_layer.strip().removeprefix("- ") in written  # 90 characters: still one line
+    assert long_layer.strip().removeprefix("- ") in written  # 98 characters: still one line
+
+
+def test_a_mapping_configs_bad_base_is_located_in_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    problem = only_problem({"base": 3, "name": "x"})
+    assert (problem.file, problem.line, problem.key) == (None, None, "base")  # not a file called "None"
+    problem = only_problem({"base": "nowhere.yaml", "name": "x"})
+    assert (problem.file, problem.message) == (None, f"no such file: {tmp_path / 'nowhere.yaml'}")

@@ -256,7 +256,8 @@ def test_a_live_process_of_this_machine_owns_its_run_and_is_not_disturbed(tmp_pa
     try:
         run = _manifest(tmp_path, status="running", pid=child.pid, host=socket.gethostname())
         assert run.live_owner() == child.pid
-        assert child.poll() is None  # asked with signal 0, not stopped
+        with pytest.raises(subprocess.TimeoutExpired):  # asked with signal 0: not hung up, not stopped
+            child.wait(timeout=0.5)
     finally:
         child.kill()
         child.wait()
