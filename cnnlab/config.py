@@ -176,13 +176,11 @@ def _data_path(loc: tuple, data: Any) -> KeyPath:
     """Drop pydantic's union and validator tags from `loc`, keeping keys that exist in `data`."""
     path, node = [], data
     for index, key in enumerate(loc):
-        if isinstance(node, dict) and key in node:
+        if (isinstance(node, dict) and key in node) or (
+            isinstance(node, list) and isinstance(key, int) and key < len(node)
+        ):
             node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
-            node = node[key]
-        elif index == len(loc) - 1 and isinstance(node, dict):
-            node = None
-        else:
+        elif not (index == len(loc) - 1 and isinstance(node, dict)):  # a missing last key is the culprit itself
             continue
         path.append(key)
     return tuple(path)
