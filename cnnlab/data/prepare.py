@@ -190,6 +190,7 @@ class FitData:
 
     train: object
     validation: object | None
+    steps_per_epoch: int  # batches of the training data in one epoch
     left_out: str = ""
 
 
@@ -210,4 +211,5 @@ def fit_datasets(splits, batch_size: int, sharded: bool, seed: int) -> FitData:
         to_dataset(splits.x_val, splits.y_val, batch_size, shuffle=False, seed=0, whole=sharded) if validation else None
     )
     left = ", ".join(f"{size % batch_size} {split} examples" for split, size in sizes.items() if size % batch_size)
-    return FitData(train, val, f"each epoch leaves out {left}" if sharded and left else "")
+    steps = sizes["training"] // batch_size if sharded else -(-sizes["training"] // batch_size)
+    return FitData(train, val, steps, f"each epoch leaves out {left}" if sharded and left else "")

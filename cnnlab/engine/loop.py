@@ -24,6 +24,7 @@ from cnnlab.data.prepare import Splits, fit_datasets
 from cnnlab.engine.callbacks import Backup, Checkpoints, HistoryCSV, NanGuard
 from cnnlab.engine.plan import Plan
 from cnnlab.engine.tensorboard import run_logging
+from cnnlab.model.compiling import sized_schedule
 from cnnlab.model.transfer import fine_tuning
 from cnnlab.runtime.processes import is_lost_peer, lost_peer
 from cnnlab.storage.folders import RunFolder
@@ -66,6 +67,11 @@ def fit(
         own += [Checkpoints(run, best_monitor(cfg, splits.x_val is not None)), HistoryCSV(run)]
         logging = run_logging(cfg, run.tensorboard, model.count_params())
     last_epoch = epochs or (cfg.train.epochs if role is Role.TRIAL else cfg.train.total_epochs)
+    # A learning rate written as fractions of the run spans train.epochs (a trial's budget, if
+    # shorter): sized here, before the first step, and again on resume.
+    schedule = sized_schedule(cfg, data.steps_per_epoch * min(cfg.train.epochs, last_epoch))
+    if schedule is not None:
+        model.optimizer.learning_rate = schedule
     for phase, first, last in _phases(cfg, initial_epoch, last_epoch):
         if phase:
             # A resumed run passes through the first fit without an epoch (its backup says it

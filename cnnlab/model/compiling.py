@@ -17,6 +17,7 @@ import keras
 from cnnlab.config import LocatedConfig
 from cnnlab.errors import ConfigError, did_you_mean
 from cnnlab.model.factory import instantiate, keras_names, named_arguments, public_classes
+from cnnlab.model.schedules import RUN_SCHEDULES, RunSchedule
 from cnnlab.storage.folders import RunFolder
 
 # Callbacks whose files and folders cnnlab manages itself, and what to use instead.
@@ -27,7 +28,7 @@ _MANAGED_CALLBACKS = {
     "CSVLogger": f"every run writes {RunFolder.HISTORY}",
     "ProgbarLogger": "cnnlab shows its own progress",
     "LambdaCallback": "Python functions cannot be given in YAML",
-    "LearningRateScheduler": "give a schedule as learning_rate: {ExponentialDecay: {...}}",
+    "LearningRateScheduler": "give a schedule as learning_rate: {warmup_cosine: {peak: 1.0e-3, warmup: 0.05}}",
 }
 
 
@@ -41,21 +42,39 @@ def build_optimizer(cfg: LocatedConfig) -> keras.optimizers.Optimizer:
         raise ConfigError(cfg.problem(("train", "optimizer", "name"), f"unknown optimizer {spec.name!r}", hint))
     arguments = dict(spec.arguments)
     if isinstance(arguments.get("learning_rate"), dict):
-        arguments["learning_rate"] = _schedule(cfg, arguments["learning_rate"])
+        schedule = _schedule(cfg, arguments["learning_rate"])
+        # Fractions of the run are sized when the fit loop knows its steps (sized_schedule).
+        arguments["learning_rate"] = schedule.sized(1) if isinstance(schedule, RunSchedule) else schedule
     return instantiate(cfg, ("train", "optimizer"), cls, arguments)
+
+
+def sized_schedule(cfg: LocatedConfig, total_steps: int) -> keras.optimizers.schedules.LearningRateSchedule | None:
+    """Keras' schedule for a learning rate written as fractions of the run, sized to a run of
+    `total_steps` optimizer steps; None when the config's rate is anything else.
+
+    >>> cfg = LocatedConfig.model_validate({"name": "x", "model": {"layers": ["Flatten"]}, "train": {"optimizer":
+    ...     {"name": "adam", "learning_rate": {"warmup_cosine": {"peak": 1e-3, "warmup": 0.1}}}}})
+    >>> [(s.warmup_steps, s.decay_steps) for s in (sized_schedule(cfg, 200), sized_schedule(cfg, 1000))]
+    [(20, 180), (100, 900)]
+    """
+    value = cfg.train.optimizer.arguments.get("learning_rate")
+    schedule = _schedule(cfg, value) if isinstance(value, dict) else None
+    return schedule.sized(total_steps) if isinstance(schedule, RunSchedule) else None
 
 
 def _schedule(cfg: LocatedConfig, value: dict) -> Any:
     where = ("train", "optimizer", "learning_rate")
     classes = public_classes(keras.optimizers.schedules, keras.optimizers.schedules.LearningRateSchedule)
-    example = "{ExponentialDecay: {initial_learning_rate: 1.0e-3, decay_steps: 1000, decay_rate: 0.9}}"
+    example = "{warmup_cosine: {peak: 1.0e-3, warmup: 0.05}}"
     name, arguments = named_arguments(cfg, where, value, "a schedule", example)
+    if name in RUN_SCHEDULES:
+        return instantiate(cfg, (*where, name), RUN_SCHEDULES[name], arguments)
     if name not in classes:
         raise ConfigError(
             cfg.problem(
                 (*where, name),
                 f"unknown learning-rate schedule {name!r}",
-                did_you_mean(name, classes) or "known: " + ", ".join(classes),
+                did_you_mean(name, [*RUN_SCHEDULES, *classes]) or "known: " + ", ".join([*RUN_SCHEDULES, *classes]),
             )
         )
     return instantiate(cfg, (*where, name), classes[name], arguments)

@@ -85,7 +85,10 @@ def instantiate(
         message = keras_message(error)
         named = [key for key in arguments if re.search(rf"\b{re.escape(key)}\b", message)]
         path = (*where, named[0]) if named else where
-        raise ConfigError(cfg.problem(path, f"Keras refuses this value: {message}")) from None
+        who = (
+            "Keras" if cls.__module__.startswith("keras") else cls.__name__
+        )  # cnnlab's own classes speak for themselves
+        raise ConfigError(cfg.problem(path, f"{who} refuses this value: {message}")) from None
 
 
 def _resolve_object(cfg: LocatedConfig, path: tuple, value: Any) -> Any:
