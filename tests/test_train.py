@@ -16,6 +16,7 @@ from cnnlab.config import load_config
 from cnnlab.data import load_arrays
 from cnnlab.data.prepare import Preprocessing
 from cnnlab.runtime.backend import visible_gpus
+from cnnlab.storage.folders import RunFolder
 from cnnlab.storage.lookup import list_runs
 from tests.conftest import REPO, TINY
 
@@ -158,11 +159,33 @@ def test_gpu_request_without_a_gpu_is_a_clear_error(run_cli, write, tmp_path):
     assert "runtime.device: asks for a GPU, but TensorFlow sees none" in result.stderr
 
 
-@needs_no_gpu
-def test_mixed_precision_on_cpu_is_refused(run_cli, write, tmp_path):
+def test_mixed_precision_on_a_cpu_without_bfloat16_is_refused(run_cli, write, tmp_path, monkeypatch):
+    monkeypatch.setattr("cnnlab.runtime.backend.cpu_has_bfloat16", lambda: False)
     config = write("t.yaml", TINY + "runtime: {device: cpu, mixed_precision: true}\n")
     result = run_cli("train", config, "--runs-dir", tmp_path / "runs")
-    assert result.exit_code == 2 and "mixed_float16 needs a GPU" in result.stderr
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().endswith(
+        "runtime.mixed_precision: needs a GPU (float16) or a CPU with AVX512_BF16 or AMX (bfloat16); "
+        "this machine has neither — set mixed_precision: false"
+    )
+    assert not (tmp_path / "runs").exists()  # refused before a run folder
+
+
+@pytest.mark.trains
+def test_mixed_precision_on_a_cpu_with_bfloat16_trains_in_bfloat16_with_a_float32_output(
+    run_cli, write, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("cnnlab.runtime.backend.cpu_has_bfloat16", lambda: True)  # emulated where it is not
+    config = write("t.yaml", TINY + "runtime: {device: cpu, mixed_precision: true}\n")
+    try:
+        result = run_cli("train", config, "--runs-dir", tmp_path / "runs")
+    finally:
+        keras.config.set_dtype_policy("float32")  # the policy is global: later tests build in float32
+    assert result.exit_code == 0, result.output
+    (run,) = list_runs(tmp_path / "runs")
+    assert RunFolder(run).manifest["device"]["dtype_policy"] == "mixed_bfloat16"
+    model = keras.saving.load_model(RunFolder(run).checkpoint("best"))
+    assert [layer.compute_dtype for layer in model.layers] == ["bfloat16", "bfloat16", "bfloat16", "float32"]
 
 
 def test_managed_callbacks_are_refused_with_the_alternative(run_cli, write, tmp_path):

@@ -35,9 +35,9 @@ def build_model(cfg: LocatedConfig, info: DatasetInfo | None = None, pretrained:
     Applications without loading their weights: the same structure, for check and summary."""
     info = info or dataset_info(cfg)
     input_shape = tuple(cfg.model.input_shape or info.input_shape)
-    # Softmax in float16 loses the small probabilities; Keras' guide keeps the output float32.
+    # Softmax in float16 or bfloat16 loses the small probabilities; Keras' guide keeps the output float32.
     output_float32 = (
-        keras.config.dtype_policy().name == "mixed_float16" and "dtype" not in cfg.model.layers[-1].arguments
+        keras.config.dtype_policy().name.startswith("mixed_") and "dtype" not in cfg.model.layers[-1].arguments
     )
     last = len(cfg.model.layers) - 1
     x = keras.Input(shape=input_shape)

@@ -107,11 +107,23 @@ def start() -> None:
     visible_gpus()
 
 
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AVX512_BF16 or AMX), where
+    `mixed_bfloat16` can beat float32. Linux says so in /proc/cpuinfo; elsewhere: no."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
 def configure(cfg) -> dict:
     """Apply `cfg.runtime` and `cfg.seed` before any model exists; return what was chosen.
 
-    `device: gpu` without a visible GPU, and mixed precision without a GPU, are refused: on a
-    CPU `mixed_float16` is slower, not faster.
+    `device: gpu` without a visible GPU is refused. Mixed precision is `mixed_float16` on a GPU
+    and `mixed_bfloat16` on a CPU with bfloat16 instructions (benchmarks/precision.py: 1.52x the
+    baseline's float32 images/s here, but 1.00x for mnist_fast's small convolutions); a CPU
+    without them is refused, as float16 there is slower, not faster.
     """
     runtime = cfg.runtime
     gpus = visible_gpus()
@@ -124,11 +136,11 @@ def configure(cfg) -> dict:
             )
         )
     use_gpu = bool(gpus) and runtime.device != "cpu"
-    if runtime.mixed_precision and not use_gpu:
+    if runtime.mixed_precision and not use_gpu and not cpu_has_bfloat16():
         raise ConfigError(
             cfg.problem(
                 ("runtime", "mixed_precision"),
-                "mixed_float16 needs a GPU (on a CPU it is slower, not faster)",
+                "needs a GPU (float16) or a CPU with AVX512_BF16 or AMX (bfloat16); this machine has neither",
                 "set mixed_precision: false",
             )
         )
@@ -140,7 +152,7 @@ def configure(cfg) -> dict:
         tf.config.set_visible_devices([], "GPU")
     if runtime.distribute == "mirrored" and not use_gpu:
         _split_cpu(cfg, tf)
-    policy = "mixed_float16" if runtime.mixed_precision else "float32"
+    policy = ("mixed_float16" if use_gpu else "mixed_bfloat16") if runtime.mixed_precision else "float32"
     keras.config.set_dtype_policy(policy)
     keras.utils.set_random_seed(cfg.seed)
     if runtime.deterministic and tensorflow:  # XLA on a CPU, JAX's compiler, is deterministic already

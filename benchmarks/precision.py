@@ -1,0 +1,73 @@
+"""float32 against mixed_bfloat16 for a config trained by cnnlab, alternating (A B A B ...) in
+one process: later-epoch images/s and test accuracy of each.
+
+    python benchmarks/precision.py [--config configs/mnist_fast.yaml] [--rounds 3] [--set KEY=VALUE ...]
+
+The bfloat16 side is `runtime.mixed_precision: true`, which on a CPU means mixed_bfloat16 and
+needs AVX512_BF16 or AMX (`grep -o 'avx512_bf16\\|amx_bf16' /proc/cpuinfo`); the output layer
+stays float32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def one_run(config: str, overrides: list[str], policy: str) -> tuple[float, float]:
+    """(images/s of the epochs after the first, test accuracy) of one cnnlab training."""
+    from cnnlab.config import load_config
+    from cnnlab.runtime.startup import start_keras
+
+    cfg = load_config(config, [*overrides, f"runtime.mixed_precision={policy != 'float32'}"])
+    start_keras(cfg)
+    import keras
+
+    from cnnlab.engine.plan import plan
+    from cnnlab.engine.training import train
+    from cnnlab.storage.folders import RunFolder
+
+    keras.backend.clear_session()
+    try:
+        planned = plan(cfg)
+        assert planned.device["dtype_policy"] == policy, planned.device
+        with tempfile.TemporaryDirectory() as folder:
+            run = RunFolder(folder)
+            manifest = train(planned, run)
+            later = run.history[1:] or run.history
+            examples = manifest["data"]["train_examples"]
+            rate = examples * len(later) / sum(row["epoch_seconds"] for row in later)
+            return rate, run.metrics()["accuracy"]
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="configs/mnist_fast.yaml")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args()
+    results: dict[str, list[tuple[float, float]]] = {"float32": [], "mixed_bfloat16": []}
+    for round_ in range(args.rounds):
+        for policy in list(results)[:: 1 if round_ % 2 == 0 else -1]:  # A B, B A, A B: no side always second
+            rate, accuracy = one_run(args.config, args.overrides, policy)
+            results[policy].append((rate, accuracy))
+            print(f"round {round_ + 1} {policy}: {rate:,.0f} images/s, test accuracy {accuracy:.4f}", flush=True)
+    print(f"\n{args.config} {' '.join(args.overrides)}: later-epoch images/s, median (lowest-highest)")
+    for policy, rows in results.items():
+        rates = [r for r, _ in rows]
+        accuracies = ", ".join(f"{a:.4f}" for _, a in rows)
+        median, low, high = statistics.median(rates), min(rates), max(rates)
+        print(f"  {policy:15} {median:,.0f} ({low:,.0f}-{high:,.0f}); accuracy {accuracies}")
+    ratio = [b[0] / f[0] for f, b in zip(results["float32"], results["mixed_bfloat16"])]
+    print(f"  bfloat16/float32 per round: median {statistics.median(ratio):.2f} ({min(ratio):.2f}-{max(ratio):.2f})")
+
+
+if __name__ == "__main__":
+    main()
