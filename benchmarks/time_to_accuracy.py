@@ -109,7 +109,7 @@ def cnnlab_side(
 def plain_side(folder: Path, seed: int, target: float, every: int, limit: float) -> tuple[float | None, float, float]:
     """The same for benchmarks/plain_mnist.py's model and data, up to `limit` seconds."""
     import keras
-    from plain_mnist import idx
+    from plain_mnist import exercise_model, idx
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
@@ -117,18 +117,7 @@ def plain_side(folder: Path, seed: int, target: float, every: int, limit: float)
     y_train = keras.utils.to_categorical(idx(folder / "train-labels-idx1-ubyte"), 10)
     x_test = idx(folder / "t10k-images-idx3-ubyte")[..., None] / 255.0
     y_test = idx(folder / "t10k-labels-idx1-ubyte")
-    model = keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
-            keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    model = exercise_model()
     timer = clock(every, limit)
     model.fit(x_train, y_train, batch_size=32, epochs=12, verbose=0, callbacks=[timer])
     return first_reaching(model, timer.snapshots, x_test, y_test, target)

@@ -73,14 +73,14 @@ def cnnlab_epochs(cfg) -> list[float]:
     """`cnnlab train` as the CLI runs it, minus the printing."""
     from cnnlab.engine.plan import plan
     from cnnlab.engine.training import train
-    from cnnlab.storage.folders import read_history, save_config
+    from cnnlab.storage.folders import RunFolder
     from cnnlab.storage.lookup import create_run_folder
 
     with tempfile.TemporaryDirectory() as runs:
-        run = create_run_folder(Path(runs), cfg.name)
-        save_config(run, cfg.to_yaml())
+        run = RunFolder(create_run_folder(Path(runs), cfg.name))
+        run.save_config(cfg.to_yaml())
         train(plan(cfg), run)
-        return [row["epoch_seconds"] for row in read_history(run / "history.csv")]
+        return [row["epoch_seconds"] for row in run.history]
 
 
 def rate(examples: int, seconds: list[float]) -> tuple[float, float]:
