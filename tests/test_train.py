@@ -16,6 +16,7 @@ from cnnlab.config import load_config
 from cnnlab.data import load_arrays
 from cnnlab.data.prepare import Preprocessing
 from cnnlab.runtime.backend import visible_gpus
+from cnnlab.runtime.processes import weights_digest
 from cnnlab.storage.folders import RunFolder
 from cnnlab.storage.lookup import list_runs
 from tests.conftest import REPO, TINY
@@ -328,6 +329,21 @@ def test_same_seed_gives_the_same_history(run_cli, write, tmp_path):
         {k: v for k, v in row.items() if k != "epoch_seconds"} for row in csv.DictReader(open(second / "history.csv"))
     ]
     assert drop_times == again
+
+
+@pytest.mark.trains
+def test_deterministic_runs_of_one_seed_end_with_the_same_weights(run_cli, write, tmp_path):
+    config = write("t.yaml", TINY + "runtime: {deterministic: true}\n")
+    digests = []
+    for seed in (7, 7, 8):
+        result = run_cli("train", config, "--runs-dir", tmp_path / f"runs{len(digests)}", "--set", f"seed={seed}")
+        assert result.exit_code == 0, result.output
+        (run,) = list_runs(tmp_path / f"runs{len(digests)}")
+        manifest = RunFolder(run).manifest
+        last = keras.saving.load_model(RunFolder(run).checkpoint("last"))
+        assert manifest["weights_sha256"] == weights_digest(last)  # the digest is of the last epoch's weights
+        digests.append(manifest["weights_sha256"])
+    assert digests[0] == digests[1] != digests[2]  # the same seed repeats itself; another does not
 
 
 def test_deterministic_runtime_turns_on_op_determinism(write):

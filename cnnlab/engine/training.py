@@ -183,7 +183,9 @@ def _fit(planned: Plan, run: RunFolder, splits: Splits, callbacks: list, notify:
         training_finished=True,
         epochs_completed=len(history),
         timing={"train_seconds": round(seconds, 2), "images_per_second": rate},
-        **({"weights_sha256": weights_digest(planned.model)} if planned.strategy.processes > 1 else {}),
+        # The last epoch's weights: equal for two runs of one config and seed under
+        # runtime.deterministic, and for every process of a data_parallel run.
+        weights_sha256=weights_digest(planned.model),
     )
     for phase in (0, 1):  # only once the manifest says training finished
         shutil.rmtree(run.backup(phase), ignore_errors=True)
