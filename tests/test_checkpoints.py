@@ -20,25 +20,24 @@ from cnnlab.engine.training import train
 from cnnlab.errors import Interrupted
 from cnnlab.storage.folders import read_history
 from cnnlab.storage.lookup import create_run_folder, list_runs
+from tests.conftest import TINY_MODEL
 
-PEAK = """
+PEAK = (
+    """
 name: peak
 data:
   dataset: synthetic
   validation_split: 0.25
   synthetic: {input_shape: [8, 8, 1], num_classes: 3, train_examples: 192, test_examples: 48}
-model:
-  layers:
-    - Conv2D: {filters: 4, kernel_size: 3, activation: relu}
-    - MaxPooling2D: {pool_size: 2}
-    - Flatten
-    - Dense: {units: 3, activation: softmax}
-train:
+"""
+    + TINY_MODEL
+    + """train:
   epochs: 6
   batch_size: 8
   optimizer: {name: adam, learning_rate: {PiecewiseConstantDecay: {boundaries: [90], values: [0.01, 1.0]}}}
 tensorboard: {enabled: false}
-"""  # 144 training examples in batches of 8: 18 steps an epoch, so step 90 begins epoch 6
+"""
+)  # 144 training examples in batches of 8: 18 steps an epoch, so step 90 begins epoch 6
 
 
 def history(run) -> list[dict]:

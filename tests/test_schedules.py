@@ -11,17 +11,13 @@ from cnnlab.errors import ConfigError
 from cnnlab.model.compiling import build_optimizer, sized_schedule
 from cnnlab.storage.folders import RunFolder
 from cnnlab.storage.lookup import list_runs
-from tests.conftest import TINY_DATA, TINY_MODEL
+from tests.conftest import TINY
 
 
 def _config(write, learning_rate: str, epochs: int = 3):
-    text = (
-        "name: tiny\n"
-        + TINY_MODEL
-        + TINY_DATA
-        + f"train: {{epochs: {epochs}, batch_size: 8, optimizer: {{name: adam, learning_rate: {learning_rate}}}}}\n"
-    )
-    return write("c.yaml", text)
+    """The tiny config with another learning rate; its train: line is line 13."""
+    train = TINY.replace("learning_rate: 0.003", f"learning_rate: {learning_rate}")
+    return write("c.yaml", train.replace("epochs: 3,", f"epochs: {epochs},"))
 
 
 def test_a_warmup_fraction_becomes_steps_of_each_run_length(write):

@@ -214,11 +214,17 @@ def test_early_stopping_callback_stops_training(run_cli, write, tmp_path):
 # --- resume ----------------------------------------------------------------------------------
 
 
-def test_resume_refuses_a_changed_architecture_and_shows_the_difference(run_cli, write, tmp_path):
+def _interrupted_tiny_run(write, tmp_path):
+    """A run folder of TINY that says it was interrupted: what --resume checks before training."""
     run = tmp_path / "runs" / "tiny" / "20261122-101500"
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(load_config(write("t.yaml", TINY)).to_yaml())
     (run / "manifest.json").write_text(json.dumps({"status": "interrupted"}))
+    return run
+
+
+def test_resume_refuses_a_changed_architecture_and_shows_the_difference(run_cli, write, tmp_path):
+    run = _interrupted_tiny_run(write, tmp_path)
     changed = write("changed.yaml", TINY.replace("filters: 4", "filters: 8"))
     result = run_cli("train", changed, "--resume", run, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2
@@ -228,10 +234,7 @@ def test_resume_refuses_a_changed_architecture_and_shows_the_difference(run_cli,
 
 
 def test_resume_refuses_another_seed(run_cli, write, tmp_path):
-    run = tmp_path / "runs" / "tiny" / "20261122-101500"
-    run.mkdir(parents=True)
-    (run / "config.yaml").write_text(load_config(write("t.yaml", TINY)).to_yaml())
-    (run / "manifest.json").write_text(json.dumps({"status": "interrupted"}))
+    run = _interrupted_tiny_run(write, tmp_path)
     result = run_cli("train", "--resume", run, "--set", "seed=7", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and "the seed value differs" in result.stderr
     assert "-42" in result.stderr and "+7" in result.stderr
@@ -240,10 +243,7 @@ def test_resume_refuses_another_seed(run_cli, write, tmp_path):
 def test_resume_refuses_another_data_section(run_cli, write, tmp_path):
     """The validation split and the shuffles come from the data section: the finished epochs
     trained on examples that another one would put elsewhere."""
-    run = tmp_path / "runs" / "tiny" / "20261122-101500"
-    run.mkdir(parents=True)
-    (run / "config.yaml").write_text(load_config(write("t.yaml", TINY)).to_yaml())
-    (run / "manifest.json").write_text(json.dumps({"status": "interrupted"}))
+    run = _interrupted_tiny_run(write, tmp_path)
     result = run_cli("train", "--resume", run, "--set", "data.validation_split=0.3", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and "the data section differs" in result.stderr
     assert "-validation_split: 0.1" in result.stderr and "+validation_split: 0.3" in result.stderr
