@@ -85,9 +85,8 @@ def instantiate(
         message = keras_message(error)
         named = [key for key in arguments if re.search(rf"\b{re.escape(key)}\b", message)]
         path = (*where, named[0]) if named else where
-        who = (
-            "Keras" if cls.__module__.startswith("keras") else cls.__name__
-        )  # cnnlab's own classes speak for themselves
+        # cnnlab's own classes (the run schedules) speak for themselves, not for Keras.
+        who = "Keras" if cls.__module__.startswith("keras") else cls.__name__
         raise ConfigError(cfg.problem(path, f"{who} refuses this value: {message}")) from None
 
 

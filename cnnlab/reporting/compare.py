@@ -86,9 +86,12 @@ def run_row(run: RunFolder) -> RunRow:
 
 def sort_rows(rows: list[RunRow], metric: str) -> list[RunRow]:
     """Best first: lowest for a loss, highest otherwise; runs without the metric last."""
-    scored = [row for row in rows if isinstance(row.metrics.get(metric), (int, float))]
-    unscored = [row for row in rows if row not in scored]
-    return sorted(scored, key=lambda row: row.metrics[metric], reverse="loss" not in metric) + unscored
+
+    def scored(row: RunRow) -> bool:
+        return isinstance(row.metrics.get(metric), (int, float))
+
+    best_first = sorted(filter(scored, rows), key=lambda row: row.metrics[metric], reverse="loss" not in metric)
+    return best_first + [row for row in rows if not scored(row)]
 
 
 def pair_tests(rows: list[RunRow]) -> list[PairTest]:
