@@ -274,7 +274,53 @@ def test_resume_by_the_config_name_continues_its_newest_run(run_cli, write, tmp_
 def test_resume_of_a_completed_run_is_refused(run_cli, trained):
     run, _, _ = trained
     result = run_cli("train", "--resume", run, "--runs-dir", run.parent.parent)
-    assert result.exit_code == 2 and "already completed" in result.stderr
+    assert result.exit_code == 2 and "already completed all its 3 epochs" in result.stderr
+    assert f"cnnlab train --resume {run} --epochs 6" in result.stderr
+
+
+def test_resume_with_more_epochs_continues_a_completed_run_keeping_its_rows_and_optimizer(run_cli, trained_copy):
+    """The 2 new epochs start from the last one's weights and optimizer state: Adam's step
+    counter ends at 5 epochs' steps (3 + 2), not 2 epochs' (a fresh optimizer), and the first
+    3 history rows are byte for byte what they were."""
+    run, _ = trained_copy
+    rows_before = (run / "history.csv").read_text().splitlines()
+    result = run_cli("train", "--resume", run, "--epochs", "5", "--runs-dir", run.parent.parent)
+    assert result.exit_code == 0, result.output
+    rows_after = (run / "history.csv").read_text().splitlines()
+    assert rows_after[: len(rows_before)] == rows_before and len(rows_after) == 1 + 5
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["epochs_completed"] == 5
+    assert manifest["timing"]["train_seconds"] == pytest.approx(
+        sum(float(row["epoch_seconds"]) for row in csv.DictReader(open(run / "history.csv"))), abs=0.01
+    )
+    steps_per_epoch = -(-manifest["data"]["train_examples"] // 8)
+    assert int(keras.saving.load_model(run / "last.keras").optimizer.iterations) == 5 * steps_per_epoch
+
+
+@pytest.mark.parametrize(
+    "schedule, refused",
+    [
+        ("{CosineDecay: {initial_learning_rate: 0.003, decay_steps: 44}}", True),
+        ("{warmup_cosine: {peak: 0.003}}", False),
+    ],
+)
+def test_resume_with_more_epochs_refuses_a_schedule_sized_in_steps_and_stretches_a_fraction(
+    run_cli, write, tmp_path, schedule, refused
+):
+    config = write("t.yaml", TINY.replace("epochs: 3", "epochs: 2").replace("0.003}", f"{schedule}}}"))
+    assert run_cli("train", config, "--runs-dir", tmp_path / "runs").exit_code == 0
+    (run,) = list_runs(tmp_path / "runs")
+    result = run_cli("train", "--resume", run, "--epochs", "4", "--runs-dir", tmp_path / "runs")
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    if refused:
+        assert result.exit_code == 2
+        assert (
+            "learning_rate.CosineDecay: CosineDecay counts steps and was sized for this run's 2 epochs" in result.stderr
+        )
+        assert "warmup_cosine" in result.stderr and len(rows) == 2
+    else:
+        assert result.exit_code == 0, result.output
+        assert len(rows) == 4
 
 
 def test_best_checkpoint_is_chosen_by_validation_accuracy(trained):

@@ -25,11 +25,20 @@ def resolve(config: Config, overrides: Overrides = None, name: str | None = None
     if isinstance(config, Mapping):
         config = {**config, **({"name": name} if name else {})}
         config.setdefault("name", "notebook")
-    elif name and isinstance(overrides, Mapping):
-        overrides = {**overrides, "name": name}
     elif name:
-        overrides = [*(overrides or ()), f"name={name}"]
+        overrides = with_override(overrides, "name", name)
     return load_config(config if isinstance(config, Mapping) else Path(config), overrides or ())
+
+
+def with_override(overrides: Overrides, key: str, value: Any) -> Overrides:
+    """`overrides` and one more (the last word on `key`), in the form they came in.
+
+    >>> with_override(["seed=1"], "train.epochs", 4), with_override(None, "seed", 2)
+    (['seed=1', 'train.epochs=4'], ['seed=2'])
+    """
+    if isinstance(overrides, Mapping):
+        return {**overrides, key: value}
+    return [*(overrides or ()), f"{key}={value}"]
 
 
 def label(config: Config) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlab.api.configs import Config, Overrides
+from cnnlab.api.configs import Config, Overrides, with_override
 from cnnlab.api.progress import Progress, as_progress
 from cnnlab.api.trainer import resume_run
 from cnnlab.errors import RunError
@@ -160,11 +160,19 @@ class Run:
         return export_run(self._folder, format, None if out is None else Path(out), examples)
 
     def resume(
-        self, config: Config | None = None, *, overrides: Overrides = None, progress: bool | Progress = True
+        self,
+        config: Config | None = None,
+        *,
+        overrides: Overrides = None,
+        epochs: int | None = None,
+        progress: bool | Progress = True,
     ) -> Run:
         """Continue this interrupted run from its last completed epoch (optionally with another
-        config or overrides that keep its model, data and seed); the run, completed."""
+        config or overrides that keep its model, data and seed); the run, completed. `epochs`
+        continues a completed run up to that many epochs, as `cnnlab.resume` does."""
         runs_dir = self.path.parent.parent
+        if epochs is not None:
+            overrides = with_override(overrides, "train.epochs", epochs)
         return Run(resume_run(self.path, config, overrides, runs_dir, as_progress(progress)))
 
     def _repr_html_(self) -> str:

@@ -66,6 +66,11 @@ def fit(
     if role is Role.WRITER:
         own += [Checkpoints(run, best_monitor(cfg, splits.x_val is not None)), HistoryCSV(run)]
         logging = run_logging(cfg, run.tensorboard, model.count_params())
+    if role is Role.WRITER and initial_epoch == 0 and _continues(run):
+        initial_epoch = len(run.history)
+        with planned.strategy.scope():
+            model.optimizer.build(model.trainable_variables)  # so that its state loads too
+        model.load_weights(run.checkpoint("last"))
     last_epoch = epochs or (cfg.train.epochs if role is Role.TRIAL else cfg.train.total_epochs)
     # A learning rate written as fractions of the run spans train.epochs (a trial's budget, if
     # shorter): sized here, before the first step, and again on resume.
@@ -101,6 +106,14 @@ def fit(
                 raise lost_peer(error) from None
             raise
     return done
+
+
+def _continues(run: RunFolder) -> bool:
+    """Whether the run goes on from `last.keras` rather than from a backup: it has finished
+    epochs but no backup of them, as a completed run given more epochs (its backups were removed
+    when its training finished), or one stopped before the first backup was written."""
+    has_backup = any(run.backup(0).glob("*.h5*")) if run.backup(0).is_dir() else False
+    return not has_backup and bool(run.history) and run.checkpoint("last").is_file()
 
 
 def _phases(cfg: LocatedConfig, start: int, end: int) -> list[tuple[int, int, int]]:

@@ -1,5 +1,6 @@
-"""What `--resume` may continue: a run that did not complete, with the model, the data and the
-seed its finished epochs had (the seed draws the validation split and the shuffles)."""
+"""What `--resume` may continue: a run that did not complete, or a completed one given more
+epochs, with the model, the data and the seed its finished epochs had (the seed draws the
+validation split and the shuffles)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from cnnlab.storage.folders import RunFolder
 from cnnlab.storage.lookup import find_run
 
 _KEPT = ("model", "data", "seed")
+# Step-sized schedules that end: sized for the run's old length, they would run every new epoch
+# at their final rate.
+_ENDING_SCHEDULES = ("CosineDecay", "PolynomialDecay", "PiecewiseConstantDecay", "CosineDecayRestarts")
 
 
 def resumable(
@@ -21,10 +25,9 @@ def resumable(
 ) -> tuple[RunFolder, LocatedConfig]:
     """The run folder that `target` names (a folder or a run name) and the config to go on
     with: the run's own, or `config_path`, with `overrides`; refused where it would change what
-    the finished epochs were trained on."""
+    the finished epochs were trained on. A completed run goes on only when the config asks for
+    more epochs than it has (`--epochs N`): from its last epoch, with its optimizer's state."""
     run = RunFolder(find_run(target, runs_dir))
-    if run.manifest.get("status") == "completed":
-        raise ConfigError(f"{run}: this run already completed all its epochs — nothing to resume")
     saved = run.load_config()
     if config_path is None and not overrides:
         cfg = saved
@@ -44,4 +47,51 @@ def resumable(
                     hint="train a new run instead, without --resume",
                 )
             )
+    if run.manifest.get("training_finished"):
+        _check_extension(run, saved, cfg)
     return run, cfg
+
+
+def _check_extension(run: RunFolder, saved: LocatedConfig, cfg: LocatedConfig) -> None:
+    """Refuse to continue a run whose training finished unless it can honestly go on: more
+    epochs asked for, no fine-tuning phase behind it, and no schedule sized to its old length."""
+    done = int(run.manifest.get("epochs_completed") or len(run.history))
+    if cfg.train.total_epochs <= done:
+        if run.manifest.get("status") != "completed":
+            return  # it stopped during its test evaluation: resuming evaluates it
+        raise ConfigError(
+            Problem(
+                f"{run}: this run already completed all its {done} epochs — nothing to resume",
+                hint=f"to train it further, ask for more: cnnlab train --resume {run} --epochs {2 * done}",
+            )
+        )
+    if saved.train.fine_tune is not None or cfg.train.fine_tune is not None:
+        raise ConfigError(
+            cfg.problem(
+                ("train", "fine_tune"),
+                "a run with a fine-tuning phase cannot be given more epochs (its phases are over)",
+                "train a new run with the epochs you want",
+            )
+        )
+    if cfg.runtime.distribute == "data_parallel":
+        raise ConfigError(
+            cfg.problem(
+                ("runtime", "distribute"),
+                "a data_parallel run cannot be given more epochs once its training finished",
+                "train a new run with the epochs you want",
+            )
+        )
+    rate = cfg.train.optimizer.arguments.get("learning_rate")
+    name = next(iter(rate)) if isinstance(rate, dict) and len(rate) == 1 else None
+    unchanged = rate == saved.train.optimizer.arguments.get("learning_rate")
+    if name in _ENDING_SCHEDULES and unchanged:
+        raise ConfigError(
+            cfg.problem(
+                ("train", "optimizer", "learning_rate", name),
+                f"{name} counts steps and was sized for this run's {done} epochs: "
+                f"epochs {done + 1}-{cfg.train.total_epochs} would all run at its final rate",
+                "write the rate as a fraction of the run, which stretches to the new length "
+                "(learning_rate: {warmup_cosine: {peak: 1.0e-3, warmup: 0.05}}), or size "
+                f"{name} for {cfg.train.total_epochs} epochs with --set",
+            )
+        )

@@ -157,6 +157,12 @@ def _train(planned: Plan, run: RunFolder, callbacks: list, notify: Notify, envir
             "validation_examples": 0 if splits.x_val is None else len(splits.x_val),
         }
     )
+    done = run.manifest.get("epochs_completed") or 0
+    if run.manifest.get("training_finished") and cfg.train.total_epochs > done:  # --resume RUN --epochs N
+        notify(f"continuing from epoch {done} to {cfg.train.total_epochs}, with the optimizer's state")
+        run.update(
+            training_finished=False, extended=[*run.manifest.get("extended", []), [done, cfg.train.total_epochs]]
+        )
     if not run.manifest.get("training_finished"):
         _fit(planned, run, splits, callbacks, notify)
     else:
