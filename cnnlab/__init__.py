@@ -21,6 +21,7 @@ from cnnlab.errors import CnnlabError, ConfigError, DataError, Interrupted, Prob
 _API = (
     "Checked",
     "Comparison",
+    "Group",
     "Picture",
     "Progress",
     "Run",

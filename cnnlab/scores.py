@@ -1,6 +1,7 @@
 """Scores from predictions, in plain NumPy: predicted classes, confusion matrix, per-class
 precision/recall/F1, the most confused pairs, top-k accuracy, and McNemar's exact test between
-two classifiers.
+two classifiers; across seeds, with SciPy's Student t: a score's spread over repeated runs and
+Welch's test between two groups of them.
 
     >>> predicted_classes(np.array([[0.1, 0.9], [0.8, 0.2]])).tolist()
     [1, 0]
@@ -11,6 +12,8 @@ two classifiers.
     (1, 0, 1.0)
     >>> [round(v, 4) for v in accuracy_interval(90, 100)]
     [0.8256, 0.9448]
+    >>> {k: round(v, 4) for k, v in spread([0.99, 0.98, 1.0]).items() if k in ("mean", "sd", "low")}
+    {'mean': 0.99, 'sd': 0.01, 'low': 0.9652}
 """
 
 from __future__ import annotations
@@ -113,3 +116,46 @@ def analyse(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarray, c
             f"top_{k}": top_k_accuracy(y_true, probabilities, k) for k in (3, 5) if k < probabilities.shape[1]
         }
     return result
+
+
+def spread(values) -> dict:
+    """A score over repeated runs (one per seed): mean, standard deviation (n - 1), the 95 %
+    interval of the mean (Student's t with n - 1 degrees of freedom), n and the values. With one
+    value there is no spread: sd and the interval are None."""
+    values = [float(v) for v in values]
+    n = len(values)
+    mean = float(np.mean(values)) if n else None
+    if n < 2:
+        return {"mean": mean, "sd": None, "low": None, "high": None, "n": n, "values": values}
+    from scipy import stats  # slow to import, needed only for groups of runs
+
+    sd = float(np.std(values, ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / sqrt(n)
+    return {"mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "n": n, "values": values}
+
+
+def welch(a, b) -> dict:
+    """Welch's t-test of "groups A and B have the same mean score" (no equal variances assumed):
+    the two-sided p, the difference of the means (A - B) with its 95 % interval, and the
+    Welch-Satterthwaite degrees of freedom. A p of None where either group has fewer than 2
+    values or neither varies (the test has nothing to judge).
+
+    >>> result = welch([0.991, 0.9912, 0.9909], [0.989, 0.9895, 0.9901])
+    >>> round(result["p"], 4), round(result["difference"], 5)
+    (0.0343, 0.0015)
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    difference = float(a.mean() - b.mean()) if len(a) and len(b) else None
+    if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
+        return {"p": None, "difference": difference, "low": None, "high": None, "df": None}
+    from scipy import stats  # slow to import, needed only for groups of runs
+
+    result = stats.ttest_ind(a, b, equal_var=False)
+    interval = result.confidence_interval(0.95)
+    return {
+        "p": float(result.pvalue),
+        "difference": difference,
+        "low": float(interval.low),
+        "high": float(interval.high),
+        "df": float(result.df),
+    }

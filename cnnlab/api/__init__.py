@@ -8,6 +8,7 @@ backend, so importing this package starts none.
 """
 
 from cnnlab.api.datasets import datasets, fetch
+from cnnlab.api.groups import Group
 from cnnlab.api.progress import Progress
 from cnnlab.api.runs import Picture, Run, load_run, runs
 from cnnlab.api.search import Search, tune
@@ -19,6 +20,7 @@ __all__ = [
     "Checked",
     "ChecksFailed",
     "Comparison",
+    "Group",
     "Picture",
     "Progress",
     "Run",

@@ -13,11 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cnnlab.api import trainer
-from cnnlab.api.configs import Config, Overrides, resolve
+from cnnlab.api.configs import Config, Overrides, resolve, with_override
+from cnnlab.api.groups import Group
 from cnnlab.api.progress import Progress, as_progress
 from cnnlab.api.runs import Run
-from cnnlab.errors import Interrupted
+from cnnlab.errors import ConfigError, Interrupted, Problem
 from cnnlab.runtime.startup import start_keras
+from cnnlab.storage.folders import GroupFolder
 
 
 def train(
@@ -26,8 +28,10 @@ def train(
     overrides: Overrides = None,
     runs_dir: str | os.PathLike = "runs",
     name: str | None = None,
+    repeat: int | None = None,
+    seeds: Sequence[int] | None = None,
     progress: bool | Progress = True,
-) -> Run | list[Run | None] | None:
+) -> Run | Group | list[Run | Group | None] | None:
     """Train a config (a YAML file's path, or a mapping in its shape) into a new run folder,
     evaluate it on the test split and write its report; the `Run`. `overrides` set dotted keys
     as `--set` does: `{"train.epochs": 2}`.
@@ -37,6 +41,11 @@ def train(
     ones after it; Ctrl-C stops them all. The list has a `Run` per config, or None for one that
     made no run folder.
 
+    `repeat=N` trains the config N times, with seeds `seed`, `seed + 1`, ... (or `seeds=[...]`,
+    the seeds given), each into a run folder of its own, and returns a `Group`: its
+    `group.json` has each test score's mean, standard deviation and 95 % interval over the
+    seeds. A list of configs with `repeat` gives a `Group` per config.
+
     A bad config raises `ConfigError`; a run that fails, `RunFailed`; Ctrl-C, `Interrupted`.
     Both say which run (`.run`), and the run stays resumable with `Run.resume()`. On a
     data_parallel process other than process 0, which writes no run, the result is None.
@@ -45,15 +54,24 @@ def train(
     >>> run = cnnlab.train("configs/mnist_fast.yaml", overrides={"data.limit": 2000})  # doctest: +SKIP
     """
     show = as_progress(progress)
+    if repeat is not None and seeds is not None:
+        raise ConfigError(Problem("give repeat (how many runs) or seeds (which ones), not both", key="--seeds"))
+    group = repeat if seeds is None else list(seeds)
     if isinstance(config, Sequence) and not isinstance(config, str):
         try:
-            return _runs(trainer.train_configs(list(config), overrides, Path(runs_dir), show))
+            return _runs(trainer.train_configs(list(config), overrides, Path(runs_dir), show, group))
         except Interrupted as error:
             error.runs = _runs(error.runs)
             raise
     cfg = resolve(config, overrides, name)
     start_keras(cfg)
-    return _runs([trainer.train_config(cfg, None, Path(runs_dir), show)])[0]
+    if group is None:
+        return _runs([trainer.train_config(cfg, None, Path(runs_dir), show)])[0]
+    try:
+        return Group(trainer.train_group(cfg, trainer.seeds_of(cfg, group), Path(runs_dir), show))
+    except Interrupted as error:
+        error.runs = _runs(error.runs)
+        raise
 
 
 def resume(
@@ -61,18 +79,24 @@ def resume(
     config: Config | None = None,
     *,
     overrides: Overrides = None,
+    epochs: int | None = None,
     runs_dir: str | os.PathLike = "runs",
     progress: bool | Progress = True,
 ) -> Run | None:
     """Continue an interrupted run (a `Run`, its folder or its name) from its last completed
     epoch, with its own config or `config`, and `overrides`; refused where they would change
-    its model, its data or its seed.
+    its model, its data or its seed. `epochs` (`train.epochs`) continues a completed run up to
+    that many epochs, from its last one, with its optimizer's state; its history is kept.
 
     >>> import cnnlab
     >>> cnnlab.resume("mnist_baseline").status  # doctest: +SKIP
     'completed'
+    >>> cnnlab.resume("mnist_fast", epochs=4).manifest["epochs_completed"]  # doctest: +SKIP
+    4
     """
     target = run.path if isinstance(run, Run) else run
+    if epochs is not None:
+        overrides = with_override(overrides, "train.epochs", epochs)
     return _runs([trainer.resume_run(target, config, overrides, Path(runs_dir), as_progress(progress))])[0]
 
 
@@ -85,5 +109,5 @@ def check(config: Config, *, overrides: Overrides = None, progress: bool | Progr
     return trainer.check_config(cfg, as_progress(progress))
 
 
-def _runs(paths: list) -> list[Run | None]:
-    return [None if path is None else Run(path) for path in paths]
+def _runs(paths: list) -> list[Run | Group | None]:
+    return [None if path is None else Group(path) if GroupFolder.holds_group(path) else Run(path) for path in paths]

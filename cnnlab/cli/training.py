@@ -27,6 +27,18 @@ from cnnlab.errors import Interrupted
     metavar="RUN",
     help="Continue an interrupted run (its folder or its name) from its last completed epoch.",
 )
+@click.option(
+    "--epochs",
+    type=click.IntRange(1),
+    help="Override train.epochs; with --resume, continue a completed run up to N epochs.",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Train N runs with seeds seed, seed+1, ...; a group folder summarises them (mean, sd, 95 % interval).",
+)
+@click.option("--seeds", callback=lambda _c, _p, v: _seed_list(v), help="As --repeat, with these seeds: 1,2,3.")
 @click.option("--coordinator", metavar="HOST:PORT", help="data_parallel: process 0's address (runtime.coordinator).")
 @click.option("--num-processes", type=click.IntRange(1), help="data_parallel: how many processes train together.")
 @click.option("--process-id", type=click.IntRange(0), help="data_parallel: this process's number; 0 writes the run.")
@@ -37,6 +49,9 @@ def train(
     runs_dir: Path,
     device: str | None,
     resume: str | None,
+    epochs: int | None,
+    repeat: int | None,
+    seeds: list[int] | None,
     coordinator: str | None,
     num_processes: int | None,
     process_id: int | None,
@@ -54,7 +69,9 @@ def train(
       cnnlab train configs/mnist_baseline.yaml
       cnnlab train configs/mnist_baseline.yaml --set train.epochs=1 --set data.limit=2000
       cnnlab train configs/mnist_*.yaml --set train.epochs=2
+      cnnlab train configs/mnist_fast.yaml --repeat 3   # seeds 42, 43, 44: mean, sd, interval
       cnnlab train --resume mnist_baseline          # after Ctrl-C
+      cnnlab train --resume mnist_fast --epochs 4   # a finished run, 2 epochs more
 
     \b
     On two machines (runtime.distribute: data_parallel), one process on each:
@@ -66,20 +83,44 @@ def train(
     if len(config_paths) > 1 and (resume or name):
         option = "--resume" if resume else "--name"
         raise click.UsageError(f"{option} takes one run: give one CONFIG with it")
-    flags = {"name": name, "runtime.device": device, "runtime.coordinator": coordinator}
+    if resume and (repeat or seeds):
+        raise click.UsageError("--resume continues one run; --repeat and --seeds train new ones")
+    if repeat and seeds:
+        raise click.UsageError("give --repeat N (how many runs) or --seeds (which seeds), not both")
+    flags = {"name": name, "train.epochs": epochs, "runtime.device": device, "runtime.coordinator": coordinator}
     flags |= {"runtime.num_processes": num_processes, "runtime.process_id": process_id}
     overrides = [*overrides, *(f"{key}={value}" for key, value in flags.items() if value is not None)]
     import cnnlab.api as api
 
+    group = {"repeat": repeat, "seeds": seeds}
     if len(config_paths) > 1:
-        _train_several(api, config_paths, overrides, runs_dir)
+        _train_several(api, config_paths, overrides, runs_dir, group)
         return
     config_path = config_paths[0] if config_paths else None
     with _leaving_when_a_peer_is_lost():
         if resume:
             api.resume(resume, config_path, overrides=overrides, runs_dir=runs_dir, progress=progress())
+        elif repeat or seeds:
+            _train_group(api, config_path, overrides, runs_dir, group)
         else:
             api.train(config_path, overrides=overrides, runs_dir=runs_dir, progress=progress())
+
+
+def _seed_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a list of whole numbers such as 1,2,3") from None
+
+
+def _train_group(api, path: Path, overrides: list[str], runs_dir: Path, group: dict) -> None:
+    """One config with several seeds: the group folder, and exit 0 only if every run completed."""
+    trained = api.train(path, overrides=overrides, runs_dir=runs_dir, progress=progress(), **group)
+    console().print(f"group: {trained.path / 'group.json'}", markup=False, soft_wrap=True)
+    if trained.status != "completed":
+        sys.exit(1)
 
 
 @contextlib.contextmanager
@@ -97,11 +138,11 @@ def _leaving_when_a_peer_is_lost():
         os._exit(error.exit_code)
 
 
-def _train_several(api, paths: tuple[Path, ...], overrides: list[str], runs_dir: Path) -> None:
+def _train_several(api, paths: tuple[Path, ...], overrides: list[str], runs_dir: Path, group: dict) -> None:
     """Train every config in turn, all checked first; a table of how each ended."""
     interrupted = False
     try:
-        runs = api.train(list(paths), overrides=overrides, runs_dir=runs_dir, progress=progress())
+        runs = api.train(list(paths), overrides=overrides, runs_dir=runs_dir, progress=progress(), **group)
     except api.ChecksFailed as error:  # each failure was shown under its config
         console(stderr=True).print(error.problems[-1].message, markup=False)
         sys.exit(error.exit_code)
@@ -117,8 +158,11 @@ def _train_several(api, paths: tuple[Path, ...], overrides: list[str], runs_dir:
 
 
 def runs_table(outcomes: list[tuple[Path, object, str]]):
-    """One row per config of a several-config `train`: its run, how it ended and its scores."""
+    """One row per config of a several-config `train`: its run (or group), how it ended and its
+    scores."""
     from rich.table import Table
+
+    from cnnlab.api.groups import Group
 
     table = Table(title="runs", title_justify="left")
     for column in ("config", "run", "status", "test accuracy", "test loss", "epochs", "train s"):
@@ -127,6 +171,19 @@ def runs_table(outcomes: list[tuple[Path, object, str]]):
     for path, run, status in outcomes:
         if status != "completed":
             table.add_row(str(path), str(run.path if run else "-"), status, "-", "-", "-", "-")
+            continue
+        if isinstance(run, Group):  # --repeat: mean ± sd over its runs
+            summary = run.summary
+            accuracy, loss = summary["test"].get("accuracy"), summary["test"].get("loss")
+            table.add_row(
+                str(path),
+                str(run.path),
+                f"{status} ({summary['completed']} runs)",
+                _spread(accuracy, 4),
+                _spread(loss, 4),
+                "-",
+                _spread(summary["train_seconds"], 1),
+            )
             continue
         manifest = run.manifest
         test, timing = manifest.get("test", {}), manifest.get("timing", {})
@@ -140,6 +197,13 @@ def runs_table(outcomes: list[tuple[Path, object, str]]):
             _number(timing.get("train_seconds"), 1),
         )
     return table
+
+
+def _spread(score: dict | None, digits: int) -> str:
+    if not score or score["mean"] is None:
+        return "-"
+    sd = "" if score["sd"] is None else f" ± {score['sd']:.{digits}f}"
+    return f"{score['mean']:.{digits}f}{sd}"
 
 
 def _number(value, digits: int) -> str:

@@ -1,5 +1,5 @@
-"""Run folders and search folders: the only code that knows their file names, and the only
-writer of a run's `manifest.json`.
+"""Run folders, group folders and search folders: the only code that knows their file names,
+and the only writer of a run's `manifest.json`.
 
 A `RunFolder` is opened once per command and passed down: what the command writes (the config,
 the history, the manifest) it keeps in memory, so it never reads back its own files; what an
@@ -293,3 +293,36 @@ class SearchFolder(_Folder):
 
     def write_best(self, yaml_text: str) -> None:
         write_atomic(self.file(self.BEST), yaml_text)
+
+
+class GroupFolder:
+    """`runs/<config name>/<YYYYmmdd-HHMMSS>-x<N>[-M]/` of `cnnlab train --repeat N`: one config
+    trained with N seeds. Its runs are ordinary run folders beside it; `group.json` names them
+    and summarises their scores, `group.md` shows the same for people."""
+
+    SUMMARY, REPORT_MD = "group.json", "group.md"
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"GroupFolder({str(self.path)!r})"
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    @classmethod
+    def holds_group(cls, path: str | os.PathLike) -> bool:
+        return (Path(path) / cls.SUMMARY).is_file()
+
+    def run(self, folder_name: str) -> RunFolder:
+        """A run of the group, by the name `group.json` gives it (its folder, a sibling)."""
+        return RunFolder(self.path.parent / folder_name)
+
+    @property
+    def summary(self) -> dict:
+        return read_json(self.path / self.SUMMARY, hint="the group's record is damaged; its runs are intact")
+
+    def write(self, summary: dict, markdown: str) -> None:
+        write_json(self.path / self.SUMMARY, summary)
+        write_atomic(self.path / self.REPORT_MD, markdown)

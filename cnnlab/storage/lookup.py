@@ -61,10 +61,13 @@ def find_run(target: str | None, runs_dir: Path, checkpoint: str | None = None) 
     raise ConfigError(f"no run folder or run name {target!r} — {hint}")
 
 
-def create_run_folder(runs_dir: Path, name: str, now: dt.datetime | None = None, prefix: str = "") -> Path:
-    """Make `runs_dir/name/<prefix><YYYYmmdd-HHMMSS>[-N]` with an atomic mkdir: two runs started
-    in the same second get different folders, never the same one (no check-then-create race)."""
-    stamp = prefix + (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+def create_run_folder(
+    runs_dir: Path, name: str, now: dt.datetime | None = None, prefix: str = "", suffix: str = ""
+) -> Path:
+    """Make `runs_dir/name/<prefix><YYYYmmdd-HHMMSS><suffix>[-N]` with an atomic mkdir: two runs
+    started in the same second get different folders, never the same one (no check-then-create
+    race). Search folders have the prefix `tune-`, groups of runs the suffix `-x<runs>`."""
+    stamp = prefix + (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S") + suffix
     parent = Path(runs_dir) / name
     try:
         parent.mkdir(parents=True, exist_ok=True)
