@@ -22,6 +22,7 @@ _API = (
     "Checked",
     "Comparison",
     "Group",
+    "GroupComparison",
     "Picture",
     "Progress",
     "Run",

@@ -14,13 +14,14 @@ from cnnlab.api.runs import Picture, Run, load_run, runs
 from cnnlab.api.search import Search, tune
 from cnnlab.api.trainer import Checked, ChecksFailed
 from cnnlab.api.training import check, resume, train
-from cnnlab.api.views import Comparison, Summary, compare, config_yaml, predict, summary
+from cnnlab.api.views import Comparison, GroupComparison, Summary, compare, config_yaml, predict, summary
 
 __all__ = [
     "Checked",
     "ChecksFailed",
     "Comparison",
     "Group",
+    "GroupComparison",
     "Picture",
     "Progress",
     "Run",

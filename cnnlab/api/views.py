@@ -15,13 +15,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cnnlab.api.configs import Config, Overrides, resolve
+from cnnlab.api.groups import Group
 from cnnlab.api.runs import Run
+from cnnlab.errors import ConfigError
 from cnnlab.reporting import compare as comparing
+from cnnlab.reporting import compare_groups as grouped
 from cnnlab.reporting.compare import PairTest, RunRow
 from cnnlab.reporting.compare_report import compare_page, write_compare_report
-from cnnlab.reporting.report import to_fragment
+from cnnlab.reporting.report import to_fragment, to_markdown
 from cnnlab.runtime.startup import start_keras
-from cnnlab.storage.folders import RunFolder
+from cnnlab.storage.folders import GroupFolder, RunFolder
 from cnnlab.storage.lookup import find_run
 
 
@@ -132,22 +135,74 @@ class Comparison:
         plots.compared_curves({row.label: row.run.history for row in self.rows}, self.metric, Path(path))
         return Path(path)
 
+    def to_dict(self) -> dict:
+        """What `cnnlab compare --json` prints: the rows, and each pair's McNemar test."""
+        return {
+            "metric": self.metric,
+            "runs": [dict(zip(comparing.COLUMNS, row.values())) | {"path": str(row.run.path)} for row in self.rows],
+            "pairs": [{**asdict(pair), "p_mcnemar": pair.p_value} for pair in self.pairs],
+        }
+
     def _repr_html_(self) -> str:
         with tempfile.TemporaryDirectory() as pictures:
             return to_fragment(*compare_page(self.rows, self.pairs, self.metric, Path(pictures)))
 
 
+@dataclass(frozen=True)
+class GroupComparison:
+    """Groups of runs (one config, several seeds each) side by side, best mean first, and for
+    each pair Welch's t-test across seeds with McNemar's test per seed pair beside it."""
+
+    rows: list[grouped.GroupRow]
+    pairs: list[grouped.GroupPair]
+    metric: str
+
+    def __repr__(self) -> str:
+        return f"GroupComparison({len(self.rows)} groups, {len(self.pairs)} pairs)"
+
+    def verdicts(self) -> list[str]:
+        """Each pair's verdict in words: whether the difference holds across seeds."""
+        return [grouped.verdict(pair, self.metric) for pair in self.pairs]
+
+    def to_dict(self) -> dict:
+        return grouped.as_dict(self.rows, self.pairs, self.metric)
+
+    def write(self, folder: str | os.PathLike) -> tuple[Path, Path]:
+        return grouped.write_group_report(self.rows, self.pairs, self.metric, Path(folder))
+
+    def csv(self) -> str:
+        return grouped.as_csv(self.rows, self.metric)
+
+    def markdown(self) -> str:
+        return to_markdown(grouped.group_blocks(self.rows, self.pairs, self.metric, []))
+
+    def _repr_html_(self) -> str:
+        with tempfile.TemporaryDirectory() as pictures:
+            return to_fragment(*grouped.group_page(self.rows, self.pairs, self.metric, Path(pictures)))
+
+
 def compare(
-    runs: Iterable[Run | str | os.PathLike], *, runs_dir: str | os.PathLike = "runs", metric: str = "accuracy"
-) -> Comparison:
+    runs: Iterable[Run | Group | str | os.PathLike], *, runs_dir: str | os.PathLike = "runs", metric: str = "accuracy"
+) -> Comparison | GroupComparison:
     """Compare runs (`Run`s, run folders, config names for their newest run, or folders that
-    hold runs) with McNemar's exact test per pair on a shared test set.
+    hold runs) with McNemar's exact test per pair on a shared test set; or groups of runs
+    (`Group`s or their folders, from `train --repeat`) with Welch's t-test across seeds.
 
     >>> import cnnlab
     >>> cnnlab.compare(["mnist_baseline", "mnist_dropout"]).pairs[0].p_value  # doctest: +SKIP
     0.35...
     """
-    targets = [str(run.path) if isinstance(run, Run) else str(run) for run in runs]
+    targets = [str(run.path) if isinstance(run, (Run, Group)) else str(run) for run in runs]
+    groups = [GroupFolder(t) for t in targets if GroupFolder.holds_group(t)]
+    if groups and len(groups) < len(targets):
+        single = next(t for t in targets if not GroupFolder.holds_group(t))
+        raise ConfigError(
+            f"{single} is not a group of runs: compare groups with groups — train it with --repeat, "
+            "or compare single runs without the groups"
+        )
+    if groups:
+        rows = grouped.sort_groups(grouped.named_by_config([grouped.group_row(group) for group in groups]), metric)
+        return GroupComparison(rows, grouped.group_pairs(rows, metric), metric)
     rows = comparing.sort_rows([comparing.run_row(r) for r in comparing.resolve_runs(targets, Path(runs_dir))], metric)
     return Comparison(rows, comparing.pair_tests(rows), metric)
 

@@ -75,7 +75,7 @@ def evaluation_table(metrics: dict, title: str):
     return table
 
 
-@cli.command(short_help="Compare runs, with McNemar's exact test per pair.")
+@cli.command(short_help="Compare runs (McNemar per pair) or groups of runs (Welch across seeds).")
 @click.argument("runs", nargs=-1, required=True)
 @runs_dir_option
 @click.option("--metric", default="accuracy", show_default=True, help="Test metric to sort by.")
@@ -100,6 +100,7 @@ def evaluation_table(metrics: dict, title: str):
     "parameters and time, validation curves, and every pair's McNemar test in words.",
 )
 @click.option("--fail-below", type=float, metavar="VALUE", help="Exit 1 if the best run's metric is below VALUE.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows and the pairs' tests as JSON, for scripts.")
 def compare(
     runs: tuple[str, ...],
     runs_dir: Path,
@@ -109,27 +110,49 @@ def compare(
     plot_file,
     report_dir: Path | None,
     fail_below: float | None,
+    as_json: bool,
 ) -> None:
-    """Compare runs side by side, with McNemar's exact test for each pair on a shared test set.
+    """Compare runs side by side, with McNemar's exact test for each pair on a shared test set;
+    or groups of runs (from train --repeat), with Welch's t-test across seeds.
 
     RUNS are run folders, config names (their newest runs), or folders holding runs (every
     evaluated run in them). A small p (say < 0.05) means the two models' accuracies differ by
-    more than chance on this test set.
+    more than chance on this test set. Given group folders instead, each pair gets Welch's
+    t-test on the per-seed scores (does the difference hold across seeds?), the difference of
+    the means with its 95 % interval, and McNemar for each seed's pair of runs.
 
     \b
     Examples:
       cnnlab compare mnist_baseline mnist_dropout
       cnnlab compare runs --report compare       # then open compare/compare.html
+      cnnlab compare runs/mnist_baseline/*-x3 runs/mnist_dropout/*-x3 --json
     """
+    import json
+
     from rich.table import Table
 
     import cnnlab.api as api
-    from cnnlab.fileio import write_atomic
     from cnnlab.reporting.compare import COLUMNS
     from cnnlab.reporting.report import cell
 
     comparison = api.compare(runs, runs_dir=runs_dir, metric=metric)
-    out = console()
+    out = console(stderr=as_json)  # --json keeps stdout for the JSON alone
+    if isinstance(comparison, api.GroupComparison):
+        if plot_file:
+            raise click.UsageError("--plot draws single runs' curves; for groups, --report draws each seed's score")
+        best = comparison.rows[0].scores.get(metric, {}).get("mean")
+        if as_json:
+            click.echo(json.dumps(comparison.to_dict(), indent=2))
+        else:
+            _show_groups(out, comparison, metric)
+        _write_outputs(out, comparison, csv_file, markdown_file, report_dir)
+        _fail_below(out, metric, best, fail_below)
+        return
+    if as_json:
+        click.echo(json.dumps(comparison.to_dict(), indent=2))
+        _write_outputs(out, comparison, csv_file, markdown_file, report_dir)
+        _fail_below(out, metric, comparison.rows[0].metrics.get(metric), fail_below)
+        return
     table = Table(title=f"runs by test {metric}", title_justify="left")
     for column in COLUMNS:
         table.add_column(column, justify="left" if column == "run" else "right")
@@ -143,19 +166,62 @@ def compare(
         for pair in comparison.pairs:
             pairs.add_row(pair.a, pair.b, str(pair.only_a), str(pair.only_b), f"{pair.p_value:.4g}")
         out.print(pairs)
+    if plot_file:
+        comparison.plot(plot_file)
+    _write_outputs(out, comparison, csv_file, markdown_file, report_dir)
+    _fail_below(out, metric, comparison.rows[0].metrics.get(metric), fail_below)
+
+
+def _write_outputs(out, comparison, csv_file, markdown_file, report_dir) -> None:
+    from cnnlab.fileio import write_atomic
+
     if csv_file:
         write_atomic(csv_file, comparison.csv())
     if markdown_file:
         write_atomic(markdown_file, comparison.markdown())
-    if plot_file:
-        comparison.plot(plot_file)
     if report_dir:
         markdown, page = comparison.write(report_dir)
         out.print(f"report: {markdown} and {page}", markup=False)
-    best = comparison.rows[0].metrics.get(metric)
+
+
+def _fail_below(out, metric: str, best, fail_below: float | None) -> None:
+    from cnnlab.reporting.report import cell
+
     if fail_below is not None and (not isinstance(best, (int, float)) or best < fail_below):
         out.print(f"best {metric} {cell(best)} is below {fail_below}", style="red", markup=False)
         sys.exit(1)
+
+
+def _show_groups(out, comparison, metric: str) -> None:
+    """The groups table, each pair's tests, and each pair's verdict in words."""
+    from rich.table import Table
+
+    from cnnlab.reporting.compare_groups import header
+    from cnnlab.reporting.report import cell
+
+    table = Table(title=f"groups by mean test {metric}", title_justify="left")
+    for column in header(metric):
+        table.add_column(column, justify="left" if column == "group" else "right")
+    for row in comparison.rows:
+        table.add_row(*[cell(v) for v in row.values(metric)])
+    out.print(table)
+    if comparison.pairs:
+        pairs = Table(title="across seeds: Welch's t-test; per seed pair: McNemar", title_justify="left")
+        for column in ("A", "B", "difference", "95 % interval", "Welch p", "McNemar p"):
+            pairs.add_column(column, justify="left" if column in "AB" else "right")
+        for pair in comparison.pairs:
+            test = pair.welch
+            pairs.add_row(
+                pair.a,
+                pair.b,
+                f"{test['difference']:+.4f}",
+                "-" if test["low"] is None else f"{test['low']:+.4f} to {test['high']:+.4f}",
+                "-" if test["p"] is None else f"{test['p']:.3g}",
+                ", ".join(f"{m['p']:.3g}" for m in pair.mcnemar) or "-",
+            )
+        out.print(pairs)
+        for line in comparison.verdicts():
+            out.print(line, markup=False, soft_wrap=True)
 
 
 @cli.command(short_help="Classify images with a run's model.")

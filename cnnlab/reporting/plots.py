@@ -271,3 +271,20 @@ def tradeoff(points: dict[str, tuple[float, float]], front: set[str], path: Path
     axis.set(title=f"{ylabel} against {xlabel}", xlabel=xlabel, ylabel=ylabel)
     axis.grid(alpha=0.3)
     return _save(figure, path)
+
+
+def seed_spread(groups: dict[str, dict], path: Path, label: str) -> bytes:
+    """One row per group of runs: each seed's score as a dot, the mean as a bar and its 95 %
+    interval as a line, so the overlap between groups shows at a glance."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7, 1.2 + 0.5 * len(groups)))
+    for row, score in enumerate(reversed(list(groups.values()))):
+        axis.scatter(score["values"], [row] * len(score["values"]), color="tab:gray", s=22, zorder=3)
+        if score["low"] is not None:
+            axis.plot([score["low"], score["high"]], [row, row], color="tab:blue", linewidth=2, zorder=2)
+        axis.plot([score["mean"]] * 2, [row - 0.25, row + 0.25], color="tab:blue", linewidth=2, zorder=2)
+    axis.set_yticks(range(len(groups)), list(reversed(list(groups))), fontsize=8)
+    axis.set_ylim(-0.6, len(groups) - 0.4)
+    axis.set(title=f"{label}: each seed (dots), mean and 95 % interval (blue)", xlabel=label)
+    axis.grid(alpha=0.3, axis="x")
+    return _save(figure, path)

@@ -1,0 +1,134 @@
+"""Answers that hold across seeds: `cnnlab train --repeat N` (a group of runs, one per seed) and
+`cnnlab compare GROUP_A GROUP_B` (Welch's t-test across seeds, McNemar per seed pair)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import TINY
+from scipy import stats
+
+from cnnlab.cli import cli
+from cnnlab.scores import mcnemar_exact
+
+pytestmark = pytest.mark.trains
+
+
+def _group(result, runs: Path) -> Path:
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("group: "))
+    path = Path(line.removeprefix("group: "))
+    assert path.name == "group.json" and path.parent.parent == runs / "tiny"
+    return path.parent
+
+
+@pytest.fixture(scope="module")
+def groups(tmp_path_factory):
+    """Two groups of the tiny config on seeds 42, 43, 44: the config's own learning rate
+    (--repeat 3), and a higher one (--seeds 42,43,44), which is better on every seed."""
+    folder = tmp_path_factory.mktemp("groups")
+    config = folder / "tiny.yaml"
+    config.write_text(TINY)
+    runs = folder / "runs"
+    invoke = CliRunner().invoke
+    a = _group(invoke(cli, ["train", str(config), "--repeat", "3", "--runs-dir", str(runs)]), runs)
+    faster = ["--set", "train.optimizer.learning_rate=0.02", "--seeds", "42,43,44"]
+    b = _group(invoke(cli, ["train", str(config), *faster, "--runs-dir", str(runs)]), runs)
+    return a, b
+
+
+def _runs(group: Path) -> list[Path]:
+    return [group.parent / member["run"] for member in json.loads((group / "group.json").read_text())["runs"]]
+
+
+def test_repeat_trains_one_evaluated_run_per_seed_and_the_group_summarises_their_metrics(groups):
+    group, _ = groups
+    summary = json.loads((group / "group.json").read_text())
+    runs = _runs(group)
+    assert summary["status"] == "completed" and summary["seeds"] == [42, 43, 44] and len(set(runs)) == 3
+    manifests = [json.loads((run / "manifest.json").read_text()) for run in runs]
+    assert [m["seed"] for m in manifests] == [42, 43, 44] and {m["status"] for m in manifests} == {"completed"}
+    for metric in ("accuracy", "loss"):
+        values = [json.loads((run / "metrics.json").read_text())[metric] for run in runs]
+        score = summary["test"][metric]
+        assert score["values"] == values
+        assert score["mean"] == pytest.approx(statistics.mean(values), abs=1e-12)
+        assert score["sd"] == pytest.approx(statistics.stdev(values), abs=1e-12)
+        half = stats.t.ppf(0.975, 2) * statistics.stdev(values) / np.sqrt(3)
+        assert (score["low"], score["high"]) == pytest.approx(
+            (statistics.mean(values) - half, statistics.mean(values) + half)
+        )
+    seconds = [m["timing"]["train_seconds"] for m in manifests]
+    assert summary["train_seconds"]["mean"] == pytest.approx(statistics.mean(seconds))
+    assert "| mean ± sd |" in (group / "group.md").read_text()
+
+
+def test_compare_groups_json_gives_welch_p_and_mcnemar_per_seed(run_cli, groups):
+    a, b = groups
+    result = run_cli("compare", a, b, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (pair,) = report["pairs"]
+    by_label = {g["group"]: g["test"]["accuracy"]["values"] for g in report["groups"]}
+    first, second = by_label[pair["a"]], by_label[pair["b"]]
+    expected = stats.ttest_ind(first, second, equal_var=False)
+    assert pair["p_welch"] == pytest.approx(expected.pvalue, rel=1e-9)
+    assert pair["difference"] == pytest.approx(np.mean(first) - np.mean(second))
+    low, high = expected.confidence_interval(0.95)
+    assert (pair["difference_low"], pair["difference_high"]) == pytest.approx((low, high))
+    # McNemar per seed: the runs of one seed, A's against B's, on their shared test set
+    groups_by_label = {g["group"]: g for g in report["groups"]}
+    runs_a, runs_b = groups_by_label[pair["a"]]["runs"], groups_by_label[pair["b"]]["runs"]
+    expected_mcnemar = []
+    for run_a, run_b in zip(runs_a, runs_b):
+        pa, pb = (np.load(Path(run) / "predictions.npz") for run in (run_a, run_b))
+        expected_mcnemar.append(mcnemar_exact(pa["y_pred"] == pa["y_true"], pb["y_pred"] == pb["y_true"])[2])
+    assert pair["p_mcnemar"] == pytest.approx(expected_mcnemar) and len(expected_mcnemar) == 3
+    assert [m["seeds"] for m in pair["mcnemar"]] == [[42, 42], [43, 43], [44, 44]]
+
+
+def test_compare_groups_says_in_words_whether_the_verdict_holds_and_draws_each_seed(run_cli, groups, tmp_path):
+    a, b = groups
+    result = run_cli("compare", a, b, "--report", tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    assert "across seeds" in result.stdout and "Welch p" in result.stdout
+    page = (tmp_path / "report" / "compare.md").read_text()
+    assert "Does the difference hold across seeds?" in page and "seeds.png" in page
+    assert (tmp_path / "report" / "seeds.png").stat().st_size > 5000
+
+
+def test_compare_refuses_a_group_beside_a_single_run(run_cli, groups):
+    a, _ = groups
+    result = run_cli("compare", a, _runs(a)[0])
+    assert result.exit_code == 2 and "is not a group of runs: compare groups with groups" in result.stderr
+
+
+def test_a_group_from_python_is_the_same_as_from_the_command(groups):
+    import cnnlab
+
+    a, _ = groups
+    group = cnnlab.Group(a)
+    assert group.seeds == [42, 43, 44] and group.status == "completed"
+    assert [run.manifest["seed"] for run in group.runs] == [42, 43, 44]
+    assert group.score("accuracy")["values"] == [run.metrics["accuracy"] for run in group.runs]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--seeds", "1,1,2"], "seed 1 is given twice"),
+        (["--seeds", "1,x"], "is not a list of whole numbers"),
+        (["--repeat", "2", "--seeds", "1,2"], "not both"),
+        (["--repeat", "2", "--resume", "tiny"], "--resume continues one run"),
+    ],
+)
+def test_bad_seeds_are_refused_before_anything_trains(run_cli, write, tmp_path, arguments, message):
+    config = write("t.yaml", TINY)
+    result = run_cli("train", config, *arguments, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and message in result.stderr
+    assert not (tmp_path / "runs").exists()
