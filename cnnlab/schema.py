@@ -205,6 +205,9 @@ class SearchConfig(Section):
 
     algorithm: Literal["random", "hyperband", "bayesian"] = "random"
     max_trials: int = Field(8, ge=1)
+    repeats: int = Field(
+        1, ge=1, description="trainings per trial, with seeds seed, seed+1, ...: the tables show their mean and sd"
+    )
     objective: str = Field("val_accuracy", description="a logged metric; loss and error metrics are minimised")
     space: dict[str, Any] = Field(
         min_length=1,

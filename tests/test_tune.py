@@ -71,6 +71,30 @@ def test_a_search_writes_one_row_per_trial_and_a_best_yaml_that_trains(run_cli, 
     assert run.parent.name == "search-tuned"
 
 
+def test_search_repeats_trains_each_trial_with_two_seeds_and_tables_their_mean_and_sd(run_cli, write, tmp_path):
+    import json
+    import statistics
+
+    config = write(
+        "search.yaml",
+        SEARCH.replace("max_trials: 3", "max_trials: 2\n  repeats: 2").replace("enabled: false", "enabled: true"),
+    )
+    result = run_cli("tune", config, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    folder = _search_folder(tmp_path / "runs")
+    rows = _rows(folder)
+    assert [row["trial"] for row in rows] == ["0", "1"] and "val_accuracy_sd" in rows[0]
+    times = json.loads((folder / "trial_times.json").read_text())
+    for row in rows:  # 2 trials x 2 trainings = 4 models, each of 2 epochs
+        trainings = sorted(p.name for p in (folder / "tensorboard" / row["trial"]).iterdir())
+        assert trainings == ["execution0", "execution1"] and int(row["epochs"]) == 4
+        scores = times[row["trial"]]["scores"]
+        assert len(scores) == 2
+        assert float(row["val_accuracy_mean"]) == pytest.approx(statistics.mean(scores))
+        assert float(row["val_accuracy_sd"]) == pytest.approx(statistics.stdev(scores))
+    assert "val_accuracy (mean of 2) | sd |" in (folder / "trials.md").read_text()
+
+
 def test_an_interrupted_search_resumes_without_redoing_a_finished_trial(run_cli, write, tmp_path):
     from cnnlab.engine.tuning import run_search
 

@@ -77,17 +77,24 @@ def _print_summary(out, search) -> None:
     rows.sort(key=lambda row: -row["score"] if search.maximise else row["score"])
     keys = list(cfg.search.space)
     table = Table(title=f"best trials of {len(search.trials)} ({cfg.search.objective})", title_justify="left")
-    for column in ("trial", *map(label, keys), cfg.search.objective, "epochs", "seconds"):
+    repeats = cfg.search.repeats
+    scored = [f"{cfg.search.objective} (mean of {repeats})", "sd"] if repeats > 1 else [cfg.search.objective]
+    for column in ("trial", *map(label, keys), *scored, "epochs", "seconds"):
         table.add_column(column, justify="left" if column == "trial" else "right", overflow="fold")
     for row in rows[:_SHOWN]:
         values = [f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in keys]
-        table.add_row(row["trial"], *values, f"{row['score']:.4f}", str(row["epochs"]), str(row["seconds"]))
+        scores = [
+            f"{row['score']:.4f}",
+            *([f"{row['sd']:.4f}" if row["sd"] is not None else "-"] if repeats > 1 else []),
+        ]
+        table.add_row(row["trial"], *values, *scores, str(row["epochs"]), str(row["seconds"]))
     out.print(table)
     failed = len(search.trials) - search.finished
     folder, best = search.folder, search.best
     if failed:
         out.print(f"{failed} trial(s) did not complete: see {folder.file(folder.TRIALS_MD)}", markup=False)
-    out.print(f"best: trial {best['trial']}, {cfg.search.objective} {best['score']:.4f}", markup=False)
+    spread = f" ± {best['sd']:.4f} over {repeats} seeds" if best.get("sd") is not None else ""
+    out.print(f"best: trial {best['trial']}, {cfg.search.objective} {best['score']:.4f}{spread}", markup=False)
     out.print(f"trials: {folder.file(folder.TRIALS_MD)}", markup=False)
     out.print(f"TensorBoard: tensorboard --logdir {folder.tensorboard}", markup=False)
     out.print(f"train the winner: cnnlab train {folder.file(folder.BEST)}", markup=False)

@@ -101,10 +101,11 @@ def _make_tuner(cfg: LocatedConfig, hypermodel, folder: SearchFolder, notify):
             directory=str(folder.tuner.parent),
             project_name=folder.tuner.name,
             overwrite=False,
+            executions_per_trial=search.repeats,  # the objective is the mean over them
             **options,
         )
     tuner.oracle.max_trials = search.max_trials  # also caps Hyperband, and a resumed search's new limit
-    tuner.cnnlab = (cfg, folder, hypermodel.dimensions, notify)
+    tuner.cnnlab = (cfg, folder, hypermodel, notify)
     finished = sum(1 for trial in tuner.oracle.trials.values() if trial.status == "COMPLETED")
     if finished:
         notify(f"resuming: {finished} finished trial(s) are kept, {search.max_trials - finished} to go at most")
@@ -115,16 +116,23 @@ class _RecordingTuner:
     """Mixed into the Keras Tuner class: times each trial and rewrites the tables after it."""
 
     def run_trial(self, trial, *args, **kwargs):
-        cfg, folder, dimensions, notify = self.cnnlab
-        values = {d.key: trial.hyperparameters.values.get(d.key) for d in dimensions}
+        cfg, folder, hypermodel, notify = self.cnnlab
+        values = {d.key: trial.hyperparameters.values.get(d.key) for d in hypermodel.dimensions}
         number = len(self.oracle.trials)
         shown = "  ".join(f"{key}={short(value)}" for key, value in values.items())
         notify(f"trial {trial.trial_id} ({number} of at most {self.oracle.max_trials}): {shown}")
         started = time.perf_counter()
+        hypermodel.execution = -1  # _build_and_fit_model counts from 0
         histories = super().run_trial(trial, *args, **kwargs)
         epochs = sum(len(h.epoch) for h in histories)
-        folder.record_time(trial.trial_id, epochs, round(time.perf_counter() - started, 2))
+        scores = [_best(h.history.get(cfg.search.objective, []), self.oracle.objective.direction) for h in histories]
+        folder.record_time(trial.trial_id, epochs, round(time.perf_counter() - started, 2), scores)
         return histories
+
+    def _build_and_fit_model(self, trial, *args, **kwargs):
+        # Keras Tuner trains a trial executions_per_trial times through here: each its own seed.
+        self.cnnlab[2].execution += 1
+        return super()._build_and_fit_model(trial, *args, **kwargs)
 
     def _deepcopy_callbacks(self, callbacks):
         # Keras Tuner copies the callbacks at the start of each trial under a bare `except:` that
@@ -133,13 +141,14 @@ class _RecordingTuner:
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
-        cfg, folder, dimensions, notify = self.cnnlab
-        summary = summarise(cfg, folder, self.oracle.trials, dimensions)
+        cfg, folder, hypermodel, notify = self.cnnlab
+        summary = summarise(cfg, folder, self.oracle.trials, hypermodel.dimensions)
         row = next(r for r in summary["rows"] if r["trial"] == trial.trial_id)
         best = summary["best"]
         if row["status"] == "COMPLETED":
+            spread = f" ± {row['sd']:.4f} over {cfg.search.repeats} seeds" if row.get("sd") is not None else ""
             notify(
-                f"trial {trial.trial_id}: {cfg.search.objective} {row['score']:.4f} in {row['seconds']} s"
+                f"trial {trial.trial_id}: {cfg.search.objective} {row['score']:.4f}{spread} in {row['seconds']} s"
                 + (f" (best so far: trial {best['trial']}, {best['score']:.4f})" if best else "")
             )
         else:
@@ -154,16 +163,23 @@ class _ConfigHyperModel(keras_tuner.HyperModel):
         super().__init__(name=search.cfg.name)
         self.search, self.dimensions, self.splits = search, dimensions, splits
         self.callbacks, self.notify = callbacks, notify
+        self.execution = 0  # which of search.repeats trainings of the trial this is
 
     def declare_hyperparameters(self, hp):
         for dimension in self.dimensions:
             dimension.sample(hp)
 
     def trial_config(self, hp) -> LocatedConfig:
-        return values_config(self.search.cfg, {d.key: d.sample(hp) for d in self.dimensions})
+        cfg = values_config(self.search.cfg, {d.key: d.sample(hp) for d in self.dimensions})
+        if cfg.search.repeats > 1:  # the seed draws the shuffles (the validation split is the search's own)
+            cfg = cfg.model_copy(update={"seed": cfg.seed + self.execution})
+        return cfg
 
     def build(self, hp):
-        return compiled_model(self.trial_config(hp), self.search.info)[0]
+        cfg = self.trial_config(hp)
+        if cfg.search.repeats > 1:
+            keras.utils.set_random_seed(cfg.seed)  # and the initial weights
+        return compiled_model(cfg, self.search.info)[0]
 
     def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, **kwargs):
         trial = self.search.trial(self.trial_config(hp), model)
@@ -176,3 +192,9 @@ class _ConfigHyperModel(keras_tuner.HyperModel):
             epochs=epochs,  # Hyperband gives each round its own epochs
             initial_epoch=initial_epoch,
         )
+
+
+def _best(values: list[float], direction: str) -> float | None:
+    """The best epoch's objective in one training, as Keras Tuner scores it."""
+    finite = [v for v in values if v == v]
+    return (max(finite) if direction == "max" else min(finite)) if finite else None

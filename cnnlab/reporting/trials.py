@@ -12,6 +12,7 @@ import csv
 import io
 
 from cnnlab.config import LocatedConfig
+from cnnlab.scores import spread
 from cnnlab.search import Dimension, objective_direction, values_config
 from cnnlab.storage.folders import SearchFolder
 
@@ -28,13 +29,15 @@ def summarise(cfg: LocatedConfig, folder: SearchFolder, trials: dict, dimensions
         done = row["status"] == "COMPLETED" and trial.best_step is not None
         row["best_epoch"] = int(trial.best_step) + 1 if done else None  # Keras Tuner starts it at 0
         row.update(folder.times.get(trial_id, {"epochs": None, "seconds": None}))
+        scores = [score for score in row.pop("scores", None) or [] if score is not None]
+        row["sd"] = spread(scores)["sd"]  # over the trial's trainings (search.repeats); None for one
         if trial.message:
             row["error"] = _last_line(trial.message)
         rows.append(row)
     finished = [r for r in rows if r["status"] == "COMPLETED" and r["score"] is not None]
     maximise = objective_direction(cfg) == "max"
     best = max(finished, key=lambda r: r["score"] if maximise else -r["score"]) if finished else None
-    folder.write_trials(*_tables(rows, dimensions, cfg.search.objective, maximise))
+    folder.write_trials(*_tables(rows, dimensions, cfg.search.objective, maximise, cfg.search.repeats))
     if best:
         folder.write_best(best_config_text(cfg, best, dimensions))
     return {"folder": folder, "rows": rows, "best": best, "finished": len(finished), "maximise": maximise}
@@ -56,19 +59,26 @@ def best_config_text(cfg: LocatedConfig, best: dict, dimensions: list[Dimension]
     return header + winner.to_yaml()
 
 
-def _tables(rows: list[dict], dimensions: list[Dimension], objective: str, maximise: bool) -> tuple[str, str]:
-    """(trials.csv, trials.md): every trial, the markdown best first, failures explained below."""
-    columns = ["trial", "status", *(d.key for d in dimensions), objective, "best_epoch", "epochs", "seconds", "error"]
+def _tables(
+    rows: list[dict], dimensions: list[Dimension], objective: str, maximise: bool, repeats: int = 1
+) -> tuple[str, str]:
+    """(trials.csv, trials.md): every trial, the markdown best first, failures explained below.
+    With `repeats` trainings per trial the score is their mean, beside their sd."""
+    score_columns = [f"{objective}_mean", f"{objective}_sd"] if repeats > 1 else [objective]
+    columns = ["trial", "status", *(d.key for d in dimensions), *score_columns, "best_epoch", "epochs", "seconds"]
     text = io.StringIO()
-    writer = csv.DictWriter(text, columns, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(text, [*columns, "error"], extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows({**row, objective: "" if row["score"] is None else row["score"]} for row in rows)
+    for row in rows:
+        scores = dict(zip(score_columns, (row["score"], row["sd"])))
+        writer.writerow({**row, **{k: "" if v is None else v for k, v in scores.items()}})
 
     def rank(row):
         score = row["score"]
         return (score is None, -(score or 0) if maximise else (score or 0))
 
-    header = ["trial", "status", *(label(d.key) for d in dimensions), objective, "best epoch", "epochs", "seconds"]
+    scored = [f"{objective} (mean of {repeats})", "sd"] if repeats > 1 else [objective]
+    header = ["trial", "status", *(label(d.key) for d in dimensions), *scored, "best epoch", "epochs", "seconds"]
     lines = [
         f"# Trials ({'highest' if maximise else 'lowest'} {objective} first)",
         "",
@@ -77,8 +87,9 @@ def _tables(rows: list[dict], dimensions: list[Dimension], objective: str, maxim
     ]
     for row in sorted(rows, key=rank):
         cells = [row["trial"], row["status"].lower(), *(short(row[d.key]) for d in dimensions)]
+        cells += ["-" if row["score"] is None else f"{row['score']:.4f}"]
+        cells += ["-" if row["sd"] is None else f"{row['sd']:.4f}"] if repeats > 1 else []
         cells += [
-            "-" if row["score"] is None else f"{row['score']:.4f}",
             row["best_epoch"] or "-",
             row["epochs"] or "-",
             row["seconds"] or "-",

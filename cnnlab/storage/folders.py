@@ -283,8 +283,9 @@ class SearchFolder(_Folder):
             self._times = read_json(path) if path.is_file() else {}
         return self._times
 
-    def record_time(self, trial_id: str, epochs: int, seconds: float) -> None:
-        self.times[trial_id] = {"epochs": epochs, "seconds": seconds}
+    def record_time(self, trial_id: str, epochs: int, seconds: float, scores: list | None = None) -> None:
+        """A finished trial's epochs and seconds (all its trainings), and each training's score."""
+        self.times[trial_id] = {"epochs": epochs, "seconds": seconds, "scores": scores or []}
         write_json(self.path / self._TIMES, self.times)
 
     def write_trials(self, csv_text: str, markdown: str) -> None:
