@@ -95,6 +95,27 @@ def test_search_repeats_trains_each_trial_with_two_seeds_and_tables_their_mean_a
     assert "val_accuracy (mean of 2) | sd |" in (folder / "trials.md").read_text()
 
 
+def test_confirm_retrains_the_best_two_trials_with_three_seeds_on_all_the_data(run_cli, write, tmp_path):
+    import json
+
+    config = write("search.yaml", SEARCH.replace("max_trials: 3", "max_trials: 2"))
+    runs = tmp_path / "runs"
+    result = run_cli("tune", config, "--set", "data.limit=96", "--confirm", "2", "--runs-dir", runs)
+    assert result.exit_code == 0, result.output
+    rows = sorted(_rows(_search_folder(runs)), key=lambda row: -float(row["val_accuracy"]))
+    winner, runner_up = (row["trial"] for row in rows)
+    assert f"the winner (trial {winner}) against the runner-up (trial {runner_up}): " in result.stdout
+    for row in rows:
+        (group,) = (runs / f"search-trial{row['trial']}").glob("*-x3")
+        summary = json.loads((group / "group.json").read_text())
+        assert summary["seeds"] == [42, 43, 44] and summary["status"] == "completed"
+        run = group.parent / summary["runs"][0]["run"]
+        trained = load_config(run / "config.yaml")
+        assert trained.model.layers[3].arguments["units"] == int(row["model.layers.3.Dense.units"])
+        assert trained.data.limit is None  # the full training split, not the search's 96 examples
+        assert json.loads((run / "manifest.json").read_text())["data"]["train_examples"] > 96
+
+
 def test_an_interrupted_search_resumes_without_redoing_a_finished_trial(run_cli, write, tmp_path):
     from cnnlab.engine.tuning import run_search
 

@@ -5,15 +5,18 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cnnlab.api.configs import Config, Overrides, resolve
 from cnnlab.api.progress import Progress, as_progress
+from cnnlab.api.trainer import train_group
+from cnnlab.api.views import GroupComparison, compare
 from cnnlab.config import LocatedConfig, load_config
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, Problem
+from cnnlab.reporting.compare_groups import verdict
 from cnnlab.reporting.report import to_fragment
-from cnnlab.reporting.trials import label, short
+from cnnlab.reporting.trials import label, short, trial_config
 from cnnlab.runtime.startup import start_keras
 from cnnlab.search import objective_direction
 from cnnlab.storage.folders import SearchFolder
@@ -30,6 +33,12 @@ class Search:
     trials: list[dict]
     best: dict | None
     maximise: bool
+    confirmed: GroupComparison | None = None  # tune(confirm=T): the top trials retrained with 3 seeds each
+
+    def ranked(self) -> list[dict]:
+        """The finished trials, best first."""
+        finished = [row for row in self.trials if row["status"] == "COMPLETED" and row["score"] is not None]
+        return sorted(finished, key=lambda row: -row["score"] if self.maximise else row["score"])
 
     def __repr__(self) -> str:
         best = f", best trial {self.best['trial']} ({self.best['score']:.4f})" if self.best else ""
@@ -69,11 +78,17 @@ def tune(
     max_trials: int | None = None,
     overrides: Overrides = None,
     runs_dir: str | os.PathLike = "runs",
+    confirm: int | None = None,
     progress: bool | Progress = True,
 ) -> Search:
     """Search the values of a config's `search:` section with Keras Tuner; each trial trains the
     config with its values set, as `train` would, and is judged on the validation split. Or, with
     `resume` (a `tune-…` folder), continue a stopped search without running a finished trial again.
+
+    `confirm=T` then retrains the T best trials with 3 seeds each, as `cnnlab train` would (on
+    the full training split: the search's `data.limit` is dropped), and compares the groups
+    (`Search.confirmed`): whether the winner is distinguishable from the runner-up on the test
+    split across seeds.
 
     >>> import cnnlab
     >>> search = cnnlab.tune("configs/mnist_search.yaml", max_trials=4)  # doctest: +SKIP
@@ -102,7 +117,33 @@ def tune(
     )
     with show.training() as callbacks:
         found = run_search(planned, folder, callbacks=callbacks, notify=show.note)
-    return Search(folder, cfg, found["rows"], found["best"], found["maximise"])
+    search = Search(folder, cfg, found["rows"], found["best"], found["maximise"])
+    return search if confirm is None else replace(search, confirmed=_confirm(search, confirm, Path(runs_dir), show))
+
+
+def _confirm(search: Search, top: int, runs_dir: Path, show: Progress) -> GroupComparison:
+    """The `top` best trials, each trained with 3 seeds into a group, compared across seeds."""
+    ranked = search.ranked()[:top]
+    if len(ranked) < 2:
+        raise ConfigError(
+            Problem("--confirm compares the best trials: this search finished fewer than 2", key="--confirm")
+        )
+    show.say(f"\nconfirming the best {len(ranked)} trials with 3 seeds each, on the full training split")
+    groups = []
+    for place, row in enumerate(ranked, 1):
+        cfg = trial_config(search.config, row, f"{search.config.name}-trial{row['trial']}", full_data=True)
+        show.say(
+            f"\n[{place} of {len(ranked)}] trial {row['trial']} ({search.config.search.objective} {row['score']:.4f})"
+        )
+        groups.append(train_group(cfg, [cfg.seed + i for i in range(3)], runs_dir, show))
+    comparison = compare(groups)
+    winner, runner_up = (f"{search.config.name}-trial{row['trial']}" for row in ranked[:2])
+    pair = next(p for p in comparison.pairs if {p.a, p.b} == {winner, runner_up})
+    show.say(
+        f"\nthe winner (trial {ranked[0]['trial']}) against the runner-up (trial {ranked[1]['trial']}): "
+        + verdict(pair, "accuracy")
+    )
+    return comparison
 
 
 def _search_config(config: Config | None, resumed: SearchFolder | None, max_trials, overrides) -> LocatedConfig:

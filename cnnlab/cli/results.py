@@ -144,7 +144,7 @@ def compare(
         if as_json:
             click.echo(json.dumps(comparison.to_dict(), indent=2))
         else:
-            _show_groups(out, comparison, metric)
+            show_groups(out, comparison, metric)
         _write_outputs(out, comparison, csv_file, markdown_file, report_dir)
         _fail_below(out, metric, best, fail_below)
         return
@@ -192,7 +192,7 @@ def _fail_below(out, metric: str, best, fail_below: float | None) -> None:
         sys.exit(1)
 
 
-def _show_groups(out, comparison, metric: str) -> None:
+def show_groups(out, comparison, metric: str) -> None:
     """The groups table, each pair's tests, and each pair's verdict in words."""
     from rich.table import Table
 

@@ -22,8 +22,20 @@ _SHOWN = 10  # trials in the closing table
     type=click.Path(file_okay=False, path_type=Path),
     help="Continue a stopped search (its tune-... folder); finished trials are not run again.",
 )
+@click.option(
+    "--confirm",
+    type=click.IntRange(min=2),
+    metavar="T",
+    help="Then retrain the T best trials with 3 seeds each (full training split) and say whether "
+    "the winner beats the runner-up across seeds.",
+)
 def tune(
-    config_path: Path | None, overrides: tuple[str, ...], max_trials: int | None, runs_dir: Path, resume: Path | None
+    config_path: Path | None,
+    overrides: tuple[str, ...],
+    max_trials: int | None,
+    runs_dir: Path,
+    resume: Path | None,
+    confirm: int | None,
 ) -> None:
     """Search the values in CONFIG's search: section with Keras Tuner; each trial trains the
     config with its values set, as cnnlab train would, and is judged on the validation split.
@@ -47,6 +59,7 @@ def tune(
     Examples:
       cnnlab tune configs/mnist_search.yaml --set data.limit=5000 --set train.epochs=2
       cnnlab tune --resume runs/mnist_search/tune-20261122-101500
+      cnnlab tune configs/mnist_search.yaml --confirm 2   # then the best 2, 3 seeds each
       cnnlab train runs/mnist_search/tune-20261122-101500/best.yaml
     """
     if (config_path is None) == (resume is None):
@@ -61,9 +74,14 @@ def tune(
         max_trials=max_trials,
         overrides=list(overrides),
         runs_dir=runs_dir,
+        confirm=confirm,
         progress=progress(),
     )
     _print_summary(console(), search)
+    if search.confirmed is not None:
+        from cnnlab.cli.results import show_groups
+
+        show_groups(console(), search.confirmed, "accuracy")
 
 
 def _print_summary(out, search) -> None:

@@ -43,12 +43,21 @@ def summarise(cfg: LocatedConfig, folder: SearchFolder, trials: dict, dimensions
     return {"folder": folder, "rows": rows, "best": best, "finished": len(finished), "maximise": maximise}
 
 
+def trial_config(cfg: LocatedConfig, row: dict, name: str, full_data: bool = False) -> LocatedConfig:
+    """A trial's config (a row of `summarise`) as `cnnlab train` runs it, named `name`; with
+    `full_data`, without the search's `data.limit`."""
+    trial = values_config(
+        cfg, {key: row[key] for key in cfg.search.space} | ({"data.limit": None} if full_data else {})
+    )
+    trial.search = None
+    trial.name = name
+    return trial
+
+
 def best_config_text(cfg: LocatedConfig, best: dict, dimensions: list[Dimension]) -> str:
     """The winning trial's config as YAML that `cnnlab train` runs as it is, under a header
     that says where it came from."""
-    winner = values_config(cfg, {d.key: best[d.key] for d in dimensions})
-    winner.search = None
-    winner.name = f"{cfg.name}-tuned"
+    winner = trial_config(cfg, best, f"{cfg.name}-tuned")
     values = "\n".join(f"#   {d.key}: {best[d.key]!r}" for d in dimensions)
     header = (
         f"# Found by cnnlab tune ({cfg.search.algorithm} search): trial {best['trial']} scored "
