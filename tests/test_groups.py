@@ -132,3 +132,47 @@ def test_bad_seeds_are_refused_before_anything_trains(run_cli, write, tmp_path, 
     result = run_cli("train", config, *arguments, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and message in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_group_stopped_in_its_second_run_resumes_to_three_completed_runs(tmp_path):
+    """Ctrl-C (the kernel's stop button) during seed 43: group.json says interrupted and names
+    the stopped run; resuming the group resumes that run where it stopped, keeps seed 42's run
+    as it was, and trains seed 44."""
+    import os
+    import signal
+    import threading
+    import time
+
+    import cnnlab
+
+    runs = tmp_path / "runs"
+    config = tmp_path / "slow.yaml"
+    config.write_text(TINY.replace("epochs: 3", "epochs: 8").replace("train_examples: 192", "train_examples: 960"))
+
+    def stop_in_the_second_run():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            histories = sorted(runs.glob("tiny/*/history.csv"))
+            if len(histories) == 2 and histories[1].read_text().count("\n") >= 2:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    threading.Thread(target=stop_in_the_second_run, daemon=True).start()
+    with pytest.raises(cnnlab.Interrupted, match="resume the group with: cnnlab train --resume") as caught:
+        cnnlab.train(config, repeat=3, runs_dir=runs, progress=False)
+    (group,) = caught.value.runs
+    summary = group.summary
+    assert summary["status"] == "interrupted"
+    assert [m["status"] for m in summary["runs"]] == ["completed", "interrupted", "not started"]
+    first, stopped = group.runs
+    first_history = (first.path / "history.csv").read_bytes()
+    done = len(stopped.history)
+    assert 1 <= done < 8
+
+    resumed = group.resume(progress=False)
+    assert resumed == group and resumed.status == "completed" and resumed.seeds == [42, 43, 44]
+    assert [run.manifest["status"] for run in resumed.runs] == ["completed"] * 3
+    assert resumed.runs[:2] == [first, stopped] and (first.path / "history.csv").read_bytes() == first_history
+    assert stopped.manifest["resumed"] and [row["epoch"] for row in stopped.history] == list(range(1, 9))
+    assert resumed.score("accuracy")["values"] == [run.metrics["accuracy"] for run in resumed.runs]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cnnlab.api.progress import as_progress
+from cnnlab.api.repeating import resume_group
 from cnnlab.api.runs import Run
 from cnnlab.errors import RunError
 from cnnlab.storage.folders import GroupFolder
@@ -63,6 +65,10 @@ class Group:
         if metric not in scores:
             raise RunError(f"{self.path}: no test {metric!r} in this group — it has: {', '.join(scores) or 'none'}")
         return scores[metric]
+
+    def resume(self, *, progress=True) -> Group:
+        """Finish this group if it was stopped: stopped runs resume, seeds not started train."""
+        return Group(resume_group(self.path, self.path.parent.parent, as_progress(progress)))
 
     def _repr_markdown_(self) -> str:
         return (self.path / GroupFolder.REPORT_MD).read_text(encoding="utf-8")

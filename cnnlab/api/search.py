@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cnnlab.api.configs import Config, Overrides, resolve
 from cnnlab.api.progress import Progress, as_progress
-from cnnlab.api.trainer import train_group
+from cnnlab.api.repeating import train_group
 from cnnlab.api.views import GroupComparison, compare
 from cnnlab.config import LocatedConfig, load_config
 from cnnlab.errors import ConfigError, Problem

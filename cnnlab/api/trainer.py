@@ -10,7 +10,7 @@ the seeds set again).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +18,9 @@ from cnnlab.api.configs import Config, Overrides, label, resolve
 from cnnlab.api.progress import Progress
 from cnnlab.config import LocatedConfig
 from cnnlab.errors import CnnlabError, ConfigError, Interrupted, Problem, RunFailed
-from cnnlab.reporting.groups import group_markdown, group_summary, in_words
 from cnnlab.runtime.processes import PeerLost
 from cnnlab.runtime.startup import start_keras
-from cnnlab.storage.folders import GroupFolder, RunFolder
+from cnnlab.storage.folders import RunFolder
 from cnnlab.storage.lookup import create_run_folder
 
 
@@ -75,78 +74,17 @@ def train_config(cfg: LocatedConfig, resumed: RunFolder | None, runs_dir: Path, 
     return run.path
 
 
-Seeds = int | Sequence[int] | None  # how many runs (seed, seed + 1, ...), or their seeds, or one run
-
-
-def seeds_of(cfg: LocatedConfig, seeds: Seeds) -> list[int] | None:
-    """The seeds of a group of runs of `cfg`: n of them from the config's own seed up, or those
-    given; None for a single run.
-
-    >>> cfg = LocatedConfig.model_validate({"name": "x", "seed": 7, "model": {"layers": ["Flatten"]}})
-    >>> seeds_of(cfg, 3), seeds_of(cfg, [1, 5]), seeds_of(cfg, None)
-    ([7, 8, 9], [1, 5], None)
-    """
-    if seeds is None:
-        return None
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise ConfigError(Problem(f"a group needs at least one run (got {seeds})", key="--repeat"))
-        return [cfg.seed + i for i in range(seeds)]
-    listed = [int(seed) for seed in seeds]
-    repeated = sorted({seed for seed in listed if listed.count(seed) > 1})
-    if not listed or repeated:
-        what = f"seed {repeated[0]} is given twice" if repeated else "no seed given"
-        raise ConfigError(Problem(what, key="--seeds", hint="give distinct seeds, such as --seeds 1,2,3"))
-    return listed
-
-
-def train_group(cfg: LocatedConfig, seeds: list[int], runs_dir: Path, show: Progress) -> Path:
-    """Train `cfg` once per seed, each into a run folder of its own, beside a group folder whose
-    `group.json` names the runs and summarises their test scores (rewritten after every run, so
-    it is true however the group ends). A run that fails does not stop the ones after it;
-    Ctrl-C stops the group, raising `Interrupted` with `.runs` holding the group folder."""
-    if cfg.runtime.distribute == "data_parallel":  # every process would have to repeat in step
-        raise ConfigError(
-            cfg.problem(("runtime", "distribute"), "data_parallel trains one run per command", "train without --repeat")
-        )
-    group = GroupFolder(create_run_folder(runs_dir, cfg.name, suffix=f"-x{len(seeds)}"))
-    members = [{"seed": seed, "run": None, "status": "not started"} for seed in seeds]
-    manifests: dict[str, dict] = {}
-
-    def record(status: str) -> None:
-        summary = group_summary(cfg.name, str(cfg._source or cfg.name), members, manifests, status)
-        group.write(summary, group_markdown(summary, manifests))
-
-    record("running")
-    show.say(f"training {cfg.name} with seeds {', '.join(map(str, seeds))} -> {group}")
-    for index, (member, seed) in enumerate(zip(members, seeds)):
-        show.say(f"\n[seed {seed}: run {index + 1} of {len(seeds)}]")
-        try:
-            path = train_config(cfg.model_copy(update={"seed": seed}, deep=True), None, runs_dir, show)
-        except Interrupted as error:
-            member.update(run=error.run and Path(error.run).name, status="interrupted")
-            record("interrupted")
-            error.runs = [group.path]
-            raise
-        except (RunFailed, PeerLost) as error:
-            member.update(run=error.run and Path(error.run).name, status="failed")
-            show.error(error)
-        else:
-            member.update(run=path.name, status="completed")
-            manifests[path.name] = group.run(path.name).manifest
-        record("running")
-    record("completed" if all(m["status"] == "completed" for m in members) else "incomplete")
-    show.say(f"\n{cfg.name}, {len(seeds)} seeds: {in_words(group.summary)}")
-    return group.path
-
-
 def train_configs(
-    configs: list[Config], overrides: Overrides, runs_dir: Path, show: Progress, seeds: Seeds = None
+    configs: list[Config],
+    overrides: Overrides,
+    runs_dir: Path,
+    show: Progress,
+    train_one: Callable[[LocatedConfig], Path | None] | None = None,
 ) -> list[Path | None]:
     """Check every config (refusing them all, with `ChecksFailed`, if any fails), then train
     them in turn: a failed run does not stop the ones after it; Ctrl-C stops them all, raising
-    `Interrupted` with `.runs`, the runs trained so far. One run folder (or None) per config;
-    with `seeds`, a group folder per config (`train_group`)."""
+    `Interrupted` with `.runs`, the runs trained so far. One run folder (or None) per config,
+    or what `train_one` makes of each (a group of seeds: `repeating.train_group`)."""
     loaded, failures = [], []
     for config in configs:
         try:
@@ -172,11 +110,8 @@ def train_configs(
     runs: list[Path | None] = []
     for index, cfg in enumerate(loaded):
         show.say(f"\n[{index + 1}/{len(configs)}] {label(configs[index])}")
-        group = seeds_of(cfg, seeds)
         try:
-            runs.append(
-                train_config(cfg, None, runs_dir, show) if group is None else train_group(cfg, group, runs_dir, show)
-            )
+            runs.append(train_config(cfg, None, runs_dir, show) if train_one is None else train_one(cfg))
         except Interrupted as error:
             show.error(error)
             error.runs = [*runs, *getattr(error, "runs", [error.run])]

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from cnnlab.api import trainer
+from cnnlab.api import repeating, trainer
 from cnnlab.api.configs import Config, Overrides, resolve, with_override
 from cnnlab.api.groups import Group
 from cnnlab.api.progress import Progress, as_progress
@@ -57,9 +57,17 @@ def train(
     if repeat is not None and seeds is not None:
         raise ConfigError(Problem("give repeat (how many runs) or seeds (which ones), not both", key="--seeds"))
     group = repeat if seeds is None else list(seeds)
+
+    def train_one(cfg):  # a config of several, as a group of seeds when asked
+        return repeating.train_group(cfg, repeating.seeds_of(cfg, group), Path(runs_dir), show)
+
     if isinstance(config, Sequence) and not isinstance(config, str):
         try:
-            return _runs(trainer.train_configs(list(config), overrides, Path(runs_dir), show, group))
+            return _runs(
+                trainer.train_configs(
+                    list(config), overrides, Path(runs_dir), show, None if group is None else train_one
+                )
+            )
         except Interrupted as error:
             error.runs = _runs(error.runs)
             raise
@@ -68,25 +76,27 @@ def train(
     if group is None:
         return _runs([trainer.train_config(cfg, None, Path(runs_dir), show)])[0]
     try:
-        return Group(trainer.train_group(cfg, trainer.seeds_of(cfg, group), Path(runs_dir), show))
+        return Group(train_one(cfg))
     except Interrupted as error:
         error.runs = _runs(error.runs)
         raise
 
 
 def resume(
-    run: str | os.PathLike | Run,
+    run: str | os.PathLike | Run | Group,
     config: Config | None = None,
     *,
     overrides: Overrides = None,
     epochs: int | None = None,
     runs_dir: str | os.PathLike = "runs",
     progress: bool | Progress = True,
-) -> Run | None:
+) -> Run | Group | None:
     """Continue an interrupted run (a `Run`, its folder or its name) from its last completed
     epoch, with its own config or `config`, and `overrides`; refused where they would change
     its model, its data or its seed. `epochs` (`train.epochs`) continues a completed run up to
     that many epochs, from its last one, with its optimizer's state; its history is kept.
+    Given a stopped group of seeds (a `Group` or its folder), finish it: its stopped run
+    resumes and the seeds not started yet train.
 
     >>> import cnnlab
     >>> cnnlab.resume("mnist_baseline").status  # doctest: +SKIP
@@ -94,7 +104,17 @@ def resume(
     >>> cnnlab.resume("mnist_fast", epochs=4).manifest["epochs_completed"]  # doctest: +SKIP
     4
     """
-    target = run.path if isinstance(run, Run) else run
+    target = run.path if isinstance(run, (Run, Group)) else run
+    if GroupFolder.holds_group(target):
+        if config is not None or overrides or epochs is not None:
+            raise ConfigError(
+                Problem("a group resumes as it was trained: no config, --set or --epochs", key="--resume")
+            )
+        try:
+            return Group(repeating.resume_group(Path(target), Path(runs_dir), as_progress(progress)))
+        except Interrupted as error:
+            error.runs = _runs(error.runs)
+            raise
     if epochs is not None:
         overrides = with_override(overrides, "train.epochs", epochs)
     return _runs([trainer.resume_run(target, config, overrides, Path(runs_dir), as_progress(progress))])[0]

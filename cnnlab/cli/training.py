@@ -25,7 +25,7 @@ from cnnlab.errors import Interrupted
 @click.option(
     "--resume",
     metavar="RUN",
-    help="Continue an interrupted run (its folder or its name) from its last completed epoch.",
+    help="Continue an interrupted run (its folder or its name) from its last completed epoch, or a group.",
 )
 @click.option(
     "--epochs",
@@ -99,7 +99,9 @@ def train(
     config_path = config_paths[0] if config_paths else None
     with _leaving_when_a_peer_is_lost():
         if resume:
-            api.resume(resume, config_path, overrides=overrides, runs_dir=runs_dir, progress=progress())
+            resumed = api.resume(resume, config_path, overrides=overrides, runs_dir=runs_dir, progress=progress())
+            if isinstance(resumed, api.Group):
+                _group_ended(resumed)
         elif repeat or seeds:
             _train_group(api, config_path, overrides, runs_dir, group)
         else:
@@ -117,9 +119,12 @@ def _seed_list(text: str | None) -> list[int] | None:
 
 def _train_group(api, path: Path, overrides: list[str], runs_dir: Path, group: dict) -> None:
     """One config with several seeds: the group folder, and exit 0 only if every run completed."""
-    trained = api.train(path, overrides=overrides, runs_dir=runs_dir, progress=progress(), **group)
-    console().print(f"group: {trained.path / 'group.json'}", markup=False, soft_wrap=True)
-    if trained.status != "completed":
+    _group_ended(api.train(path, overrides=overrides, runs_dir=runs_dir, progress=progress(), **group))
+
+
+def _group_ended(group) -> None:
+    console().print(f"group: {group.path / 'group.json'}", markup=False, soft_wrap=True)
+    if group.status != "completed":
         sys.exit(1)
 
 

@@ -301,10 +301,18 @@ class GroupFolder:
     trained with N seeds. Its runs are ordinary run folders beside it; `group.json` names them
     and summarises their scores, `group.md` shows the same for people."""
 
-    SUMMARY, REPORT_MD = "group.json", "group.md"
+    SUMMARY, REPORT_MD, CONFIG = "group.json", "group.md", "group.yaml"  # not config.yaml: it is no run
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+
+    @property
+    def config_file(self) -> Path:
+        """The config every run of the group trains, before its seed is set."""
+        return self.path / self.CONFIG
+
+    def save_config(self, text: str) -> None:
+        write_atomic(self.config_file, text)
 
     def __repr__(self) -> str:
         return f"GroupFolder({str(self.path)!r})"
