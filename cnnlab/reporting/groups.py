@@ -74,12 +74,12 @@ def group_markdown(summary: dict, manifests: dict[str, dict]) -> str:
                 member["run"] or "-",
                 member["status"],
                 *(test.get(m) for m in metrics),
-                manifest.get("timing", {}).get("train_seconds"),
+                _seconds(manifest.get("timing", {}).get("train_seconds")),
             ]
         )
-    columns = [*(summary["test"][m] for m in metrics), summary["train_seconds"]]
-    rows.append(["mean ± sd", "", "", *(_mean_sd(c) for c in columns)])
-    rows.append(["95 % interval", "", "", *(_interval(c) for c in columns)])
+    columns = [*((summary["test"][m], 4) for m in metrics), (summary["train_seconds"], 1)]
+    rows.append(["mean ± sd", "", "", *(_mean_sd(c, digits) for c, digits in columns)])
+    rows.append(["95 % interval", "", "", *(_interval(c, digits) for c, digits in columns)])
     blocks = [
         ("h1", f"{summary['name']}: {len(summary['seeds'])} seeds"),
         ("p", f"`{summary['config']}`, {summary['status']}: {in_words(summary)}"),
@@ -89,11 +89,16 @@ def group_markdown(summary: dict, manifests: dict[str, dict]) -> str:
     return to_markdown(blocks)
 
 
-def _mean_sd(score: dict) -> str:
+def _mean_sd(score: dict, digits: int) -> str:
     if score["mean"] is None:
         return "-"
-    return f"{score['mean']:.4f}" if score["sd"] is None else f"{score['mean']:.4f} ± {score['sd']:.4f}"
+    mean = f"{score['mean']:.{digits}f}"
+    return mean if score["sd"] is None else f"{mean} ± {score['sd']:.{digits}f}"
 
 
-def _interval(score: dict) -> str:
-    return "-" if score["low"] is None else f"{score['low']:.4f}-{score['high']:.4f}"
+def _interval(score: dict, digits: int) -> str:
+    return "-" if score["low"] is None else f"{score['low']:.{digits}f}-{score['high']:.{digits}f}"
+
+
+def _seconds(value) -> str:
+    return f"{value:.1f}" if isinstance(value, (int, float)) else "-"
