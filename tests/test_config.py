@@ -388,7 +388,8 @@ def test_the_written_yaml_keeps_the_order_unicode_and_long_lines_of_the_config(w
     assert "search" not in written  # only a search config has that section
     searched = load_config(write("s.yaml", text + "search:\n  space:\n    train.epochs: [1, 2]\n"))
     assert searched.to_yaml().endswith(
-        "search:\n  algorithm: random\n  max_trials: 8\n  objective: val_accuracy\n  space:\n    train.epochs: [1, 2]\n"
+        "search:\n  algorithm: random\n  max_trials: 8\n  repeats: 1\n  objective: val_accuracy\n"
+        "  space:\n    train.epochs: [1, 2]\n"
     )
 
 

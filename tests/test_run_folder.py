@@ -193,8 +193,11 @@ def test_a_search_folder_keeps_trial_times_and_its_tables(tmp_path):
     folder = SearchFolder(tmp_path)
     assert folder.times == {} and folder.tuner == tmp_path / "tuner"
     folder.record_time("0", 2, 1.5)
-    folder.record_time("1", 3, 2.0)
-    assert SearchFolder(tmp_path).times == {"0": {"epochs": 2, "seconds": 1.5}, "1": {"epochs": 3, "seconds": 2.0}}
+    folder.record_time("1", 3, 2.0, [0.5, 0.7])
+    assert SearchFolder(tmp_path).times == {
+        "0": {"epochs": 2, "seconds": 1.5, "scores": []},
+        "1": {"epochs": 3, "seconds": 2.0, "scores": [0.5, 0.7]},
+    }
     folder.write_trials("trial,score\n", "| trial |\n")
     folder.write_best("name: best\n")
     assert (tmp_path / "trials.csv").read_text() == "trial,score\n"

@@ -71,7 +71,10 @@ def test_a_search_writes_one_row_per_trial_and_a_best_yaml_that_trains(run_cli, 
     assert run.parent.name == "search-tuned"
 
 
-def test_search_repeats_trains_each_trial_with_two_seeds_and_tables_their_mean_and_sd(run_cli, write, tmp_path):
+def test_repeats_and_confirm_train_each_trial_with_two_seeds_then_the_best_two_with_three(run_cli, write, tmp_path):
+    """search.repeats: 2 trains 2 trials x 2 seeds = 4 models and tables their mean and sd;
+    --confirm 2 then trains the best 2 trials with 3 seeds each on all the data (not the
+    search's data.limit) and says whether the winner beats the runner-up."""
     import json
     import statistics
 
@@ -79,13 +82,14 @@ def test_search_repeats_trains_each_trial_with_two_seeds_and_tables_their_mean_a
         "search.yaml",
         SEARCH.replace("max_trials: 3", "max_trials: 2\n  repeats: 2").replace("enabled: false", "enabled: true"),
     )
-    result = run_cli("tune", config, "--runs-dir", tmp_path / "runs")
+    runs = tmp_path / "runs"
+    result = run_cli("tune", config, "--set", "data.limit=96", "--confirm", "2", "--runs-dir", runs)
     assert result.exit_code == 0, result.output
-    folder = _search_folder(tmp_path / "runs")
+    folder = _search_folder(runs)
     rows = _rows(folder)
     assert [row["trial"] for row in rows] == ["0", "1"] and "val_accuracy_sd" in rows[0]
     times = json.loads((folder / "trial_times.json").read_text())
-    for row in rows:  # 2 trials x 2 trainings = 4 models, each of 2 epochs
+    for row in rows:  # each trial: 2 trainings of 2 epochs
         trainings = sorted(p.name for p in (folder / "tensorboard" / row["trial"]).iterdir())
         assert trainings == ["execution0", "execution1"] and int(row["epochs"]) == 4
         scores = times[row["trial"]]["scores"]
@@ -94,25 +98,17 @@ def test_search_repeats_trains_each_trial_with_two_seeds_and_tables_their_mean_a
         assert float(row["val_accuracy_sd"]) == pytest.approx(statistics.stdev(scores))
     assert "val_accuracy (mean of 2) | sd |" in (folder / "trials.md").read_text()
 
-
-def test_confirm_retrains_the_best_two_trials_with_three_seeds_on_all_the_data(run_cli, write, tmp_path):
-    import json
-
-    config = write("search.yaml", SEARCH.replace("max_trials: 3", "max_trials: 2"))
-    runs = tmp_path / "runs"
-    result = run_cli("tune", config, "--set", "data.limit=96", "--confirm", "2", "--runs-dir", runs)
-    assert result.exit_code == 0, result.output
-    rows = sorted(_rows(_search_folder(runs)), key=lambda row: -float(row["val_accuracy"]))
-    winner, runner_up = (row["trial"] for row in rows)
+    ranked = sorted(rows, key=lambda row: -float(row["val_accuracy_mean"]))
+    winner, runner_up = (row["trial"] for row in ranked)
     assert f"the winner (trial {winner}) against the runner-up (trial {runner_up}): " in result.stdout
-    for row in rows:
+    for row in ranked:
         (group,) = (runs / f"search-trial{row['trial']}").glob("*-x3")
         summary = json.loads((group / "group.json").read_text())
         assert summary["seeds"] == [42, 43, 44] and summary["status"] == "completed"
         run = group.parent / summary["runs"][0]["run"]
         trained = load_config(run / "config.yaml")
         assert trained.model.layers[3].arguments["units"] == int(row["model.layers.3.Dense.units"])
-        assert trained.data.limit is None  # the full training split, not the search's 96 examples
+        assert trained.data.limit is None and trained.search is None
         assert json.loads((run / "manifest.json").read_text())["data"]["train_examples"] > 96
 
 
