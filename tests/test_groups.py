@@ -108,6 +108,14 @@ def test_compare_refuses_a_group_beside_a_single_run(run_cli, groups):
     assert result.exit_code == 2 and "is not a group of runs: compare groups with groups" in result.stderr
 
 
+@pytest.mark.parametrize("command", ["evaluate", "visualize", "export"])
+def test_a_command_of_one_run_given_a_group_names_its_runs(run_cli, groups, command):
+    a, _ = groups
+    result = run_cli(command, a)
+    assert result.exit_code == 2 and "is a group of runs (train --repeat), not one run" in result.stderr
+    assert "give one of its runs: " in result.stderr and str(_runs(a)[0]) in result.stderr
+
+
 def test_a_group_from_python_is_the_same_as_from_the_command(groups):
     import cnnlab
 

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from cnnlab.errors import ConfigError, Problem, RunError, did_you_mean
-from cnnlab.storage.folders import RunFolder
+from cnnlab.storage.folders import GroupFolder, RunFolder
 
 _STAMP = re.compile(r"^(\d{8}-\d{6})(?:-(\d+))?$")
 
@@ -48,6 +48,14 @@ def find_run(target: str | None, runs_dir: Path, checkpoint: str | None = None) 
     path = Path(target)
     if RunFolder(path).config_file.is_file():
         return path
+    if GroupFolder.holds_group(path):
+        members = [str(path.parent / m["run"]) for m in GroupFolder(path).summary["runs"] if m["run"]]
+        raise ConfigError(
+            Problem(
+                f"{target} is a group of runs (train --repeat), not one run",
+                hint="give one of its runs" + (f": {', '.join(members)}" if members else ""),
+            )
+        )
     if path.is_dir() and (inside := [r for r in list_runs(path.parent) if r.parent == path]):
         return newest(inside)  # a config name's folder: its newest run
     runs = list_runs(runs_dir)
