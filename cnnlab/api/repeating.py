@@ -68,7 +68,8 @@ def resume_group(path: Path, runs_dir: Path, show: Progress) -> Path:
     group = GroupFolder(path)
     cfg = load_config(group.config_file)
     members = group.summary["runs"]
-    show.say(f"resuming the group {group}: {sum(m['status'] == 'completed' for m in members)} runs completed")
+    done = sum(m["status"] == "completed" for m in members)
+    show.say(f"resuming the group {group}: {done} of {len(members)} runs completed")
     start_keras(cfg)
     for member in members:
         if member["run"] and member["status"] != "completed":
