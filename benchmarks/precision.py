@@ -1,11 +1,12 @@
-"""float32 against mixed_bfloat16 for a config trained by cnnlab, alternating (A B A B ...) in
-one process: later-epoch images/s and test accuracy of each.
+"""A lever against no lever for a config trained by cnnlab, alternating (A B, B A, A B ...) in
+one process: later-epoch images/s and test accuracy of each side.
 
-    python benchmarks/precision.py [--config configs/mnist_fast.yaml] [--rounds 3] [--set KEY=VALUE ...]
+    python benchmarks/precision.py [--lever bfloat16|xla] [--config configs/mnist_fast.yaml] [--rounds 3] [--set ...]
 
-The bfloat16 side is `runtime.mixed_precision: true`, which on a CPU means mixed_bfloat16 and
-needs AVX512_BF16 or AMX (`grep -o 'avx512_bf16\\|amx_bf16' /proc/cpuinfo`); the output layer
-stays float32.
+`bfloat16` (the default): float32 against `runtime.mixed_precision: true`, which on a CPU means
+mixed_bfloat16 and needs AVX512_BF16 or AMX (`grep -o 'avx512_bf16\\|amx_bf16' /proc/cpuinfo`);
+the output layer stays float32. `xla`: float32 with and without XLA (`jit_compile=True` on the
+compiled model; Keras leaves it off on a machine without a GPU).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def one_run(config: str, overrides: list[str], policy: str) -> tuple[float, float]:
+def one_run(config: str, overrides: list[str], policy: str, xla: bool = False) -> tuple[float, float]:
     """(images/s of the epochs after the first, test accuracy) of one cnnlab training."""
     from cnnlab.config import load_config
     from cnnlab.runtime.startup import start_keras
@@ -36,6 +37,8 @@ def one_run(config: str, overrides: list[str], policy: str) -> tuple[float, floa
     try:
         planned = plan(cfg)
         assert planned.device["dtype_policy"] == policy, planned.device
+        if xla:
+            planned.model.jit_compile = True  # read when fit builds its training step
         with tempfile.TemporaryDirectory() as folder:
             run = RunFolder(folder)
             manifest = train(planned, run)
@@ -49,24 +52,29 @@ def one_run(config: str, overrides: list[str], policy: str) -> tuple[float, floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lever", choices=["bfloat16", "xla"], default="bfloat16")
     parser.add_argument("--config", default="configs/mnist_fast.yaml")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
-    results: dict[str, list[tuple[float, float]]] = {"float32": [], "mixed_bfloat16": []}
+    sides = {"float32": ("float32", False)}
+    sides |= {"XLA": ("float32", True)} if args.lever == "xla" else {"mixed_bfloat16": ("mixed_bfloat16", False)}
+    results: dict[str, list[tuple[float, float]]] = {side: [] for side in sides}
     for round_ in range(args.rounds):
-        for policy in list(results)[:: 1 if round_ % 2 == 0 else -1]:  # A B, B A, A B: no side always second
-            rate, accuracy = one_run(args.config, args.overrides, policy)
-            results[policy].append((rate, accuracy))
-            print(f"round {round_ + 1} {policy}: {rate:,.0f} images/s, test accuracy {accuracy:.4f}", flush=True)
+        for side in list(results)[:: 1 if round_ % 2 == 0 else -1]:  # A B, B A, A B: no side always second
+            rate, accuracy = one_run(args.config, args.overrides, *sides[side])
+            results[side].append((rate, accuracy))
+            print(f"round {round_ + 1} {side}: {rate:,.0f} images/s, test accuracy {accuracy:.4f}", flush=True)
     print(f"\n{args.config} {' '.join(args.overrides)}: later-epoch images/s, median (lowest-highest)")
-    for policy, rows in results.items():
+    for side, rows in results.items():
         rates = [r for r, _ in rows]
         accuracies = ", ".join(f"{a:.4f}" for _, a in rows)
         median, low, high = statistics.median(rates), min(rates), max(rates)
-        print(f"  {policy:15} {median:,.0f} ({low:,.0f}-{high:,.0f}); accuracy {accuracies}")
-    ratio = [b[0] / f[0] for f, b in zip(results["float32"], results["mixed_bfloat16"])]
-    print(f"  bfloat16/float32 per round: median {statistics.median(ratio):.2f} ({min(ratio):.2f}-{max(ratio):.2f})")
+        print(f"  {side:15} {median:,.0f} ({low:,.0f}-{high:,.0f}); accuracy {accuracies}")
+    base, lever = results.values()
+    ratio = [b[0] / f[0] for f, b in zip(base, lever)]
+    name = list(results)[1]
+    print(f"  {name}/float32 per round: median {statistics.median(ratio):.2f} ({min(ratio):.2f}-{max(ratio):.2f})")
 
 
 if __name__ == "__main__":
