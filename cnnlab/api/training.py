@@ -8,6 +8,7 @@ notebook calls the same way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,24 +63,17 @@ def train(
         return repeating.train_group(cfg, repeating.seeds_of(cfg, group), Path(runs_dir), show)
 
     if isinstance(config, Sequence) and not isinstance(config, str):
-        try:
-            return _runs(
-                trainer.train_configs(
-                    list(config), overrides, Path(runs_dir), show, None if group is None else train_one
-                )
+        with _runs_of_a_stop():
+            several = trainer.train_configs(
+                list(config), overrides, Path(runs_dir), show, None if group is None else train_one
             )
-        except Interrupted as error:
-            error.runs = _runs(error.runs)
-            raise
+            return _runs(several)
     cfg = resolve(config, overrides, name)
     start_keras(cfg)
     if group is None:
         return _runs([trainer.train_config(cfg, None, Path(runs_dir), show)])[0]
-    try:
+    with _runs_of_a_stop():
         return Group(train_one(cfg))
-    except Interrupted as error:
-        error.runs = _runs(error.runs)
-        raise
 
 
 def resume(
@@ -110,11 +104,8 @@ def resume(
             raise ConfigError(
                 Problem("a group resumes as it was trained: no config, --set or --epochs", key="--resume")
             )
-        try:
+        with _runs_of_a_stop():
             return Group(repeating.resume_group(Path(target), Path(runs_dir), as_progress(progress)))
-        except Interrupted as error:
-            error.runs = _runs(error.runs)
-            raise
     if epochs is not None:
         overrides = with_override(overrides, "train.epochs", epochs)
     return _runs([trainer.resume_run(target, config, overrides, Path(runs_dir), as_progress(progress))])[0]
@@ -127,6 +118,16 @@ def check(config: Config, *, overrides: Overrides = None, progress: bool | Progr
     cfg = resolve(config, overrides)
     start_keras()  # TensorFlow, whatever the config asks for: a check trains nothing
     return trainer.check_config(cfg, as_progress(progress))
+
+
+@contextlib.contextmanager
+def _runs_of_a_stop():
+    """Ctrl-C's `Interrupted` with the runs and groups trained so far as `Run`s and `Group`s."""
+    try:
+        yield
+    except Interrupted as error:
+        error.runs = _runs(error.runs)
+        raise
 
 
 def _runs(paths: list) -> list[Run | Group | None]:

@@ -135,6 +135,11 @@ class Comparison:
         plots.compared_curves({row.label: row.run.history for row in self.rows}, self.metric, Path(path))
         return Path(path)
 
+    def best_score(self) -> float | None:
+        """The best run's `metric`, or None when it has none."""
+        score = self.rows[0].metrics.get(self.metric) if self.rows else None
+        return score if isinstance(score, (int, float)) else None
+
     def to_dict(self) -> dict:
         """What `cnnlab compare --json` prints: the rows, and each pair's McNemar test."""
         return {
@@ -159,6 +164,10 @@ class GroupComparison:
 
     def __repr__(self) -> str:
         return f"GroupComparison({len(self.rows)} groups, {len(self.pairs)} pairs)"
+
+    def best_score(self) -> float | None:
+        """The best group's mean `metric`, or None when it has none."""
+        return self.rows[0].scores.get(self.metric, {}).get("mean") if self.rows else None
 
     def verdicts(self) -> list[str]:
         """Each pair's verdict in words: whether the difference holds across seeds."""

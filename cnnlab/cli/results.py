@@ -129,30 +129,43 @@ def compare(
     """
     import json
 
-    from rich.table import Table
-
     import cnnlab.api as api
-    from cnnlab.reporting.compare import COLUMNS
+    from cnnlab.fileio import write_atomic
     from cnnlab.reporting.report import cell
 
     comparison = api.compare(runs, runs_dir=runs_dir, metric=metric)
     out = console(stderr=as_json)  # --json keeps stdout for the JSON alone
-    if isinstance(comparison, api.GroupComparison):
-        if plot_file:
-            raise click.UsageError("--plot draws single runs' curves; for groups, --report draws each seed's score")
-        best = comparison.rows[0].scores.get(metric, {}).get("mean")
-        if as_json:
-            click.echo(json.dumps(comparison.to_dict(), indent=2))
-        else:
-            show_groups(out, comparison, metric)
-        _write_outputs(out, comparison, csv_file, markdown_file, report_dir)
-        _fail_below(out, metric, best, fail_below)
-        return
+    groups = isinstance(comparison, api.GroupComparison)
+    if groups and plot_file:
+        raise click.UsageError("--plot draws single runs' curves; for groups, --report draws each seed's score")
     if as_json:
         click.echo(json.dumps(comparison.to_dict(), indent=2))
-        _write_outputs(out, comparison, csv_file, markdown_file, report_dir)
-        _fail_below(out, metric, comparison.rows[0].metrics.get(metric), fail_below)
-        return
+    elif groups:
+        show_groups(out, comparison, metric)
+    else:
+        _show_runs(out, comparison, metric)
+    if plot_file:
+        comparison.plot(plot_file)
+    if csv_file:
+        write_atomic(csv_file, comparison.csv())
+    if markdown_file:
+        write_atomic(markdown_file, comparison.markdown())
+    if report_dir:
+        markdown, page = comparison.write(report_dir)
+        out.print(f"report: {markdown} and {page}", markup=False)
+    best = comparison.best_score()
+    if fail_below is not None and (best is None or best < fail_below):
+        out.print(f"best {metric} {cell(best)} is below {fail_below}", style="red", markup=False)
+        sys.exit(1)
+
+
+def _show_runs(out, comparison, metric: str) -> None:
+    """The runs table, and each pair's McNemar test."""
+    from rich.table import Table
+
+    from cnnlab.reporting.compare import COLUMNS
+    from cnnlab.reporting.report import cell
+
     table = Table(title=f"runs by test {metric}", title_justify="left")
     for column in COLUMNS:
         table.add_column(column, justify="left" if column == "run" else "right")
@@ -166,30 +179,6 @@ def compare(
         for pair in comparison.pairs:
             pairs.add_row(pair.a, pair.b, str(pair.only_a), str(pair.only_b), f"{pair.p_value:.4g}")
         out.print(pairs)
-    if plot_file:
-        comparison.plot(plot_file)
-    _write_outputs(out, comparison, csv_file, markdown_file, report_dir)
-    _fail_below(out, metric, comparison.rows[0].metrics.get(metric), fail_below)
-
-
-def _write_outputs(out, comparison, csv_file, markdown_file, report_dir) -> None:
-    from cnnlab.fileio import write_atomic
-
-    if csv_file:
-        write_atomic(csv_file, comparison.csv())
-    if markdown_file:
-        write_atomic(markdown_file, comparison.markdown())
-    if report_dir:
-        markdown, page = comparison.write(report_dir)
-        out.print(f"report: {markdown} and {page}", markup=False)
-
-
-def _fail_below(out, metric: str, best, fail_below: float | None) -> None:
-    from cnnlab.reporting.report import cell
-
-    if fail_below is not None and (not isinstance(best, (int, float)) or best < fail_below):
-        out.print(f"best {metric} {cell(best)} is below {fail_below}", style="red", markup=False)
-        sys.exit(1)
 
 
 def show_groups(out, comparison, metric: str) -> None:

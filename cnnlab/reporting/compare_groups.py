@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.errors import RunError
-from cnnlab.fileio import write_atomic
 from cnnlab.reporting import plots
-from cnnlab.reporting.report import to_html, to_markdown
+from cnnlab.reporting.compare_report import write_pages
 from cnnlab.scores import mcnemar_exact, welch
 from cnnlab.storage.folders import GroupFolder, RunFolder
 
@@ -255,8 +254,4 @@ def group_page(rows: list[GroupRow], pairs: list[GroupPair], metric: str, folder
 
 def write_group_report(rows: list[GroupRow], pairs: list[GroupPair], metric: str, folder: Path) -> tuple[Path, Path]:
     """compare.md, compare.html and the picture in `folder`; returns the two pages' paths."""
-    blocks, pictures = group_page(rows, pairs, metric, folder)
-    pages = Path(folder) / "compare.md", Path(folder) / "compare.html"
-    write_atomic(pages[0], to_markdown(blocks))
-    write_atomic(pages[1], to_html(blocks, pictures, title="cnnlab comparison of groups"))
-    return pages
+    return write_pages(*group_page(rows, pairs, metric, folder), Path(folder), "cnnlab comparison of groups")

@@ -139,8 +139,13 @@ def compare_page(rows: list[RunRow], tests: list[PairTest], metric: str, folder:
 
 def write_compare_report(rows: list[RunRow], tests: list[PairTest], metric: str, folder: Path) -> tuple[Path, Path]:
     """compare.md, compare.html and their pictures in `folder`; returns the two pages' paths."""
-    blocks, pictures = compare_page(rows, tests, metric, folder)
-    pages = Path(folder) / "compare.md", Path(folder) / "compare.html"
+    return write_pages(*compare_page(rows, tests, metric, folder), Path(folder), "cnnlab comparison")
+
+
+def write_pages(blocks: list, pictures: dict, folder: Path, title: str) -> tuple[Path, Path]:
+    """A comparison's blocks as `folder`/compare.md and a self-contained compare.html (runs or
+    groups of runs alike); returns the two pages' paths."""
+    pages = folder / "compare.md", folder / "compare.html"
     write_atomic(pages[0], to_markdown(blocks))
-    write_atomic(pages[1], to_html(blocks, pictures, title="cnnlab comparison"))
+    write_atomic(pages[1], to_html(blocks, pictures, title=title))
     return pages
