@@ -61,6 +61,7 @@ def test_copied_and_frozen_layers_keep_the_sources_weights_and_the_rest_train(ru
         ("dense", False),
         ("dense_1", False),
     ]
+    assert record["layers"][1]["why"] == "weight shapes (36, 5) and (5,) differ from the source's (36, 3) and (3,)"
     assert "only 4 layers" in record["layers"][2]["why"]
 
 

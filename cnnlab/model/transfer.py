@@ -115,7 +115,7 @@ def copy_weights(model: keras.Model, source: keras.Model) -> list[dict]:
             record["why"] = f"the source's layer {index} is {type(other).__name__}, not {type(layer).__name__}"
         elif [tuple(w.shape) for w in other.weights] != mine:
             theirs = [tuple(w.shape) for w in other.weights]
-            record["why"] = f"weight shapes {mine[0]} differ from the source's {theirs[0] if theirs else None}"
+            record["why"] = f"weight shapes {_shapes(mine)} differ from the source's {_shapes(theirs)}"
         else:
             layer.set_weights(other.get_weights())
             record["copied"] = True
@@ -176,3 +176,9 @@ def describe(layers: list[dict], frozen: list[str]) -> str:
     if frozen:
         parts.append("frozen " + ", ".join(frozen))
     return "; ".join(parts)
+
+
+def _shapes(shapes: list[tuple]) -> str:
+    """ "(2352, 128) and (128,)": every weight's shape, as a kernel alone and a kernel with its
+    bias differ in their count, not in their first shape."""
+    return " and ".join(map(str, shapes)) or "none"
