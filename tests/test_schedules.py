@@ -56,7 +56,7 @@ def test_a_rate_not_written_as_fractions_is_left_to_keras(write):
 @pytest.mark.parametrize(
     ("config", "steps", "warmup", "decay", "peak"),
     [
-        ("mnist_fast", 1876, 100, 1776, 5.0e-3),  # 60,000 / 64 = 938 steps x 2 epochs
+        ("mnist_fast", 938, 47, 891, 1.0e-2),  # 60,000 / 64 = 938 steps x 1 epoch
         ("mnist_search", 1688, 100, 1588, 5.0e-3),  # 54,000 / 64 = 844 x 2
         ("mnist_best", 7035, 300, 6735, 3.0e-3),  # 60,000 / 128 = 469 x 15
         ("fashion_mnist_best", 9380, 300, 9080, 3.0e-3),  # 469 x 20
