@@ -198,6 +198,13 @@ def test_a_search_folder_keeps_trial_times_and_its_tables(tmp_path):
         "0": {"epochs": 2, "seconds": 1.5, "scores": []},
         "1": {"epochs": 3, "seconds": 2.0, "scores": [0.5, 0.7]},
     }
+    assert folder.ran_by == {}
+    folder.record_ran_by("0", "w1", 3.5)
+    folder.record_ran_by("1", "w2", 4.0)
+    assert SearchFolder(tmp_path).ran_by == {
+        "0": {"worker": "w1", "seconds": 3.5},
+        "1": {"worker": "w2", "seconds": 4.0},
+    }
     folder.write_trials("trial,score\n", "| trial |\n")
     folder.write_best("name: best\n")
     assert (tmp_path / "trials.csv").read_text() == "trial,score\n"

@@ -78,6 +78,8 @@ def test_repeats_and_confirm_train_each_trial_with_two_seeds_then_the_best_two_w
     import json
     import statistics
 
+    from cnnlab.storage.folders import SearchFolder
+
     config = write(
         "search.yaml",
         SEARCH.replace("max_trials: 3", "max_trials: 2\n  repeats: 2").replace("enabled: false", "enabled: true"),
@@ -88,7 +90,7 @@ def test_repeats_and_confirm_train_each_trial_with_two_seeds_then_the_best_two_w
     folder = _search_folder(runs)
     rows = _rows(folder)
     assert [row["trial"] for row in rows] == ["0", "1"] and "val_accuracy_sd" in rows[0]
-    times = json.loads((folder / "trial_times.json").read_text())
+    times = SearchFolder(folder).times
     for row in rows:  # each trial: 2 trainings of 2 epochs
         trainings = sorted(p.name for p in (folder / "tensorboard" / row["trial"]).iterdir())
         assert trainings == ["execution0", "execution1"] and int(row["epochs"]) == 4

@@ -20,7 +20,7 @@ from cnnlab.storage.folders import SearchFolder
 def summarise(cfg: LocatedConfig, folder: SearchFolder, trials: dict, dimensions: list[Dimension]) -> dict:
     """One row per trial of Keras Tuner's `oracle.trials`, the best row, and the tables and
     `best.yaml` written into `folder`."""
-    rows = []
+    rows, times, ran_by = [], folder.times, folder.ran_by
     for trial_id in sorted(trials):
         trial = trials[trial_id]
         row = {"trial": trial_id, "status": str(trial.status)}
@@ -28,7 +28,10 @@ def summarise(cfg: LocatedConfig, folder: SearchFolder, trials: dict, dimensions
         row["score"] = trial.score
         done = row["status"] == "COMPLETED" and trial.best_step is not None
         row["best_epoch"] = int(trial.best_step) + 1 if done else None  # Keras Tuner starts it at 0
-        row.update(folder.times.get(trial_id, {"epochs": None, "seconds": None}))
+        row.update(times.get(trial_id, {"epochs": None, "seconds": None}))
+        if ran_by:  # a search spread over workers; a worker on another machine keeps its own times
+            row["worker"] = ran_by.get(trial_id, {}).get("worker")
+            row["seconds"] = row["seconds"] or ran_by.get(trial_id, {}).get("seconds")
         scores = [score for score in row.pop("scores", None) or [] if score is not None]
         row["sd"] = spread(scores)["sd"]  # over the trial's trainings (search.repeats); None for one
         if trial.message:
@@ -37,7 +40,7 @@ def summarise(cfg: LocatedConfig, folder: SearchFolder, trials: dict, dimensions
     finished = [r for r in rows if r["status"] == "COMPLETED" and r["score"] is not None]
     maximise = objective_direction(cfg) == "max"
     best = max(finished, key=lambda r: r["score"] if maximise else -r["score"]) if finished else None
-    folder.write_trials(*_tables(rows, dimensions, cfg.search.objective, maximise, cfg.search.repeats))
+    folder.write_trials(*_tables(rows, dimensions, cfg.search.objective, maximise, cfg.search.repeats, bool(ran_by)))
     if best:
         folder.write_best(best_config_text(cfg, best, dimensions))
     return {"folder": folder, "rows": rows, "best": best, "finished": len(finished), "maximise": maximise}
@@ -69,12 +72,14 @@ def best_config_text(cfg: LocatedConfig, best: dict, dimensions: list[Dimension]
 
 
 def _tables(
-    rows: list[dict], dimensions: list[Dimension], objective: str, maximise: bool, repeats: int = 1
+    rows: list[dict], dimensions: list[Dimension], objective: str, maximise: bool, repeats: int = 1, workers=False
 ) -> tuple[str, str]:
     """(trials.csv, trials.md): every trial, the markdown best first, failures explained below.
-    With `repeats` trainings per trial the score is their mean, beside their sd."""
+    With `repeats` trainings per trial the score is their mean, beside their sd; with `workers`,
+    which worker ran each trial."""
     score_columns = [f"{objective}_mean", f"{objective}_sd"] if repeats > 1 else [objective]
     columns = ["trial", "status", *(d.key for d in dimensions), *score_columns, "best_epoch", "epochs", "seconds"]
+    columns += ["worker"] if workers else []
     text = io.StringIO()
     writer = csv.DictWriter(text, [*columns, "error"], extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -88,6 +93,7 @@ def _tables(
 
     scored = [f"{objective} (mean of {repeats})", "sd"] if repeats > 1 else [objective]
     header = ["trial", "status", *(label(d.key) for d in dimensions), *scored, "best epoch", "epochs", "seconds"]
+    header += ["worker"] if workers else []
     lines = [
         f"# Trials ({'highest' if maximise else 'lowest'} {objective} first)",
         "",
@@ -102,6 +108,7 @@ def _tables(
             row["best_epoch"] or "-",
             row["epochs"] or "-",
             row["seconds"] or "-",
+            *([row.get("worker") or "-"] if workers else []),
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     failed = [row for row in rows if row.get("error")]

@@ -260,11 +260,10 @@ class SearchFolder(_Folder):
     Keras Tuner's state, a TensorBoard folder per trial, and the tables rewritten after each."""
 
     TRIALS_CSV, TRIALS_MD, BEST = "trials.csv", "trials.md", "best.yaml"
-    _TIMES = "trial_times.json"
-
-    def __init__(self, path: str | os.PathLike):
-        super().__init__(path)
-        self._times: dict | None = None
+    WORKERS = "workers"  # the log of each worker process that `tune --workers N` started here
+    _TIMES = "trial_times"  # one file per trial: the workers of a search each write their own
+    _OLD_TIMES = "trial_times.json"  # one file for all, before searches were spread over processes
+    _RAN_BY = "ran_by.json"  # written by the chief only
 
     @property
     def tuner(self) -> Path:
@@ -277,16 +276,38 @@ class SearchFolder(_Folder):
 
     @property
     def times(self) -> dict:
-        """Epochs and seconds of each finished trial, by trial id."""
-        if self._times is None:
-            path = self.path / self._TIMES
-            self._times = read_json(path) if path.is_file() else {}
-        return self._times
+        """Epochs and seconds of each finished trial, by trial id (read afresh: in a search spread
+        over processes, other processes add to them)."""
+        old = self.path / self._OLD_TIMES
+        times = read_json(old) if old.is_file() else {}
+        folder = self.path / self._TIMES
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+            times[path.stem] = read_json(path)
+        return times
 
     def record_time(self, trial_id: str, epochs: int, seconds: float, scores: list | None = None) -> None:
         """A finished trial's epochs and seconds (all its trainings), and each training's score."""
-        self.times[trial_id] = {"epochs": epochs, "seconds": seconds, "scores": scores or []}
-        write_json(self.path / self._TIMES, self.times)
+        record = {"epochs": epochs, "seconds": seconds, "scores": scores or []}
+        (self.path / self._TIMES).mkdir(parents=True, exist_ok=True)
+        write_json(self.path / self._TIMES / f"{trial_id}.json", record)
+
+    def remove_temporaries(self) -> list[Path]:
+        return [*super().remove_temporaries(), *remove_temporaries(self.path / self._TIMES)]
+
+    @property
+    def ran_by(self) -> dict[str, dict]:
+        """Which worker ran each trial of a search spread over processes, and in how many
+        seconds as the chief saw it, by trial id."""
+        path = self.path / self._RAN_BY
+        return read_json(path) if path.is_file() else {}
+
+    def record_ran_by(self, trial_id: str, worker: str, seconds: float | None) -> None:
+        """`worker` runs (seconds None) or ran the trial; "local" when a search spread over
+        workers was resumed in one process."""
+        write_json(self.path / self._RAN_BY, {**self.ran_by, trial_id: {"worker": worker, "seconds": seconds}})
+
+    def worker_log(self, worker: str) -> Path:
+        return self.path / self.WORKERS / f"{worker}.log"
 
     def write_trials(self, csv_text: str, markdown: str) -> None:
         write_atomic(self.file(self.TRIALS_CSV), csv_text)
