@@ -40,6 +40,7 @@ _API = (
     "summary",
     "train",
     "tune",
+    "tune_worker",
 )
 __all__ = [
     *_API,

@@ -229,7 +229,7 @@ def test_tune_refuses_data_parallel(write, run_cli):
     )
     result = run_cli("tune", config, "--runs-dir", config.parent / "runs")
     assert result.exit_code == 2, result.output
-    assert f"{config}:2 runtime.distribute: tune runs its trials in one process" in result.output
+    assert f"{config}:2 runtime.distribute: a search runs each trial in one process" in result.output
 
 
 def test_a_coordinator_without_a_port_is_refused(write, run_cli):

@@ -11,7 +11,7 @@ from cnnlab.api.datasets import datasets, fetch
 from cnnlab.api.groups import Group
 from cnnlab.api.progress import Progress
 from cnnlab.api.runs import Picture, Run, load_run, runs
-from cnnlab.api.search import Search, tune
+from cnnlab.api.search import Search, tune, tune_worker
 from cnnlab.api.trainer import Checked, ChecksFailed
 from cnnlab.api.training import check, resume, train
 from cnnlab.api.views import Comparison, GroupComparison, Summary, compare, config_yaml, predict, summary
@@ -39,4 +39,5 @@ __all__ = [
     "summary",
     "train",
     "tune",
+    "tune_worker",
 ]

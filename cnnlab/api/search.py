@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from cnnlab.api.configs import Config, Overrides, resolve
 from cnnlab.api.progress import Progress, as_progress
 from cnnlab.api.repeating import train_group
 from cnnlab.api.views import GroupComparison, compare
+from cnnlab.api.workers import LocalWorkers
 from cnnlab.config import LocatedConfig, load_config
-from cnnlab.errors import ConfigError, Problem
+from cnnlab.errors import ConfigError, Problem, RunError
 from cnnlab.reporting.compare_groups import verdict
 from cnnlab.reporting.report import to_fragment
 from cnnlab.reporting.trials import label, short, trial_config
@@ -79,11 +81,19 @@ def tune(
     overrides: Overrides = None,
     runs_dir: str | os.PathLike = "runs",
     confirm: int | None = None,
+    workers: int | None = None,
+    chief: str | None = None,
+    wait: float | None = None,
     progress: bool | Progress = True,
 ) -> Search:
     """Search the values of a config's `search:` section with Keras Tuner; each trial trains the
     config with its values set, as `train` would, and is judged on the validation split. Or, with
     `resume` (a `tune-…` folder), continue a stopped search without running a finished trial again.
+
+    `workers=N` runs the trials in N processes on this machine, each on its share of the cores.
+    `chief="HOST:PORT"` serves the search to workers on other machines (`tune_worker`) and
+    trains nothing here; it waits `wait` seconds (600) for the first. A worker that dies has its
+    trial run again by another; the search fails with a message when every worker is gone.
 
     `confirm=T` then retrains the T best trials with 3 seeds each, as `cnnlab train` would (on
     the full training split: the search's `data.limit` is dropped), and compares the groups
@@ -93,16 +103,17 @@ def tune(
     >>> import cnnlab
     >>> search = cnnlab.tune("configs/mnist_search.yaml", max_trials=4)  # doctest: +SKIP
     >>> search.best["score"], search.best_config["model"]["layers"][0]    # doctest: +SKIP
+    >>> cnnlab.tune("configs/mnist_search.yaml", workers=2).trials[0]["worker"]  # doctest: +SKIP
+    'w1'
     """
     show = as_progress(progress)
+    if workers is not None and chief is not None:
+        raise ConfigError(Problem("give workers (this machine) or chief (other machines), not both", key="--workers"))
     resumed = SearchFolder(resume) if resume is not None else None
     cfg = _search_config(config, resumed, max_trials, overrides)
-    if cfg.runtime.distribute == "data_parallel":
-        raise ConfigError(
-            cfg.problem(("runtime", "distribute"), "tune runs its trials in one process", "set distribute: none")
-        )
+    _check_one_process_per_trial(cfg)
     start_keras(cfg)
-    from cnnlab.engine.tuning import plan_search, run_search  # imports Keras: after start_keras
+    from cnnlab.engine.tuning import Chief, plan_search, run_search  # imports Keras: after start_keras
 
     planned = plan_search(cfg)  # every mistake is found before a folder exists
     if resumed:
@@ -110,15 +121,89 @@ def tune(
     folder = resumed or SearchFolder(create_run_folder(Path(runs_dir), cfg.name, prefix="tune-"))
     folder.save_config(cfg.to_yaml())
     search = cfg.search
+    spread = f", {workers} worker processes" if workers else f", serving workers at {chief}" if chief else ""
     show.say(
         f"{'resuming' if resumed else 'searching'} {cfg.name}: {search.algorithm}, at most {search.max_trials} "
-        f"trials, {'maximising' if objective_direction(cfg) == 'max' else 'minimising'} {search.objective} "
+        f"trials, {'maximising' if objective_direction(cfg) == 'max' else 'minimising'} {search.objective}{spread} "
         f"-> {folder}"
     )
-    with show.training() as callbacks:
-        found = run_search(planned, folder, callbacks=callbacks, notify=show.note)
+    waits = {"first_worker": wait} if wait is not None else {}
+    if workers:
+        with LocalWorkers(folder, workers) as team:
+            role = Chief("127.0.0.1:0", on_ready=team.start, ended=team.ended, gather=workers, **waits)
+            try:
+                found = run_search(planned, folder, notify=show.note, role=role)
+            except RunError as error:
+                raise RunError(f"{error} (each worker's lines: {folder.path / folder.WORKERS})") from None
+    elif chief:
+        found = run_search(planned, folder, notify=show.note, role=Chief(_address(chief, "--chief"), **waits))
+    else:
+        with show.training() as callbacks:
+            found = run_search(planned, folder, callbacks=callbacks, notify=show.note)
     search = Search(folder, cfg, found["rows"], found["best"], found["maximise"])
     return search if confirm is None else replace(search, confirmed=_confirm(search, confirm, Path(runs_dir), show))
+
+
+def tune_worker(
+    config: Config | None = None,
+    *,
+    chief: str,
+    resume: str | os.PathLike | None = None,
+    name: str | None = None,
+    overrides: Overrides = None,
+    runs_dir: str | os.PathLike = "runs",
+    wait: float | None = None,
+    progress: bool | Progress = True,
+) -> list[str]:
+    """Run trials of the search served at `chief` (HOST:PORT, `tune(chief=...)`) until it has no
+    more; the ids of the trials run here. The config must be the chief's; the trials' TensorBoard
+    logs go to a folder of this machine's `runs_dir` (or to `resume`, the chief's folder on a
+    shared disk). Waits `wait` seconds (120) for the chief, then fails with a message.
+
+    >>> import cnnlab
+    >>> cnnlab.tune_worker("configs/mnist_search.yaml", chief="node01:8470")  # doctest: +SKIP
+    ['0', '2', '5']
+    """
+    show = as_progress(progress)
+    address = _address(chief, "--worker-of")
+    resumed = SearchFolder(resume) if resume is not None else None
+    cfg = _search_config(config, resumed, None, overrides)
+    _check_one_process_per_trial(cfg)
+    start_keras(cfg)
+    from cnnlab.engine.search_worker import WAIT_SECONDS
+    from cnnlab.engine.tuning import Worker, plan_search, run_search  # imports Keras: after start_keras
+
+    planned = plan_search(cfg)
+    # the chief's folder (resume) is written by others at the same time: nothing is cleaned or rewritten here
+    folder = resumed or SearchFolder(create_run_folder(Path(runs_dir), cfg.name, prefix="worker-"))
+    if not resumed:
+        folder.save_config(cfg.to_yaml())
+    name = name or f"{socket.gethostname()}-{os.getpid()}"
+    show.say(f"worker {name} of the search at {address} -> {folder}")
+    with show.training() as callbacks:
+        role = Worker(address, name, WAIT_SECONDS if wait is None else wait)
+        ran = run_search(planned, folder, callbacks=callbacks, notify=show.note, role=role)["trials"]
+    show.say(f"worker {name}: the chief has no more trials; this worker ran {len(ran)}: {', '.join(ran) or 'none'}")
+    return ran
+
+
+def _check_one_process_per_trial(cfg: LocatedConfig) -> None:
+    if cfg.runtime.distribute == "data_parallel":
+        raise ConfigError(
+            cfg.problem(
+                ("runtime", "distribute"),
+                "a search runs each trial in one process (spread the trials instead: --workers N)",
+                "set distribute: none",
+            )
+        )
+
+
+def _address(address: str, key: str) -> str:
+    """HOST:PORT, checked."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(Problem(f"{address!r} is not HOST:PORT", key=key, hint=f"{key} 127.0.0.1:8470"))
+    return address
 
 
 def _confirm(search: Search, top: int, runs_dir: Path, show: Progress) -> GroupComparison:

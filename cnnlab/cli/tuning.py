@@ -29,6 +29,32 @@ _SHOWN = 10  # trials in the closing table
     help="Then retrain the T best trials with 3 seeds each (full training split) and say whether "
     "the winner beats the runner-up across seeds.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Run the trials in N processes on this machine, each on its share of the cores.",
+)
+@click.option(
+    "--chief",
+    metavar="HOST:PORT",
+    help="Serve this search to workers on other machines (--worker-of) at HOST:PORT; train nothing here.",
+)
+@click.option(
+    "--worker-of",
+    metavar="HOST:PORT",
+    help="Run trials for the search served at HOST:PORT (by --chief) until it has no more.",
+)
+@click.option("--slurm", is_flag=True, help="In a SLURM job (srun): task 0 is the chief, every other task a worker.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="How long a worker waits for its chief (120), or a chief for its first worker (600).",
+)
+@click.option(
+    "--worker-name", hidden=True, help="The name a worker gives itself (tune --workers names them w1, w2...)."
+)
 def tune(
     config_path: Path | None,
     overrides: tuple[str, ...],
@@ -36,6 +62,12 @@ def tune(
     runs_dir: Path,
     resume: Path | None,
     confirm: int | None,
+    workers: int | None,
+    chief: str | None,
+    worker_of: str | None,
+    slurm: bool,
+    wait: float | None,
+    worker_name: str | None,
 ) -> None:
     """Search the values in CONFIG's search: section with Keras Tuner; each trial trains the
     config with its values set, as cnnlab train would, and is judged on the validation split.
@@ -55,19 +87,48 @@ def tune(
     TensorBoard folder per trial with its HParams, and best.yaml, the winning config, which
     cnnlab train runs as it is. Ctrl-C stops the search; --resume continues it.
 
+    Spread over processes, the trials share one Keras Tuner oracle: --workers N on this machine,
+    or --chief HOST:PORT here and --worker-of HOST:PORT (same CONFIG) on other machines. A worker
+    that dies has its trial run again by another; trials.csv says which worker ran each.
+
     \b
     Examples:
       cnnlab tune configs/mnist_search.yaml --set data.limit=5000 --set train.epochs=2
       cnnlab tune --resume runs/mnist_search/tune-20261122-101500
       cnnlab tune configs/mnist_search.yaml --confirm 2   # then the best 2, 3 seeds each
+      cnnlab tune configs/mnist_search.yaml --workers 2
+      cnnlab tune configs/mnist_search.yaml --chief 0.0.0.0:8470        # on node01
+      cnnlab tune configs/mnist_search.yaml --worker-of node01:8470     # on each other node
       cnnlab train runs/mnist_search/tune-20261122-101500/best.yaml
     """
     if (config_path is None) == (resume is None):
         raise click.UsageError("give a CONFIG to search, or --resume DIR (not both)")
     if resume and overrides:
         raise click.UsageError("--set changes what the trials so far were scored on: start a new search instead")
+    spread = [flag for flag, given in (("--workers", workers), ("--chief", chief), ("--worker-of", worker_of)) if given]
+    if len(spread) + slurm > 1:
+        raise click.UsageError(f"give one of --workers, --chief, --worker-of and --slurm, not {' and '.join(spread)}")
+    if slurm:
+        from cnnlab.runtime.slurm import search_role
+
+        role, address, worker_name = search_role()
+        chief, worker_of = (address, None) if role == "chief" else (None, address)
+    if worker_of and (confirm or max_trials):
+        raise click.UsageError("--confirm and --max-trials belong to the chief, not to a worker")
     import cnnlab.api as api
 
+    if worker_of:
+        api.tune_worker(
+            config_path,
+            chief=worker_of,
+            resume=resume,
+            name=worker_name,
+            overrides=list(overrides),
+            runs_dir=runs_dir,
+            wait=wait,
+            progress=progress(),
+        )
+        return
     search = api.tune(
         config_path,
         resume=resume,
@@ -75,6 +136,9 @@ def tune(
         overrides=list(overrides),
         runs_dir=runs_dir,
         confirm=confirm,
+        workers=workers,
+        chief=chief,
+        wait=wait,
         progress=progress(),
     )
     _print_summary(console(), search)
@@ -97,7 +161,8 @@ def _print_summary(out, search) -> None:
     table = Table(title=f"best trials of {len(search.trials)} ({cfg.search.objective})", title_justify="left")
     repeats = cfg.search.repeats
     scored = [f"{cfg.search.objective} (mean of {repeats})", "sd"] if repeats > 1 else [cfg.search.objective]
-    for column in ("trial", *map(label, keys), *scored, "epochs", "seconds"):
+    workers = any(row.get("worker") for row in rows)
+    for column in ("trial", *map(label, keys), *scored, "epochs", "seconds", *(["worker"] if workers else [])):
         table.add_column(column, justify="left" if column == "trial" else "right", overflow="fold")
     for row in rows[:_SHOWN]:
         values = [f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in keys]
@@ -105,7 +170,8 @@ def _print_summary(out, search) -> None:
             f"{row['score']:.4f}",
             *([f"{row['sd']:.4f}" if row["sd"] is not None else "-"] if repeats > 1 else []),
         ]
-        table.add_row(row["trial"], *values, *scores, str(row["epochs"]), str(row["seconds"]))
+        more = [str(row.get("worker") or "-")] if workers else []
+        table.add_row(row["trial"], *values, *scores, str(row["epochs"] or "-"), str(row["seconds"] or "-"), *more)
     out.print(table)
     failed = len(search.trials) - search.finished
     folder, best = search.folder, search.best

@@ -1,0 +1,249 @@
+"""A search spread over processes: `tune --workers N`, `--chief` with `--worker-of`, and the faults
+Keras Tuner's own distributed mode does not survive (a killed worker, a killed search, a worker
+before its chief, a chief whose workers all died)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.conftest import REPO
+from tests.test_faults import cnnlab, wait_until
+from tests.test_tune import SEARCH
+
+pytestmark = pytest.mark.trains
+
+FOUR = SEARCH.replace("max_trials: 3", "max_trials: 4")
+# long enough trials that a worker can be killed in the middle of one
+SLOW = FOUR.replace("train_examples: 160", "train_examples: 960").replace("epochs: 2,", "epochs: 3,")
+
+
+def _rows(folder: Path) -> list[dict]:
+    with open(folder / "trials.csv", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def _folder(runs: Path) -> Path:
+    (folder,) = (runs / "search").glob("tune-*")
+    return folder
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _in_new_session(*args) -> subprocess.Popen:
+    """`cnnlab ARGS` as the leader of its own process group, so that the test can kill all of it."""
+    command = [sys.executable, "-m", "cnnlab", *map(str, args)]
+    return subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+def _worker_pid(name: str, folder: Path) -> int | None:
+    """The process of worker `name` that `tune --workers` started for `folder`."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"--worker-name" in argv and name.encode() in argv and str(folder).encode() in argv:
+                return int(entry.name)
+    return None
+
+
+def _in_its_second_trial(folder: Path, worker: str) -> bool:
+    """The worker finished a trial, and its last line is an epoch of the next other than the last."""
+    log = folder / "workers" / f"{worker}.log"
+    lines = log.read_text().splitlines() if log.is_file() else []
+    finished = any(re.match(r"trial \d+: val_accuracy", line) for line in lines)
+    return finished and re.match(r"epoch [12]/3\b", lines[-1].strip()) is not None
+
+
+def test_a_search_of_two_workers_killed_together_resumes_to_four_trials_each_run_once(run_cli, write, tmp_path):
+    runs = tmp_path / "runs"
+    search = _in_new_session("tune", write("search.yaml", SLOW), "--workers", "2", "--runs-dir", runs)
+
+    def one_trial_done() -> bool:
+        tables = list(runs.glob("search/tune-*/trials.csv"))
+        return bool(tables) and "COMPLETED" in tables[0].read_text()
+
+    wait_until(one_trial_done, search)
+    folder = _folder(runs)
+    rows = _rows(folder)
+    os.killpg(search.pid, signal.SIGKILL)  # the chief and both workers, in the middle of a trial
+    search.wait()
+    done = {row["trial"]: row for row in rows if row["status"] == "COMPLETED"}
+    assert {row["worker"] for row in rows} == {"w1", "w2"}  # both workers took a trial at once
+    assert any(row["status"] == "RUNNING" for row in rows)
+
+    result = run_cli("tune", "--resume", folder)
+    assert result.exit_code == 0, result.output
+    rows = _rows(folder)
+    assert sorted(row["trial"] for row in rows) == ["0", "1", "2", "3"]  # each trial once
+    assert all(row["status"] == "COMPLETED" for row in rows)
+    for trial, row in done.items():  # finished rows unchanged
+        assert next(r for r in rows if r["trial"] == trial) == row, (row, rows)
+    assert {row["worker"] for row in rows if row["trial"] not in done} == {"local"}  # resumed in one process
+
+
+def test_a_worker_killed_in_its_trial_leaves_that_trial_to_the_other(run_cli, write, tmp_path):
+    runs, killed = tmp_path / "runs", []
+
+    def kill_w1_in_its_second_trial():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            folders = list(runs.glob("search/tune-*"))
+            if folders and _in_its_second_trial(folders[0], "w1"):
+                pid = _worker_pid("w1", folders[0])
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_w1_in_its_second_trial)
+    killer.start()
+    result = run_cli("tune", write("search.yaml", SLOW), "--workers", "2", "--runs-dir", runs)
+    killer.join()
+    assert killed and result.exit_code == 0, result.output
+    handed_over = re.search(
+        r"w1 stopped \(exit code -9\): trial (\d+) goes to the next worker that asks", result.stdout
+    )
+    assert handed_over, result.stdout
+    rows = {row["trial"]: row for row in _rows(_folder(runs))}
+    assert sorted(rows) == ["0", "1", "2", "3"]  # 4 trials, none twice
+    assert all(row["status"] == "COMPLETED" for row in rows.values())
+    assert rows[handed_over.group(1)]["worker"] == "w2"  # the other worker ran it again
+    assert {row["worker"] for row in rows.values()} == {"w1", "w2"}  # both workers were used
+
+
+def test_a_worker_started_before_its_chief_waits_for_it_and_both_exit_0(run_cli, write, tmp_path):
+    config, address = write("search.yaml", FOUR), f"127.0.0.1:{_free_port()}"
+    worker = cnnlab("tune", config, "--worker-of", address, "--runs-dir", tmp_path / "elsewhere")
+    time.sleep(3)  # the worker is up and waiting
+    chief = run_cli("tune", config, "--chief", address, "--runs-dir", tmp_path / "runs")  # this process
+    worker_out, worker_err = worker.communicate(timeout=120)
+    assert (chief.exit_code, worker.returncode) == (0, 0), chief.output + worker_err
+    rows = _rows(_folder(tmp_path / "runs"))
+    assert [row["status"] for row in rows] == ["COMPLETED"] * 4
+    name = {row["worker"] for row in rows}
+    assert len(name) == 1 and f"worker {name.pop()}: the chief has no more trials; this worker ran 4" in worker_out
+    assert rows[0]["seconds"]  # timed by the chief: the worker's own times stay on its machine
+
+
+def test_a_worker_without_a_chief_gives_up_after_its_wait(run_cli, write):
+    port = _free_port()
+    started = time.monotonic()
+    result = run_cli("tune", write("search.yaml", FOUR), "--worker-of", f"127.0.0.1:{port}", "--wait", "1")
+    assert result.exit_code == 1
+    assert f"no search chief answered at 127.0.0.1:{port} within 1 s — start it first" in result.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_a_chief_whose_only_worker_goes_silent_says_so_and_exits_1(run_cli, write, tmp_path, monkeypatch):
+    from keras_tuner.src import protos
+
+    from cnnlab.engine import search_chief
+
+    monkeypatch.setattr(search_chief, "LEASE_SECONDS", 1.0)
+    address = f"127.0.0.1:{_free_port()}"
+    answers = {}
+
+    def ghost_worker():
+        """Asks for a trial, then falls silent in the middle of it, as a machine that lost power."""
+        channel = grpc.insecure_channel(address)
+        grpc.channel_ready_future(channel).result(timeout=60)
+        stub = protos.get_service_grpc().OracleStub(channel)
+        request = protos.get_service().CreateTrialRequest(tuner_id="ghost")
+        answers["trial"] = stub.CreateTrial(request, metadata=[("cnnlab-worker", "ghost")], timeout=30).trial
+
+    thread = threading.Thread(target=ghost_worker)
+    thread.start()
+    result = run_cli("tune", write("search.yaml", FOUR), "--chief", address, "--runs-dir", tmp_path / "runs")
+    thread.join()
+    assert result.exit_code == 1
+    assert answers["trial"].trial_id == "0"
+    assert "ghost stopped answering for 1 s: trial 0 goes to the next worker that asks" in result.stdout
+    assert "all 1 workers of the search are gone (ghost stopped answering for 1 s)" in result.stderr
+    assert "resume with: cnnlab tune --resume" in result.stderr
+
+
+def test_one_of_workers_chief_and_worker_of_is_given(run_cli, write, monkeypatch):
+    config = write("search.yaml", FOUR)
+    result = run_cli("tune", config, "--workers", "2", "--chief", "127.0.0.1:1")
+    assert result.exit_code == 2 and "give one of --workers, --chief, --worker-of and --slurm" in result.stderr
+    result = run_cli("tune", config, "--chief", "nohost")
+    assert result.exit_code == 2 and "'nohost' is not HOST:PORT" in result.stderr
+    for variable in ("SLURM_PROCID", "SLURM_JOB_NODELIST", "SLURM_STEP_NODELIST", "SLURM_JOB_ID"):
+        monkeypatch.delenv(variable, raising=False)
+    result = run_cli("tune", config, "--slurm")
+    assert result.exit_code == 2 and "it was not started by srun" in result.stderr
+
+
+def test_a_trial_given_away_runs_again_once_and_the_late_result_is_dropped(run_cli, write, tmp_path, monkeypatch):
+    """Two workers by hand on Keras Tuner's own messages: `a` takes the only trial and falls
+    silent; `b`, told to wait (not to stop) meanwhile, gets the same trial when `a`'s lease ends;
+    `a`'s result, arriving after that, is dropped, so the trial counts once."""
+    from keras_tuner.src import protos
+    from keras_tuner.src.engine.trial import Trial
+
+    from cnnlab.engine import search_chief
+
+    monkeypatch.setattr(search_chief, "LEASE_SECONDS", 1.0)
+    monkeypatch.setattr(search_chief, "IDLE_SECONDS", 0.05)
+    address, seen = f"127.0.0.1:{_free_port()}", {}
+    service = protos.get_service()
+
+    def two_workers():
+        channel = grpc.insecure_channel(address)
+        grpc.channel_ready_future(channel).result(timeout=60)
+        stub = protos.get_service_grpc().OracleStub(channel)
+
+        def call(name, method, request):
+            return getattr(stub, method)(request, metadata=[("cnnlab-worker", name)], timeout=30)
+
+        def ask(name):
+            return Trial.from_proto(call(name, "CreateTrial", service.CreateTrialRequest(tuner_id=name)).trial)
+
+        taken = ask("a")
+        seen["b first"] = ask("b").status
+        while (again := ask("b")).status != "RUNNING":  # b keeps calling; a does not
+            pass
+        seen["b runs"] = again.trial_id
+        late = Trial.from_proto(taken.to_proto())
+        late.status = "COMPLETED"
+        call("a", "EndTrial", service.EndTrialRequest(trial=late.to_proto()))  # after the hand-over
+        call("b", "UpdateTrial", service.UpdateTrialRequest(trial_id=again.trial_id, metrics={"val_accuracy": 0.5}))
+        again.status = "COMPLETED"
+        call("b", "EndTrial", service.EndTrialRequest(trial=again.to_proto()))
+        seen["b last"] = ask("b").status
+
+    thread = threading.Thread(target=two_workers)
+    thread.start()
+    runs = tmp_path / "runs"
+    result = run_cli("tune", write("search.yaml", FOUR), "--chief", address, "--max-trials", "1", "--runs-dir", runs)
+    thread.join()
+    assert result.exit_code == 0, result.output
+    assert seen == {"b first": "IDLE", "b runs": "0", "b last": "STOPPED"}
+    assert "a stopped answering for 1 s: trial 0 goes to the next worker that asks" in result.stdout
+    assert "a: its result for trial 0 came after its trial was given to another worker; dropped" in result.stdout
+    folder = _folder(runs)
+    assert [(row["trial"], row["status"], row["worker"]) for row in _rows(folder)] == [("0", "COMPLETED", "b")]
+    oracle = json.loads((folder / "tuner" / "oracle.json").read_text())
+    assert oracle["end_order"] == ["0"]  # counted once
+    assert oracle["ongoing_trials"] == {}  # saved as ended: a resume would not run it again
