@@ -128,6 +128,7 @@ def test_a_worker_killed_in_its_trial_leaves_that_trial_to_the_other(run_cli, wr
     rows = {row["trial"]: row for row in _rows(_folder(runs))}
     assert sorted(rows) == ["0", "1", "2", "3"]  # 4 trials, none twice
     assert all(row["status"] == "COMPLETED" for row in rows.values())
+    assert all(row["epochs"] == "3" for row in rows.values())  # each worker's times kept beside the other's
     assert rows[handed_over.group(1)]["worker"] == "w2"  # the other worker ran it again
     assert {row["worker"] for row in rows.values()} == {"w1", "w2"}  # both workers were used
 
@@ -241,9 +242,61 @@ def test_a_trial_given_away_runs_again_once_and_the_late_result_is_dropped(run_c
     assert result.exit_code == 0, result.output
     assert seen == {"b first": "IDLE", "b runs": "0", "b last": "STOPPED"}
     assert "a stopped answering for 1 s: trial 0 goes to the next worker that asks" in result.stdout
-    assert "a: its result for trial 0 came after its trial was given to another worker; dropped" in result.stdout
+    assert "a: its result for trial 0 was dropped: it came after the trial was given to another worker" in result.stdout
     folder = _folder(runs)
     assert [(row["trial"], row["status"], row["worker"]) for row in _rows(folder)] == [("0", "COMPLETED", "b")]
     oracle = json.loads((folder / "tuner" / "oracle.json").read_text())
     assert oracle["end_order"] == ["0"]  # counted once
     assert oracle["ongoing_trials"] == {}  # saved as ended: a resume would not run it again
+
+
+def test_no_trial_is_handed_out_before_the_expected_workers_have_all_asked(tmp_path, monkeypatch):
+    """With `--workers N`, the first worker up must not take every trial of a short search."""
+    import keras_tuner
+    from keras_tuner.src import protos
+    from keras_tuner.src.engine.trial import Trial
+
+    from cnnlab.engine import search_chief
+
+    monkeypatch.setattr(search_chief, "IDLE_SECONDS", 0.0)
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective="val_accuracy", max_trials=4, seed=1)
+    oracle._set_project_dir(str(tmp_path), "search")
+    oracle.hyperparameters.Int("units", 1, 64)
+    servicer = search_chief._Servicer(oracle, search_chief.Workers(), lambda *event: None, gather=2)
+
+    def ask(name):
+        answer = Trial.from_proto(
+            servicer.CreateTrial(protos.get_service().CreateTrialRequest(tuner_id=name), None).trial
+        )
+        return answer.trial_id if answer.status == "RUNNING" else answer.status
+
+    assert (ask("w1"), ask("w1")) == ("IDLE", "IDLE")  # w2 has not asked yet
+    assert (ask("w2"), ask("w1")) == ("0", "1")  # both in: one trial each
+
+
+def test_a_worker_given_another_config_than_its_chiefs_is_refused(run_cli, write, tmp_path, monkeypatch):
+    import cnnlab.api
+    from cnnlab.engine import search_chief
+    from cnnlab.errors import RunError
+
+    monkeypatch.setattr(search_chief, "LEASE_SECONDS", 1.0)
+    address, chief_said = f"127.0.0.1:{_free_port()}", []
+    config = write("search.yaml", FOUR)
+
+    def chief():
+        try:
+            cnnlab.api.tune(config, chief=address, runs_dir=tmp_path / "runs", progress=False)
+        except RunError as error:
+            chief_said.append(str(error))
+
+    thread = threading.Thread(target=chief)
+    thread.start()
+    other = write(
+        "other.yaml", FOUR.replace("    train.optimizer.learning_rate: {log_uniform: [1.0e-3, 3.0e-2]}\n", "")
+    )
+    result = run_cli("tune", other, "--worker-of", address, "--runs-dir", tmp_path / "elsewhere")
+    thread.join(timeout=120)
+    assert result.exit_code == 1
+    assert "but this worker's config varies model.layers.0.Conv2D.filters, model.layers.3.Dense.units" in result.stderr
+    assert "give every worker the chief's config" in result.stderr
+    assert chief_said and "all 1 workers of the search are gone" in chief_said[0]

@@ -109,7 +109,9 @@ class _Servicer(OracleServicer):
             time.sleep(IDLE_SECONDS)  # Keras Tuner's worker asks again at once
             trial = trial_module.Trial(self.oracle.get_space(), status=trial_module.TrialStatus.IDLE)
         else:
-            trial = self.oracle.create_trial(name)
+            trial, failure = _guarded(self.oracle, self.oracle.create_trial, name)
+            if failure:
+                context.abort(grpc.StatusCode.INTERNAL, failure)
         if trial.status == trial_module.TrialStatus.STOPPED:
             self.stop_triggered = True
         elif trial.status == trial_module.TrialStatus.RUNNING:
@@ -117,17 +119,21 @@ class _Servicer(OracleServicer):
         return protos.get_service().CreateTrialResponse(trial=trial.to_proto())
 
     def UpdateTrial(self, request, context):
-        if not _owns(self.oracle, _caller(context), request.trial_id):
-            trial = self.oracle.get_trial(request.trial_id)
-            return protos.get_service().UpdateTrialResponse(trial=trial.to_proto())
-        return super().UpdateTrial(request, context)
+        if _owns(self.oracle, _caller(context), request.trial_id):
+            metrics = dict(request.metrics)
+            _, failure = _guarded(self.oracle, self.oracle.update_trial, request.trial_id, metrics, request.step)
+            if failure:
+                context.abort(grpc.StatusCode.INTERNAL, failure)
+        trial = self.oracle.get_trial(request.trial_id)
+        return protos.get_service().UpdateTrialResponse(trial=trial.to_proto())
 
     def EndTrial(self, request, context):
         trial, name = trial_module.Trial.from_proto(request.trial), _caller(context)
-        if _end_if_owner(self.oracle, name, trial):
+        ended = _end_if_owner(self.oracle, name, trial)
+        if ended is True:
             self.event("ended", name, self.oracle.get_trial(trial.trial_id), "")
         else:
-            self.event("dropped", name, trial, "its trial was given to another worker")
+            self.event("dropped", name, trial, ended or "it came after the trial was given to another worker")
         return protos.get_service().EndTrialResponse()
 
 
@@ -200,11 +206,31 @@ def _owns(oracle, name: str, trial_id: str) -> bool:
     return running is not None and running.trial_id == trial_id
 
 
+# Keras Tuner's oracle lock (`synchronized`) is taken and released without try/finally: an
+# exception inside an oracle method would keep it, and the chief would hang at its next call.
+# The helpers below are `synchronized` themselves and catch inside, so their own release runs;
+# a worker's call is aborted only after that.
+
+
 @synchronized
-def _end_if_owner(oracle, name: str, trial) -> bool:
+def _guarded(oracle, method, *args) -> tuple[object, str]:
+    """(`method(*args)`, "") under the oracle's lock, or (None, what went wrong)."""
+    try:
+        return method(*args), ""
+    except Exception as error:  # noqa: BLE001 - whatever Keras Tuner raised goes back to the worker
+        return None, f"the search's chief could not do that: {type(error).__name__}: {error}"
+
+
+@synchronized
+def _end_if_owner(oracle, name: str, trial) -> bool | str:
+    """True when the trial ended; else why its result was dropped."""
     if not _owns(oracle, name, trial.trial_id):
         return False
-    oracle.end_trial(trial)
+    try:
+        oracle.end_trial(trial)
+    except Exception as error:  # noqa: BLE001 - a result the oracle cannot take: the trial runs again
+        _release(oracle, name)
+        return f"the oracle could not take it ({type(error).__name__}: {error}); the trial runs again"
     # Keras Tuner saves the oracle before it takes the trial off the running ones: a chief killed
     # after that would run the finished trial again on resume
     oracle.save()

@@ -95,7 +95,9 @@ class Connection:
 
 
 def lost_chief(error: grpc.RpcError, address: str) -> RunError:
-    """A call to the chief failed (it is gone, or stopped answering)."""
+    """A call to the chief failed: it is gone or silent, or it said why it could not answer."""
+    if error.code() == grpc.StatusCode.INTERNAL:
+        return RunError(f"{error.details()} (the chief at {address}; see its output)")
     return RunError(
         f"lost the search's chief at {address} ({error.code().name.lower()}) — the trials finished so far "
         "are kept in its folder: resume the search there (cnnlab tune --resume DIR) and start the workers again"

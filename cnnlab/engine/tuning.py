@@ -162,7 +162,7 @@ def _serve(tuner, role: Chief, notify) -> dict:
             elif what == "gone":
                 notify(f"{worker} {why}" + (f": trial {trial} goes to the next worker that asks" if trial else ""))
             else:
-                notify(f"{worker}: its result for trial {trial.trial_id} came after {why}; dropped")
+                notify(f"{worker}: its result for trial {trial.trial_id} was dropped: {why}")
 
     try:
         serve(
