@@ -179,7 +179,7 @@ def serve(
                 raise RunError(
                     f"all {len(workers.seen)} workers of the search are gone ("
                     + "; ".join(f"{name} {why}" for name, why in workers.gone.items())
-                    + ") — the finished trials are kept"
+                    + ")"
                 )
             if not workers.seen and time.monotonic() - started > first_worker:
                 raise RunError(f"no worker came to the search's chief at {address} within {first_worker:.0f} s")

@@ -180,7 +180,7 @@ def _serve(tuner, role: Chief, notify) -> dict:
             f"search interrupted after {finished} finished trial(s) — resume with: cnnlab tune --resume {folder}"
         ) from None
     except RunError as error:
-        raise RunError(f"{error} — resume with: cnnlab tune --resume {folder}") from None
+        raise RunError(f"{error} — the finished trials are kept; resume with: cnnlab tune --resume {folder}") from None
     summary = summarise(cfg, folder, oracle.trials, hypermodel.dimensions)
     if summary["best"] is None:
         first = next((row["error"] for row in summary["rows"] if row.get("error")), "no trial ran")
@@ -249,8 +249,9 @@ class _RecordingTuner:
 
     def run_trial(self, trial, *args, **kwargs):
         cfg, folder, hypermodel, notify = self.cnnlab
-        place = "" if self.worker else f"{len(self.oracle.trials)} of "  # a worker does not see them all
-        notify(f"trial {trial.trial_id} ({place}at most {self.oracle.max_trials}): {_values(trial, hypermodel)}")
+        # a worker's copy of the oracle knows neither the other trials nor the chief's limit
+        place = "" if self.worker else f" ({len(self.oracle.trials)} of at most {self.oracle.max_trials})"
+        notify(f"trial {trial.trial_id}{place}: {_values(trial, hypermodel)}")
         started = time.perf_counter()
         hypermodel.execution = -1  # _build_and_fit_model counts from 0
         histories = super().run_trial(trial, *args, **kwargs)
