@@ -20,14 +20,14 @@ import grpc
 import pytest
 
 from tests.conftest import REPO
-from tests.test_faults import cnnlab, wait_until
+from tests.test_faults import wait_until
 from tests.test_tune import SEARCH
 
 pytestmark = pytest.mark.trains
 
 FOUR = SEARCH.replace("max_trials: 3", "max_trials: 4")
 # long enough trials that a worker can be killed in the middle of one
-SLOW = FOUR.replace("train_examples: 160", "train_examples: 960").replace("epochs: 2,", "epochs: 3,")
+SLOW = FOUR.replace("train_examples: 160", "train_examples: 640").replace("epochs: 2,", "epochs: 3,")
 
 
 def _rows(folder: Path) -> list[dict]:
@@ -135,11 +135,17 @@ def test_a_worker_killed_in_its_trial_leaves_that_trial_to_the_other(run_cli, wr
 
 def test_a_worker_started_before_its_chief_waits_for_it_and_both_exit_0(run_cli, write, tmp_path):
     config, address = write("search.yaml", FOUR), f"127.0.0.1:{_free_port()}"
-    worker = cnnlab("tune", config, "--worker-of", address, "--runs-dir", tmp_path / "elsewhere")
-    time.sleep(3)  # the worker is up and waiting
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        command = [sys.executable, "-m", "cnnlab", "tune", config, "--worker-of", address]
+        command += ["--runs-dir", tmp_path / "elsewhere"]
+        environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        worker = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=environment)
+    wait_until(lambda: "of the search at" in log.read_text(), worker)  # it is waiting for a chief
     chief = run_cli("tune", config, "--chief", address, "--runs-dir", tmp_path / "runs")  # this process
-    worker_out, worker_err = worker.communicate(timeout=120)
-    assert (chief.exit_code, worker.returncode) == (0, 0), chief.output + worker_err
+    worker.wait(timeout=120)
+    worker_out = log.read_text()
+    assert (chief.exit_code, worker.returncode) == (0, 0), chief.output + worker_out
     rows = _rows(_folder(tmp_path / "runs"))
     assert [row["status"] for row in rows] == ["COMPLETED"] * 4
     name = {row["worker"] for row in rows}
