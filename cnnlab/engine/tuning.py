@@ -43,6 +43,7 @@ from cnnlab.errors import Interrupted, RunError
 from cnnlab.model.build import compiled_model
 from cnnlab.model.compiling import schedule_mismatch
 from cnnlab.reporting.trials import short, summarise
+from cnnlab.scores import spread
 from cnnlab.search import Dimension, objective_direction, search_space, values_config
 from cnnlab.storage.folders import SearchFolder
 
@@ -104,15 +105,25 @@ def run_search(
             ) from None
         if role:
             raise Interrupted(f"worker {role.name} interrupted; the chief gives its trial to another worker") from None
-        finished = summarise(cfg, folder, tuner.oracle.trials, dimensions)["finished"]
-        raise Interrupted(
-            f"search interrupted after {finished} finished trial(s) — resume with: cnnlab tune --resume {folder}"
-        ) from None
+        raise _interrupted(tuner) from None
     except grpc.RpcError as error:
         raise lost_chief(error, role.address) from None
-    if role:
-        return {"trials": hypermodel.ran}
-    summary = summarise(cfg, folder, tuner.oracle.trials, dimensions)
+    return {"trials": hypermodel.ran} if role else _finished(tuner)
+
+
+def _interrupted(tuner) -> Interrupted:
+    """Ctrl-C: how many trials are kept, and how to go on."""
+    cfg, folder, hypermodel, _ = tuner.cnnlab
+    finished = summarise(cfg, folder, tuner.oracle.trials, hypermodel.dimensions)["finished"]
+    return Interrupted(
+        f"search interrupted after {finished} finished trial(s) — resume with: cnnlab tune --resume {folder}"
+    )
+
+
+def _finished(tuner) -> dict:
+    """The summary of a search that ended, or why no trial completed."""
+    cfg, folder, hypermodel, _ = tuner.cnnlab
+    summary = summarise(cfg, folder, tuner.oracle.trials, hypermodel.dimensions)
     if summary["best"] is None:
         first = next((row["error"] for row in summary["rows"] if row.get("error")), "no trial ran")
         raise RunError(f"{folder}: no trial completed — {first}")
@@ -175,17 +186,10 @@ def _serve(tuner, role: Chief, notify) -> dict:
             first_worker=role.first_worker,
         )
     except KeyboardInterrupt:
-        finished = summarise(cfg, folder, oracle.trials, hypermodel.dimensions)["finished"]
-        raise Interrupted(
-            f"search interrupted after {finished} finished trial(s) — resume with: cnnlab tune --resume {folder}"
-        ) from None
+        raise _interrupted(tuner) from None
     except RunError as error:
         raise RunError(f"{error} — the finished trials are kept; resume with: cnnlab tune --resume {folder}") from None
-    summary = summarise(cfg, folder, oracle.trials, hypermodel.dimensions)
-    if summary["best"] is None:
-        first = next((row["error"] for row in summary["rows"] if row.get("error")), "no trial ran")
-        raise RunError(f"{folder}: no trial completed — {first}")
-    return summary
+    return _finished(tuner)
 
 
 def plan_search(cfg: LocatedConfig) -> Plan:
@@ -263,9 +267,9 @@ class _RecordingTuner:
             folder.record_ran_by(trial.trial_id, "local", seconds)
         hypermodel.ran.append(trial.trial_id)
         if self.worker:
-            finite = [score for score in scores if score is not None]
-            score = f"{sum(finite) / len(finite):.4f}" if finite else "-"
-            notify(f"trial {trial.trial_id}: {cfg.search.objective} {score} in {seconds} s")
+            mean = spread([score for score in scores if score is not None])["mean"]
+            shown = "-" if mean is None else f"{mean:.4f}"
+            notify(f"trial {trial.trial_id}: {cfg.search.objective} {shown} in {seconds} s")
         return histories
 
     def _is_worker(self):
