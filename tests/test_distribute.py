@@ -62,14 +62,10 @@ def finish(process: subprocess.Popen, seconds: float = 240) -> tuple[int, str]:
     return process.returncode, out + err
 
 
-def processes(config: Path, runs: Path, count: int = 2) -> list[subprocess.Popen]:
-    address = f"127.0.0.1:{free_port()}"
-    return [
-        cnnlab(
-            "train", config, "--runs-dir", runs, "--coordinator", address, "--num-processes", count, "--process-id", i
-        )
-        for i in range(count)
-    ]
+def processes(*args, count: int = 2, env: dict | None = None) -> list[subprocess.Popen]:
+    """`cnnlab train ARGS` as the `count` processes of one data_parallel run."""
+    joined = ("--coordinator", f"127.0.0.1:{free_port()}", "--num-processes", count)
+    return [cnnlab("train", *args, *joined, "--process-id", i, env=env) for i in range(count)]
 
 
 def history(run: Path) -> list[dict]:
@@ -77,14 +73,15 @@ def history(run: Path) -> list[dict]:
         return [{k: float(v) for k, v in row.items() if k != "epoch_seconds"} for row in csv.DictReader(file)]
 
 
+@pytest.mark.processes
 @needs_jax
 def test_two_data_parallel_processes_train_as_one(write, tmp_path):
     config = write("dp.yaml", "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n" + SHARED)
     single = write("one.yaml", "name: one\nruntime: {backend: jax}\n" + SHARED)
-    alone = cnnlab("train", single, "--runs-dir", tmp_path / "alone")
+    alone = cnnlab("train", single, "--runs-dir", tmp_path / "alone")  # beside the pair: one start-up's wait
+    pair = processes(config, "--runs-dir", tmp_path / "runs")
     status, said = finish(alone)
     assert status == 0, said
-    pair = processes(config, tmp_path / "runs")
     (status0, said0), (status1, said1) = (finish(p) for p in pair)
     assert (status0, status1) == (0, 0), said0 + said1
 
@@ -105,6 +102,7 @@ def test_two_data_parallel_processes_train_as_one(write, tmp_path):
         np.testing.assert_allclose(list(a.values()), list(b.values()), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.processes
 @needs_jax
 @pytest.mark.parametrize("victim", [1, 0], ids=["process 1 dies", "process 0 dies"])
 def test_a_killed_process_stops_the_other(write, tmp_path, victim):
@@ -113,7 +111,7 @@ def test_a_killed_process_stops_the_other(write, tmp_path, victim):
         "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n"
         + SHARED.replace("train_examples: 192", "train_examples: 4000").replace("epochs: 2", "epochs: 100"),
     )
-    pair = processes(config, tmp_path / "runs")
+    pair = processes(config, "--runs-dir", tmp_path / "runs")
     deadline = time.monotonic() + 120
     while not list((tmp_path / "runs").glob("*/*/history.csv")):  # one epoch done: the next is under way
         assert time.monotonic() < deadline and all(p.poll() is None for p in pair), [finish(p, 5) for p in pair]
@@ -131,15 +129,19 @@ def test_a_killed_process_stops_the_other(write, tmp_path, victim):
         assert "another process of this run stopped" in written["failure"]
 
 
+@pytest.mark.processes
 def test_mirrored_on_two_cpu_devices_learns_like_a_plain_run(write, tmp_path):
     import keras
 
     learnable = SHARED.replace("epochs: 2", "epochs: 6")
     mirrored = write("m.yaml", "name: m\nruntime: {distribute: mirrored, devices: [CPU:0, CPU:1]}\n" + learnable)
     plain = write("p.yaml", "name: p\n" + learnable)
-    results = {}
-    for config in (mirrored, plain):
-        status, said = finish(cnnlab("train", config, "--runs-dir", tmp_path / config.stem))
+    results, started = (
+        {},
+        {config: cnnlab("train", config, "--runs-dir", tmp_path / config.stem) for config in (mirrored, plain)},
+    )
+    for config in (mirrored, plain):  # side by side: one start-up's wait
+        status, said = finish(started[config])
         assert status == 0, said
         (run,) = list_runs(tmp_path / config.stem)
         results[config.stem] = run, json.loads((run / "manifest.json").read_text())
@@ -151,6 +153,7 @@ def test_mirrored_on_two_cpu_devices_learns_like_a_plain_run(write, tmp_path):
     assert model.count_params() == written["parameters"]
 
 
+@pytest.mark.processes
 @needs_jax
 def test_jax_backend_trains_evaluates_and_reports(write, tmp_path, run_cli):
     config = write("j.yaml", "name: j\nruntime: {backend: jax}\n" + SHARED)
@@ -168,6 +171,7 @@ def test_jax_backend_trains_evaluates_and_reports(write, tmp_path, run_cli):
     assert run_cli("visualize", run).exit_code == 0 and (run / "filters.png").is_file()
 
 
+@pytest.mark.processes
 @needs_jax
 def test_a_tensorflow_run_evaluates_on_jax(trained_copy):
     run, _ = trained_copy
@@ -246,18 +250,20 @@ def test_set_distribute_none_means_the_choice_not_null(write):
     assert load_config(config, ["runtime.distribute=none"]).runtime.distribute == "none"
 
 
+@pytest.mark.processes
 @needs_jax
 def test_a_hung_process_is_declared_dead_and_the_run_resumes_on_both(write, tmp_path):
-    """README: a process that hangs (here: SIGSTOP) is declared dead after 20 s without a
-    heartbeat, and JAX ends the other at once (an abort: a collective blocked in C++ leaves no
-    way to say more); then both, given --resume, finish the run from its backup."""
+    """README: a process that hangs (here: SIGSTOP) is declared dead once it has sent no
+    heartbeat for CNNLAB_HEARTBEAT_SECONDS (4 s here, 20 s by default), and JAX ends the other at
+    once (an abort: a collective blocked in C++ leaves no way to say more); then both, given
+    --resume, finish the run from its backup."""
     config = write(
         "dp.yaml",
         "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n"
         + SHARED.replace("train_examples: 192", "train_examples: 2000").replace("epochs: 2", "epochs: 4"),
     )
-    runs = tmp_path / "runs"
-    pair = processes(config, runs)
+    runs, quick = tmp_path / "runs", {"CNNLAB_HEARTBEAT_SECONDS": "4"}
+    pair = processes(config, "--runs-dir", runs, env=quick)
     deadline = time.monotonic() + 120
     while not list(runs.glob("*/*/history.csv")):
         assert time.monotonic() < deadline and all(p.poll() is None for p in pair), [finish(p, 5) for p in pair]
@@ -269,26 +275,10 @@ def test_a_hung_process_is_declared_dead_and_the_run_resumes_on_both(write, tmp_
     pair[1].kill()
     finish(pair[1])
     assert status != 0 and "stopped sending heartbeats" in said, said
-    assert waited < 60, f"process 0 waited {waited:.0f} s for a hung peer"  # 20 s of heartbeat, and slack
+    assert waited < 16, f"process 0 waited {waited:.0f} s for a hung peer"  # 4 s of heartbeat, and slack, not 20
     (run,) = list_runs(runs)
     done = (run / "history.csv").read_text().splitlines()
-    address = f"127.0.0.1:{free_port()}"
-    resumed = [
-        cnnlab(
-            "train",
-            "--resume",
-            run,
-            "--runs-dir",
-            runs,
-            "--coordinator",
-            address,
-            "--num-processes",
-            2,
-            "--process-id",
-            i,
-        )
-        for i in range(2)
-    ]
+    resumed = processes("--resume", run, "--runs-dir", runs, env=quick)
     (status0, said0), (status1, said1) = (finish(p) for p in resumed)
     assert (status0, status1) == (0, 0), said0 + said1
     after = (run / "history.csv").read_text().splitlines()

@@ -75,6 +75,7 @@ def _in_its_second_trial(folder: Path, worker: str) -> bool:
     return finished and re.match(r"epoch [12]/3\b", lines[-1].strip()) is not None
 
 
+@pytest.mark.processes
 def test_a_search_of_two_workers_killed_together_resumes_to_four_trials_each_run_once(run_cli, write, tmp_path):
     runs = tmp_path / "runs"
     search = _in_new_session("tune", write("search.yaml", SLOW), "--workers", "2", "--runs-dir", runs)
@@ -102,6 +103,7 @@ def test_a_search_of_two_workers_killed_together_resumes_to_four_trials_each_run
     assert {row["worker"] for row in rows if row["trial"] not in done} == {"local"}  # resumed in one process
 
 
+@pytest.mark.processes
 def test_a_worker_killed_in_its_trial_leaves_that_trial_to_the_other(run_cli, write, tmp_path):
     runs, killed = tmp_path / "runs", []
 
@@ -133,6 +135,7 @@ def test_a_worker_killed_in_its_trial_leaves_that_trial_to_the_other(run_cli, wr
     assert {row["worker"] for row in rows.values()} == {"w1", "w2"}  # both workers were used
 
 
+@pytest.mark.processes
 def test_a_worker_started_before_its_chief_waits_for_it_and_both_exit_0(run_cli, write, tmp_path):
     config, address = write("search.yaml", FOUR), f"127.0.0.1:{_free_port()}"
     log = tmp_path / "worker.log"
@@ -153,10 +156,11 @@ def test_a_worker_started_before_its_chief_waits_for_it_and_both_exit_0(run_cli,
     assert rows[0]["seconds"]  # timed by the chief: the worker's own times stay on its machine
 
 
-def test_a_worker_without_a_chief_gives_up_after_its_wait(run_cli, write):
+def test_a_worker_without_a_chief_gives_up_after_its_wait(run_cli, write, tmp_path):
     port = _free_port()
     started = time.monotonic()
-    result = run_cli("tune", write("search.yaml", FOUR), "--worker-of", f"127.0.0.1:{port}", "--wait", "1")
+    config, runs = write("search.yaml", FOUR), tmp_path / "runs"
+    result = run_cli("tune", config, "--worker-of", f"127.0.0.1:{port}", "--wait", "1", "--runs-dir", runs)
     assert result.exit_code == 1
     assert f"no search chief answered at 127.0.0.1:{port} within 1 s — start it first" in result.stderr
     assert time.monotonic() - started < 30
@@ -165,9 +169,7 @@ def test_a_worker_without_a_chief_gives_up_after_its_wait(run_cli, write):
 def test_a_chief_whose_only_worker_goes_silent_says_so_and_exits_1(run_cli, write, tmp_path, monkeypatch):
     from keras_tuner.src import protos
 
-    from cnnlab.engine import search_chief
-
-    monkeypatch.setattr(search_chief, "LEASE_SECONDS", 1.0)
+    monkeypatch.setenv("CNNLAB_LEASE_SECONDS", "1")
     address = f"127.0.0.1:{_free_port()}"
     answers = {}
 
@@ -190,15 +192,15 @@ def test_a_chief_whose_only_worker_goes_silent_says_so_and_exits_1(run_cli, writ
     assert "resume with: cnnlab tune --resume" in result.stderr
 
 
-def test_one_of_workers_chief_and_worker_of_is_given(run_cli, write, monkeypatch):
-    config = write("search.yaml", FOUR)
-    result = run_cli("tune", config, "--workers", "2", "--chief", "127.0.0.1:1")
+def test_one_of_workers_chief_and_worker_of_is_given(run_cli, write, tmp_path, monkeypatch):
+    config, runs = write("search.yaml", FOUR), ("--runs-dir", tmp_path / "runs")
+    result = run_cli("tune", config, "--workers", "2", "--chief", "127.0.0.1:1", *runs)
     assert result.exit_code == 2 and "give one of --workers, --chief, --worker-of and --slurm" in result.stderr
-    result = run_cli("tune", config, "--chief", "nohost")
+    result = run_cli("tune", config, "--chief", "nohost", *runs)
     assert result.exit_code == 2 and "'nohost' is not HOST:PORT" in result.stderr
     for variable in ("SLURM_PROCID", "SLURM_JOB_NODELIST", "SLURM_STEP_NODELIST", "SLURM_JOB_ID"):
         monkeypatch.delenv(variable, raising=False)
-    result = run_cli("tune", config, "--slurm")
+    result = run_cli("tune", config, "--slurm", *runs)
     assert result.exit_code == 2 and "it was not started by srun" in result.stderr
 
 
@@ -211,7 +213,7 @@ def test_a_trial_given_away_runs_again_once_and_the_late_result_is_dropped(run_c
 
     from cnnlab.engine import search_chief
 
-    monkeypatch.setattr(search_chief, "LEASE_SECONDS", 1.0)
+    monkeypatch.setenv("CNNLAB_LEASE_SECONDS", "1")
     monkeypatch.setattr(search_chief, "IDLE_SECONDS", 0.05)
     address, seen = f"127.0.0.1:{_free_port()}", {}
     service = protos.get_service()
@@ -282,10 +284,9 @@ def test_no_trial_is_handed_out_before_the_expected_workers_have_all_asked(tmp_p
 
 def test_a_worker_given_another_config_than_its_chiefs_is_refused(run_cli, write, tmp_path, monkeypatch):
     import cnnlab.api
-    from cnnlab.engine import search_chief
     from cnnlab.errors import RunError
 
-    monkeypatch.setattr(search_chief, "LEASE_SECONDS", 1.0)
+    monkeypatch.setenv("CNNLAB_LEASE_SECONDS", "1")
     address, chief_said = f"127.0.0.1:{_free_port()}", []
     config = write("search.yaml", FOUR)
 

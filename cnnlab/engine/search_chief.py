@@ -7,11 +7,11 @@ running for ever, so the chief never ends (keras-team/keras-tuner#344), and nobo
 again. Here, on the same oracle and the same messages:
 
 - every call a worker makes carries its name (gRPC metadata), and a worker calls at least every
-  `BEAT_SECONDS`. A worker silent for `LEASE_SECONDS`, or whose process ended (`--workers N`),
+  `BEAT_SECONDS`. A worker silent for the lease (`clocks`, 30 s), or whose process ended (`--workers N`),
   has its trial put back in the oracle's retry queue: the next worker to ask runs it again, under
   the same trial id;
 - with `gather` workers expected (`--workers N`), no trial is handed out until they have all
-  asked (or `GATHER_SECONDS` passed): the first to start up does not take every trial of a short
+  asked (or the gathering wait passed): the first to start up does not take every trial of a short
   search (keras-team/keras-tuner#596, an uneven spread);
 - a worker that asks when no new trial is left, while other workers' trials still run, is told
   to wait (Keras Tuner's IDLE) instead of to stop, so someone is left to take a trial that comes back;
@@ -34,14 +34,13 @@ from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
 from keras_tuner.src.engine import trial as trial_module
 from keras_tuner.src.engine.oracle import synchronized
 
+from cnnlab import clocks
 from cnnlab.errors import RunError
 
 WORKER_KEY = "cnnlab-worker"  # the gRPC metadata that names the calling worker
-BEAT_SECONDS = 2.0  # a worker calls at least this often, training or not
-LEASE_SECONDS = 30.0  # a worker silent this long is gone, and its trial goes to another
+BEAT_SECONDS = 2.0  # a worker calls at least this often (a third of a shorter lease), training or not
 IDLE_SECONDS = 1.0  # a worker told to wait asks again after this
-FIRST_WORKER_SECONDS = 600.0  # how long a chief waits for its first worker
-GATHER_SECONDS = 60.0  # how long the first trials wait for the expected workers to start up
+# The lease, the gathering and the wait for a first worker are settings: cnnlab/clocks.py.
 
 # (what happened, worker, trial or None, why): "started", "ended", "gone", "dropped"
 Event = Callable[[str, str, object, str], None]
@@ -100,11 +99,12 @@ class _Servicer(OracleServicer):
         super().__init__(oracle)
         self.workers, self.event = workers, event
         self.gather, self.started = gather, time.monotonic()
+        self.gathering_seconds = clocks.seconds("gather")
 
     def CreateTrial(self, request, context):
         name = request.tuner_id
         self.workers.back(name)
-        gathering = len(self.workers.seen) < self.gather and time.monotonic() - self.started < GATHER_SECONDS
+        gathering = len(self.workers.seen) < self.gather and time.monotonic() - self.started < self.gathering_seconds
         if gathering or _must_wait(self.oracle, name):
             time.sleep(IDLE_SECONDS)  # Keras Tuner's worker asks again at once
             trial = trial_module.Trial(self.oracle.get_space(), status=trial_module.TrialStatus.IDLE)
@@ -145,7 +145,7 @@ def serve(
     on_ready: Callable[[int], None] = lambda port: None,
     ended: Callable[[], dict[str, int]] = dict,
     gather: int = 0,
-    first_worker: float = FIRST_WORKER_SECONDS,
+    first_worker: float | None = None,
     lease: float | None = None,
 ) -> None:
     """Serve `oracle` at `address` (HOST:PORT; port 0 picks a free one, passed to `on_ready`)
@@ -153,7 +153,8 @@ def serve(
     processes that ended since the last call (a chief that started them); a non-zero one is a
     worker gone at once, without waiting out its lease. `gather`: workers to wait for before
     the first trial."""
-    lease = LEASE_SECONDS if lease is None else lease
+    lease = clocks.seconds("lease") if lease is None else lease
+    first_worker = clocks.seconds("first_worker") if first_worker is None else first_worker
     workers = Workers()
     servicer = _Servicer(oracle, workers, event, gather)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), interceptors=[_Caller(workers)])

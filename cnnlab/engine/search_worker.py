@@ -15,7 +15,8 @@ import grpc
 from keras_tuner.src import protos
 from keras_tuner.src.distribute.oracle_client import OracleClient
 
-from cnnlab.engine.search_chief import BEAT_SECONDS, LEASE_SECONDS, WORKER_KEY
+from cnnlab import clocks
+from cnnlab.engine.search_chief import BEAT_SECONDS, WORKER_KEY
 from cnnlab.errors import RunError
 
 WAIT_SECONDS = 120.0  # how long a worker waits for its chief, at the start and on each call
@@ -55,7 +56,8 @@ class Connection:
         self.tuner, self.address, self.name, self.wait = tuner, address, name, wait
         self._stop = threading.Event()
         self._channel = None
-        self.lost = False  # the chief stopped answering the heartbeat for LEASE_SECONDS
+        self.lost = False  # the chief stopped answering the heartbeat for the lease
+        self.lease = clocks.seconds("lease")
 
     def __enter__(self) -> Connection:
         channel = grpc.insecure_channel(self.address)
@@ -77,13 +79,13 @@ class Connection:
         return self
 
     def _beat(self, stub) -> None:
-        answered = time.monotonic()
-        while not self._stop.wait(BEAT_SECONDS):
+        answered, beat = time.monotonic(), min(BEAT_SECONDS, self.lease / 3)
+        while not self._stop.wait(beat):
             try:
-                stub.GetSpace(protos.get_service().GetSpaceRequest(), timeout=BEAT_SECONDS * 2)
+                stub.GetSpace(protos.get_service().GetSpaceRequest(), timeout=beat * 2)
                 answered = time.monotonic()
             except grpc.RpcError:
-                if time.monotonic() - answered > LEASE_SECONDS:  # the chief is gone: stop training for nobody
+                if time.monotonic() - answered > self.lease:  # the chief is gone: stop training for nobody
                     self.lost = True
                     _thread.interrupt_main()
                     return

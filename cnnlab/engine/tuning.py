@@ -36,7 +36,7 @@ from cnnlab.data import load_splits
 from cnnlab.data.prepare import Splits
 from cnnlab.engine.loop import Role, fit
 from cnnlab.engine.plan import Plan, plan
-from cnnlab.engine.search_chief import FIRST_WORKER_SECONDS, LEASE_SECONDS, serve
+from cnnlab.engine.search_chief import serve
 from cnnlab.engine.search_worker import WAIT_SECONDS, Connection, lost_chief
 from cnnlab.engine.tensorboard import trial_logging
 from cnnlab.errors import Interrupted, RunError
@@ -60,7 +60,7 @@ class Chief:
     on_ready: Callable[[int], None] = lambda port: None
     ended: Callable[[], dict[str, int]] = field(default=dict)
     gather: int = 0  # workers expected before the first trial is handed out
-    first_worker: float = FIRST_WORKER_SECONDS
+    first_worker: float | None = None  # None: the setting (cnnlab/clocks.py)
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def run_search(
     except KeyboardInterrupt:
         if role and connection.lost:
             raise RunError(
-                f"the search's chief at {role.address} stopped answering for {LEASE_SECONDS:.0f} s"
+                f"the search's chief at {role.address} stopped answering for {connection.lease:g} s"
             ) from None
         if role:
             raise Interrupted(f"worker {role.name} interrupted; the chief gives its trial to another worker") from None

@@ -13,16 +13,13 @@ process 0 has evaluated the run, every process ends with its exit status (`outco
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 
+from cnnlab import clocks
 from cnnlab.config import LocatedConfig
 from cnnlab.errors import ConfigError, RunError
-
-# A peer that stops sending heartbeats for this long is dead: the others stop instead of
-# waiting for it (JAX's default is 100 s).
-HEARTBEAT_SECONDS = 20
-JOIN_SECONDS = 120  # how long process 0's address is tried before giving up
 
 
 def environment(cfg: LocatedConfig) -> dict[str, str]:
@@ -42,9 +39,13 @@ def join(cfg: LocatedConfig) -> None:
     import jax  # only data_parallel needs it, and it is an extra: pip install 'cnnlab[jax]'
 
     given = (runtime.coordinator, runtime.num_processes, runtime.process_id)
+    join_seconds = clocks.seconds("join")
     try:
+        # JAX takes whole seconds; a peer silent for the heartbeat wait is dead (cnnlab/clocks.py)
         jax.distributed.initialize(
-            *given, initialization_timeout=JOIN_SECONDS, heartbeat_timeout_seconds=HEARTBEAT_SECONDS
+            *given,
+            initialization_timeout=math.ceil(join_seconds),
+            heartbeat_timeout_seconds=math.ceil(clocks.seconds("heartbeat")),
         )
     except ValueError:
         if given == (None, None, None):  # no scheduler found and nothing given: this process alone
@@ -59,7 +60,7 @@ def join(cfg: LocatedConfig) -> None:
     except RuntimeError as error:  # JAX's own "Barrier timed out", "Deadline exceeded" ...
         raise RunError(
             f"data_parallel: could not join the other processes at {runtime.coordinator or 'the coordinator'} "
-            f"within {JOIN_SECONDS} s ({str(error).splitlines()[0]}); start every process, process 0 first"
+            f"within {join_seconds:g} s ({str(error).splitlines()[0]}); start every process, process 0 first"
         ) from None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
+from cnnlab import clocks
 from cnnlab.config import LocatedConfig
 from cnnlab.errors import ConfigError, Problem
 from cnnlab.runtime import backend, processes, strategies
@@ -18,6 +19,7 @@ def start_keras(*configs: LocatedConfig) -> None:
 
     Every config of one command must ask for the same backend; a config whose runtime settings
     cannot work together is refused at its line before anything starts."""
+    clocks.check()
     environments = []
     for cfg in configs:
         strategies.check(cfg)
