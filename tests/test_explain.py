@@ -157,6 +157,7 @@ def test_every_shipped_config_has_gradcam_and_patterns(path):
 def test_gradcam_inside_a_nested_model_equals_gradcam_on_the_same_layers_flat():
     """An application is a whole model used as one layer: Grad-CAM must reach its convolutions
     and give what the same layers give when they stand in the outer model itself."""
+    keras.utils.set_random_seed(0)  # the layers' first weights: not whatever the tests before left
     rng = np.random.default_rng(0)
     conv = keras.layers.Conv2D(4, 3, activation="relu", name="inner_conv")
     pool, head = keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")
