@@ -98,7 +98,12 @@ def main() -> None:
     parser.add_argument("--against", metavar="OTHER.yaml", help="the other side of --lever config")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--quick", action="store_true", help="one short round on made-up images: CI's smoke run")
     args = parser.parse_args()
+    if args.quick:  # benchmarks/quick.py
+        import quick
+
+        args.rounds, args.overrides = 1, [*args.overrides, *quick.overrides(quick.made_up_mnist())]
     if args.lever == "config" and not args.against:
         parser.error("--lever config needs --against OTHER.yaml")
     # each side: (config, dtype policy, XLA, more overrides, cached input)

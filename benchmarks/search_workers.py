@@ -45,7 +45,13 @@ def main() -> None:
     parser.add_argument("--max-trials", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--quick", action="store_true", help="one short round on made-up images: CI's smoke run")
     args = parser.parse_args()
+    if args.quick:  # benchmarks/quick.py
+        import quick
+
+        args.rounds, args.max_trials = 1, 2
+        args.overrides = [*args.overrides, *quick.overrides(quick.made_up_mnist()), "train.epochs=1"]
     sides = {1: [], args.workers: []}
     for round_ in range(args.rounds):
         for workers in list(sides)[:: 1 if round_ % 2 == 0 else -1]:

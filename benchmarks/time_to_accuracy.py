@@ -136,9 +136,15 @@ def main() -> None:
     parser.add_argument("--plain-limit", type=float, default=120.0, help="seconds of training the plain side gets")
     parser.add_argument("--no-plain", action="store_true", help="time cnnlab only")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="KEY=VALUE for the config")
+    parser.add_argument("--quick", action="store_true", help="one short round on made-up images: CI's smoke run")
     args = parser.parse_args()
     keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
     mnist = keras_home / "datasets" / "mnist"
+    if args.quick:  # benchmarks/quick.py: both sides on the made-up files, one seed, a few seconds
+        import quick
+
+        mnist = quick.made_up_mnist()
+        args.seeds, args.plain_limit, args.overrides = [1], 5.0, [*args.overrides, *quick.overrides(mnist)]
 
     results: dict[str, list[tuple[int, float | None, float, float]]] = {"cnnlab": [], "plain": []}
     for seed in args.seeds:  # A B, A B, ...: a drift of the shared machine falls on both sides

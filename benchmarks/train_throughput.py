@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
+import quick  # noqa: E402  (benchmarks/quick.py, beside this script)
+
 from cnnlab.runtime import backend  # noqa: E402  (after the path set-up)
 
 backend.start()  # TensorFlow up quietly before Keras is used below
@@ -101,7 +103,12 @@ def main() -> None:
     parser.add_argument(
         "--validation-split", type=float, default=0.1, help="held-out share, validated after every epoch by both sides"
     )
+    parser.add_argument("--quick", action="store_true", help="one short round on made-up images: CI's smoke run")
     args = parser.parse_args()
+    data = []
+    if args.quick:  # benchmarks/quick.py
+        args.rounds, args.epochs, args.examples = 1, 2, quick.TRAIN
+        data = quick.overrides(quick.made_up_mnist())
 
     from cnnlab.config import load_config
     from cnnlab.data import dataset_info, load_arrays
@@ -113,6 +120,7 @@ def main() -> None:
             f"train.epochs={args.epochs}",
             f"data.limit={args.examples}",
             f"data.validation_split={args.validation_split}",
+            *data,
         ],
     )
     info = dataset_info(cfg)
