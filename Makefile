@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: train test lint mutation lock clean-venv
+.PHONY: train test test-fast test-durations bench-quick lint mutation lock clean-venv
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,24 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 train: $(BIN)/.installed
 	$(BIN)/cnnlab train configs/mnist_baseline.yaml
 
-# pytest exits 5 when it collects no tests; that is not a failure of the code under test.
+# The whole suite on both cores (pytest-xdist; tests/README.md says how to keep tests safe side
+# by side). pytest exits 5 when it collects no tests; that is not a failure of the code under test.
+TEST_WORKERS ?= 2
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS); status=$$?; [ $$status -eq 5 ] && exit 0; exit $$status
+
+# The edit-test loop: every test that neither trains in its own body nor starts a process.
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not trains and not processes" $(PYTEST_ARGS)
+
+# Where the time goes: the slowest tests, then the seconds of each file.
+test-durations: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=25 $(PYTEST_ARGS)
+
+# Every benchmark end to end on made-up images, one round each, two at a time (benchmarks/quick.py):
+# a script a refactor broke fails here. The figures mean nothing; benchmarks/README.md has the real ones.
+bench-quick: $(BIN)/.installed
+	$(BIN)/python benchmarks/quick.py
 
 # ruff for style; import-linter for the layers of ARCHITECTURE.md and against import cycles
 lint: $(BIN)/.installed

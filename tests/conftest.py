@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import collections
+import fcntl
+import json
+import os
+import shutil
+import subprocess
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -11,6 +19,18 @@ from click.testing import CliRunner
 from cnnlab.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _one_thread_per_worker() -> None:
+    """Under `make test` (pytest-xdist), each worker and the processes it starts run
+    TensorFlow's thread pools one thread wide: two workers each running pools as wide as the
+    machine spend their time taking the cores from each other."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
+
+_one_thread_per_worker()  # before anything here imports TensorFlow
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
 TINY_MODEL = """
@@ -47,19 +67,90 @@ def build_shipped(path: Path):
     return build_model(cfg, dataset_info(cfg, missing_ok=True), pretrained=False)
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that start processes first, then those that train, then the rest: under `make
+    test`, an idle worker takes the end of the other's list (worksteal), so the end should be
+    short tests, not a long one that leaves the other worker idle."""
+    items.sort(
+        key=lambda item: 0 if item.get_closest_marker("processes") else 1 if item.get_closest_marker("trains") else 2
+    )
+
+
+_seconds_by_file: collections.Counter = collections.Counter()
+
+
+def pytest_runtest_logreport(report):
+    _seconds_by_file[report.nodeid.split("::")[0]] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """With --durations (make test-durations): the seconds of each file, setup and teardown
+    included, the slowest first (with -n 2, the two workers' seconds added up)."""
+    if config.getoption("durations") is None or not _seconds_by_file:
+        return
+    terminalreporter.section("seconds by file")
+    for file, seconds in _seconds_by_file.most_common():
+        terminalreporter.write_line(f"{seconds:8.1f} s  {file}")
+    terminalreporter.write_line(f"{sum(_seconds_by_file.values()):8.1f} s  in all")
+
+
+# Where tests may write in the checkout: caches and the virtual environment.
+_NOT_WATCHED = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "mutants", "build", "dist"}
+
+
+def _checkout_files() -> set[str]:
+    found = set()
+    for folder, subfolders, files in os.walk(REPO):
+        subfolders[:] = [d for d in subfolders if d not in _NOT_WATCHED and not d.endswith(".egg-info")]
+        found.update(str((Path(folder) / name).relative_to(REPO)) for name in files)
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tests_leave_the_checkout_as_they_found_it():
+    """A test that writes a file inside the repository (a command without --runs-dir writes
+    runs/ in the working folder) fails the suite, naming what it wrote. Only new files count:
+    editing a tracked file while the suite runs is the developer's doing, not a test's."""
+    before = _checkout_files()
+    yield
+    written = sorted(_checkout_files() - before)
+    assert not written, f"tests wrote inside the checkout: {written[:10]} — give each command a folder under tmp_path"
+
+
+def once_per_run(tmp_path_factory, name: str, make: Callable[[Path], dict]) -> dict:
+    """`make(folder)` once for the whole test run, whichever worker of `make test` asks first;
+    the others wait for it and read the same folder (a trained run costs seconds: one training,
+    many readers). Returns what `make` returned (JSON: it crosses processes)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the base folder the workers of one run share
+    folder, done = root / name, root / f"{name}.json"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, even by a dead worker
+        if not done.is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # what a worker that died in `make` left
+            folder.mkdir()
+            done.write_text(json.dumps(make(folder)))
+    return json.loads(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """One real training of the tiny model (3 epochs, standardize), shared by many tests:
-    (run folder, config path, click result). Tests must not change the run folder."""
-    from cnnlab.storage.lookup import list_runs
+    (run folder, config path, what the command printed). Tests must not change the run folder."""
 
-    folder = tmp_path_factory.mktemp("trained")
-    config = folder / "tiny.yaml"
-    config.write_text(TINY.replace("dataset: synthetic", "dataset: synthetic\n  preprocess: standardize"))
-    result = CliRunner().invoke(cli, ["train", str(config), "--runs-dir", str(folder / "runs")])
-    assert result.exit_code == 0, result.output
-    (run,) = list_runs(folder / "runs")
-    return run, config, result
+    def train(folder: Path) -> dict:
+        from cnnlab.storage.lookup import list_runs
+
+        config = folder / "tiny.yaml"
+        config.write_text(TINY.replace("dataset: synthetic", "dataset: synthetic\n  preprocess: standardize"))
+        result = CliRunner().invoke(cli, ["train", str(config), "--runs-dir", str(folder / "runs")])
+        assert result.exit_code == 0, result.output
+        (run,) = list_runs(folder / "runs")
+        return {"run": str(run), "config": str(config), "output": result.output}
+
+    made = once_per_run(tmp_path_factory, "trained", train)
+    return Path(made["run"]), Path(made["config"]), SimpleNamespace(output=made["output"])
 
 
 @pytest.fixture
@@ -94,3 +185,40 @@ def run_cli():
         return CliRunner().invoke(cli, [str(a) for a in args])
 
     return _run
+
+
+@pytest.fixture(autouse=True)
+def marks_say_what_a_test_costs(request, monkeypatch):
+    """`make test-fast` leaves out the tests marked `trains` (a `model.fit` in the test itself)
+    and `processes` (any child process: cnnlab, a kernel, a probe). A test that does either
+    without its mark would slow that loop unseen, so it fails here, naming the mark it lacks.
+    A session fixture's training (`trained`) is paid once and needs no mark."""
+    marks = {mark.name for mark in request.node.iter_markers()}
+    done: list[str] = []
+    if "trains" not in marks:
+        import keras
+
+        real_fit = keras.Model.fit
+
+        def fit(self, *args, **kwargs):
+            done.append("trains")
+            return real_fit(self, *args, **kwargs)
+
+        monkeypatch.setattr(keras.Model, "fit", fit)
+    if "processes" not in marks:
+        real_init = subprocess.Popen.__init__
+
+        def start(self, *args, **kwargs):
+            done.append("processes")
+            return real_init(self, *args, **kwargs)
+
+        monkeypatch.setattr(subprocess.Popen, "__init__", start)
+    yield
+    lacking = sorted(set(done))
+    if lacking:
+        said = {"trains": "trains a model", "processes": "starts a process"}
+        pytest.fail(
+            f"this test {' and '.join(said[m] for m in lacking)} but is not marked "
+            + " and ".join(f"@pytest.mark.{m}" for m in lacking)
+            + " (make test-fast leaves such tests out; tests/README.md)"
+        )

@@ -86,6 +86,7 @@ def test_predict_agrees_with_the_command_line(run, run_cli, tmp_path):
     np.testing.assert_allclose(run.predict(files), probabilities, atol=1e-6)  # files as the CLI reads them
 
 
+@pytest.mark.trains
 def test_compare_gives_the_command_lines_pairs(run, runs_dir, run_cli):
     other = cnnlab.train(CONFIG, overrides={"train.epochs": 1}, name="other", runs_dir=runs_dir, progress=False)
     comparison = cnnlab.compare([run, other])
@@ -111,6 +112,7 @@ def test_a_misspelt_key_is_a_config_error_naming_the_key_with_a_suggestion(runs_
         cnnlab.train(CONFIG, overrides={"train.epochz": 1}, runs_dir=runs_dir, progress=False)
 
 
+@pytest.mark.trains
 def test_a_run_that_fails_raises_run_failed_with_its_folder(runs_dir):
     nan = {**CONFIG, "name": "nan", "train": {**CONFIG["train"], "optimizer": {"name": "sgd", "learning_rate": 1e30}}}
     with pytest.raises(cnnlab.RunFailed, match="NaN or infinite at epoch 1") as caught:
@@ -118,6 +120,7 @@ def test_a_run_that_fails_raises_run_failed_with_its_folder(runs_dir):
     assert caught.value.run.parent.name == "nan" and cnnlab.load_run(caught.value.run).status == "failed"
 
 
+@pytest.mark.trains
 def test_a_stop_leaves_the_run_interrupted_and_resume_finishes_it(tmp_path):
     """What the kernel's stop button does: a KeyboardInterrupt in the middle of training."""
     runs_dir = tmp_path / "runs"
@@ -136,13 +139,14 @@ def test_a_stop_leaves_the_run_interrupted_and_resume_finishes_it(tmp_path):
     with pytest.raises(cnnlab.Interrupted, match="resume with") as caught:
         cnnlab.train(config, runs_dir=runs_dir, progress=False)
     stopped = cnnlab.load_run(caught.value.run)
-    assert stopped.status == "interrupted" and 1 <= len(stopped.history) < 5
+    assert stopped.status == "interrupted" and 1 <= len(stopped.history) < 3
     done = len(stopped.history)
     resumed = stopped.resume(progress=False)
     assert resumed == stopped and resumed.status == "completed"
-    assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4, 5] and done < 5
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3] and done < 3
 
 
+@pytest.mark.trains
 def test_a_second_train_in_one_process_trains_as_the_first(runs_dir):
     again = cnnlab.train({**CONFIG, "name": "again"}, runs_dir=runs_dir, progress=False)
     twice = cnnlab.train({**CONFIG, "name": "again"}, runs_dir=runs_dir, progress=False)
@@ -171,6 +175,7 @@ def test_history_frame_names_pandas_when_it_is_missing(run):
         assert list(run.history_frame().index) == [1, 2, 3]
 
 
+@pytest.mark.processes
 def test_importing_cnnlab_starts_no_backend():
     probe = (
         "import sys, cnnlab\n"
@@ -182,6 +187,7 @@ def test_importing_cnnlab_starts_no_backend():
     assert done.stdout.split() == ["True"], done.stdout + done.stderr
 
 
+@pytest.mark.trains
 def test_tune_returns_its_trials_and_the_winning_config(runs_dir):
     search_config = {**CONFIG, "name": "search", "search": {"max_trials": 2, "space": {"train.batch_size": [8, 16]}}}
     search = cnnlab.tune(search_config, runs_dir=runs_dir, progress=False)

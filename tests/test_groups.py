@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import TINY
 from scipy import stats
 
 from cnnlab.cli import cli
 from cnnlab.scores import mcnemar_exact
+from tests.conftest import TINY, once_per_run
 
 pytestmark = pytest.mark.trains
 
@@ -27,19 +27,24 @@ def _group(result, runs: Path) -> Path:
     return path.parent
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def groups(tmp_path_factory):
     """Two groups of the tiny config on seeds 42, 43, 44: the config's own learning rate
-    (--repeat 3), and a higher one (--seeds 42,43,44), which is better on every seed."""
-    folder = tmp_path_factory.mktemp("groups")
-    config = folder / "tiny.yaml"
-    config.write_text(TINY)
-    runs = folder / "runs"
-    invoke = CliRunner().invoke
-    a = _group(invoke(cli, ["train", str(config), "--repeat", "3", "--runs-dir", str(runs)]), runs)
-    faster = ["--set", "train.optimizer.learning_rate=0.02", "--seeds", "42,43,44"]
-    b = _group(invoke(cli, ["train", str(config), *faster, "--runs-dir", str(runs)]), runs)
-    return a, b
+    (--repeat 3), and a higher one (--seeds 42,43,44), which is better on every seed. Trained
+    once per test run; tests must not change them."""
+
+    def train_both(folder: Path) -> dict:
+        config = folder / "tiny.yaml"
+        config.write_text(TINY)
+        runs = folder / "runs"
+        invoke = CliRunner().invoke
+        a = _group(invoke(cli, ["train", str(config), "--repeat", "3", "--runs-dir", str(runs)]), runs)
+        faster = ["--set", "train.optimizer.learning_rate=0.02", "--seeds", "42,43,44"]
+        b = _group(invoke(cli, ["train", str(config), *faster, "--runs-dir", str(runs)]), runs)
+        return {"a": str(a), "b": str(b)}
+
+    made = once_per_run(tmp_path_factory, "groups", train_both)
+    return Path(made["a"]), Path(made["b"])
 
 
 def _runs(group: Path) -> list[Path]:

@@ -42,6 +42,7 @@ def _one_run(runs: Path) -> Path:
     return run
 
 
+@pytest.mark.trains
 @pytest.mark.parametrize("splits", [(), ("train", "train", "val", "test")], ids=["one-folder", "train-val-test"])
 def test_the_homework_config_trains_on_a_folder_of_eight_classes(run_cli, tmp_path, splits):
     photos = write_photo_folder(tmp_path / "photos", splits=splits)
@@ -79,6 +80,7 @@ def _pretrained_overrides(photos: Path, weights: Path) -> list[str]:
     ]
 
 
+@pytest.mark.trains
 def test_a_pretrained_application_trains_as_a_frozen_base(run_cli, tmp_path):
     photos = write_photo_folder(tmp_path / "photos")
     weights = _weights_file(tmp_path)
@@ -199,6 +201,7 @@ def test_check_passes_a_photo_config_before_its_folder_and_weights_are_there(run
     assert training.exit_code == 2 and "data.path: no folder data/photos" in training.stderr  # train needs it
 
 
+@pytest.mark.trains
 def test_predict_on_an_image_folder_run_resizes_and_converts_as_training_did(run_cli, tmp_path):
     """README: a run trained on an image folder takes images of any size and colour mode, as its
     training images were read; a run on fixed-size arrays refuses them without --convert."""

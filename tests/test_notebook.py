@@ -27,6 +27,7 @@ def test_the_quickstart_is_committed_without_outputs():
     assert code and all(cell.outputs == [] and cell.execution_count is None for cell in code)
 
 
+@pytest.mark.processes
 def test_the_quickstart_runs_top_to_bottom_in_a_fresh_kernel(tmp_path):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     (parameters,) = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]

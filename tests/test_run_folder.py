@@ -171,6 +171,7 @@ def test_a_run_nobody_here_is_writing_has_no_live_owner(tmp_path, fields):
     run.ensure_not_running()
 
 
+@pytest.mark.processes
 def test_a_run_whose_process_died_has_no_live_owner(tmp_path):
     import subprocess
     import sys
@@ -259,6 +260,7 @@ def test_what_a_command_wrote_it_keeps_and_never_reads_back(tmp_path):
     assert RunFolder(tmp_path).history == []  # a new folder object reads what is there now
 
 
+@pytest.mark.processes
 def test_a_live_process_of_this_machine_owns_its_run_and_is_not_disturbed(tmp_path):
     import subprocess
 

@@ -50,6 +50,7 @@ def _data(bad_batch: int | None, batches: int = 12, batch_size: int = 8):
     return x, y
 
 
+@pytest.mark.trains
 @pytest.mark.parametrize("steps_per_execution", [1, 4])
 def test_nan_guard_names_the_first_bad_batch_and_runs_no_further_chunk(steps_per_execution):
     model = _tiny_model(steps_per_execution)
@@ -62,6 +63,7 @@ def test_nan_guard_names_the_first_bad_batch_and_runs_no_further_chunk(steps_per
     assert ends.ended == []
 
 
+@pytest.mark.trains
 def test_nan_guard_counts_batches_from_each_epochs_start():
     model = _tiny_model(steps_per_execution=4)
     guard = NanGuard()
@@ -72,6 +74,7 @@ def test_nan_guard_counts_batches_from_each_epochs_start():
         )
 
 
+@pytest.mark.trains
 def test_the_live_progress_counts_the_batches_of_an_epoch_with_several_per_call():
     import io
 
@@ -87,6 +90,7 @@ def test_the_live_progress_counts_the_batches_of_an_epoch_with_several_per_call(
     assert [(t.completed, t.total) for t in tasks] == [(10, 10), (10, 10)]
 
 
+@pytest.mark.trains
 def test_the_guarded_model_saves_and_loads_as_plain_keras(tmp_path):
     model = _tiny_model(steps_per_execution=4)
     model.fit(*_data(bad_batch=None), batch_size=8, epochs=1, verbose=0, callbacks=[NanGuard()])
@@ -106,6 +110,7 @@ def _trained_weights(tmp_path, steps_per_execution: int):
     return weights, read_history(run / "history.csv")
 
 
+@pytest.mark.trains
 def test_several_steps_per_execution_train_the_same_weights_as_one(tmp_path):
     one, history_one = _trained_weights(tmp_path, 1)
     eight, history_eight = _trained_weights(tmp_path, 8)
@@ -145,6 +150,7 @@ def test_usable_cores_rounds_a_quota_up_and_never_exceeds_the_affinity(tmp_path)
     assert backend.usable_cores(tmp_path) == affinity
 
 
+@pytest.mark.processes
 def test_tensorflow_threads_follow_a_quota_below_the_visible_cores():
     import subprocess
     import sys

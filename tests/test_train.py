@@ -99,6 +99,7 @@ def test_tiny_model_learns_the_synthetic_task(trained):
     assert json.loads((run / "metrics.json").read_text())["accuracy"] > 0.6  # chance is 1/3
 
 
+@pytest.mark.trains
 def test_nan_loss_fails_the_run_with_exit_1(run_cli, write, tmp_path):
     config = write(
         "nan.yaml", TINY.replace("{name: adam, learning_rate: 0.003}", "{name: sgd, learning_rate: 1.0e+30}")
@@ -197,6 +198,7 @@ def test_managed_callbacks_are_refused_with_the_alternative(run_cli, write, tmp_
     assert result.exit_code == 2 and "best.keras and last.keras" in result.stderr
 
 
+@pytest.mark.trains
 def test_early_stopping_callback_stops_training(run_cli, write, tmp_path):
     config = write(
         "t.yaml",
@@ -249,6 +251,7 @@ def test_resume_refuses_another_data_section(run_cli, write, tmp_path):
     assert "-validation_split: 0.1" in result.stderr and "+validation_split: 0.3" in result.stderr
 
 
+@pytest.mark.trains
 def test_resume_by_the_config_name_continues_its_newest_run(run_cli, write, tmp_path):
     from cnnlab.engine.plan import plan
     from cnnlab.engine.training import train
@@ -278,6 +281,7 @@ def test_resume_of_a_completed_run_is_refused(run_cli, trained):
     assert f"cnnlab train --resume {run} --epochs 6" in result.stderr
 
 
+@pytest.mark.trains
 def test_resume_with_more_epochs_continues_a_completed_run_keeping_its_rows_and_optimizer(run_cli, trained_copy):
     """The 2 new epochs start from the last one's weights and optimizer state: Adam's step
     counter ends at 5 epochs' steps (3 + 2), not 2 epochs' (a fresh optimizer), and the first
@@ -297,6 +301,7 @@ def test_resume_with_more_epochs_continues_a_completed_run_keeping_its_rows_and_
     assert int(keras.saving.load_model(run / "last.keras").optimizer.iterations) == 5 * steps_per_epoch
 
 
+@pytest.mark.trains
 @pytest.mark.parametrize(
     "schedule, refused",
     [
@@ -354,6 +359,7 @@ def test_best_keras_holds_the_weights_of_the_best_epoch(tmp_path, monitor, score
         assert all(np.array_equal(a, b) for a, b in zip(saved, weights[epoch])), name
 
 
+@pytest.mark.trains
 def test_without_validation_the_last_epoch_is_best(run_cli, write, tmp_path):
     config = write("t.yaml", TINY.replace("test_examples: 48}", "test_examples: 48}\n  validation_split: 0.0"))
     result = run_cli("train", config, "--runs-dir", tmp_path / "runs")
@@ -363,6 +369,7 @@ def test_without_validation_the_last_epoch_is_best(run_cli, write, tmp_path):
     assert "val_loss" not in (run / "history.csv").read_text()
 
 
+@pytest.mark.trains
 def test_same_seed_gives_the_same_history(run_cli, write, tmp_path):
     config = write("t.yaml", TINY)
     for _ in range(2):
@@ -392,6 +399,7 @@ def test_deterministic_runs_of_one_seed_end_with_the_same_weights(run_cli, write
     assert digests[0] == digests[1] != digests[2]  # the same seed repeats itself; another does not
 
 
+@pytest.mark.processes
 def test_deterministic_runtime_turns_on_op_determinism(write):
     config = write("t.yaml", TINY + "runtime: {deterministic: true}\n")
     probe = (
@@ -446,6 +454,7 @@ def test_weight_histograms_are_tensorboards_own(trained):
             assert np.allclose(make_ndarray(written[-1].tensor_proto), theirs)
 
 
+@pytest.mark.trains
 def test_a_schedule_sized_for_another_run_length_is_pointed_out(run_cli, write, tmp_path):
     """173 training examples after the validation split: 22 batches of 8, 1 epoch. A cosine
     over 4 + 1,000 steps would stop early; one over 4 + 18 fits and says nothing."""

@@ -7,6 +7,7 @@ import json
 
 import keras
 import numpy as np
+import pytest
 
 from cnnlab.config import load_config
 from cnnlab.engine.plan import plan
@@ -37,6 +38,7 @@ def new_head(source, freeze: str) -> str:
     return NEW_HEAD.format(source=source, freeze=freeze) + data
 
 
+@pytest.mark.trains
 def test_copied_and_frozen_layers_keep_the_sources_weights_and_the_rest_train(run_cli, write, trained, tmp_path):
     source, _, _ = trained
     config = write("new.yaml", new_head(source=source, freeze="copied"))
@@ -139,6 +141,7 @@ def _fine_tune_run(write, trained, tmp_path):
     return cfg, run, keras.saving.load_model(source / "best.keras").get_layer("conv2d").get_weights()[0]
 
 
+@pytest.mark.trains
 def test_fine_tune_unfreezes_the_frozen_layers_for_its_own_epochs(write, trained, tmp_path):
     from cnnlab.engine.training import train
     from cnnlab.storage.folders import read_history
@@ -160,6 +163,7 @@ def test_fine_tune_unfreezes_the_frozen_layers_for_its_own_epochs(write, trained
     assert not (run / "backup").exists() and not (run / "backup-fine-tune").exists()
 
 
+@pytest.mark.trains
 def test_a_run_stopped_while_fine_tuning_resumes_in_that_phase(write, trained, tmp_path):
     import pytest
 
@@ -202,6 +206,7 @@ def test_check_passes_an_init_from_whose_config_is_beside_it_before_it_is_traine
     assert trained_too_early.exit_code == 2 and "model.init_from" in trained_too_early.stderr
 
 
+@pytest.mark.trains
 def test_fine_tuning_keeps_writing_weight_histograms(write, trained, tmp_path):
     """The second phase is a second `fit`: the histogram writer the first closed must not be
     reused (it was: the run failed at the first fine-tuning epoch)."""

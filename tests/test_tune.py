@@ -44,6 +44,7 @@ def _search_folder(runs):
     return folder
 
 
+@pytest.mark.trains
 def test_a_search_writes_one_row_per_trial_and_a_best_yaml_that_trains(run_cli, write, tmp_path):
     config = write("search.yaml", SEARCH)
     result = run_cli("tune", config, "--runs-dir", tmp_path / "runs")
@@ -71,6 +72,7 @@ def test_a_search_writes_one_row_per_trial_and_a_best_yaml_that_trains(run_cli, 
     assert run.parent.name == "search-tuned"
 
 
+@pytest.mark.trains
 def test_repeats_and_confirm_train_each_trial_with_two_seeds_then_the_best_two_with_three(run_cli, write, tmp_path):
     """search.repeats: 2 trains 2 trials x 2 seeds = 4 models and tables their mean and sd;
     --confirm 2 then trains the best 2 trials with 3 seeds each on all the data (not the
@@ -114,6 +116,7 @@ def test_repeats_and_confirm_train_each_trial_with_two_seeds_then_the_best_two_w
         assert json.loads((run / "manifest.json").read_text())["data"]["train_examples"] > 96
 
 
+@pytest.mark.trains
 def test_an_interrupted_search_resumes_without_redoing_a_finished_trial(run_cli, write, tmp_path):
     from cnnlab.engine.tuning import run_search
 
@@ -195,12 +198,14 @@ def test_resuming_a_training_run_as_a_search_is_a_located_error(run_cli, trained
     assert "Traceback" not in result.output
 
 
+@pytest.mark.trains
 def test_max_trials_on_the_command_line_overrides_the_config(run_cli, write, tmp_path):
     result = run_cli("tune", write("search.yaml", SEARCH), "--max-trials", "2", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 0, result.output
     assert [row["trial"] for row in _rows(_search_folder(tmp_path / "runs"))] == ["0", "1"]  # the config says 3
 
 
+@pytest.mark.trains
 @pytest.mark.parametrize("algorithm", ["hyperband", "bayesian"])
 def test_hyperband_and_bayesian_searches_run_end_to_end(run_cli, write, tmp_path, algorithm):
     config = write("search.yaml", SEARCH.replace("algorithm: random", f"algorithm: {algorithm}"))
@@ -215,6 +220,7 @@ def test_hyperband_and_bayesian_searches_run_end_to_end(run_cli, write, tmp_path
     assert winner.model.layers[3].arguments["units"] == int(best["model.layers.3.Dense.units"])
 
 
+@pytest.mark.processes
 def test_ctrl_c_stops_a_search_with_exit_130_and_says_how_to_resume(write, tmp_path):
     import signal
 
