@@ -195,24 +195,22 @@ def marks_say_what_a_test_costs(request, monkeypatch):
     A session fixture's training (`trained`) is paid once and needs no mark."""
     marks = {mark.name for mark in request.node.iter_markers()}
     done: list[str] = []
+
+    def noting(owner, name: str, what: str) -> None:
+        real = getattr(owner, name)
+
+        def noted(*args, **kwargs):
+            done.append(what)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, noted)
+
     if "trains" not in marks:
         import keras
 
-        real_fit = keras.Model.fit
-
-        def fit(self, *args, **kwargs):
-            done.append("trains")
-            return real_fit(self, *args, **kwargs)
-
-        monkeypatch.setattr(keras.Model, "fit", fit)
+        noting(keras.Model, "fit", "trains")
     if "processes" not in marks:
-        real_init = subprocess.Popen.__init__
-
-        def start(self, *args, **kwargs):
-            done.append("processes")
-            return real_init(self, *args, **kwargs)
-
-        monkeypatch.setattr(subprocess.Popen, "__init__", start)
+        noting(subprocess.Popen, "__init__", "processes")
     yield
     lacking = sorted(set(done))
     if lacking:

@@ -4,13 +4,9 @@ synthetic data; what comes back agrees with the files and with the command line.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -20,7 +16,7 @@ import cnnlab
 from cnnlab.config import load_config
 from cnnlab.data import load_arrays
 from tests.conftest import REPO
-from tests.test_faults import SLOW
+from tests.test_faults import SLOW, ctrl_c_after_the_first_epoch
 
 CONFIG = {
     "name": "notebook",
@@ -124,18 +120,9 @@ def test_a_run_that_fails_raises_run_failed_with_its_folder(runs_dir):
 def test_a_stop_leaves_the_run_interrupted_and_resume_finishes_it(tmp_path):
     """What the kernel's stop button does: a KeyboardInterrupt in the middle of training."""
     runs_dir = tmp_path / "runs"
-
-    def stop_after_the_first_epoch():
-        deadline = time.monotonic() + 120
-        while not any(p.read_text().count("\n") >= 2 for p in runs_dir.glob("slow/*/history.csv")):
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGINT)
-
     config = tmp_path / "slow.yaml"
     config.write_text(SLOW)
-    threading.Thread(target=stop_after_the_first_epoch, daemon=True).start()
+    ctrl_c_after_the_first_epoch(runs_dir, "slow")
     with pytest.raises(cnnlab.Interrupted, match="resume with") as caught:
         cnnlab.train(config, runs_dir=runs_dir, progress=False)
     stopped = cnnlab.load_run(caught.value.run)

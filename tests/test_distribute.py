@@ -266,7 +266,7 @@ def test_set_distribute_none_means_the_choice_not_null(write):
 @needs_jax
 def test_a_hung_process_is_declared_dead_and_the_run_resumes_on_both(write, tmp_path):
     """README: a process that hangs (here: SIGSTOP) is declared dead once it has sent no
-    heartbeat for CNNLAB_HEARTBEAT_SECONDS (4 s here, 20 s by default), and JAX ends the other at
+    heartbeat for CNNLAB_HEARTBEAT_SECONDS (3 s here, 20 s by default), and JAX ends the other at
     once (an abort: a collective blocked in C++ leaves no way to say more); then both, given
     --resume, finish the run from its backup."""
     config = write(
@@ -274,7 +274,7 @@ def test_a_hung_process_is_declared_dead_and_the_run_resumes_on_both(write, tmp_
         "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n"
         + SHARED.replace("train_examples: 192", "train_examples: 1000").replace("epochs: 2", "epochs: 3"),
     )
-    runs, quick = tmp_path / "runs", {"CNNLAB_HEARTBEAT_SECONDS": "4"}
+    runs, quick = tmp_path / "runs", {"CNNLAB_HEARTBEAT_SECONDS": "3"}
     pair = processes(config, "--runs-dir", runs, env=quick)
     deadline = time.monotonic() + 120
     while not list(runs.glob("*/*/history.csv")):
@@ -287,7 +287,7 @@ def test_a_hung_process_is_declared_dead_and_the_run_resumes_on_both(write, tmp_
     pair[1].kill()
     finish(pair[1])
     assert status != 0 and "stopped sending heartbeats" in said, said
-    assert waited < 16, f"process 0 waited {waited:.0f} s for a hung peer"  # 4 s of heartbeat, and slack, not 20
+    assert waited < 16, f"process 0 waited {waited:.0f} s for a hung peer"  # 3 s of heartbeat, and slack, not 20
     (run,) = list_runs(runs)
     done = (run / "history.csv").read_text().splitlines()
     resumed = processes("--resume", run, "--runs-dir", runs, env=quick)

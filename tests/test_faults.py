@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -66,6 +67,22 @@ def wait_until(condition, process: subprocess.Popen, seconds: float = 120) -> No
             process.kill()
             raise AssertionError("condition not reached in time")
         time.sleep(0.02)
+
+
+def ctrl_c_after_the_first_epoch(runs: Path, name: str) -> None:
+    """Send this process a Ctrl-C (SIGINT, as a terminal or a kernel's stop button does) once
+    run `name` under `runs` has written its first history row; from a thread, so that the
+    command under test runs meanwhile."""
+
+    def watch():
+        deadline = time.monotonic() + 120
+        while not any(p.read_text().count("\n") >= 2 for p in runs.glob(f"{name}/*/history.csv")):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def history_rows(runs: Path) -> list[str]:

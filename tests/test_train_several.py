@@ -4,10 +4,6 @@ a failure not stopping the rest, Ctrl-C stopping all, one table at the end."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import threading
-import time
 
 import keras
 import numpy as np
@@ -15,7 +11,7 @@ import pytest
 
 from cnnlab.storage.lookup import list_runs
 from tests.conftest import TINY
-from tests.test_faults import SLOW, ctrl_c_reaches_the_children  # noqa: F401  (fixture)
+from tests.test_faults import SLOW, ctrl_c_after_the_first_epoch, ctrl_c_reaches_the_children  # noqa: F401
 
 
 def _tiny(write, name: str, replace: dict[str, str] | None = None):
@@ -79,16 +75,7 @@ def test_ctrl_c_stops_the_whole_batch_and_leaves_the_run_resumable(run_cli, writ
     slow = write("slow.yaml", SLOW)
     after = _tiny(write, "after")
     runs = tmp_path / "runs"
-
-    def ctrl_c_after_the_first_epoch():
-        deadline = time.monotonic() + 120
-        while not any(p.read_text().count("\n") >= 2 for p in runs.glob("slow/*/history.csv")):
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    threading.Thread(target=ctrl_c_after_the_first_epoch, daemon=True).start()
+    ctrl_c_after_the_first_epoch(runs, "slow")
     result = run_cli("train", slow, after, "--runs-dir", runs)
     assert result.exit_code == 130, result.output
     assert "resume with: cnnlab train --resume" in result.stderr
