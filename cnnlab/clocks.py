@@ -22,6 +22,9 @@ from collections.abc import Mapping
 
 from cnnlab.errors import ConfigError
 
+# Longer is no wait a person means, and JAX takes its waits as 32-bit whole seconds.
+LONGEST = 7 * 24 * 3600.0
+
 # name: (default seconds, what it decides)
 WAITS: dict[str, tuple[float, str]] = {
     "heartbeat": (20.0, "a data_parallel process silent this long is dead, and the others stop (JAX's own is 100 s)"),
@@ -52,10 +55,10 @@ def seconds(name: str, environ: Mapping[str, str] = os.environ) -> float:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
+    if not (math.isfinite(value) and 0 < value <= LONGEST):
         raise ConfigError.at(
             variable(name),
-            f"{text!r} is not a number of seconds above 0 ({meaning})",
+            f"{text!r} is not a number of seconds above 0 and at most a week, {LONGEST:,.0f} ({meaning})",
             hint=f"unset it for the default, {default:g} s",
         )
     return value

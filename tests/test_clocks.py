@@ -30,12 +30,17 @@ def test_each_wait_is_set_by_its_own_variable_and_only_that_one():
     assert clocks.seconds("lease", {"CNNLAB_LEASE_SECONDS": ""}) == 30.0  # set but empty: the default
 
 
-@pytest.mark.parametrize("text", ["0", "-3", "nan", "inf", "soon"])
+@pytest.mark.parametrize("text", ["0", "-3", "nan", "inf", "soon", "1e300", "604801"])
 def test_a_wait_that_is_not_a_positive_number_is_refused_naming_the_variable(text):
     with pytest.raises(ConfigError) as raised:
         clocks.seconds("heartbeat", {"CNNLAB_HEARTBEAT_SECONDS": text})
     assert str(raised.value).startswith(f"CNNLAB_HEARTBEAT_SECONDS: {text!r} is not a number of seconds above 0")
     assert "unset it for the default, 20 s" in str(raised.value)
+
+
+def test_a_week_is_the_longest_wait():
+    # 604,800 s is accepted as it is; one more is refused above (JAX takes 32-bit whole seconds).
+    assert clocks.seconds("heartbeat", {"CNNLAB_HEARTBEAT_SECONDS": "604800"}) == 604800.0
 
 
 def test_train_refuses_a_mistaken_wait_before_it_writes_anything(write, run_cli, tmp_path, monkeypatch):
