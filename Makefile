@@ -28,7 +28,7 @@ test-fast: $(BIN)/.installed
 
 # Where the time goes: the slowest tests, then the seconds of each file.
 test-durations: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=25 $(PYTEST_ARGS)
+	$(MAKE) test PYTEST_ARGS="-q --durations=25 $(PYTEST_ARGS)"
 
 # Every benchmark end to end on made-up images, one round each, two at a time (benchmarks/quick.py):
 # a script a refactor broke fails here. The figures mean nothing; benchmarks/README.md has the real ones.
