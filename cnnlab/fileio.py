@@ -102,3 +102,36 @@ def read_json(path: Path, hint: str = "") -> Any:
         raise RunError(f"{path.parent}: {path.name} is missing" + (f" — {hint}" if hint else "")) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RunError(f"{path}: not valid JSON ({error})" + (f" — {hint}" if hint else "")) from None
+
+
+def exchange(first: Path, second: Path) -> None:
+    """Swap two folders' contents by their names, at once: a process killed at any moment leaves
+    each name holding one whole folder. Linux does it in one call (renameat2 with
+    RENAME_EXCHANGE); elsewhere, or on a file system that refuses it, it takes three renames,
+    and a kill between them leaves `first` missing with its old folder at `first`.old."""
+    if _exchange_in_one_call(Path(first), Path(second)):
+        return
+    parked = Path(f"{first}.old")
+    os.replace(first, parked)
+    os.replace(second, first)
+    os.replace(parked, second)
+
+
+def _exchange_in_one_call(first: Path, second: Path) -> bool:
+    import ctypes
+    import errno
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)  # glibc 2.28 and later
+    if renameat2 is None:
+        return False
+    at_current_folder, rename_exchange = -100, 2
+    if renameat2(at_current_folder, os.fsencode(first), at_current_folder, os.fsencode(second), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.EXDEV):  # not offered here: rename instead
+        return False
+    raise OSError(code, os.strerror(code), str(first))

@@ -20,6 +20,7 @@ from cnnlab.config import LocatedConfig
 from cnnlab.errors import CnnlabError, ConfigError, Interrupted, Problem, RunFailed
 from cnnlab.runtime.processes import PeerLost
 from cnnlab.runtime.startup import start_keras
+from cnnlab.storage.extension import Extension, begin
 from cnnlab.storage.folders import RunFolder
 from cnnlab.storage.lookup import create_run_folder
 
@@ -30,17 +31,23 @@ def resume_run(
     """Continue an interrupted run (its folder or its name) from its last completed epoch, with
     its own config or `config`, and `overrides`; refused where they would change its model, its
     data or its seed."""
-    from cnnlab.engine.resume import resumable  # reads configs only: Keras starts below
+    from cnnlab.engine.resume import extends, resumable  # reads configs only: Keras starts below
 
     folder, cfg = resumable(str(run), config, overrides or (), runs_dir)
     start_keras(cfg)
-    return train_config(cfg, folder, runs_dir, show)
+    return train_config(cfg, folder, runs_dir, show, extend=extends(folder, cfg))
 
 
-def train_config(cfg: LocatedConfig, resumed: RunFolder | None, runs_dir: Path, show: Progress) -> Path | None:
+def train_config(
+    cfg: LocatedConfig, resumed: RunFolder | None, runs_dir: Path, show: Progress, *, extend: bool = False
+) -> Path | None:
     """Plan and train one config, as whichever process this is: process 0 (or the only one)
     writes the run and gets it back; another process of a data_parallel run trains beside it,
-    writes nothing, and gets None once process 0 has finished."""
+    writes nothing, and gets None once process 0 has finished.
+
+    `extend`: `resumed` is a completed run given more epochs, trained in a copy that takes its
+    place only once it has completed (`storage.extension`); however it stops before that, the
+    run stays as it was."""
     import keras  # started by the caller, on the config's backend
 
     from cnnlab.engine.plan import plan
@@ -59,19 +66,45 @@ def train_config(cfg: LocatedConfig, resumed: RunFolder | None, runs_dir: Path, 
             error = Interrupted if followed.status == Interrupted.exit_code else RunFailed
             raise error(f"process 0 ended the run with exit status {followed.status}")
         return None
-    run = resumed or RunFolder(create_run_folder(runs_dir, cfg.name))
-    show.say(f"{'resuming' if resumed else 'training'} {cfg.name} -> {run}")
+    extension = begin(resumed, cfg.train.total_epochs, show.note) if extend else None
+    run = extension.copy if extension else resumed or RunFolder(create_run_folder(runs_dir, cfg.name))
+    show.say(f"{'resuming' if resumed else 'training'} {cfg.name} -> {resumed or run}")
     with show.training() as callbacks:
         try:
             manifest = train_run(planned, run, resume=resumed is not None, callbacks=callbacks, notify=show.note)
-        except (ConfigError, PeerLost):
-            raise
-        except Interrupted as error:
-            raise Interrupted(error.problems, run=run.path) from None
-        except CnnlabError as error:
-            raise RunFailed(error.problems, run=run.path) from None
+        except BaseException as error:
+            if extension is not None:
+                raise _extension_stopped(error, extension, cfg.train.total_epochs) from None
+            if isinstance(error, (ConfigError, PeerLost)) or not isinstance(error, CnnlabError):
+                raise
+            stopped = Interrupted if isinstance(error, Interrupted) else RunFailed
+            raise stopped(error.problems, run=run.path) from None
+    if extension is not None:
+        run = extension.finish()
     show.finished(run, manifest)
     return run.path
+
+
+def _extension_stopped(error: BaseException, extension: Extension, epochs: int) -> BaseException:
+    """What to raise when the extension of a completed run stops: the run itself is untouched.
+    After Ctrl-C the copy keeps its finished epochs for the next --resume; after a failure it
+    is deleted."""
+    run = extension.run
+    kept = Problem(
+        f"{run} is as it was: completed, {run.manifest.get('epochs_completed')} epochs",
+        hint=f"go on with: cnnlab train --resume {run} --epochs {epochs}",
+    )
+    if isinstance(error, Interrupted):
+        done = len(extension.copy.history)
+        return Interrupted(
+            [Problem(f"the extension to {epochs} epochs stopped after epoch {done}"), kept], run=run.path
+        )
+    extension.abandon()
+    if not isinstance(error, CnnlabError):
+        return error  # a bug keeps its traceback; the copy is gone, the run untouched
+    kept = Problem(kept.message, hint="")
+    failed = ConfigError if isinstance(error, ConfigError) else RunFailed
+    return failed([*error.problems, kept], run=run.path)
 
 
 def train_configs(

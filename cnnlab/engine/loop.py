@@ -112,8 +112,7 @@ def _continues(run: RunFolder) -> bool:
     """Whether the run goes on from `last.keras` rather than from a backup: it has finished
     epochs but no backup of them, as a completed run given more epochs (its backups were removed
     when its training finished), or one stopped before the first backup was written."""
-    has_backup = any(run.backup(0).glob("*.h5*")) if run.backup(0).is_dir() else False
-    return not has_backup and bool(run.history) and run.checkpoint("last").is_file()
+    return not run.has_backup() and bool(run.history) and run.checkpoint("last").is_file()
 
 
 def _phases(cfg: LocatedConfig, start: int, end: int) -> list[tuple[int, int, int]]:

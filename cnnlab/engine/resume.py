@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from cnnlab.config import LocatedConfig, load_config
-from cnnlab.errors import ConfigError, Problem
+from cnnlab.errors import ConfigError, Problem, RunError
 from cnnlab.storage.folders import RunFolder
 from cnnlab.storage.lookup import find_run
 
@@ -49,7 +49,33 @@ def resumable(
             )
     if run.manifest.get("training_finished"):
         _check_extension(run, saved, cfg)
+    _check_files(run, cfg)
     return run, cfg
+
+
+def extends(run: RunFolder, cfg: LocatedConfig) -> bool:
+    """Whether resuming `run` with `cfg` trains a completed run further (`--epochs N`): that
+    happens in a copy of the run (`storage.extension`), not in the run itself."""
+    done = int(run.manifest.get("epochs_completed") or 0)
+    return run.manifest.get("status") == "completed" and cfg.train.total_epochs > done
+
+
+def _check_files(run: RunFolder, cfg: LocatedConfig) -> None:
+    """Refuse, before anything is written, a run whose files cannot take it further: its history
+    unreadable, or the last epoch's model it would go on from missing or damaged."""
+    history = run.history  # a damaged history.csv is named here, with its line
+    done = int(run.manifest.get("epochs_completed") or len(history))
+    if len(history) < done:
+        raise RunError(
+            f"{run.path / run.HISTORY}: {len(history)} epochs recorded, but the manifest says {done} finished — "
+            "the history was cut short or edited; restore it, or train a new run"
+        )
+    if history and not run.has_backup() and (problem := run.unreadable("last")):
+        raise RunError(
+            f"{run}: {problem}, and the run goes on from its last epoch's model and optimizer — "
+            f"train a new run with the epochs you want: cnnlab train {run.config_file} --epochs "
+            f"{cfg.train.total_epochs}"
+        )
 
 
 def _check_extension(run: RunFolder, saved: LocatedConfig, cfg: LocatedConfig) -> None:

@@ -18,6 +18,7 @@ import hashlib
 import io
 import os
 import socket
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from cnnlab.data.prepare import Preprocessing
 from cnnlab.errors import RunError
 from cnnlab.fileio import read_json, remove_temporaries, write_atomic, write_json
 
+_EDITED = "was it edited, or cut short by a full disk? Restore it from a backup of the run"
 _DAMAGED = "the run's record is damaged; its other files are intact"
 
 
@@ -106,6 +108,10 @@ class RunFolder(_Folder):
     def backup(self, phase: int) -> Path:
         """Keras' BackupAndRestore folder of a phase of training (0: train.epochs, 1: fine-tuning)."""
         return self.path / self._BACKUPS[phase]
+
+    def has_backup(self) -> bool:
+        """Whether an interrupted epoch's backup (Keras' BackupAndRestore) is where --resume starts."""
+        return any(self.backup(0).glob("*.h5*")) if self.backup(0).is_dir() else False
 
     def picture(self, name: str) -> Path:
         """One of the PNGs named by the class constants (CURVES, GRADCAM, ...)."""
@@ -198,6 +204,19 @@ class RunFolder(_Folder):
     def report(self) -> Path:
         return self.path / self.REPORT_MD
 
+    def unreadable(self, checkpoint: str = "last") -> str | None:
+        """What is wrong with a checkpoint, without loading it (missing, empty, cut short, not
+        a .keras archive), else None."""
+        path = self.checkpoint(checkpoint)
+        if not path.is_file():
+            return f"{path.name} is missing"
+        try:
+            with zipfile.ZipFile(path) as archive:
+                broken = archive.testzip()
+        except (OSError, zipfile.BadZipFile) as error:
+            return f"{path.name} is not a whole .keras file ({error})"
+        return f"{path.name} is damaged (its part {broken} does not match its checksum)" if broken else None
+
     def missing(self, checkpoint: str = "best") -> str | None:
         """The first file that a trained run must have and this one lacks, else None."""
         for needed in (self.checkpoint(checkpoint), self.path / self.PREPROCESSING):
@@ -244,14 +263,16 @@ def read_history(path: Path) -> list[dict]:
     if not Path(path).is_file():
         return []
     rows = []
-    with open(path, newline="") as stream:
+    with open(path, newline="", encoding="utf-8") as stream:
         reader = csv.DictReader(stream)
-        for row in reader:
-            try:
+        try:
+            for row in reader:
                 rows.append({k: float(v) for k, v in row.items() if v != ""})
                 rows[-1]["epoch"] = int(rows[-1]["epoch"])
-            except (ValueError, TypeError, KeyError) as error:  # a row cut short, or edited by hand
-                raise RunError(f"{path}:{reader.line_num}: not a history row ({error})") from None
+        except UnicodeDecodeError:
+            raise RunError(f"{path}: not UTF-8 text, as cnnlab writes it — {_EDITED}") from None
+        except (ValueError, TypeError, KeyError) as error:  # a row cut short, or edited by hand
+            raise RunError(f"{path}:{reader.line_num}: not a history row ({error})") from None
     return rows
 
 
