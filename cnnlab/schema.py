@@ -216,12 +216,15 @@ class SearchConfig(Section):
     )
 
 
+LARGEST_SEED = 2**32 - 1  # NumPy's seeds are 32-bit
+
+
 class RunConfig(Section):
     """A whole run: the YAML file after `base:` inheritance and `--set` overrides."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=LARGEST_SEED, description="NumPy, Python and Keras take seeds 0 to 2**32 - 1")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig
     train: TrainConfig = Field(default_factory=TrainConfig)

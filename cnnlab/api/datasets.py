@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 
+from cnnlab.api.arguments import checked
 from cnnlab.api.progress import Progress, as_progress
 from cnnlab.data import Arrays
-from cnnlab.data.builtin import PINNED, fetch_plan, keras_cache, load_builtin, locate
+from cnnlab.data.builtin import FETCHERS, PINNED, fetch_plan, keras_cache, load_builtin, locate
 from cnnlab.data.registry import BUILTIN
+from cnnlab.errors import ConfigError, Problem, did_you_mean
 from cnnlab.runtime.startup import start_keras
 
 
+@checked
 def datasets() -> list[dict]:
     """One dict per built-in data set: name, shape, classes, source (found here, or what would be
     tried) and whether it sits in Keras' cache."""
@@ -40,6 +43,7 @@ def datasets() -> list[dict]:
     return rows
 
 
+@checked
 def fetch(name: str, path: str | os.PathLike | None = None, *, progress: bool | Progress = True) -> Arrays:
     """Find or download a built-in data set (or read it from `path`), verify every file's
     SHA-256 and keep it in Keras' cache; its arrays.
@@ -48,5 +52,13 @@ def fetch(name: str, path: str | os.PathLike | None = None, *, progress: bool | 
     >>> cnnlab.fetch("mnist").x_train.shape  # doctest: +SKIP
     (60000, 28, 28, 1)
     """
+    if name not in FETCHERS:
+        raise ConfigError(
+            Problem(
+                f"no built-in data set {name!r}",
+                key="name",
+                hint=did_you_mean(name, FETCHERS) or f"built in: {', '.join(FETCHERS)} (cnnlab.datasets() lists them)",
+            )
+        )
     start_keras()  # Keras' own download is one of the sources
     return load_builtin(name, None if path is None else str(path), notify=as_progress(progress).say)

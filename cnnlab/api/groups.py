@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cnnlab.api.arguments import checked
 from cnnlab.api.progress import as_progress
 from cnnlab.api.repeating import resume_group
 from cnnlab.api.runs import Run
@@ -22,6 +23,7 @@ from cnnlab.storage.folders import GroupFolder
 class Group:
     """`runs/<name>/<YYYYmmdd-HHMMSS>-x<N>/`: the group's `group.json`, read afresh each time."""
 
+    @checked
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         if not GroupFolder.holds_group(self.path):
@@ -59,6 +61,7 @@ class Group:
         folder = GroupFolder(self.path)
         return [Run(folder.run(member["run"]).path) for member in self.summary["runs"] if member["run"]]
 
+    @checked
     def score(self, metric: str = "accuracy") -> dict:
         """A test score across the completed runs: mean, sd, low and high (95 %), n, values."""
         scores = self.summary["test"]
@@ -66,6 +69,7 @@ class Group:
             raise RunError(f"{self.path}: no test {metric!r} in this group — it has: {', '.join(scores) or 'none'}")
         return scores[metric]
 
+    @checked
     def resume(self, *, progress=True) -> Group:
         """Finish this group if it was stopped: stopped runs resume, seeds not started train."""
         return Group(resume_group(self.path, self.path.parent.parent, as_progress(progress)))

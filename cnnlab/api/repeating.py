@@ -20,6 +20,7 @@ from cnnlab.errors import ConfigError, Interrupted, Problem, RunFailed
 from cnnlab.reporting.groups import group_markdown, group_summary, in_words
 from cnnlab.runtime.processes import PeerLost
 from cnnlab.runtime.startup import start_keras
+from cnnlab.schema import LARGEST_SEED
 from cnnlab.storage.folders import GroupFolder
 from cnnlab.storage.lookup import create_run_folder
 
@@ -28,19 +29,52 @@ Seeds = int | Sequence[int] | None  # how many runs (seed, seed + 1, ...), or th
 
 def seeds_of(cfg: LocatedConfig, seeds: Seeds) -> list[int] | None:
     """The seeds of a group of runs of `cfg`: n of them from the config's own seed up, or those
-    given; None for a single run."""
+    given; None for a single run. Refused (`ConfigError` at `repeat` or `seeds`, which the CLI
+    shows as --repeat and --seeds) before any folder exists: no runs, too many, a seed out of
+    range or given twice."""
     if seeds is None:
         return None
     if isinstance(seeds, int):
-        if seeds < 1:
-            raise ConfigError(Problem(f"a group needs at least one run (got {seeds})", key="--repeat"))
-        return [cfg.seed + i for i in range(seeds)]
+        if not 1 <= seeds <= MOST_RUNS:
+            raise ConfigError(
+                Problem(
+                    f"a group has 1 to {MOST_RUNS:,} runs, not {seeds:,}",
+                    key="repeat",
+                    hint="for more, train several groups and compare them",
+                )
+            )
+        listed = [cfg.seed + i for i in range(seeds)]
+        if listed[-1] > LARGEST_SEED:
+            raise ConfigError(
+                Problem(
+                    f"seeds {cfg.seed} to {listed[-1]} pass the largest seed, {LARGEST_SEED:,}",
+                    key="repeat",
+                    hint="set a lower seed: --set seed=0",
+                )
+            )
+        return listed
     listed = [int(seed) for seed in seeds]
-    repeated = sorted({seed for seed in listed if listed.count(seed) > 1})
-    if not listed or repeated:
-        what = f"seed {repeated[0]} is given twice" if repeated else "no seed given"
-        raise ConfigError(Problem(what, key="--seeds", hint="give distinct seeds, such as --seeds 1,2,3"))
+    problem = _seeds_problem(listed)
+    if problem:
+        raise ConfigError(Problem(problem, key="seeds", hint="give distinct seeds from 0 to 4294967295, such as 1,2,3"))
     return listed
+
+
+MOST_RUNS = 1000  # a group's runs are listed and summarised in one table and one JSON file
+
+
+def _seeds_problem(seeds: list[int]) -> str | None:
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    outside = [seed for seed in seeds if not 0 <= seed <= LARGEST_SEED]
+    if not seeds:
+        return "no seed given"
+    if outside:
+        return f"seed {outside[0]} is not between 0 and {LARGEST_SEED:,}"
+    if repeated:
+        return f"seed {repeated[0]} is given twice"
+    if len(seeds) > MOST_RUNS:
+        return f"{len(seeds):,} seeds: a group has at most {MOST_RUNS:,} runs"
+    return None
 
 
 def train_group(cfg: LocatedConfig, seeds: list[int], runs_dir: Path, show: Progress) -> Path:

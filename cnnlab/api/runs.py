@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
+from cnnlab.api.arguments import checked
 from cnnlab.api.configs import Config, Overrides, with_override
 from cnnlab.api.progress import Progress, as_progress
 from cnnlab.api.trainer import resume_run
@@ -25,10 +27,13 @@ from cnnlab.runtime.startup import start_keras
 from cnnlab.storage.folders import RunFolder
 from cnnlab.storage.lookup import find_run, list_runs
 
+Checkpoint = Literal["best", "last"]
+
 
 class Run:
     """One run folder: `runs/<name>/<YYYYmmdd-HHMMSS>[-N]/`."""
 
+    @checked
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._trained = None  # the best checkpoint and its preprocessing, loaded on first use
@@ -97,6 +102,7 @@ class Run:
             self._trained = load_trained_run(self._folder)
         return self._trained
 
+    @checked
     def predict(self, images, *, convert: bool = False, invert: bool = False) -> np.ndarray:
         """Class probabilities, one row per image, with the run's preprocessing applied. `images`
         are raw pixels as the data set holds them (0-255; one image or many), or image files
@@ -105,7 +111,10 @@ class Run:
 
         return probabilities(self._loaded(), images, convert=convert, invert=invert)
 
-    def evaluate(self, data: str = "test", *, checkpoint: str = "best", progress: bool | Progress = False) -> dict:
+    @checked
+    def evaluate(
+        self, data: str | os.PathLike = "test", *, checkpoint: Checkpoint = "best", progress: bool | Progress = False
+    ) -> dict:
         """Evaluate a checkpoint again on a split of the run's data (test, val, train) or on the
         test split of another data set's path; the test split rewrites the report."""
         show = as_progress(progress)
@@ -116,6 +125,7 @@ class Run:
 
         return evaluate_run(folder, checkpoint=checkpoint, data=data, notify=show.note)
 
+    @checked
     def visualize(
         self,
         *,
@@ -145,12 +155,14 @@ class Run:
             layer=layer,
         )
 
-    def gradcam(self, index: int | None = None, *, image=None, cls: str | None = None) -> Picture:
+    @checked
+    def gradcam(self, index: int | None = None, *, image=None, cls: str | int | None = None) -> Picture:
         """Where the network looks for class `cls` (default: the predicted one) in test example
         `index` or the image file `image`: gradcam.png, shown inline in Jupyter."""
         (path,) = self.visualize(image=image, index=index, gradcam=True, target=None if cls is None else str(cls))
         return Picture(path)
 
+    @checked
     def export(self, format: str = "saved_model", out: str | os.PathLike | None = None, *, examples: int = 1000):
         """The model with its preprocessing, for SavedModel, LiteRT (tflite) or ONNX, checked
         against the run on `examples` test images; what was written and how well it agrees."""
@@ -159,6 +171,7 @@ class Run:
 
         return export_run(self._folder, format, None if out is None else Path(out), examples)
 
+    @checked
     def resume(
         self,
         config: Config | None = None,
@@ -195,8 +208,11 @@ class Picture:
         return self.path.read_bytes()
 
 
+@checked
 def load_run(
-    path_or_name: str | os.PathLike | None = None, runs_dir: str | os.PathLike = "runs", checkpoint: str | None = None
+    path_or_name: str | os.PathLike | None = None,
+    runs_dir: str | os.PathLike = "runs",
+    checkpoint: Checkpoint | None = None,
 ) -> Run:
     """A run by its folder, its config name (the newest run of it) or nothing (the newest run);
     with `checkpoint` ("best" or "last"), the newest that has that checkpoint.
@@ -209,6 +225,7 @@ def load_run(
     return Run(find_run(target, Path(runs_dir), checkpoint))
 
 
+@checked
 def runs(runs_dir: str | os.PathLike = "runs") -> list[Run]:
     """Every run under `runs_dir`, oldest first.
 

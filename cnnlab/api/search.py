@@ -9,6 +9,7 @@ import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cnnlab.api.arguments import checked
 from cnnlab.api.configs import Config, Overrides, resolve
 from cnnlab.api.progress import Progress, as_progress
 from cnnlab.api.repeating import train_group
@@ -73,6 +74,7 @@ class Search:
         return to_fragment([("h2", title), ("table", (header, rows))], {})
 
 
+@checked
 def tune(
     config: Config | None = None,
     *,
@@ -108,8 +110,15 @@ def tune(
     """
     show = as_progress(progress)
     if workers is not None and chief is not None:
-        raise ConfigError(Problem("give workers (this machine) or chief (other machines), not both", key="--workers"))
+        raise ConfigError(Problem("give workers (this machine) or chief (other machines), not both", key="workers"))
+    address = _address(chief, "chief") if chief is not None else None
     resumed = SearchFolder(resume) if resume is not None else None
+    if resumed is not None and resumed.of_a_worker:
+        raise ConfigError.at(
+            "resume",
+            f"{resumed} is a worker's folder (the logs of the trials it ran), not a search",
+            hint="resume the search in its chief's folder (tune-...)",
+        )
     cfg = _search_config(config, resumed, max_trials, overrides)
     _check_one_process_per_trial(cfg)
     start_keras(cfg)
@@ -118,7 +127,7 @@ def tune(
     planned = plan_search(cfg)  # every mistake is found before a folder exists
     if resumed:
         resumed.remove_temporaries()
-    folder = resumed or SearchFolder(create_run_folder(Path(runs_dir), cfg.name, prefix="tune-"))
+    folder = resumed or SearchFolder(create_run_folder(Path(runs_dir), cfg.name, prefix=SearchFolder.PREFIX))
     folder.save_config(cfg.to_yaml())
     search = cfg.search
     spread = f", {workers} worker processes" if workers else f", serving workers at {chief}" if chief else ""
@@ -136,7 +145,7 @@ def tune(
             except RunError as error:
                 raise RunError(f"{error} (each worker's lines: {folder.path / folder.WORKERS})") from None
     elif chief:
-        found = run_search(planned, folder, notify=show.note, role=Chief(_address(chief, "--chief"), **waits))
+        found = run_search(planned, folder, notify=show.note, role=Chief(address, **waits))
     else:
         with show.training() as callbacks:
             found = run_search(planned, folder, callbacks=callbacks, notify=show.note)
@@ -144,6 +153,7 @@ def tune(
     return search if confirm is None else replace(search, confirmed=_confirm(search, confirm, Path(runs_dir), show))
 
 
+@checked
 def tune_worker(
     config: Config | None = None,
     *,
@@ -165,7 +175,7 @@ def tune_worker(
     ['0', '2', '5']
     """
     show = as_progress(progress)
-    address = _address(chief, "--worker-of")
+    address = _address(chief, "chief")
     resumed = SearchFolder(resume) if resume is not None else None
     cfg = _search_config(config, resumed, None, overrides)
     _check_one_process_per_trial(cfg)
@@ -175,7 +185,7 @@ def tune_worker(
 
     planned = plan_search(cfg)
     # the chief's folder (resume) is written by others at the same time: nothing is cleaned or rewritten here
-    folder = resumed or SearchFolder(create_run_folder(Path(runs_dir), cfg.name, prefix="worker-"))
+    folder = resumed or SearchFolder(create_run_folder(Path(runs_dir), cfg.name, prefix=SearchFolder.WORKER_PREFIX))
     if not resumed:
         folder.save_config(cfg.to_yaml())
     name = name or f"{socket.gethostname()}-{os.getpid()}"
@@ -201,8 +211,10 @@ def _check_one_process_per_trial(cfg: LocatedConfig) -> None:
 def _address(address: str, key: str) -> str:
     """HOST:PORT, checked."""
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ConfigError(Problem(f"{address!r} is not HOST:PORT", key=key, hint=f"{key} 127.0.0.1:8470"))
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            Problem(f"{address!r} is not HOST:PORT with a port from 1 to 65535", key=key, hint="such as 127.0.0.1:8470")
+        )
     return address
 
 
@@ -211,7 +223,7 @@ def _confirm(search: Search, top: int, runs_dir: Path, show: Progress) -> GroupC
     ranked = search.ranked()[:top]
     if len(ranked) < 2:
         raise ConfigError(
-            Problem("--confirm compares the best trials: this search finished fewer than 2", key="--confirm")
+            Problem("--confirm compares the best trials: this search finished fewer than 2", key="confirm")
         )
     show.say(f"\nconfirming the best {len(ranked)} trials with 3 seeds each, on the full training split")
     groups = []
@@ -242,7 +254,7 @@ def _search_config(config: Config | None, resumed: SearchFolder | None, max_tria
             return resolve(config, {**(overrides or {}), **more})
         return resolve(config, [*overrides, *(f"{k}={v}" for k, v in more.items())])
     if not resumed.config_file.is_file():
-        raise ConfigError.at("--resume", f"{resumed} is not a search folder (it has no {resumed.CONFIG})")
+        raise ConfigError.at("resume", f"{resumed} is not a search folder (it has no {resumed.CONFIG})")
     cfg = load_config(resumed.config_file, more)
     if cfg.search is None:
         raise ConfigError.at(

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cnnlab.api import repeating, trainer
+from cnnlab.api.arguments import checked
 from cnnlab.api.configs import Config, Overrides, resolve, with_override
 from cnnlab.api.groups import Group
 from cnnlab.api.progress import Progress, as_progress
@@ -23,6 +24,7 @@ from cnnlab.runtime.startup import start_keras
 from cnnlab.storage.folders import GroupFolder
 
 
+@checked
 def train(
     config: Config | Sequence[Config],
     *,
@@ -56,7 +58,7 @@ def train(
     """
     show = as_progress(progress)
     if repeat is not None and seeds is not None:
-        raise ConfigError(Problem("give repeat (how many runs) or seeds (which ones), not both", key="--seeds"))
+        raise ConfigError(Problem("give repeat (how many runs) or seeds (which ones), not both", key="seeds"))
     group = repeat if seeds is None else list(seeds)
 
     def train_one(cfg):  # a config of several, as a group of seeds when asked
@@ -76,6 +78,7 @@ def train(
         return Group(train_one(cfg))
 
 
+@checked
 def resume(
     run: str | os.PathLike | Run | Group,
     config: Config | None = None,
@@ -111,6 +114,7 @@ def resume(
     return _runs([trainer.resume_run(target, config, overrides, Path(runs_dir), as_progress(progress))])[0]
 
 
+@checked
 def check(config: Config, *, overrides: Overrides = None, progress: bool | Progress = False) -> trainer.Checked:
     """Refuse what `train` would refuse, without loading the data or pretrained weights: the
     config, the model, optimizer, loss, metrics, callbacks, device and split sizes. A mistake

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cnnlab.api.arguments import checked
 from cnnlab.api.configs import Config, Overrides, resolve
 from cnnlab.api.groups import Group
 from cnnlab.api.runs import Run
@@ -72,6 +73,7 @@ def _field(size) -> str:
     return "x".join(map(str, size)) if size else "-"
 
 
+@checked
 def summary(
     config: Config | Run | None = None, *, overrides: Overrides = None, runs_dir: str | os.PathLike = "runs"
 ) -> Summary:
@@ -190,6 +192,7 @@ class GroupComparison:
             return to_fragment(*grouped.group_page(self.rows, self.pairs, self.metric, Path(pictures)))
 
 
+@checked
 def compare(
     runs: Iterable[Run | Group | str | os.PathLike], *, runs_dir: str | os.PathLike = "runs", metric: str = "accuracy"
 ) -> Comparison | GroupComparison:
@@ -216,6 +219,7 @@ def compare(
     return Comparison(rows, comparing.pair_tests(rows), metric)
 
 
+@checked
 def predict(
     model: Run | str | os.PathLike,
     images: Iterable[str | os.PathLike],
@@ -243,6 +247,7 @@ def predict(
     return predict_images(target, list(images), top=top, convert=convert, invert=invert)
 
 
+@checked
 def config_yaml(config: Config, *, overrides: Overrides = None) -> str:
     """The fully resolved config (base: merged, overrides applied, defaults filled in) as YAML.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -56,8 +57,23 @@ class CnnlabGroup(click.Group):
 
 def show_error(error: CnnlabError, out=None) -> None:
     out = out or console(stderr=True)
+    options = _options_of(click.get_current_context(silent=True))
     for problem in error.problems:
+        if problem.key in options and not problem.file:
+            problem = dataclasses.replace(problem, key=options[problem.key])
         out.print(f"error: {problem}", style="red", markup=False, soft_wrap=True)
+
+
+def _options_of(context: click.Context | None) -> dict[str, str]:
+    """The API names an argument (`seeds`, `runs_dir`); the command's option of that name is
+    what the user typed (`--seeds`, `--runs-dir`), so a message names that instead. The options
+    of the command being run, by parameter name (of every subcommand, below a group)."""
+    command = context and context.command
+    while context is not None and isinstance(command, click.Group) and context.invoked_subcommand:
+        command = command.get_command(context, context.invoked_subcommand)
+        context = None  # a group below: its subcommand's name is not known here
+    commands = [command, *command.commands.values()] if isinstance(command, click.Group) else [command]
+    return {p.name: p.opts[0] for c in commands if c for p in c.params if isinstance(p, click.Option)}
 
 
 @click.group(cls=CnnlabGroup, context_settings={"help_option_names": ["-h", "--help"]})

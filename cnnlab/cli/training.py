@@ -83,9 +83,9 @@ def train(
     if len(config_paths) > 1 and (resume or name):
         option = "--resume" if resume else "--name"
         raise click.UsageError(f"{option} takes one run: give one CONFIG with it")
-    if resume and (repeat or seeds):
+    if resume and (repeat is not None or seeds is not None):
         raise click.UsageError("--resume continues one run; --repeat and --seeds train new ones")
-    if repeat and seeds:
+    if repeat is not None and seeds is not None:
         raise click.UsageError("give --repeat N (how many runs) or --seeds (which seeds), not both")
     flags = {"name": name, "train.epochs": epochs, "runtime.device": device, "runtime.coordinator": coordinator}
     flags |= {"runtime.num_processes": num_processes, "runtime.process_id": process_id}
@@ -102,7 +102,7 @@ def train(
             resumed = api.resume(resume, config_path, overrides=overrides, runs_dir=runs_dir, progress=progress())
             if isinstance(resumed, api.Group):
                 _group_ended(resumed)
-        elif repeat or seeds:
+        elif repeat is not None or seeds is not None:
             _train_group(api, config_path, overrides, runs_dir, group)
         else:
             api.train(config_path, overrides=overrides, runs_dir=runs_dir, progress=progress())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from cnnlab.cli.app import cli, console, progress, runs_dir_option, set_option
+from cnnlab.errors import ConfigError
 
 _SHOWN = 10  # trials in the closing table
 
@@ -118,16 +120,20 @@ def tune(
     import cnnlab.api as api
 
     if worker_of:
-        api.tune_worker(
-            config_path,
-            chief=worker_of,
-            resume=resume,
-            name=worker_name,
-            overrides=list(overrides),
-            runs_dir=runs_dir,
-            wait=wait,
-            progress=progress(),
-        )
+        try:
+            api.tune_worker(
+                config_path,
+                chief=worker_of,
+                resume=resume,
+                name=worker_name,
+                overrides=list(overrides),
+                runs_dir=runs_dir,
+                wait=wait,
+                progress=progress(),
+            )
+        except ConfigError as error:  # the API's chief= is this command's --worker-of
+            error.problems = [replace(p, key="--worker-of") if p.key == "chief" else p for p in error.problems]
+            raise
         return
     search = api.tune(
         config_path,

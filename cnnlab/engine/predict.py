@@ -14,7 +14,7 @@ import numpy as np
 
 from cnnlab.data import is_image_folder
 from cnnlab.data.images import is_image_file, read_image
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, Problem
 from cnnlab.reporting.artifacts import artifact_format, artifact_labels, open_artifact
 from cnnlab.storage.folders import RunFolder
 from cnnlab.storage.trained import TrainedRun, load_trained_run
@@ -51,7 +51,19 @@ def probabilities(trained: TrainedRun, images, *, convert: bool = False, invert:
     """Class probabilities of `images`: image files, or raw pixels as the data set holds them
     (an array of one image or of many, 0-255), prepared as the run's training data was."""
     shape = tuple(trained.model.input_shape[1:])
+    if isinstance(images, (list, tuple)) and images and all(isinstance(i, np.ndarray) for i in images):
+        images = _stacked(images)
+    if isinstance(images, (str, Path)):
+        images = [images]
     if isinstance(images, np.ndarray):
+        if images.size == 0:
+            raise ConfigError(Problem(f"an array of shape {images.shape} holds no image", key="images"))
+        if not (np.issubdtype(images.dtype, np.number) or images.dtype == bool):
+            raise ConfigError(
+                Problem(
+                    f"pixels are numbers from 0 to 255, not {images.dtype}", key="images", hint="such as a uint8 array"
+                )
+            )
         if images.shape == shape:
             pixels = images[np.newaxis]
         elif images.shape[1:] == shape:
@@ -59,12 +71,37 @@ def probabilities(trained: TrainedRun, images, *, convert: bool = False, invert:
         elif shape[-1] == 1 and images.shape[-2:] == shape[:2]:  # no channel axis, as Keras loads MNIST
             pixels = images.reshape((-1, *shape))
         else:
-            raise ConfigError(f"images of shape {images.shape} do not fit the model's input {shape}")
+            raise ConfigError(
+                Problem(f"images of shape {images.shape} do not fit the model's input {shape}", key="images")
+            )
+    elif not images or not all(isinstance(p, (str, Path)) for p in images):
+        raise ConfigError(
+            Problem(
+                "expected image files (paths) or pixels (a NumPy array of one image or of many)",
+                key="images",
+                hint=f"got {type(images).__name__}" + (" with nothing in it" if not images else ""),
+            )
+        )
     else:
         # An image-folder run resized and converted its training images: do the same here.
         convert = convert or is_image_folder(trained.cfg)
         pixels = np.stack([read_image(p, shape, convert=convert, invert=invert) for p in map(Path, images)])
     return trained.model.predict(trained.preprocessing.apply(pixels), verbose=0)
+
+
+def _stacked(images: list[np.ndarray]) -> np.ndarray:
+    """A list of pixel arrays as one array, when they have one shape."""
+    shapes = [image.shape for image in images]
+    if len(set(shapes)) > 1:
+        other = next(n for n, each in enumerate(shapes) if each != shapes[0])
+        raise ConfigError(
+            Problem(
+                f"images 0 and {other} differ in shape ({shapes[0]} and {shapes[other]})",
+                key="images",
+                hint="give images of the model's size, or image files with convert=True to resize them",
+            )
+        )
+    return np.stack(images)
 
 
 def _predict_with_artifact(path: Path, paths: list, *, top: int, convert: bool, invert: bool) -> list[dict]:

@@ -281,10 +281,16 @@ class SearchFolder(_Folder):
     Keras Tuner's state, a TensorBoard folder per trial, and the tables rewritten after each."""
 
     TRIALS_CSV, TRIALS_MD, BEST = "trials.csv", "trials.md", "best.yaml"
+    PREFIX, WORKER_PREFIX = "tune-", "worker-"  # a search's folder; a worker's, on its own machine
     WORKERS = "workers"  # the log of each worker process that `tune --workers N` started here
     _TIMES = "trial_times"  # one file per trial: the workers of a search each write their own
     _OLD_TIMES = "trial_times.json"  # one file for all, before searches were spread over processes
     _RAN_BY = "ran_by.json"  # written by the chief only
+
+    @property
+    def of_a_worker(self) -> bool:
+        """A worker's own folder (its trials' logs), not a search: the chief holds the search."""
+        return self.path.name.startswith(self.WORKER_PREFIX)
 
     @property
     def tuner(self) -> Path:

@@ -92,7 +92,7 @@ def create_run_folder(
         raise ConfigError(
             Problem(
                 f"cannot create run folders in {runs_dir}: {reason}",
-                key="--runs-dir",
+                key="runs_dir",
                 hint="give a folder that can be created and written",
             )
         ) from None
