@@ -18,7 +18,7 @@ Welch's test between two groups of them.
 
 from __future__ import annotations
 
-from math import comb, sqrt
+from math import comb, inf, sqrt
 
 import numpy as np
 
@@ -118,20 +118,47 @@ def analyse(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarray, c
     return result
 
 
-def spread(values) -> dict:
+def spread(values, bounds: tuple[float, float] = (-inf, inf)) -> dict:
     """A score over repeated runs (one per seed): mean, standard deviation (n - 1), the 95 %
     interval of the mean (Student's t with n - 1 degrees of freedom), n and the values. With one
-    value there is no spread: sd and the interval are None."""
+    value there is no spread: sd and the interval are None.
+
+    Student's t knows nothing of a score's range: with few seeds the interval of an accuracy can
+    pass 1. It is cut to `bounds` (what the score can be), and `clipped` names the ends cut.
+
+    >>> score = spread([0.9, 1.0], bounds=(0.0, 1.0))
+    >>> round(score["low"], 3), score["high"], score["clipped"]
+    (0.315, 1.0, ['high'])
+    """
     values = [float(v) for v in values]
     n = len(values)
     mean = float(np.mean(values)) if n else None
     if n < 2:
-        return {"mean": mean, "sd": None, "low": None, "high": None, "n": n, "values": values}
+        return {"mean": mean, "sd": None, "low": None, "high": None, "n": n, "values": values, "clipped": []}
     from scipy import stats  # slow to import, needed only for groups of runs
 
     sd = float(np.std(values, ddof=1))
     half = float(stats.t.ppf(0.975, n - 1)) * sd / sqrt(n)
-    return {"mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "n": n, "values": values}
+    low, high = mean - half, mean + half
+    clipped = [end for end, cut in (("low", low < bounds[0]), ("high", high > bounds[1])) if cut]
+    low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {"mean": mean, "sd": sd, "low": low, "high": high, "n": n, "values": values, "clipped": clipped}
+
+
+def interval_text(score: dict, digits: int = 4) -> str:
+    """An interval as people read it, "0.9810 to 0.9940" (a hyphen after a negative bound reads as
+    a minus), with the ends `spread` clipped to the score's range named.
+
+    >>> interval_text({"low": -0.1, "high": 0.5}), interval_text({"low": 0.2, "high": 1.0, "clipped": ["high"]})
+    ('-0.1000 to 0.5000', '0.2000 to 1.0000 (clipped at 1: the t interval passes it)')
+    """
+    if score.get("low") is None:
+        return "-"
+    text = f"{score['low']:.{digits}f} to {score['high']:.{digits}f}"
+    ends = [f"{score[end]:g}" for end in score.get("clipped") or ()]
+    if ends:
+        text += f" (clipped at {' and '.join(ends)}: the t interval passes {'it' if len(ends) == 1 else 'them'})"
+    return text
 
 
 def welch(a, b) -> dict:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cnnlab.errors import RunError
-from cnnlab.reporting.compare import as_csv, as_markdown, pair_tests, resolve_runs, run_row, sort_rows
+from cnnlab.reporting.compare import as_csv, as_markdown, pair_tests, rows_of, run_row, sort_rows
 from cnnlab.storage.folders import RunFolder
 
 
@@ -204,7 +204,13 @@ def test_targets_resolve_to_runs_by_folder_by_name_and_by_a_folder_of_runs(tmp_p
     one = full_run(runs, "one")
     two = full_run(runs, "two")
     unevaluated = full_run(runs, "three", accuracy=None)
-    assert [r.path for r in resolve_runs([str(one)], runs)] == [one.path]
-    assert [r.path for r in resolve_runs(["two"], runs)] == [two.path]
-    assert sorted(r.path for r in resolve_runs([str(runs)], runs)) == sorted([one.path, two.path])
-    assert unevaluated.path not in [r.path for r in resolve_runs([str(runs)], runs)]
+
+    def resolved(targets):
+        rows, skipped = rows_of(targets, runs)
+        assert skipped == []
+        return [row.run.path for row in rows]
+
+    assert resolved([str(one)]) == [one.path]
+    assert resolved(["two"]) == [two.path]
+    assert sorted(resolved([str(runs)])) == sorted([one.path, two.path])
+    assert unevaluated.path not in resolved([str(runs)])

@@ -49,8 +49,8 @@ def test_the_report_holds_each_runs_numbers_and_a_hand_worked_mcnemar(run_cli, t
         row = dict(zip(header, _row(markdown, label)))
         assert row["test accuracy"] == f"{correct / 40:.4f}"
         assert row["parameters"] == f"{100_000 if label == 'big' else 5_000:,}"
-    # Wilson's interval for 38 of 40, worked by hand: 0.8350-0.9862.
-    assert dict(zip(header, _row(markdown, "big")))["accuracy 95 % interval"] == "0.8350-0.9862"
+    # Wilson's interval for 38 of 40, worked by hand: 0.8350 to 0.9862.
+    assert dict(zip(header, _row(markdown, "big")))["accuracy 95 % interval"] == "0.8350 to 0.9862"
     matrix = markdown[markdown.index("| p-value |") :]
     assert dict(zip(_row(matrix, "p-value"), _row(matrix, "small")))["big"] == "0.00195"
     assert "- big beats small: p = 0.00195" in markdown

@@ -65,9 +65,10 @@ def test_repeat_trains_one_evaluated_run_per_seed_and_the_group_summarises_their
         assert score["mean"] == pytest.approx(statistics.mean(values), abs=1e-12)
         assert score["sd"] == pytest.approx(statistics.stdev(values), abs=1e-12)
         half = stats.t.ppf(0.975, 2) * statistics.stdev(values) / np.sqrt(3)
-        assert (score["low"], score["high"]) == pytest.approx(
-            (statistics.mean(values) - half, statistics.mean(values) + half)
-        )
+        low, high = statistics.mean(values) - half, statistics.mean(values) + half
+        top = 1.0 if metric == "accuracy" else np.inf  # an accuracy's interval stops at 1, a loss's at 0
+        assert (score["low"], score["high"]) == pytest.approx((max(low, 0.0), min(high, top)))
+        assert score["clipped"] == [end for end, cut in (("low", low < 0), ("high", high > top)) if cut]
     seconds = [m["timing"]["train_seconds"] for m in manifests]
     assert summary["train_seconds"]["mean"] == pytest.approx(statistics.mean(seconds))
     assert "| mean ± sd |" in (group / "group.md").read_text()

@@ -102,6 +102,10 @@ def resume_group(path: Path, runs_dir: Path, show: Progress) -> Path:
     group = GroupFolder(path)
     cfg = load_config(group.config_file)
     members = group.summary["runs"]
+    group.require_runs(
+        hint=f"put it back, or train the group anew: cnnlab train {group.config_file} --seeds "
+        + ",".join(str(m["seed"]) for m in members)
+    )
     done = sum(m["status"] == "completed" for m in members)
     show.say(f"resuming the group {group}: {done} of {len(members)} runs completed")
     start_keras(cfg)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cnnlab.api.arguments import checked
@@ -113,6 +113,7 @@ class Comparison:
     rows: list[RunRow]
     pairs: list[PairTest]
     metric: str
+    skipped: list[str] = field(default_factory=list)  # runs in a folder left out: their files are damaged
 
     def __repr__(self) -> str:
         best = self.rows[0] if self.rows else None
@@ -215,8 +216,9 @@ def compare(
     if groups:
         rows = grouped.sort_groups(grouped.named_by_config([grouped.group_row(group) for group in groups]), metric)
         return GroupComparison(rows, grouped.group_pairs(rows, metric), metric)
-    rows = comparing.sort_rows([comparing.run_row(r) for r in comparing.resolve_runs(targets, Path(runs_dir))], metric)
-    return Comparison(rows, comparing.pair_tests(rows), metric)
+    rows, skipped = comparing.rows_of(targets, Path(runs_dir))
+    rows = comparing.sort_rows(rows, metric)
+    return Comparison(rows, comparing.pair_tests(rows), metric, skipped)
 
 
 @checked

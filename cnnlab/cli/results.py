@@ -135,6 +135,8 @@ def compare(
 
     comparison = api.compare(runs, runs_dir=runs_dir, metric=metric)
     out = console(stderr=as_json)  # --json keeps stdout for the JSON alone
+    for line in getattr(comparison, "skipped", ()):
+        console(stderr=True).print(f"warning: {line}", style="yellow", markup=False, soft_wrap=True)
     groups = isinstance(comparison, api.GroupComparison)
     if groups and plot_file:
         raise click.UsageError("--plot draws single runs' curves; for groups, --report draws each seed's score")

@@ -31,6 +31,7 @@ class RunRow:
     train_seconds: float | None
     images_per_second: float | None
     metrics: dict
+    predictions: dict | None = None  # y_true, y_pred, probabilities of the test split
 
     def values(self) -> list:
         return [
@@ -54,18 +55,31 @@ class PairTest:
     p_value: float
 
 
-def resolve_runs(targets: list[str], runs_dir: Path) -> list[RunFolder]:
-    """Run folders from run folders, config names (their newest run), and folders that hold
-    runs the way --runs-dir does (each run below them that has test results)."""
+def rows_of(targets: list[str], runs_dir: Path) -> tuple[list[RunRow], list[str]]:
+    """The rows of the runs `targets` name, and a line for each run found in a folder that is
+    skipped because its files are damaged (a run named on its own is refused instead)."""
+    rows, skipped = [], []
+    for run, listed in _targeted(targets, runs_dir):
+        try:
+            rows.append(run_row(run))
+        except RunError as error:
+            if not listed:
+                raise
+            skipped.append(f"skipped {run}: {error}")
+    return rows, skipped
+
+
+def _targeted(targets: list[str], runs_dir: Path) -> list[tuple[RunFolder, bool]]:
+    """(run, whether it was found in a folder of runs rather than named)."""
     found = []
     for target in targets:
         below = [run for run in map(RunFolder, list_runs(Path(target))) if run.metrics_file().is_file()]
-        found += below or [RunFolder(find_run(target, runs_dir))]
+        found += [(run, True) for run in below] or [(RunFolder(find_run(target, runs_dir)), False)]
     return found
 
 
 def run_row(run: RunFolder) -> RunRow:
-    """What a run's manifest and test metrics say about it."""
+    """What a run's manifest, test metrics and predictions say about it."""
     hint = f"was this run evaluated? try: cnnlab evaluate {run}"
     manifest = run.require_manifest(hint)
     if manifest.get("status") == "failed" and not run.metrics_file().is_file():
@@ -81,6 +95,7 @@ def run_row(run: RunFolder) -> RunRow:
         timing.get("train_seconds"),
         timing.get("images_per_second"),
         metrics,
+        run.predictions(),
     )
 
 
@@ -98,9 +113,8 @@ def pair_tests(rows: list[RunRow]) -> list[PairTest]:
     """McNemar's exact test for every pair whose predictions cover the same test examples."""
     predictions = {}
     for row in rows:
-        stored = row.run.predictions()
-        if stored is not None:
-            predictions[row.label] = (stored["y_true"], stored["y_pred"])
+        if row.predictions is not None:
+            predictions[row.label] = (row.predictions["y_true"], row.predictions["y_pred"])
     tests = []
     for a, b in itertools.combinations([r.label for r in rows if r.label in predictions], 2):
         (true_a, pred_a), (true_b, pred_b) = predictions[a], predictions[b]

@@ -26,7 +26,7 @@ import numpy as np
 from cnnlab.errors import RunError
 from cnnlab.reporting import plots
 from cnnlab.reporting.compare_report import write_pages
-from cnnlab.scores import mcnemar_exact, welch
+from cnnlab.scores import interval_text, mcnemar_exact, welch
 from cnnlab.storage.folders import GroupFolder, RunFolder
 
 SIGNIFICANCE = 0.05
@@ -48,7 +48,7 @@ class GroupRow:
 
     def values(self, metric: str) -> list:
         score = self.scores.get(metric, {})
-        interval = "" if score.get("low") is None else f"{score['low']:.4f}-{score['high']:.4f}"
+        interval = "" if score.get("low") is None else interval_text(score)
         return [
             self.label,
             len(self.runs),
@@ -84,6 +84,7 @@ class GroupPair:
 def group_row(folder: GroupFolder) -> GroupRow:
     """What a group's `group.json` and its completed runs say about it."""
     summary = folder.summary
+    folder.require_runs(hint="put it back, or compare the runs that are left as single runs")
     completed = [m for m in summary["runs"] if m["status"] == "completed"]
     if not completed:
         raise RunError(f"{folder}: none of its runs completed, so it has no test results to compare")

@@ -18,7 +18,7 @@ from cnnlab.fileio import write_atomic
 from cnnlab.reporting import plots
 from cnnlab.reporting.compare import COLUMNS, PairTest, RunRow
 from cnnlab.reporting.report import to_html, to_markdown
-from cnnlab.scores import accuracy_interval
+from cnnlab.scores import accuracy_interval, interval_text
 from cnnlab.storage.folders import RunFolder
 
 SIGNIFICANCE = 0.05
@@ -48,12 +48,12 @@ def _p_relation(p: float) -> str:
     return "< 1e-300" if p == 0 else f"= {p:.3g}"
 
 
-def interval_text(metrics: dict) -> str:
-    """The accuracy's 95 % interval as "0.9871-0.9913", from the counts in metrics.json."""
+def accuracy_interval_text(metrics: dict) -> str:
+    """The accuracy's 95 % interval as "0.9871 to 0.9913", from the counts in metrics.json."""
     if not isinstance(metrics.get("correct"), int) or not isinstance(metrics.get("examples"), int):
         return ""
     low, high = accuracy_interval(metrics["correct"], metrics["examples"])
-    return f"{low:.4f}-{high:.4f}"
+    return interval_text({"low": low, "high": high})
 
 
 def p_value_matrix(labels: list[str], tests: list[PairTest]) -> list[list]:
@@ -81,7 +81,7 @@ def short_labels(rows: list[RunRow]) -> dict[RunFolder, str]:
 def build_blocks(rows: list[RunRow], tests: list[PairTest], metric: str, pictures: list[tuple[str, str]]) -> list:
     """The report's content as (kind, payload) blocks, rows already sorted by `metric`."""
     labels = short_labels(rows)
-    table = [[labels[row.run], *row.values()[1:], interval_text(row.metrics)] for row in rows]
+    table = [[labels[row.run], *row.values()[1:], accuracy_interval_text(row.metrics)] for row in rows]
     best = rows[0]
     blocks = [
         ("h1", f"Comparison of {len(rows)} runs"),

@@ -12,8 +12,10 @@ time over the seeds, as a mean, a standard deviation and a 95 % interval.
 
 from __future__ import annotations
 
+from math import inf
+
 from cnnlab.reporting.report import to_markdown
-from cnnlab.scores import spread
+from cnnlab.scores import interval_text, spread
 
 # Counts that a run's test record holds beside its scores: not scores to average.
 _NOT_SCORES = ("best_epoch", "examples", "correct")
@@ -36,8 +38,8 @@ def group_summary(name: str, config: str, members: list[dict], manifests: dict[s
         "seeds": [m["seed"] for m in members],
         "runs": members,
         "completed": len(completed),
-        "test": {key: spread([m["test"][key] for m in completed]) for key in metrics},
-        "train_seconds": spread([m["timing"]["train_seconds"] for m in completed]),
+        "test": {key: spread([m["test"][key] for m in completed], bounds=score_range(key)) for key in metrics},
+        "train_seconds": spread([m["timing"]["train_seconds"] for m in completed], bounds=(0.0, inf)),
     }
 
 
@@ -46,7 +48,7 @@ def in_words(summary: dict, metric: str = "accuracy") -> str:
 
     >>> in_words({"completed": 2, "seeds": [1, 2], "test": {"accuracy": {"mean": 0.85, "sd": 0.07,
     ...     "low": 0.21, "high": 1.0, "n": 2}}})
-    'test accuracy 0.8500 ± 0.0700 (95 % interval 0.2100-1.0000; 2 of 2 seeds: 1, 2)'
+    'test accuracy 0.8500 ± 0.0700 (95 % interval 0.2100 to 1.0000; 2 of 2 seeds: 1, 2)'
     """
     seeds = f"{summary['completed']} of {len(summary['seeds'])} seeds: {', '.join(map(str, summary['seeds']))}"
     score = summary["test"].get(metric)
@@ -54,10 +56,7 @@ def in_words(summary: dict, metric: str = "accuracy") -> str:
         return f"no completed run ({seeds})"
     if score["sd"] is None:
         return f"test {metric} {score['mean']:.4f} (one run; {seeds})"
-    return (
-        f"test {metric} {score['mean']:.4f} ± {score['sd']:.4f} "
-        f"(95 % interval {score['low']:.4f}-{score['high']:.4f}; {seeds})"
-    )
+    return f"test {metric} {score['mean']:.4f} ± {score['sd']:.4f} (95 % interval {interval_text(score)}; {seeds})"
 
 
 def group_markdown(summary: dict, manifests: dict[str, dict]) -> str:
@@ -97,7 +96,13 @@ def _mean_sd(score: dict, digits: int) -> str:
 
 
 def _interval(score: dict, digits: int) -> str:
-    return "-" if score["low"] is None else f"{score['low']:.{digits}f}-{score['high']:.{digits}f}"
+    return interval_text(score, digits)
+
+
+def score_range(metric: str) -> tuple[float, float]:
+    """What a test score can be: a loss is 0 or more, every other score (accuracy, top-k, AUC,
+    precision, recall) is a share, 0 to 1."""
+    return (0.0, inf) if "loss" in metric else (0.0, 1.0)
 
 
 def _seconds(value) -> str:

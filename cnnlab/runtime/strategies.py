@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -39,6 +40,13 @@ def check(cfg: LocatedConfig) -> None:
         )
     if runtime.devices and runtime.distribute != "mirrored":
         refuse("devices", "only distribute: mirrored takes a list of devices", "remove it, or distribute: mirrored")
+    names = [device_name(device) for device in runtime.devices or ()]
+    if not all(re.fullmatch(r"(CPU|GPU):\d+", name) for name in names):
+        odd = next(device for device, name in zip(runtime.devices, names) if not re.fullmatch(r"(CPU|GPU):\d+", name))
+        refuse("devices", f"{odd!r} is not a device name", "name devices as TensorFlow does: GPU:0, GPU:1 (or CPU:0)")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        refuse("devices", f"{repeated[0]} is listed twice", "list each device once")
     given = [key for key in ("coordinator", "num_processes", "process_id") if getattr(runtime, key) is not None]
     if given and runtime.distribute != "data_parallel":
         refuse(given[0], "only distribute: data_parallel runs several processes", "set distribute: data_parallel")
@@ -69,6 +77,7 @@ def activate(cfg: LocatedConfig) -> Strategy:
     if runtime.distribute == "mirrored":
         import tensorflow as tf  # started by runtime.startup before any strategy exists
 
+        _require_devices(cfg, [device_name(d.name) for d in tf.config.list_logical_devices()])
         mirrored = tf.distribute.MirroredStrategy(runtime.devices)
         found = Strategy(mirrored.num_replicas_in_sync, scope=mirrored.scope)
     elif runtime.distribute == "data_parallel":
@@ -89,6 +98,24 @@ def activate(cfg: LocatedConfig) -> Strategy:
             )
         )
     return found
+
+
+def device_name(device: str) -> str:
+    """ "GPU:0" for "/device:GPU:0", "/job:localhost/replica:0/task:0/device:gpu:0" or "gpu:0"."""
+    return device.upper().rpartition("DEVICE:")[2].lstrip("/")
+
+
+def _require_devices(cfg: LocatedConfig, available: list[str]) -> None:
+    """Refuse devices this process does not have before MirroredStrategy waits on them."""
+    missing = [device for device in cfg.runtime.devices or () if device_name(device) not in available]
+    if missing:
+        raise ConfigError(
+            cfg.problem(
+                ("runtime", "devices"),
+                f"{missing[0]} is not a device of this machine (it has {', '.join(available) or 'none'})",
+                "list devices it has, or leave devices out to mirror over every GPU",
+            )
+        )
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ import numpy as np
 
 from cnnlab.config import LocatedConfig, load_config
 from cnnlab.data.prepare import Preprocessing
-from cnnlab.errors import RunError
+from cnnlab.errors import Problem, RunError
 from cnnlab.fileio import read_json, remove_temporaries, write_atomic, write_json
 
 _EDITED = "was it edited, or cut short by a full disk? Restore it from a backup of the run"
@@ -182,8 +182,16 @@ class RunFolder(_Folder):
         path = self.predictions_file(split)
         if not path.is_file():
             return None
-        with np.load(path) as stored:
-            return {key: stored[key] for key in stored.files}
+        try:
+            with np.load(path) as stored:
+                found = {key: stored[key] for key in stored.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # cut short, or not ours
+            raise RunError(
+                f"{path}: not a whole .npz file as cnnlab writes it — cnnlab evaluate {self.path} writes it again"
+            ) from None
+        if not {"y_true", "y_pred"} <= set(found):
+            raise RunError(f"{path}: has no y_true and y_pred — cnnlab evaluate {self.path} writes it again")
+        return found
 
     def write_predictions(self, predictions: dict[str, np.ndarray], split: str = "test") -> None:
         buffer = io.BytesIO()
@@ -344,6 +352,22 @@ class SearchFolder(_Folder):
         write_atomic(self.file(self.BEST), yaml_text)
 
 
+_GROUP_DAMAGED = "the group's record is damaged; its runs are intact: compare them as single runs"
+
+
+def _group_record_problem(summary: Any) -> str | None:
+    if not isinstance(summary, dict):
+        return f"a {type(summary).__name__}, not an object"
+    lacking = [key for key in ("name", "status", "seeds", "runs", "test", "train_seconds") if key not in summary]
+    if lacking:
+        return "no " + ", ".join(lacking)
+    members = summary["runs"]
+    fields = ("seed", "run", "status")
+    if not isinstance(members, list) or not all(isinstance(m, dict) and all(f in m for f in fields) for m in members):
+        return "its runs are not listed as seed, run and status"
+    return None
+
+
 class GroupFolder:
     """`runs/<config name>/<YYYYmmdd-HHMMSS>-x<N>[-M]/` of `cnnlab train --repeat N`: one config
     trained with N seeds. Its runs are ordinary run folders beside it; `group.json` names them
@@ -378,7 +402,31 @@ class GroupFolder:
 
     @property
     def summary(self) -> dict:
-        return read_json(self.path / self.SUMMARY, hint="the group's record is damaged; its runs are intact")
+        """group.json, checked to be what cnnlab writes: a damaged record is named, not misread."""
+        path = self.path / self.SUMMARY
+        summary = read_json(path, hint=_GROUP_DAMAGED)
+        wrong = _group_record_problem(summary)
+        if wrong:
+            raise RunError(f"{path}: not a group record as cnnlab writes it ({wrong}) — {_GROUP_DAMAGED}")
+        return summary
+
+    def missing_runs(self) -> list[dict]:
+        """The members whose run folder is gone (deleted or moved since)."""
+        return [m for m in self.summary["runs"] if m["run"] and not self.run(m["run"]).config_file.is_file()]
+
+    def require_runs(self, hint: str) -> None:
+        """Refuse (`RunError`, with `hint`) a group whose record names runs that are gone."""
+        gone = self.missing_runs()
+        if gone:
+            names = ", ".join(f"{m['run']} (seed {m['seed']})" for m in gone)
+            one = len(gone) == 1
+            raise RunError(
+                Problem(
+                    f"{self}: {'its run' if one else 'its runs'} {names} {'is' if one else 'are'} missing "
+                    f"from {self.path.parent}",
+                    hint=hint,
+                )
+            )
 
     def write(self, summary: dict, markdown: str) -> None:
         write_json(self.path / self.SUMMARY, summary)
