@@ -18,7 +18,7 @@ from cnnlab.api.arguments import checked
 from cnnlab.api.configs import Config, Overrides, resolve
 from cnnlab.api.groups import Group
 from cnnlab.api.runs import Run
-from cnnlab.errors import ConfigError
+from cnnlab.errors import ConfigError, Problem, RunError
 from cnnlab.reporting import compare as comparing
 from cnnlab.reporting import compare_groups as grouped
 from cnnlab.reporting.compare import PairTest, RunRow
@@ -217,6 +217,8 @@ def compare(
         rows = grouped.sort_groups(grouped.named_by_config([grouped.group_row(group) for group in groups]), metric)
         return GroupComparison(rows, grouped.group_pairs(rows, metric), metric)
     rows, skipped = comparing.rows_of(targets, Path(runs_dir))
+    if skipped and not rows:
+        raise RunError([Problem(line) for line in skipped] + [Problem("no run left to compare")])
     rows = comparing.sort_rows(rows, metric)
     return Comparison(rows, comparing.pair_tests(rows), metric, skipped)
 

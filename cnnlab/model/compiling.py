@@ -10,6 +10,7 @@ and the user's extra Keras callbacks, each checked by name with a located error.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -41,6 +42,15 @@ def build_optimizer(cfg: LocatedConfig) -> keras.optimizers.Optimizer:
         hint = did_you_mean(spec.name.lower(), classes) or "known: " + ", ".join(sorted(classes))
         raise ConfigError(cfg.problem(("train", "optimizer", "name"), f"unknown optimizer {spec.name!r}", hint))
     arguments = dict(spec.arguments)
+    rate = arguments.get("learning_rate")
+    if isinstance(rate, (int, float)) and not isinstance(rate, bool) and not 0 < rate < math.inf:
+        raise ConfigError(
+            cfg.problem(
+                ("train", "optimizer", "learning_rate"),
+                f"a learning rate is a number above 0, not {rate}",
+                "such as 1.0e-3",
+            )
+        )
     if isinstance(arguments.get("learning_rate"), dict):
         schedule = _schedule(cfg, arguments["learning_rate"])
         # Fractions of the run are sized when the fit loop knows its steps (sized_schedule).

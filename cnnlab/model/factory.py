@@ -65,6 +65,16 @@ def allowed_arguments(cls: type) -> frozenset[str]:
     return frozenset(names)
 
 
+def _required_arguments(cls: type) -> list[str]:
+    """The arguments `cls` cannot be made without (no default value)."""
+    try:
+        parameters = inspect.signature(cls.__init__).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in parameters if p.kind in kinds and p.default is p.empty and p.name != "self"]
+
+
 def instantiate(
     cfg: LocatedConfig, where: tuple, cls: type, arguments: dict[str, Any], refused: dict[str, str] | None = None
 ) -> Any:
@@ -79,6 +89,11 @@ def instantiate(
             hint = did_you_mean(key, allowed) or f"{cls.__name__} takes: " + ", ".join(sorted(allowed))
             raise ConfigError(cfg.problem((*where, key), f"unknown argument of {cls.__name__}", hint))
         resolved[key] = _resolve_object(cfg, (*where, key), value)
+    lacking = [name for name in _required_arguments(cls) if name not in resolved]
+    if lacking:
+        raise ConfigError(
+            cfg.problem(where, f"{cls.__name__} needs {' and '.join(lacking)}", f"give {lacking[0]}: VALUE")
+        )
     try:
         return cls(**resolved)
     except (ValueError, TypeError) as error:

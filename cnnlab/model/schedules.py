@@ -24,6 +24,9 @@ class RunSchedule:
     then a cosine from `peak` down to `end` over the other steps."""
 
     def __init__(self, peak: float, warmup: float, start: float, end: float):
+        for name, value in (("peak", peak), ("warmup", warmup), ("start", start), ("end", end)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} must be a number, got {value!r}")
         if not peak > 0:
             raise ValueError(f"peak must be above 0, got {peak}")
         if not 0 <= warmup < 1:

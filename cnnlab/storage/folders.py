@@ -139,7 +139,7 @@ class RunFolder(_Folder):
         """What ran, how and how it ended (empty for a run that has not started)."""
         if self._manifest is None:
             path = self.path / self.MANIFEST
-            self._manifest = read_json(path, hint=_DAMAGED) if path.is_file() else {}
+            self._manifest = _an_object(path, read_json(path, hint=_DAMAGED), _DAMAGED) if path.is_file() else {}
         return self._manifest
 
     def require_manifest(self, hint: str) -> dict[str, Any]:
@@ -172,7 +172,8 @@ class RunFolder(_Folder):
     # --- results ------------------------------------------------------------------------------
 
     def metrics(self, split: str = "test", hint: str = "") -> dict:
-        return read_json(self.metrics_file(split), hint)
+        path = self.metrics_file(split)
+        return _an_object(path, read_json(path, hint), hint)
 
     def write_metrics(self, metrics: dict, split: str = "test") -> None:
         write_json(self.metrics_file(split), metrics)
@@ -258,6 +259,15 @@ class RunFolder(_Folder):
                 f"{self.path}: still running (pid {pid}) — wait for it to finish, or stop it "
                 f"first (Ctrl-C in its terminal, or kill {pid}) and resume it later"
             )
+
+
+def _an_object(path: Path, value: Any, hint: str) -> dict:
+    """`value`, read from the JSON file `path`, if it is an object as cnnlab writes it."""
+    if not isinstance(value, dict):
+        raise RunError(
+            f"{path}: a JSON {type(value).__name__}, not the object cnnlab writes" + (f" — {hint}" if hint else "")
+        )
+    return value
 
 
 def owner() -> dict:
