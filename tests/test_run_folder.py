@@ -92,8 +92,11 @@ def test_metrics_and_predictions_come_back_as_written(tmp_path):
     run.write_predictions({"y_true": np.array([1, 2]), "y_pred": np.array([1, 0])})
     stored = RunFolder(tmp_path).predictions()
     assert sorted(stored) == ["y_pred", "y_true"] and stored["y_pred"].tolist() == [1, 0]
-    run.write_predictions({"y_true": np.array([3])}, "val")
+    run.write_predictions({"y_true": np.array([3]), "y_pred": np.array([3])}, "val")
     assert RunFolder(tmp_path).predictions("val")["y_true"].tolist() == [3]
+    run.write_predictions({"y_true": np.array([3])}, "val")  # not what cnnlab writes: named, not misread
+    with pytest.raises(RunError, match="predictions_val.npz: has no y_true and y_pred"):
+        RunFolder(tmp_path).predictions("val")
 
 
 def test_a_missing_record_names_the_file_and_the_hint(tmp_path):
