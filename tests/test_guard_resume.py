@@ -1,0 +1,210 @@
+"""Guard rails of `train --resume RUN --epochs N` on a completed run: every refusal leaves the
+run byte for byte as it was, and an extension that fails, is stopped or is killed leaves the
+completed run, never a mix of the two; the next --resume goes on from the epochs it finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.guard_rails import assert_refused, snapshot
+
+
+def _manifest(run: Path, **fields) -> None:
+    data = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps({**data, **fields}))
+
+
+def _cut(name: str, keep: float):
+    def damage(run: Path) -> None:
+        data = (run / name).read_bytes()
+        (run / name).write_bytes(data[: int(len(data) * keep)])
+
+    return damage
+
+
+def _history(text: bytes):
+    return lambda run: (run / "history.csv").write_bytes(text)
+
+
+def _short_history(run: Path) -> None:
+    lines = (run / "history.csv").read_text().splitlines(keepends=True)
+    (run / "history.csv").write_text("".join(lines[:-1]))
+
+
+def _extension_live(run: Path) -> None:
+    """Another process (this one, alive) is extending the run right now."""
+    copy = run.parent / ".extending" / run.name
+    shutil.copytree(run, copy)
+    _manifest(copy, status="running", pid=os.getpid(), host=socket.gethostname())
+
+
+CASES = {
+    "as many epochs as it has": (None, ["--epochs", "3"], 2, "this run already completed all its 3 epochs"),
+    "fewer epochs": (None, ["--epochs", "2"], 2, "this run already completed all its 3 epochs"),
+    "last.keras deleted": (
+        lambda run: (run / "last.keras").unlink(),
+        ["--epochs", "5"],
+        1,
+        "last.keras is missing, and the run goes on from its last epoch's model and optimizer",
+    ),
+    "last.keras empty": (_cut("last.keras", 0), ["--epochs", "5"], 1, "last.keras is not a whole .keras file"),
+    "last.keras cut in half": (_cut("last.keras", 0.5), ["--epochs", "5"], 1, "last.keras is not a whole .keras file"),
+    "a garbage line in history.csv": (
+        lambda run: (run / "history.csv").open("a").write("garbage,line\n"),
+        ["--epochs", "5"],
+        1,
+        "history.csv:5: not a history row",
+    ),
+    "history.csv not UTF-8": (_history(b"epoch,loss\n1,\xff\n"), ["--epochs", "5"], 1, "history.csv: not UTF-8 text"),
+    "history.csv shorter than the manifest": (
+        _short_history,
+        ["--epochs", "5"],
+        1,
+        "history.csv: 2 epochs recorded, but the manifest says 3 finished",
+    ),
+    "history.csv deleted": (
+        lambda run: (run / "history.csv").unlink(),
+        ["--epochs", "5"],
+        1,
+        "history.csv: 0 epochs recorded, but the manifest says 3 finished",
+    ),
+    "manifest.json cut short": (_cut("manifest.json", 0.5), ["--epochs", "5"], 1, "manifest.json: not valid JSON"),
+    "another model": (
+        None,
+        ["--epochs", "5", "--set", "model.layers.0.Conv2D.filters=8"],
+        2,
+        "cannot resume: the model section differs from the run's",
+    ),
+    "another seed": (None, ["--epochs", "5", "--set", "seed=7"], 2, "cannot resume: the seed value differs"),
+    "other data": (None, ["--epochs", "5", "--set", "data.limit=100"], 2, "cannot resume: the data section differs"),
+    "a fine-tuning phase": (
+        None,
+        ["--epochs", "5", "--set", "train.fine_tune.epochs=1", "--set", "train.fine_tune.learning_rate=1e-5"],
+        2,
+        "a run with a fine-tuning phase cannot be given more epochs",
+    ),
+    "a learning rate below 0": (
+        None,
+        ["--epochs", "5", "--set", "train.optimizer.learning_rate=-1"],
+        2,
+        "a learning rate is a number above 0, not -1",
+    ),
+    "still being extended": (_extension_live, ["--epochs", "5"], 1, f"still running (pid {os.getpid()})"),
+    "still running": (
+        lambda run: _manifest(run, status="running", pid=os.getpid(), host=socket.gethostname()),
+        ["--epochs", "5"],
+        1,
+        f"still running (pid {os.getpid()})",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_an_extension_that_cannot_go_on_is_refused_and_changes_nothing(run_cli, trained_copy, tmp_path, case):
+    damage, options, code, message = CASES[case]
+    run, _ = trained_copy
+    if damage:
+        damage(run)
+    before = snapshot(tmp_path / "runs")
+    result = run_cli("train", "--resume", run, *options, "--runs-dir", tmp_path / "runs")
+    assert_refused(result, code, message)
+    assert snapshot(tmp_path / "runs") == before
+
+
+@pytest.mark.trains
+def test_an_extension_that_fails_leaves_the_completed_run_and_no_copy(run_cli, trained_copy, tmp_path, monkeypatch):
+    """The disk fills while the extension saves its second epoch's last.keras."""
+    import keras
+
+    real_save, saves = keras.Model.save, []
+
+    def save(self, filepath, *args, **kwargs):
+        saves.append(filepath)
+        if "last" in str(filepath) and sum("last" in str(f) for f in saves) == 2:
+            raise OSError(28, "No space left on device")
+        return real_save(self, filepath, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save", save)
+    run, _ = trained_copy
+    before = snapshot(tmp_path / "runs")
+    result = run_cli("train", "--resume", run, "--epochs", "6", "--runs-dir", run.parent)
+    assert_refused(result, 1, f"{run} is as it was: completed, 3 epochs")
+    assert "last.keras: cannot write (No space left on device)" in result.stderr
+    assert snapshot(tmp_path / "runs") == before  # the copy it trained in is gone too
+
+
+@pytest.fixture
+def ctrl_c_is_delivered():
+    """A test run started in the background of a non-interactive shell inherits SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def _rows(run: Path) -> list[str]:
+    return (run / "history.csv").read_text().splitlines()[1:]
+
+
+def _when_rows(history: Path, count: int, then) -> threading.Thread:
+    def watch():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if history.is_file() and history.read_text().count("\n") > count:
+                then()
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.trains
+@pytest.mark.processes
+def test_an_extension_stopped_or_killed_keeps_the_completed_run_and_goes_on_from_its_epochs(
+    run_cli, trained_copy, tmp_path, ctrl_c_is_delivered
+):
+    """Ctrl-C, then SIGKILL, in the middle of an extension: each time the completed run is as it
+    was, byte for byte; the third --resume finishes the longer run from the copy's epochs."""
+    run, _ = trained_copy
+    original, before = _rows(run), snapshot(run)
+    copy = run.parent / ".extending" / run.name
+
+    _when_rows(copy / "history.csv", 4, lambda: os.kill(os.getpid(), signal.SIGINT))
+    stopped = run_cli("train", "--resume", run, "--epochs", "60", "--runs-dir", run.parent)
+    assert_refused(stopped, 130, "the extension to 60 epochs stopped after epoch")
+    assert f"go on with: cnnlab train --resume {run} --epochs 60" in stopped.stderr
+    assert snapshot(run) == before and len(_rows(copy)) >= 4
+
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "cnnlab", "train", "--resume", str(run), "--epochs", "60"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    done_before = len(_rows(copy))
+    _when_rows(copy / "history.csv", done_before + 2, killed.kill).join(timeout=150)
+    killed.wait(timeout=30)
+    assert killed.returncode == -signal.SIGKILL
+    assert snapshot(run) == before
+
+    finished = run_cli("train", "--resume", run, "--epochs", str(len(_rows(copy)) + 1), "--runs-dir", run.parent)
+    assert finished.exit_code == 0, finished.output
+    assert "going on with the extension stopped after epoch" in finished.output
+    rows = _rows(run)
+    assert rows[:3] == original and [row.split(",")[0] for row in rows] == [str(n) for n in range(1, len(rows) + 1)]
+    assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
+    assert not copy.parent.exists()
