@@ -8,6 +8,7 @@ MNIST's light-on-dark.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,9 @@ def probabilities(trained: TrainedRun, images, *, convert: bool = False, invert:
     """Class probabilities of `images`: image files, or raw pixels as the data set holds them
     (an array of one image or of many, 0-255), prepared as the run's training data was."""
     shape = tuple(trained.model.input_shape[1:])
-    if isinstance(images, (list, tuple)) and images and all(isinstance(i, np.ndarray) for i in images):
+    if isinstance(images, Iterable) and not isinstance(images, (np.ndarray, str, Path)):
+        images = list(images)  # a generator of paths, say
+    if isinstance(images, list) and images and all(isinstance(i, np.ndarray) for i in images):
         images = _stacked(images)
     if isinstance(images, (str, Path)):
         images = [images]
@@ -74,7 +77,7 @@ def probabilities(trained: TrainedRun, images, *, convert: bool = False, invert:
             raise ConfigError(
                 Problem(f"images of shape {images.shape} do not fit the model's input {shape}", key="images")
             )
-    elif not images or not all(isinstance(p, (str, Path)) for p in images):
+    elif not isinstance(images, list) or not images or not all(isinstance(p, (str, Path)) for p in images):
         raise ConfigError(
             Problem(
                 "expected image files (paths) or pixels (a NumPy array of one image or of many)",

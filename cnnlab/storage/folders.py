@@ -280,17 +280,20 @@ def read_history(path: Path) -> list[dict]:
     """Rows of a `history.csv` as dicts of floats (empty if there is none yet)."""
     if not Path(path).is_file():
         return []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RunError(f"{path}: not UTF-8 text, as cnnlab writes it — {_EDITED}") from None
+    if text and not text.endswith("\n"):  # written whole, with its last line's end, or not at all
+        raise RunError(f"{path}:{text.count(chr(10)) + 1}: not a history row (the line is cut short) — {_EDITED}")
     rows = []
-    with open(path, newline="", encoding="utf-8") as stream:
-        reader = csv.DictReader(stream)
-        try:
-            for row in reader:
-                rows.append({k: float(v) for k, v in row.items() if v != ""})
-                rows[-1]["epoch"] = int(rows[-1]["epoch"])
-        except UnicodeDecodeError:
-            raise RunError(f"{path}: not UTF-8 text, as cnnlab writes it — {_EDITED}") from None
-        except (ValueError, TypeError, KeyError) as error:  # a row cut short, or edited by hand
-            raise RunError(f"{path}:{reader.line_num}: not a history row ({error})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        for row in reader:
+            rows.append({k: float(v) for k, v in row.items() if v != ""})
+            rows[-1]["epoch"] = int(rows[-1]["epoch"])
+    except (ValueError, TypeError, KeyError) as error:  # a row edited by hand
+        raise RunError(f"{path}:{reader.line_num}: not a history row ({error})") from None
     return rows
 
 

@@ -1,0 +1,142 @@
+"""Guard rails of the Python API: every public function and method refuses a wrong argument
+with a `CnnlabError` whose message names the argument, never a TypeError, KeyError or an error
+from deep inside Keras or NumPy, and refuses it before writing anything."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cnnlab
+from tests.guard_rails import TINY_CONFIG, snapshot
+
+
+@pytest.fixture
+def config(write):
+    return write("tiny.yaml", TINY_CONFIG)
+
+
+@pytest.fixture
+def run(trained):
+    return cnnlab.load_run(trained[0])
+
+
+def _train(**arguments):
+    return lambda config, runs: cnnlab.train(config, runs_dir=runs, progress=False, **arguments)
+
+
+CALLS = {
+    "seeds as a number": (_train(seeds=3), "seeds: expected a list of whole numbers, or None, got 3 (int)"),
+    "repeat as a text": (_train(repeat="3"), "repeat: expected a whole number, or None, got '3' (str)"),
+    "repeat as True": (_train(repeat=True), "repeat: expected a whole number, or None, got True (bool)"),
+    "repeat of 0": (_train(repeat=0), "repeat: a group has 1 to 1,000 runs, not 0"),
+    "repeat of 2**32": (_train(repeat=2**32), "repeat: a group has 1 to 1,000 runs, not 4,294,967,296"),
+    "negative seeds": (_train(seeds=[-1, -2]), "seeds: seed -1 is not between 0 and 4,294,967,295"),
+    "no seeds": (_train(seeds=[]), "seeds: no seed given"),
+    "a seed twice": (_train(seeds=[1, 1]), "seeds: seed 1 is given twice"),
+    "seeds as texts": (_train(seeds=["a"]), "seeds: expected a list of whole numbers, or None, got ['a'] (list)"),
+    "repeat and seeds": (_train(repeat=2, seeds=[1, 2]), "seeds: give repeat (how many runs) or seeds (which ones)"),
+    "overrides as one text": (
+        _train(overrides="train.batch_size=0"),
+        "overrides: expected a dict, or a list of texts, or None, got 'train.batch_size=0' (str)",
+    ),
+    "a runs folder as a number": (
+        lambda config, runs: cnnlab.train(config, runs_dir=3),
+        "runs_dir: expected a text, or a path, got 3 (int)",
+    ),
+    "progress as a text": (
+        lambda config, runs: cnnlab.train(config, runs_dir=runs, progress="x"),
+        "progress: expected True or False, or a Progress, got 'x' (str)",
+    ),
+    "an unknown keyword": (_train(epochs=2), "train() has no argument 'epochs'"),
+    "a config as a number": (lambda config, runs: cnnlab.train(3, runs_dir=runs), "config: expected a text, or a path"),
+    "check of a number": (lambda config, runs: cnnlab.check(3), "config: expected a text, or a path, or a dict"),
+    "tune with seeds": (lambda config, runs: cnnlab.tune(config, seeds=3), "tune() has no argument 'seeds'"),
+    "tune of a port past 65535": (
+        lambda config, runs: cnnlab.tune(config, chief="127.0.0.1:99999", runs_dir=runs),
+        "chief: '127.0.0.1:99999' is not HOST:PORT",
+    ),
+    "tune with workers as a text": (
+        lambda config, runs: cnnlab.tune(config, workers="2", runs_dir=runs),
+        "workers: expected a whole number, or None, got '2' (str)",
+    ),
+    "a worker without its chief's port": (
+        lambda config, runs: cnnlab.tune_worker(config, chief="host", runs_dir=runs),
+        "chief: 'host' is not HOST:PORT",
+    ),
+    "resume of nothing": (lambda config, runs: cnnlab.resume(None), "run: expected a text, or a path, or a Run"),
+    "summary of a number": (lambda config, runs: cnnlab.summary(3), "config: expected a text, or a path, or a dict"),
+    "compare with a metric as a number": (
+        lambda config, runs: cnnlab.compare([], metric=1),
+        "metric: expected a text, got 1 (int)",
+    ),
+    "fetch of an unknown data set": (
+        lambda config, runs: cnnlab.fetch("imagenet"),
+        "name: no built-in data set 'imagenet' — built in: mnist, fashion_mnist, cifar10, cifar100",
+    ),
+    "fetch of a near miss": (lambda config, runs: cnnlab.fetch("mnits"), "did you mean mnist?"),
+    "load_run of a number": (lambda config, runs: cnnlab.load_run(3), "path_or_name: expected a text, or a path"),
+    "load_run of a checkpoint that is not one": (
+        lambda config, runs: cnnlab.load_run(checkpoint="worst", runs_dir=runs),
+        "checkpoint: expected one of 'best', 'last', or None, got 'worst' (str)",
+    ),
+    "runs of a number": (lambda config, runs: cnnlab.runs(3), "runs_dir: expected a text, or a path, got 3 (int)"),
+}
+
+
+@pytest.mark.parametrize("case", list(CALLS), ids=list(CALLS))
+def test_a_wrong_argument_is_a_cnnlab_error_that_names_it(config, tmp_path, case):
+    call, message = CALLS[case]
+    before = snapshot(tmp_path)
+    with pytest.raises(cnnlab.CnnlabError) as raised:
+        call(config, tmp_path / "runs")
+    assert message in str(raised.value)
+    assert snapshot(tmp_path) == before
+
+
+METHODS = {
+    "predict of no image": (lambda run: run.predict(np.zeros((0, 8, 8, 1))), "images: an array of shape (0, 8, 8, 1)"),
+    "predict of texts": (
+        lambda run: run.predict(np.array([["a"]])),
+        "images: pixels are numbers from 0 to 255, not <U1",
+    ),
+    "predict of two sizes": (
+        lambda run: run.predict([np.zeros((8, 8)), np.zeros((9, 9))]),
+        "images: images 0 and 1 differ in shape ((8, 8) and (9, 9))",
+    ),
+    "predict of the wrong size": (
+        lambda run: run.predict(np.zeros((2, 9, 9, 1))),
+        "images: images of shape (2, 9, 9, 1) do not fit the model's input (8, 8, 1)",
+    ),
+    "predict of an empty list": (lambda run: run.predict([]), "images: expected image files (paths) or pixels"),
+    "predict of a number": (lambda run: run.predict(3), "images: expected image files (paths) or pixels"),
+    "predict with top": (lambda run: run.predict(np.zeros((8, 8)), top=2), "predict() has no argument 'top'"),
+    "predict with convert as a text": (
+        lambda run: run.predict(np.zeros((8, 8)), convert="yes"),
+        "convert: expected True or False, got 'yes' (str)",
+    ),
+    "evaluate of a checkpoint that is not one": (
+        lambda run: run.evaluate(checkpoint="worst"),
+        "checkpoint: expected one of 'best', 'last', got 'worst' (str)",
+    ),
+    "evaluate of a split that is not one": (lambda run: run.evaluate("nope"), "not a split (test, val, train)"),
+    "export to a format that is not one": (lambda run: run.export("zip"), "zip"),
+    "gradcam of an index as a text": (
+        lambda run: run.gradcam("3"),
+        "index: expected a whole number, or None, got '3' (str)",
+    ),
+    "visualize with an unknown keyword": (lambda run: run.visualize(colour=True), "visualize() has no argument"),
+    "resume with seeds": (lambda run: run.resume(seeds=[1]), "resume() has no argument 'seeds'"),
+    "a Run of a number": (lambda run: cnnlab.Run(3), "path: expected a text, or a path, got 3 (int)"),
+    "a Group of a number": (lambda run: cnnlab.Group(3), "path: expected a text, or a path, got 3 (int)"),
+}
+
+
+@pytest.mark.parametrize("case", list(METHODS), ids=list(METHODS))
+def test_a_wrong_argument_to_a_method_is_a_cnnlab_error_that_names_it(run, trained, case):
+    call, message = METHODS[case]
+    before = snapshot(trained[0])
+    with pytest.raises(cnnlab.CnnlabError) as raised:
+        call(run)
+    assert message in str(raised.value)
+    assert snapshot(trained[0]) == before
