@@ -52,8 +52,15 @@ CASES = {
 CALLBACK = " callbacks: [{LearningRateScheduler: {schedule: step}}]"
 
 
-@pytest.mark.parametrize("command", ["check", "train"])
-@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+# `train` refuses in the same plan as `check`, before its run folder; three cases show it.
+BOTH = ("a rate below 0", "no peak", "a callback that sets the rate")
+
+
+@pytest.mark.parametrize(
+    "case, command",
+    [(case, "check") for case in CASES] + [(case, "train") for case in BOTH],
+    ids=[*CASES, *(f"{case} (train)" for case in BOTH)],
+)
 def test_a_learning_rate_that_cannot_work_is_refused_at_its_line(run_cli, write, tmp_path, case, command):
     rate, message = CASES[case]
     text = TINY_CONFIG.replace("learning_rate: 0.003}", f"learning_rate: {rate}}}")
