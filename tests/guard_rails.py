@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-TINY_CONFIG = """\
-name: tiny
+GOOD = """\
+name: t
 data:
   dataset: synthetic
   synthetic: {input_shape: [8, 8, 1], num_classes: 3, train_examples: 60, test_examples: 12}
@@ -16,9 +16,15 @@ model:
     - Conv2D: {filters: 2, kernel_size: 3, activation: relu}
     - Flatten
     - Dense: {units: 3, activation: softmax}
-train: {epochs: 1, batch_size: 8, optimizer: {name: adam, learning_rate: 0.003}}
-tensorboard: {enabled: false}
+train: {epochs: 1, batch_size: 8}
 """
+# The same, named, with a learning rate to break and no TensorBoard logs (eleven lines).
+TINY_CONFIG = (
+    GOOD.replace("name: t\n", "name: tiny\n").replace(
+        "batch_size: 8}", "batch_size: 8, optimizer: {name: adam, learning_rate: 0.003}}"
+    )
+    + "tensorboard: {enabled: false}\n"
+)
 
 
 def snapshot(*roots: Path) -> dict[str, str]:

@@ -17,18 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-GOOD = """\
-name: t
-data:
-  dataset: synthetic
-  synthetic: {input_shape: [8, 8, 1], num_classes: 3, train_examples: 60, test_examples: 12}
-model:
-  layers:
-    - Conv2D: {filters: 2, kernel_size: 3, activation: relu}
-    - Flatten
-    - Dense: {units: 3, activation: softmax}
-train: {epochs: 1, batch_size: 8}
-"""
+from tests.guard_rails import GOOD
 
 
 def config(tmp: Path, *replacements: tuple[str, str], text: str | None = None, name="c.yaml") -> Path:
