@@ -66,6 +66,7 @@ CALLS = {
     ),
     "resume of nothing": (lambda config, runs: cnnlab.resume(None), "run: expected a text, or a path, or a Run"),
     "summary of a number": (lambda config, runs: cnnlab.summary(3), "config: expected a text, or a path, or a dict"),
+    "compare of nothing": (lambda config, runs: cnnlab.compare([]), "runs: nothing to compare — give runs, groups"),
     "compare with a metric as a number": (
         lambda config, runs: cnnlab.compare([], metric=1),
         "metric: expected a text, got 1 (int)",

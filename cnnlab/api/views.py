@@ -206,6 +206,10 @@ def compare(
     0.35...
     """
     targets = [str(run.path) if isinstance(run, (Run, Group)) else str(run) for run in runs]
+    if not targets:
+        raise ConfigError(
+            Problem("nothing to compare", key="runs", hint="give runs, groups, config names or a folder of runs")
+        )
     groups = [GroupFolder(t) for t in targets if GroupFolder.holds_group(t)]
     if groups and len(groups) < len(targets):
         single = next(t for t in targets if not GroupFolder.holds_group(t))
