@@ -10,6 +10,7 @@ them and summarises their scores (`cnnlab train --repeat N`, `--seeds`, `--resum
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,7 +57,9 @@ def seeds_of(cfg: LocatedConfig, seeds: Seeds) -> list[int] | None:
     listed = [int(seed) for seed in seeds]
     problem = _seeds_problem(listed)
     if problem:
-        raise ConfigError(Problem(problem, key="seeds", hint="give distinct seeds from 0 to 4294967295, such as 1,2,3"))
+        raise ConfigError(
+            Problem(problem, key="seeds", hint=f"give distinct seeds from 0 to {LARGEST_SEED}, such as 1,2,3")
+        )
     return listed
 
 
@@ -64,7 +67,7 @@ MOST_RUNS = 1000  # a group's runs are listed and summarised in one table and on
 
 
 def _seeds_problem(seeds: list[int]) -> str | None:
-    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    repeated = sorted(seed for seed, times in Counter(seeds).items() if times > 1)  # one pass: --seeds may be huge
     outside = [seed for seed in seeds if not 0 <= seed <= LARGEST_SEED]
     if not seeds:
         return "no seed given"
@@ -103,8 +106,9 @@ def resume_group(path: Path, runs_dir: Path, show: Progress) -> Path:
     cfg = load_config(group.config_file)
     members = group.summary["runs"]
     group.require_runs(
+        members,
         hint=f"put it back, or train the group anew: cnnlab train {group.config_file} --seeds "
-        + ",".join(str(m["seed"]) for m in members)
+        + ",".join(str(m["seed"]) for m in members),
     )
     done = sum(m["status"] == "completed" for m in members)
     show.say(f"resuming the group {group}: {done} of {len(members)} runs completed")
