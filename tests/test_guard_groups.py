@@ -129,4 +129,4 @@ def test_the_seeds_of_a_group_and_the_runs_it_names_are_what_group_json_says(gro
         "20260101-000001",
         "20260101-000002",
     ]
-    assert group.missing_runs() == [] and Path(group.config_file).is_file()
+    assert group.missing_runs(summary["runs"]) == [] and Path(group.config_file).is_file()

@@ -69,9 +69,8 @@ def _options_of(context: click.Context | None) -> dict[str, str]:
     what the user typed (`--seeds`, `--runs-dir`), so a message names that instead. The options
     of the command being run, by parameter name (of every subcommand, below a group)."""
     command = context and context.command
-    while context is not None and isinstance(command, click.Group) and context.invoked_subcommand:
-        command = command.get_command(context, context.invoked_subcommand)
-        context = None  # a group below: its subcommand's name is not known here
+    if isinstance(command, click.Group) and context.invoked_subcommand:
+        command = command.get_command(context, context.invoked_subcommand)  # below it, a group's subcommands all
     commands = [command, *command.commands.values()] if isinstance(command, click.Group) else [command]
     return {p.name: p.opts[0] for c in commands if c for p in c.params if isinstance(p, click.Option)}
 

@@ -51,8 +51,8 @@ def build_optimizer(cfg: LocatedConfig) -> keras.optimizers.Optimizer:
                 "such as 1.0e-3",
             )
         )
-    if isinstance(arguments.get("learning_rate"), dict):
-        schedule = _schedule(cfg, arguments["learning_rate"])
+    if isinstance(rate, dict):
+        schedule = _schedule(cfg, rate)
         # Fractions of the run are sized when the fit loop knows its steps (sized_schedule).
         arguments["learning_rate"] = schedule.sized(1) if isinstance(schedule, RunSchedule) else schedule
     return instantiate(cfg, ("train", "optimizer"), cls, arguments)

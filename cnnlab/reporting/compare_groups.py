@@ -84,7 +84,7 @@ class GroupPair:
 def group_row(folder: GroupFolder) -> GroupRow:
     """What a group's `group.json` and its completed runs say about it."""
     summary = folder.summary
-    folder.require_runs(hint="put it back, or compare the runs that are left as single runs")
+    folder.require_runs(summary["runs"], hint="put it back, or compare the runs that are left as single runs")
     completed = [m for m in summary["runs"] if m["status"] == "completed"]
     if not completed:
         raise RunError(f"{folder}: none of its runs completed, so it has no test results to compare")

@@ -41,8 +41,8 @@ def check(cfg: LocatedConfig) -> None:
     if runtime.devices and runtime.distribute != "mirrored":
         refuse("devices", "only distribute: mirrored takes a list of devices", "remove it, or distribute: mirrored")
     names = [device_name(device) for device in runtime.devices or ()]
-    if not all(re.fullmatch(r"(CPU|GPU):\d+", name) for name in names):
-        odd = next(device for device, name in zip(runtime.devices, names) if not re.fullmatch(r"(CPU|GPU):\d+", name))
+    odd = next((d for d, name in zip(runtime.devices or (), names) if not re.fullmatch(r"(CPU|GPU):\d+", name)), None)
+    if odd is not None:
         refuse("devices", f"{odd!r} is not a device name", "name devices as TensorFlow does: GPU:0, GPU:1 (or CPU:0)")
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:

@@ -423,13 +423,13 @@ class GroupFolder:
             raise RunError(f"{path}: not a group record as cnnlab writes it ({wrong}) — {_GROUP_DAMAGED}")
         return summary
 
-    def missing_runs(self) -> list[dict]:
-        """The members whose run folder is gone (deleted or moved since)."""
-        return [m for m in self.summary["runs"] if m["run"] and not self.run(m["run"]).config_file.is_file()]
+    def missing_runs(self, members: list[dict]) -> list[dict]:
+        """The `members` (group.json's runs) whose run folder is gone (deleted or moved since)."""
+        return [m for m in members if m["run"] and not self.run(m["run"]).config_file.is_file()]
 
-    def require_runs(self, hint: str) -> None:
+    def require_runs(self, members: list[dict], hint: str) -> None:
         """Refuse (`RunError`, with `hint`) a group whose record names runs that are gone."""
-        gone = self.missing_runs()
+        gone = self.missing_runs(members)
         if gone:
             names = ", ".join(f"{m['run']} (seed {m['seed']})" for m in gone)
             one = len(gone) == 1
