@@ -201,10 +201,12 @@ def test_an_extension_stopped_or_killed_keeps_the_completed_run_and_goes_on_from
     assert killed.returncode == -signal.SIGKILL
     assert snapshot(run) == before
 
-    finished = run_cli("train", "--resume", run, "--epochs", str(len(_rows(copy)) + 1), "--runs-dir", run.parent)
+    longer = len(_rows(copy)) + 1
+    finished = run_cli("train", "--resume", run, "--epochs", str(longer), "--runs-dir", run.parent)
     assert finished.exit_code == 0, finished.output
     assert "going on with the extension stopped after epoch" in finished.output
     rows = _rows(run)
-    assert rows[:3] == original and [row.split(",")[0] for row in rows] == [str(n) for n in range(1, len(rows) + 1)]
+    assert len(rows) == longer and rows[:3] == original  # the longer run took the run's place
+    assert [row.split(",")[0] for row in rows] == [str(n) for n in range(1, len(rows) + 1)]
     assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
     assert not copy.parent.exists()
