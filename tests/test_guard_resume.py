@@ -102,6 +102,12 @@ CASES = {
         2,
         "a learning rate is a number above 0, not -1",
     ),
+    "a file where the copy goes": (
+        lambda run: (run.parent / ".extending").write_text("not cnnlab's"),
+        ["--epochs", "5"],
+        1,
+        "cannot copy the run to extend it (Not a directory); the run is unchanged",
+    ),
     "still being extended": (_extension_live, ["--epochs", "5"], 1, f"still running (pid {os.getpid()})"),
     "still running": (
         lambda run: _manifest(run, status="running", pid=os.getpid(), host=socket.gethostname()),

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, RunError
 from cnnlab.fileio import exchange
 from cnnlab.storage.folders import RunFolder
 
@@ -66,8 +66,15 @@ def begin(run: RunFolder, epochs: int, notify: Callable[[str], None] = lambda _:
         shutil.rmtree(target)
     partial = target.with_name(f"{target.name}.copying")  # a kill while copying leaves no half copy as the copy
     shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(run.path, partial, ignore=shutil.ignore_patterns(*_UNCOPIED))
-    partial.replace(target)
+    try:
+        shutil.copytree(run.path, partial, ignore=shutil.ignore_patterns(*_UNCOPIED))
+        partial.replace(target)
+    except OSError as error:  # a full disk, or something not cnnlab's where the copy goes
+        shutil.rmtree(partial, ignore_errors=True)
+        raise RunError(
+            f"{target}: cannot copy the run to extend it ({error.strerror or error}); the run is unchanged",
+            run=run.path,
+        ) from None
     return Extension(run, RunFolder(target))
 
 
