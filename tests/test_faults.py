@@ -139,6 +139,46 @@ def test_stopped_run_resumes_without_redoing_an_epoch(run_cli, write, tmp_path, 
     assert list_runs(runs) == [run] and temporaries(run) == []
 
 
+class _CtrlCAfterEpoch(keras.callbacks.Callback):
+    """Ctrl-C at the end of epoch `epoch`, once the run's own callbacks have recorded it."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.trains
+def test_a_run_stopped_between_its_history_row_and_its_backup_does_not_train_that_epoch_again(run_cli, write, tmp_path):
+    """The files a SIGKILL leaves while an epoch's backup is written (the last and slowest of
+    its writes): last.keras and history.csv have epoch 2, the backup still epoch 1. Made here
+    by putting back the previous backup Keras keeps beside the latest (`*.bkp`)."""
+    from cnnlab.config import load_config
+    from cnnlab.engine.plan import plan
+    from cnnlab.engine.training import train
+    from cnnlab.errors import Interrupted
+    from cnnlab.storage.folders import RunFolder
+    from cnnlab.storage.lookup import create_run_folder
+
+    cfg = load_config(write("tiny.yaml", TINY))
+    run = RunFolder(create_run_folder(tmp_path / "runs", cfg.name))
+    with pytest.raises(Interrupted, match="after 2 of 3 epochs"):
+        train(plan(cfg), run.path, callbacks=[_CtrlCAfterEpoch(2)])
+    previous = sorted(run.backup(0).glob("*.bkp"))
+    assert len(previous) == 2, sorted(p.name for p in run.backup(0).iterdir())
+    for path in previous:
+        path.replace(path.with_suffix(""))
+    rows = history_rows(tmp_path / "runs")
+    keras.backend.clear_session()
+    result = run_cli("train", "--resume", run.path, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    after = history_rows(tmp_path / "runs")
+    assert after[:2] == rows and [int(line.split(",")[0]) for line in after] == [1, 2, 3]
+
+
 @pytest.mark.trains
 def test_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoints(run_cli, write, tmp_path):
     # The learning rate jumps by 1e32 after the first epoch's 22 steps: epoch 1 is fine, epoch 2 is not.
@@ -284,10 +324,11 @@ def test_a_stop_while_the_backup_is_written_arrives_once_it_is_whole(tmp_path, m
     """Keras writes --resume's backup in place: a Ctrl-C that landed inside that write left half
     a weights file, and the resume after it failed to load (seen in tests/test_api.py)."""
     from cnnlab.engine.callbacks import Backup
+    from cnnlab.storage.folders import RunFolder
 
     model = _small_model()
     model.fit(np.zeros((8, 4)), np.eye(2)[np.zeros(8, int)], epochs=1, verbose=0)
-    backup = Backup(tmp_path / "backup")
+    backup = Backup(RunFolder(tmp_path), phase=0)
     backup.set_model(model)
     real_save = keras.Model.save_weights
 
@@ -311,10 +352,11 @@ def test_a_backup_cut_short_by_a_kill_gives_way_to_the_one_before(tmp_path):
     """A SIGKILL cannot be held: a backup it cut short lacks some weights, which Keras reports
     as a ValueError and did not fall back on."""
     from cnnlab.engine.callbacks import Backup
+    from cnnlab.storage.folders import RunFolder
 
     x, y = np.zeros((8, 4), "float32"), np.eye(2, dtype="float32")[np.zeros(8, int)]
-    _small_model().fit(x, y, epochs=2, verbose=0, callbacks=[Backup(tmp_path / "backup")])
+    _small_model().fit(x, y, epochs=2, verbose=0, callbacks=[Backup(RunFolder(tmp_path), phase=0)])
     partial = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])  # the first layer's weights only
     partial.save_weights(tmp_path / "backup" / "latest.weights.h5")
-    history = _small_model().fit(x, y, epochs=3, verbose=0, callbacks=[Backup(tmp_path / "backup")])
+    history = _small_model().fit(x, y, epochs=3, verbose=0, callbacks=[Backup(RunFolder(tmp_path), phase=0)])
     assert history.epoch == [1, 2]  # epoch 1's backup, then epochs 2 and 3: only the cut epoch again

@@ -97,12 +97,24 @@ class Backup(keras.callbacks.BackupAndRestore):
     the run right after), and a backup that a SIGKILL cut short is passed over for the one
     before it, as Keras does for a file it cannot open.
 
-    `read_only` is for the processes of a data_parallel run other than process 0: they restore
-    from process 0's backup, as it does, but never write one."""
+    A run stopped after an epoch's `history.csv` row but before its backup (the backup is
+    written last, and takes the longest) goes on from `last.keras`, written first: the backup
+    is an epoch behind, and that finished epoch is not trained again.
 
-    def __init__(self, folder: Path, read_only: bool = False):
-        super().__init__(str(folder), double_checkpoint=True, delete_checkpoint=False)
-        self.read_only = read_only
+    `read_only` is for the processes of a data_parallel run other than process 0: they restore
+    from process 0's files, as it does, but never write a backup."""
+
+    def __init__(self, run: RunFolder, phase: int, first_epoch: int = 0, read_only: bool = False):
+        super().__init__(str(run.backup(phase)), double_checkpoint=True, delete_checkpoint=False)
+        self.run, self.first_epoch, self.read_only = run, first_epoch, read_only
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        restored = self.model._initial_epoch or self.first_epoch  # the backup's epoch, or fit's
+        finished = len(self.run.history)
+        if restored < finished <= self.params["epochs"] and self.run.checkpoint("last").is_file():
+            self.model.load_weights(self.run.checkpoint("last"))  # the optimizer's state too
+            self.model._initial_epoch = finished
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.read_only:

@@ -87,7 +87,7 @@ def fit(
                 f"fine-tuning: every layer trainable, learning rate {cfg.train.fine_tune.learning_rate:g}, "
                 f"epochs {first + 1}-{last}"
             )
-        backup = [] if run is None or role is Role.TRIAL else [Backup(run.backup(phase), role is Role.FOLLOWER)]
+        backup = [] if run is None or role is Role.TRIAL else [Backup(run, phase, first, role is Role.FOLLOWER)]
         try:
             with warnings.catch_warnings():
                 if sharded:  # Keras learns a sharded dataset's length by running out of it, and says so
