@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import collections
 import fcntl
+import gc
 import json
 import os
 import shutil
@@ -133,6 +134,19 @@ def tests_leave_the_checkout_as_they_found_it():
     yield
     written = sorted(_checkout_files() - before)
     assert not written, f"tests wrote inside the checkout: {written[:10]} — give each command a folder under tmp_path"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def a_heap_the_collector_does_not_walk_again():
+    """After each test file, what is still alive (TensorFlow's and Keras' modules, the session's
+    shared runs) moves out of the garbage collector's sight (`gc.freeze`). Keras' clear_session
+    and Keras Tuner call gc.collect() for every training, and a full collection walks the whole
+    heap: measured, a worker spent 93 s of a 5-minute suite walking it, and 2.5-13 s when
+    frozen (maxrss the same, 3.9 GB): the suite 308 -> 256 s. What a test frees later in a
+    cycle stays allocated; no test here needs that memory back."""
+    yield
+    gc.collect()
+    gc.freeze()
 
 
 def once_per_run(tmp_path_factory, name: str, make: Callable[[Path], dict]) -> dict:
