@@ -73,7 +73,45 @@ def test_an_unfaithful_export_fails_and_says_so(run_cli, trained_copy, monkeypat
     monkeypatch.setattr(export, "run_artifact", lambda path, pixels: np.roll(real(path, pixels), 1, axis=1))
     result = run_cli("export", run, "--format", "tflite")
     assert result.exit_code == 1
-    assert "agrees with the Keras model on only" in result.stderr and "not a faithful copy" in result.stderr
+    assert (
+        "agrees with the run's evaluation (predictions.npz) on only" in result.stderr
+        and "not a faithful copy" in result.stderr
+    )
+
+
+def test_a_wrapper_that_loses_the_runs_preprocessing_fails_the_parity_check(run_cli, trained_copy, monkeypatch):
+    """The parity check must not compare the export with a copy of itself: a wrapper that skips
+    the run's standardisation (as one that dropped a 1/255 scale would) is exported faithfully
+    by every converter, and only the run's own evaluation (predictions.npz) shows it wrong."""
+    from cnnlab.reporting import export
+
+    run, _ = trained_copy
+    wrap = export.with_preprocessing
+    monkeypatch.setattr(export, "with_preprocessing", lambda model, _: wrap(model, Preprocessing("none")))
+    result = run_cli("export", run, "--format", "tflite")
+    assert result.exit_code == 1, result.output
+    assert "agrees with the run's evaluation (predictions.npz) on only" in result.stderr
+
+
+def test_the_parity_check_reads_the_runs_own_evaluation_or_recomputes_it(trained_copy):
+    """Against predictions.npz while it holds best.keras' probabilities; once `evaluate
+    --checkpoint last` has replaced them, best.keras on the run's own preprocessing."""
+    from cnnlab.reporting.export import RECOMPUTED, STORED, runs_own_outputs
+    from cnnlab.storage.folders import RunFolder
+
+    run, config = trained_copy
+    folder, preprocessing = RunFolder(run), Preprocessing.load(run / "preprocessing.npz")
+    model = keras.saving.load_model(run / "best.keras")
+    raw = load_arrays(load_config(config)).x_test[:20].astype(np.float32)
+    stored = np.load(run / "predictions.npz")["probabilities"][:20]
+    assert not np.allclose(stored, stored[::-1])  # the order of the images matters
+    outputs, reference = runs_own_outputs(folder, model, preprocessing, raw)
+    assert reference == STORED and np.array_equal(outputs, stored)
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "checkpoint": "last.keras"}))
+    outputs, reference = runs_own_outputs(RunFolder(run), model, preprocessing, raw)
+    assert reference == RECOMPUTED and np.allclose(outputs, stored, atol=1e-6)
 
 
 def test_onnx_without_its_extra_names_the_extra(run_cli, trained_copy, monkeypatch):
@@ -112,7 +150,7 @@ def test_an_export_that_disagrees_on_one_test_image_in_48_fails(run_cli, trained
     monkeypatch.setattr(export, "run_artifact", one_wrong)
     result = run_cli("export", run, "--format", "tflite")
     assert result.exit_code == 1, result.output
-    assert "agrees with the Keras model on only 97.92% of 48 test images" in result.stderr
+    assert "agrees with the run's evaluation (predictions.npz) on only 97.92% of 48 test images" in result.stderr
 
 
 def test_a_saved_model_folder_may_have_any_name(run_cli, trained_copy, tmp_path):

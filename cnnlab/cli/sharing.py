@@ -36,7 +36,8 @@ def export(run: str | None, runs_dir: Path, fmt: str, out: Path | None, examples
     class probabilities out, class names in labels.txt beside it.
 
     The export checks itself: it runs the exported file with its own runtime on test images and
-    compares it with the Keras model; it fails (exit 1) below 99.9 % agreement.
+    compares it with the run's own evaluation of them (predictions.npz); it fails (exit 1)
+    below 99.9 % agreement.
 
     \b
     Examples:
@@ -50,7 +51,7 @@ def export(run: str | None, runs_dir: Path, fmt: str, out: Path | None, examples
     show = console()
     show.print(f"wrote {result.path} and {result.labels}", markup=False)
     show.print(
-        f"checked on {parity.examples:,} test images: same class {parity.agreement:.2%}, "
+        f"checked against {parity.reference} on {parity.examples:,} test images: same class {parity.agreement:.2%}, "
         f"largest probability difference {parity.max_abs_difference:.2e}",
         markup=False,
     )
