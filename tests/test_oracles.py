@@ -1,0 +1,392 @@
+"""Every figure a run writes, recomputed from first principles and compared number by number.
+
+The oracles share no code with cnnlab: the data come from `load_arrays` (the same images the
+run read), the probabilities from Keras' own `predict` on best.keras with the preprocessing
+written out here (x / 255), the scores from scikit-learn and SciPy, the layer sizes and MACs by
+hand, the epoch times from a Keras callback's own clock. The reports' tables are parsed (the
+Markdown pipe tables, the HTML `<table>`s) and compared cell by cell.
+
+The run is an edge of what cnnlab accepts: non-square three-channel images (10x6x3), six
+classes (so top-3 and top-5 both mean something), a model that is still making mistakes.
+A second run, trained from a worker thread through the Python API, has a binary sigmoid head;
+the two runs are evaluated, predicted, exported and compared from that thread too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.metrics import confusion_matrix, log_loss, precision_recall_fscore_support, top_k_accuracy_score
+
+from cnnlab.config import load_config
+from cnnlab.data import load_arrays
+
+pytestmark = pytest.mark.trains  # the module's runs train once, in its fixtures
+
+CLASSES = 6
+EDGE = """
+name: edge
+seed: 7
+data:
+  dataset: synthetic
+  validation_split: 0.2
+  synthetic: {input_shape: [10, 6, 3], num_classes: 6, train_examples: 300, test_examples: 90}
+model:
+  layers:
+    - Conv2D: {filters: 4, kernel_size: 3, activation: relu}
+    - Flatten
+    - Dense: {units: 6, activation: softmax}
+train: {epochs: 3, batch_size: 16, optimizer: {name: adam, learning_rate: 0.0005}}
+tensorboard: {enabled: false}
+"""
+# By hand: conv2d 3*3*3*4 + 4 = 112 parameters, output 8x4x4 = 128 values of 27 MACs each; dense
+# 128*6 + 6 = 774 parameters and 768 MACs.
+LAYERS = [
+    ("conv2d", "Conv2D", "8x4x4", 112, 3456),
+    ("flatten", "Flatten", "128", 0, 0),
+    ("dense", "Dense", "6", 774, 768),
+]
+BINARY = """
+name: binary
+data:
+  dataset: synthetic
+  synthetic: {input_shape: [8, 8, 1], num_classes: 2, train_examples: 160, test_examples: 40}
+model:
+  layers:
+    - Conv2D: {filters: 2, kernel_size: 3, activation: relu}
+    - Flatten
+    - Dense: {units: 1, activation: sigmoid}
+train: {epochs: 1, batch_size: 16, loss: binary_crossentropy, optimizer: {name: adam, learning_rate: 0.0003}}
+tensorboard: {enabled: false}
+"""
+
+
+class EpochClock(keras.callbacks.Callback):
+    """perf_counter at each epoch's begin and end, read after cnnlab's own callbacks have run."""
+
+    def __init__(self):
+        super().__init__()
+        self.begun, self.ended = [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.begun.append(time.perf_counter())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.ended.append(time.perf_counter())
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory):
+    """(run folder, config, the clock's epoch intervals, the seconds train() took)."""
+    from cnnlab.engine.plan import plan
+    from cnnlab.engine.training import train
+    from cnnlab.storage.lookup import create_run_folder
+
+    folder = tmp_path_factory.mktemp("edge")
+    (folder / "edge.yaml").write_text(EDGE)
+    cfg = load_config(folder / "edge.yaml")
+    run, clock = create_run_folder(folder / "runs", cfg.name), EpochClock()
+    started = time.perf_counter()
+    train(plan(cfg), run, callbacks=[clock])
+    took = time.perf_counter() - started
+    keras.backend.clear_session()
+    return Path(run), cfg, list(zip(clock.begun, clock.ended)), took
+
+
+def _oracle(run: Path, cfg) -> dict:
+    """What the run's test results must be: from the data, Keras' predict and scikit-learn."""
+    arrays = load_arrays(cfg)
+    model = keras.saving.load_model(run / "best.keras")
+    probabilities = model.predict(arrays.x_test.astype(np.float32) / 255.0, verbose=0)
+    y, labels = arrays.y_test, list(range(CLASSES))
+    predicted = probabilities.argmax(axis=1)
+    precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=labels, zero_division=0)
+    return {
+        "y": y,
+        "probabilities": probabilities,
+        "predicted": predicted,
+        "accuracy": float((predicted == y).mean()),
+        "correct": int((predicted == y).sum()),
+        "loss": log_loss(y, probabilities, labels=labels),
+        "matrix": confusion_matrix(y, predicted, labels=labels),
+        "per_class": list(zip(precision, recall, f1, support)),
+        "top_3": top_k_accuracy_score(y, probabilities, k=3, labels=labels),
+        "top_5": top_k_accuracy_score(y, probabilities, k=5, labels=labels),
+    }
+
+
+def _metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+def _manifest(run: Path) -> dict:
+    return json.loads((run / "manifest.json").read_text())
+
+
+def _history(run: Path) -> list[dict]:
+    lines = (run / "history.csv").read_text().splitlines()
+    names = lines[0].split(",")
+    return [dict(zip(names, map(float, line.split(",")))) for line in lines[1:]]
+
+
+def _markdown_tables(text: str) -> dict[str, list[list[str]]]:
+    """Each pipe table under a `## heading`: its rows (header first), cells stripped."""
+    tables, heading = {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            heading = line[3:].strip()
+        elif line.startswith("|") and not re.fullmatch(r"\|(---\|)+", line):
+            tables.setdefault(heading, []).append([cell.strip() for cell in line.strip("|").split("|")])
+    return tables
+
+
+class _Tables(HTMLParser):
+    """The cells of every <table> of a page, in order: [[header cells], [row cells], ...]."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _html_tables(text: str) -> list[list[list[str]]]:
+    parser = _Tables()
+    parser.feed(text)
+    return parser.tables
+
+
+def _expected_tables(oracle: dict, names: list[str]) -> dict[str, list[list[str]]]:
+    """The report's Results, Per class and Model tables, written from the oracle."""
+    return {
+        "Results": [
+            ["metric", "value"],
+            ["accuracy", f"{oracle['accuracy']:.4f}"],
+            ["loss", f"{oracle['loss']:.4f}"],
+            ["examples", str(len(oracle["y"]))],
+            ["correct", str(oracle["correct"])],
+            ["top-3 accuracy", f"{oracle['top_3']:.4f}"],
+            ["top-5 accuracy", f"{oracle['top_5']:.4f}"],
+        ],
+        "Per class": [["class", "precision", "recall", "F1", "support"]]
+        + [
+            [name, f"{p:.4f}", f"{r:.4f}", f"{f:.4f}", str(s)] for name, (p, r, f, s) in zip(names, oracle["per_class"])
+        ],
+        "Model": [["layer", "type", "output", "parameters", "MACs"]]
+        + [[n, kind, shape, f"{p:,}", f"{m:,}"] for n, kind, shape, p, m in LAYERS]
+        + [["total", "", "", f"{sum(r[3] for r in LAYERS):,}", f"{sum(r[4] for r in LAYERS):,}"]],
+    }
+
+
+def _same_confused(actual: list[list[str]], oracle: dict, names: list[str]) -> None:
+    """The five largest off-diagonal cells of the confusion matrix, largest first; cells tied in
+    count may come in any order (and a tie at the fifth may pick either)."""
+    off = oracle["matrix"].copy()
+    np.fill_diagonal(off, 0)
+    counts = sorted((int(c) for c in off.ravel() if c), reverse=True)[:5]
+    assert actual[0] == ["true class", "predicted as", "examples"]
+    assert [int(row[2]) for row in actual[1:]] == counts
+    cells = [(names.index(true), names.index(predicted)) for true, predicted, _ in actual[1:]]
+    assert len(set(cells)) == len(cells) and all(true != predicted for true, predicted in cells)
+    assert [int(off[cell]) for cell in cells] == counts
+
+
+def test_the_edge_run_discriminates(edge):
+    """An oracle on a perfect run checks little: the fixture makes mistakes, in several classes."""
+    run, cfg, _, _ = edge
+    oracle = _oracle(run, cfg)
+    assert 0.3 < oracle["accuracy"] < 0.97 and oracle["top_3"] > oracle["accuracy"]
+    assert np.count_nonzero(oracle["matrix"] - np.diag(np.diag(oracle["matrix"]))) >= 3
+
+
+def test_predictions_npz_holds_the_probabilities_keras_gives_for_the_test_images_in_order(edge):
+    run, cfg, _, _ = edge
+    oracle = _oracle(run, cfg)
+    with np.load(run / "predictions.npz") as stored:
+        assert np.array_equal(stored["y_true"], oracle["y"])
+        assert np.array_equal(stored["y_pred"], oracle["predicted"])
+        np.testing.assert_allclose(stored["probabilities"], oracle["probabilities"], atol=1e-6)
+
+
+def test_metrics_json_against_scikit_learn(edge):
+    run, cfg, _, _ = edge
+    oracle, metrics = _oracle(run, cfg), _metrics(run)
+    assert metrics["examples"] == len(oracle["y"]) and metrics["correct"] == oracle["correct"]
+    assert metrics["accuracy"] == pytest.approx(oracle["accuracy"], abs=1e-6)
+    assert metrics["loss"] == pytest.approx(oracle["loss"], rel=1e-4)
+    assert metrics["confusion_matrix"] == oracle["matrix"].tolist()
+    for row, (p, r, f, s) in zip(metrics["per_class"], oracle["per_class"], strict=True):
+        assert (row["precision"], row["recall"], row["f1"], row["support"]) == pytest.approx((p, r, f, s), abs=1e-9)
+    assert metrics["top_k_accuracy"] == pytest.approx({"top_3": oracle["top_3"], "top_5": oracle["top_5"]})
+    confused = [[r["true"], r["predicted"], str(r["count"])] for r in metrics["most_confused"]]
+    _same_confused([["true class", "predicted as", "examples"], *confused], oracle, metrics["class_names"])
+
+
+def test_the_best_epoch_is_the_first_with_the_highest_validation_accuracy(edge):
+    run, _, _, _ = edge
+    accuracy = [row["val_accuracy"] for row in _history(run)]
+    assert _metrics(run)["best_epoch"] == _manifest(run)["best_epoch"] == accuracy.index(max(accuracy)) + 1
+
+
+def test_history_epoch_seconds_against_a_callbacks_clock(edge):
+    """Each row's epoch_seconds is that epoch's own time: within its callbacks' readings (cnnlab
+    starts its clock a little before this callback's, and stops it before the backup is written,
+    which this callback's reading includes), never a sum over the epochs before it."""
+    run, _, intervals, _ = edge
+    rows = _history(run)
+    assert [int(row["epoch"]) for row in rows] == [1, 2, 3]
+    for row, (begun, ended) in zip(rows, intervals, strict=True):
+        assert 0 < row["epoch_seconds"] <= ended - begun + 0.05, (row, ended - begun)
+    assert rows[2]["epoch_seconds"] < intervals[0][1] - intervals[0][0]  # epoch 1 (with tracing) is longer
+
+
+def test_manifest_counts_and_timings_against_the_data_and_the_clock(edge):
+    run, cfg, intervals, took = edge
+    manifest, rows = _manifest(run), _history(run)
+    arrays = load_arrays(cfg)
+    validation = int(len(arrays.y_train) * 0.2)
+    assert manifest["data"]["train_examples"] == len(arrays.y_train) - validation == 240
+    assert manifest["data"]["validation_examples"] == validation and manifest["data"]["test_examples"] == 90
+    assert manifest["parameters"] == sum(row[3] for row in LAYERS) and manifest["macs"] == sum(row[4] for row in LAYERS)
+    timing = manifest["timing"]
+    epochs_took = sum(row["epoch_seconds"] for row in rows)
+    assert epochs_took - 0.01 <= timing["train_seconds"] <= intervals[-1][1] - intervals[0][0] + 0.5
+    assert timing["train_seconds"] + timing["evaluate_seconds"] <= took + 0.01
+    assert timing["images_per_second"] == pytest.approx(240 * 3 / timing["train_seconds"], rel=0.02)
+
+
+def test_report_md_tables_cell_by_cell(edge):
+    run, cfg, _, _ = edge
+    oracle, names = _oracle(run, cfg), _metrics(run)["class_names"]
+    tables, expected = _markdown_tables((run / "report.md").read_text()), _expected_tables(oracle, names)
+    for heading in ("Results", "Per class", "Model"):
+        assert tables[heading] == expected[heading], heading
+    _same_confused(tables["Most confused"], oracle, names)
+    timing = _manifest(run)["timing"]
+    line = re.search(r"Training took ([\d.]+) s \(([\d.]+) images/s\)", (run / "report.md").read_text())
+    assert (float(line[1]), float(line[2])) == (timing["train_seconds"], timing["images_per_second"])
+
+
+def test_report_html_tables_cell_by_cell(edge):
+    run, cfg, _, _ = edge
+    oracle, names = _oracle(run, cfg), _metrics(run)["class_names"]
+    expected = _expected_tables(oracle, names)
+    results, per_class, confused, model = _html_tables((run / "report.html").read_text())[:4]
+    assert results == expected["Results"] and per_class == expected["Per class"] and model == expected["Model"]
+    _same_confused(confused, oracle, names)
+
+
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
+def test_the_exported_model_on_raw_pixels_gives_the_runs_probabilities(edge, tmp_path):
+    """The artifact run with TensorFlow Lite's own interpreter, here, on the raw test images."""
+    import tensorflow as tf
+
+    from cnnlab.reporting.export import export_run
+
+    run, cfg, _, _ = edge
+    exported = export_run(run, "tflite", tmp_path / "model.tflite", examples=90)
+    interpreter = tf.lite.Interpreter(model_path=str(exported.path))
+    raw = load_arrays(cfg).x_test.astype(np.float32)
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], raw.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], raw)
+    interpreter.invoke()
+    outputs = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    with np.load(run / "predictions.npz") as stored:
+        np.testing.assert_allclose(outputs, stored["probabilities"], atol=1e-5)
+    assert exported.parity.examples == 90 and exported.parity.agreement == 1.0
+
+
+@pytest.fixture(scope="module")
+def from_a_thread(edge, tmp_path_factory):
+    """The Python API driven from a worker thread, as a notebook's background job or a web
+    server would: a binary sigmoid run trained, evaluated, predicted and exported, then the edge
+    run and the same config at a higher learning rate compared. What came back, or what the thread raised."""
+    import cnnlab
+
+    run, _, _, _ = edge
+    folder = tmp_path_factory.mktemp("thread")
+    (folder / "binary.yaml").write_text(BINARY)
+    results: dict = {}
+
+    def work():
+        try:
+            binary = cnnlab.train(folder / "binary.yaml", runs_dir=folder / "runs", progress=False)
+            pixels = load_arrays(load_config(folder / "binary.yaml")).x_test[:5]
+            results.update(
+                binary=binary,
+                evaluated=binary.evaluate(),
+                predicted=binary.predict(pixels),
+                exported=binary.export("tflite", folder / "binary.tflite", examples=25),
+                second=cnnlab.train(
+                    run.parent.parent.parent / "edge.yaml",
+                    overrides={"train.optimizer.learning_rate": 0.0006},
+                    name="edge_higher_rate",
+                    runs_dir=folder / "runs",
+                    progress=False,
+                ),
+            )
+            results["compared"] = cnnlab.compare([run, results["second"].path])
+        except BaseException as error:  # handed to the test, which says what it was
+            results["error"] = error
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(timeout=300)
+    assert not thread.is_alive() and "error" not in results, results.get("error")
+    return results
+
+
+def test_a_binary_sigmoid_head_from_a_thread_against_scikit_learn(from_a_thread):
+    binary = from_a_thread["binary"]
+    arrays = load_arrays(load_config(binary.path / "config.yaml"))
+    model = keras.saving.load_model(binary.path / "best.keras")
+    probability = model.predict(arrays.x_test.astype(np.float32) / 255.0, verbose=0)[:, 0]
+    predicted = (probability > 0.5).astype(int)
+    metrics = from_a_thread["evaluated"]
+    assert 0 < (predicted == arrays.y_test).sum() < len(predicted)  # still making mistakes
+    assert metrics["correct"] == int((predicted == arrays.y_test).sum())
+    assert metrics["confusion_matrix"] == confusion_matrix(arrays.y_test, predicted, labels=[0, 1]).tolist()
+    assert metrics["loss"] == pytest.approx(log_loss(arrays.y_test, probability, labels=[0, 1]), rel=1e-4)
+    np.testing.assert_allclose(from_a_thread["predicted"][:, -1], probability[:5], atol=1e-6)
+    exported = from_a_thread["exported"]  # 25 of the 40 test images, as asked
+    assert (exported.parity.examples, exported.parity.agreement) == (25, 1.0)
+
+
+def test_compare_from_a_thread_against_scipy(from_a_thread, edge):
+    """McNemar's exact test is a binomial test of the discordant pairs at 1/2 (SciPy's binomtest)."""
+    run, _, _, _ = edge
+    (pair,) = from_a_thread["compared"].pairs
+    by_label = {f"{path.parent.name}/{path.name}": path for path in (run, from_a_thread["second"].path)}
+    right = {}
+    for side in (pair.a, pair.b):
+        with np.load(by_label[side] / "predictions.npz") as stored:
+            right[side] = stored["y_pred"] == stored["y_true"]
+    only_a, only_b = int((right[pair.a] & ~right[pair.b]).sum()), int((~right[pair.a] & right[pair.b]).sum())
+    assert (pair.only_a, pair.only_b) == (only_a, only_b) and only_a + only_b > 0
+    assert pair.p_value == pytest.approx(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue, rel=1e-9, abs=0)
