@@ -84,3 +84,20 @@ def test_accuracy_interval_stays_inside_zero_and_one():
     low, high = accuracy_interval(1000, 1000)
     assert high == 1.0 and 0.995 < low < 1.0
     assert accuracy_interval(0, 50)[0] == 0.0
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "top_3_accuracy", "loss", "val_loss"])
+def test_the_verdict_across_seeds_names_the_group_with_the_better_mean(metric):
+    """Higher is better for an accuracy, lower for a loss: the group a significant verdict says
+    beats the other is the one whose mean is better. Made-up scores, A 0.70-0.72 and B 0.80-0.82
+    over three seeds, which SciPy's Welch test calls different."""
+    from scipy import stats
+
+    from cnnlab.reporting.compare_groups import GroupPair, verdict
+    from cnnlab.scores import welch
+
+    a, b = [0.70, 0.71, 0.72], [0.80, 0.81, 0.82]
+    assert stats.ttest_ind(a, b, equal_var=False).pvalue < 0.05
+    better, worse = ("A", "B") if "loss" in metric else ("B", "A")
+    said = verdict(GroupPair("A", "B", welch(a, b), []), metric)
+    assert said.startswith(f"{better} beats {worse} across seeds"), said
