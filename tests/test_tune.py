@@ -73,14 +73,24 @@ def test_a_search_writes_one_row_per_trial_and_a_best_yaml_that_trains(run_cli, 
 
 
 @pytest.mark.trains
-def test_repeats_and_confirm_train_each_trial_with_two_seeds_then_the_best_two_with_three(run_cli, write, tmp_path):
+def test_repeats_and_confirm_train_each_trial_with_two_seeds_then_the_best_two_with_three(
+    run_cli, write, tmp_path, monkeypatch
+):
     """search.repeats: 2 trains 2 trials x 2 seeds = 4 models and tables their mean and sd;
     --confirm 2 then trains the best 2 trials with 3 seeds each on all the data (not the
-    search's data.limit) and says whether the winner beats the runner-up."""
+    search's data.limit) and says whether the winner beats the runner-up. The seeds are the ones
+    each training really started from: Keras' global seed when its fit began."""
     import json
     import statistics
 
     from cnnlab.storage.folders import SearchFolder
+
+    seeded, received = [None], []
+    set_random_seed, real_fit = keras.utils.set_random_seed, keras.Model.fit
+    monkeypatch.setattr(
+        keras.utils, "set_random_seed", lambda seed: (seeded.__setitem__(0, seed), set_random_seed(seed))
+    )
+    monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: (received.append(seeded[0]), real_fit(*a, **k))[1])
 
     config = write(
         "search.yaml",
@@ -101,6 +111,7 @@ def test_repeats_and_confirm_train_each_trial_with_two_seeds_then_the_best_two_w
         assert float(row["val_accuracy_mean"]) == pytest.approx(statistics.mean(scores))
         assert float(row["val_accuracy_sd"]) == pytest.approx(statistics.stdev(scores))
     assert "val_accuracy (mean of 2) | sd |" in (folder / "trials.md").read_text()
+    assert received == [42, 43, 42, 43] + [42, 43, 44] * 2  # each trial's two, then each confirmed trial's three
 
     ranked = sorted(rows, key=lambda row: -float(row["val_accuracy_mean"]))
     winner, runner_up = (row["trial"] for row in ranked)
