@@ -24,6 +24,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 from scipy import stats
 from sklearn.metrics import confusion_matrix, log_loss, precision_recall_fscore_support, top_k_accuracy_score
 
@@ -325,8 +326,9 @@ def test_the_exported_model_on_raw_pixels_gives_the_runs_probabilities(edge, tmp
 @pytest.fixture(scope="module")
 def from_a_thread(edge, tmp_path_factory):
     """The Python API driven from a worker thread, as a notebook's background job or a web
-    server would: a binary sigmoid run trained, evaluated, predicted and exported, then the edge
-    run and the same config at a higher learning rate compared. What came back, or what the thread raised."""
+    server would: a binary sigmoid run trained, evaluated, predicted and exported; the edge run
+    and the same config at a higher learning rate compared; the edge run's non-square images
+    predicted as pixels and as PNG files. What came back, or what the thread raised."""
     import cnnlab
 
     run, _, _, _ = edge
@@ -352,6 +354,12 @@ def from_a_thread(edge, tmp_path_factory):
                 ),
             )
             results["compared"] = cnnlab.compare([run, results["second"].path])
+            edge_run, edge_images = cnnlab.load_run(run), load_arrays(load_config(run / "config.yaml")).x_test[:3]
+            files = []
+            for index, image in enumerate(edge_images):  # 10 rows, 6 columns: a PNG 6 wide, 10 high
+                files.append(folder / f"edge{index}.png")
+                Image.fromarray(image, mode="RGB").save(files[-1])
+            results.update(edge_pixels=edge_run.predict(edge_images), edge_files=edge_run.predict(files))
         except BaseException as error:  # handed to the test, which says what it was
             results["error"] = error
 
@@ -390,3 +398,29 @@ def test_compare_from_a_thread_against_scipy(from_a_thread, edge):
     only_a, only_b = int((right[pair.a] & ~right[pair.b]).sum()), int((~right[pair.a] & right[pair.b]).sum())
     assert (pair.only_a, pair.only_b) == (only_a, only_b) and only_a + only_b > 0
     assert pair.p_value == pytest.approx(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue, rel=1e-9, abs=0)
+
+
+def test_compare_rows_from_a_thread_are_each_runs_records(from_a_thread, edge):
+    run, _, _, _ = edge
+    for row in from_a_thread["compared"].rows:
+        manifest, metrics = _manifest(row.run.path), _metrics(row.run.path)
+        timing = manifest["timing"]
+        assert row.values() == [
+            f"{row.run.path.parent.name}/{row.run.path.name}",
+            manifest["parameters"],
+            manifest["macs"],
+            len(_history(row.run.path)),
+            timing["train_seconds"],
+            timing["images_per_second"],
+            metrics["loss"],
+            metrics["accuracy"],
+        ]
+    accuracies = [row.metrics["accuracy"] for row in from_a_thread["compared"].rows]
+    assert accuracies == sorted(accuracies, reverse=True)  # best first
+
+
+def test_non_square_colour_images_predicted_from_a_thread_as_pixels_and_as_files(from_a_thread, edge):
+    run, cfg, _, _ = edge
+    expected = _oracle(run, cfg)["probabilities"][:3]
+    np.testing.assert_allclose(from_a_thread["edge_pixels"], expected, atol=1e-6)
+    np.testing.assert_allclose(from_a_thread["edge_files"], expected, atol=1e-6)
