@@ -74,21 +74,32 @@ def test_each_shipped_config_at_full_length_is_the_schedule_its_accuracy_was_mea
 
 @pytest.mark.trains
 def test_a_run_sizes_its_schedule_to_its_own_epochs(run_cli, write, tmp_path):
+    """A 3-epoch and a 6-epoch run each get a whole schedule; so does a completed 3-epoch run
+    trained further (`--resume RUN --epochs 6`): it ends where the 6-epoch run's cosine ends."""
     config = _config(write, "{warmup_cosine: {peak: 0.01, warmup: 0.25}}")
     sized = {}
+
+    def schedule(run):
+        # The checkpoint holds Keras' own schedule, sized: plain Keras loads it without cnnlab.
+        optimizer = keras.saving.load_model(RunFolder(run).checkpoint("last")).optimizer
+        saved = optimizer.get_config()["learning_rate"]
+        assert saved["class_name"] == "CosineDecay"
+        return saved["config"]["warmup_steps"], saved["config"]["decay_steps"], int(optimizer.iterations)
+
     for epochs in (3, 6):
         runs = tmp_path / f"runs{epochs}"
         result = run_cli("train", config, "--runs-dir", runs, "--set", f"train.epochs={epochs}")
         assert result.exit_code == 0, result.output  # evaluated too: best.keras loaded back
         (run,) = list_runs(runs)
-        # The checkpoint holds Keras' own schedule, sized: plain Keras loads it without cnnlab.
-        optimizer = keras.saving.load_model(RunFolder(run).checkpoint("last")).optimizer
-        saved = optimizer.get_config()["learning_rate"]
-        assert saved["class_name"] == "CosineDecay"
-        sized[epochs] = (saved["config"]["warmup_steps"], saved["config"]["decay_steps"], int(optimizer.iterations))
+        sized[epochs] = schedule(run)
+    (run,) = list_runs(tmp_path / "runs3")
+    result = run_cli("train", "--resume", run, "--epochs", "6", "--runs-dir", tmp_path / "runs3")
+    assert result.exit_code == 0, result.output
+    sized["3, then 6"] = schedule(run)
     # 192 images less the 10 % validation split, at batch 8: 22 steps an epoch. 3 epochs: 66
     # steps, a quarter (16.5, rounded to even) of warm-up; 6 epochs: 132 steps, 33 of warm-up.
-    assert sized == {3: (16, 50, 66), 6: (33, 99, 132)}  # each run ends where its cosine does
+    # Each run ends where its cosine does; one trained further ends where a 6-epoch run's does.
+    assert sized == {3: (16, 50, 66), 6: (33, 99, 132), "3, then 6": (33, 99, 132)}
 
 
 @pytest.mark.parametrize(
