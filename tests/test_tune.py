@@ -4,6 +4,7 @@ resuming without redoing a trial, and located errors for every mistake in the se
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 
@@ -53,6 +54,16 @@ def test_a_search_writes_one_row_per_trial_and_a_best_yaml_that_trains(run_cli, 
     rows = _rows(folder)
     assert [row["trial"] for row in rows] == ["0", "1"]  # --max-trials, not the config's 3
     assert all(row["status"] == "COMPLETED" and int(row["epochs"]) == 2 for row in rows)
+    for row in rows:  # the table against Keras Tuner's own record of the trial
+        kept = json.loads((folder / "tuner" / f"trial_{row['trial']}" / "trial.json").read_text())
+        assert (row["status"], float(row["val_accuracy"]), int(row["best_epoch"])) == (
+            kept["status"],
+            kept["score"],
+            kept["best_step"] + 1,  # Keras Tuner counts epochs from 0
+        )
+        assert {key: row[key] for key in kept["hyperparameters"]["values"]} == {
+            key: str(value) for key, value in kept["hyperparameters"]["values"].items()
+        }
     for row in rows:  # every value drawn from the space as written
         assert int(row["model.layers.3.Dense.units"]) in (4, 8, 16)
         assert int(row["model.layers.0.Conv2D.filters"]) in (2, 5, 8)
