@@ -73,10 +73,30 @@ def test_an_unfaithful_export_fails_and_says_so(run_cli, trained_copy, monkeypat
     monkeypatch.setattr(export, "run_artifact", lambda path, pixels: np.roll(real(path, pixels), 1, axis=1))
     result = run_cli("export", run, "--format", "tflite")
     assert result.exit_code == 1
-    assert (
-        "agrees with the run's evaluation (predictions.npz) on only" in result.stderr
-        and "not a faithful copy" in result.stderr
-    )
+    assert "agrees with the run's evaluation (predictions.npz) on only" in result.stderr
+    assert "not a faithful copy, and was not written" in result.stderr
+    assert not (run / "export").exists()  # checked before it took its place: nothing left behind
+
+
+def test_an_artifact_its_runtime_cannot_run_is_refused_and_a_previous_export_kept(run_cli, trained_copy, monkeypatch):
+    """As TFLite's interpreter refuses a mixed-precision model's ops: one line, not a traceback,
+    and the export that was there before is the one still there."""
+    from cnnlab.reporting import export
+
+    run, _ = trained_copy
+    assert run_cli("export", run, "--format", "tflite").exit_code == 0
+    before = (run / "export" / "model.tflite").read_bytes()
+
+    def refuses(path, pixels):
+        raise RuntimeError("Select TensorFlow op(s) are not supported by this interpreter.\nNode number 2 failed")
+
+    monkeypatch.setattr(export, "run_artifact", refuses)
+    result = run_cli("export", run, "--format", "tflite")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "cannot be run by its own runtime (Select TensorFlow op(s) are not supported" in result.stderr
+    assert "nothing was written" in result.stderr
+    assert (run / "export" / "model.tflite").read_bytes() == before
+    assert sorted(p.name for p in (run / "export").iterdir()) == ["labels.txt", "model.tflite"]  # no temporary
 
 
 def test_a_wrapper_that_loses_the_runs_preprocessing_fails_the_parity_check(run_cli, trained_copy, monkeypatch):

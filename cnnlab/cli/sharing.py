@@ -36,8 +36,8 @@ def export(run: str | None, runs_dir: Path, fmt: str, out: Path | None, examples
     class probabilities out, class names in labels.txt beside it.
 
     The export checks itself: it runs the exported file with its own runtime on test images and
-    compares it with the run's own evaluation of them (predictions.npz); it fails (exit 1)
-    below 99.9 % agreement.
+    compares it with the run's own evaluation of them (predictions.npz); below 99.9 % agreement,
+    or when the runtime cannot run it, it fails (exit 1) and writes nothing.
 
     \b
     Examples:

@@ -91,17 +91,43 @@ def export_run(run: RunFolder | Path, fmt: str, out: Path | None = None, example
     expected, reference = runs_own_outputs(run, model, preprocessing, raw)
     wrapped = with_preprocessing(model, preprocessing)
     wrapped.predict(raw[:1], verbose=0)  # builds the graph, which the ONNX export needs
-    _export_atomically(wrapped, out, keras_format)
+    checked: list[Parity] = []
+
+    def check(artifact: Path) -> None:  # before the artifact takes its place
+        checked.append(_parity(artifact, out, fmt, raw, expected, reference, model))
+
+    _export_atomically(wrapped, out, keras_format, check)
     labels = labels_file(out)
     write_atomic(labels, "".join(f"{name}\n" for name in info.class_names))
-    parity = replace(compare_outputs(expected, run_artifact(out, raw)), reference=reference)
+    return Exported(out, labels, checked[0])
+
+
+def _parity(artifact: Path, out: Path, fmt: str, raw, expected, reference: str, model) -> Parity:
+    """The artifact run by its own runtime against the run's outputs; a `RunError` naming `out`
+    when it cannot run or is not a faithful copy."""
+    try:
+        actual = run_artifact(artifact, raw)
+    except Exception as error:  # the runtime's own refusal: say which, not its traceback
+        policy = next(
+            (layer.dtype_policy.name for layer in model.layers if layer.compute_dtype != "float32"), "float32"
+        )
+        hint = (
+            f"; the run computes in {policy}, which the {fmt} runtime may not run: try --format saved_model"
+            if policy != "float32"
+            else ""
+        )
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunError(
+            f"{out}: the exported model cannot be run by its own runtime ({first_line}){hint}; nothing was written"
+        ) from None
+    parity = replace(compare_outputs(expected, actual), reference=reference)
     if parity.agreement < MIN_AGREEMENT:
         raise RunError(
             f"{out}: the exported model agrees with {reference} on only "
             f"{parity.agreement:.2%} of {parity.examples} test images (largest difference "
-            f"{parity.max_abs_difference:.3g}); it is not a faithful copy"
+            f"{parity.max_abs_difference:.3g}); it is not a faithful copy, and was not written"
         )
-    return Exported(out, labels, parity)
+    return parity
 
 
 def runs_own_outputs(run: RunFolder, model, preprocessing, raw: np.ndarray) -> tuple[np.ndarray, str]:
@@ -120,13 +146,21 @@ def runs_own_outputs(run: RunFolder, model, preprocessing, raw: np.ndarray) -> t
     return model.predict(preprocessing.apply(raw), verbose=0), RECOMPUTED
 
 
-def _export_atomically(model, out: Path, keras_format: str) -> None:
-    """`_export`, quietly; a write the system refuses becomes a `RunError` naming the artifact."""
+def _export_atomically(model, out: Path, keras_format: str, check) -> None:
+    """`_export`, quietly; a write the system refuses becomes a `RunError` naming the artifact.
+    A folder made for the artifact goes again when the export fails."""
+    made = next((folder for folder in [out.parent, *out.parent.parents] if folder.exists()), None)
     try:
         with _quiet_tensorflow():
-            _export(model, out, keras_format)
-    except (OSError, ValueError) as error:
-        raise RunError(f"{out}: the export failed ({error})") from None
+            _export(model, out, keras_format, check)
+    except BaseException as error:
+        for folder in [out.parent, *out.parent.parents]:
+            if folder == made or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
+        if isinstance(error, (OSError, ValueError)):
+            raise RunError(f"{out}: the export failed ({error})") from None
+        raise
 
 
 @contextlib.contextmanager
@@ -142,17 +176,19 @@ def _quiet_tensorflow():
         logger.setLevel(level)
 
 
-def _export(model, out: Path, keras_format: str) -> None:
-    """`model.export` into a temporary name, then into place: a failed export leaves the previous
-    artifact (or nothing), never half of one."""
+def _export(model, out: Path, keras_format: str, check) -> None:
+    """`model.export` into a temporary name, `check` it there, then into place: a failed export
+    or check leaves the previous artifact (or nothing), never half of one or an unfaithful one."""
     if out.suffix:  # one file: replacing makes its folder and names a refused write
         with replacing(out) as temporary:
             model.export(str(temporary), format=keras_format, verbose=False)
+            check(temporary)
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary, old = out.with_name(f".{out.name}.{os.getpid()}.tmp"), out.with_name(f".{out.name}.old")
     try:
         model.export(str(temporary), format=keras_format, verbose=False)
+        check(temporary)
         if out.exists():
             os.replace(out, old)
         os.replace(temporary, out)
