@@ -136,6 +136,19 @@ def tests_leave_the_checkout_as_they_found_it():
     assert not written, f"tests wrote inside the checkout: {written[:10]} — give each command a folder under tmp_path"
 
 
+def stop_after_epoch(epoch: int):
+    """A Keras callback that presses Ctrl-C at the end of epoch `epoch`, once the run's own
+    callbacks have recorded it."""
+    import keras  # not at import time: conftest loads before the workers pin their threads
+
+    class _Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, done, logs=None):
+            if done + 1 == epoch:
+                raise KeyboardInterrupt
+
+    return _Stop()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def a_heap_the_collector_does_not_walk_again():
     """After each test file, what is still alive (TensorFlow's and Keras' modules, the session's

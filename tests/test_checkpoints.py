@@ -20,7 +20,7 @@ from cnnlab.engine.training import train
 from cnnlab.errors import Interrupted
 from cnnlab.storage.folders import read_history
 from cnnlab.storage.lookup import create_run_folder, list_runs
-from tests.conftest import TINY_MODEL
+from tests.conftest import TINY_MODEL, stop_after_epoch
 
 PEAK = (
     """
@@ -107,18 +107,6 @@ def test_an_explicit_monitor_val_loss_picks_the_lowest_loss_epoch(run_cli, peak,
     assert val_metrics(run_cli, run, "best")["loss"] == pytest.approx(rows[4]["val_loss"], rel=1e-4)
 
 
-class _StopAfterEpoch(keras.callbacks.Callback):
-    """Ctrl-C at the end of an epoch, once the run's own callbacks have recorded it."""
-
-    def __init__(self, epoch: int):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.epoch:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.trains
 def test_a_resumed_run_keeps_the_best_epoch_it_had(run_cli, peak, tmp_path):
     """Stopped after epoch 4 (best so far: 3), resumed: epochs 5 and 6 are not better, so
@@ -127,7 +115,7 @@ def test_a_resumed_run_keeps_the_best_epoch_it_had(run_cli, peak, tmp_path):
     cfg = load_config(config)
     run = create_run_folder(tmp_path / "runs", cfg.name)
     with pytest.raises(Interrupted, match="after 4 of 6 epochs"):
-        train(plan(cfg), run, callbacks=[_StopAfterEpoch(4)])
+        train(plan(cfg), run, callbacks=[stop_after_epoch(4)])
     assert manifest(run)["best_epoch"] == 3
     keras.backend.clear_session()
     result = run_cli("train", "--resume", run, "--runs-dir", tmp_path / "runs")

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from cnnlab.storage.lookup import list_runs
-from tests.conftest import REPO, TINY
+from tests.conftest import REPO, TINY, stop_after_epoch
 
 SLOW = """
 name: slow
@@ -139,18 +139,6 @@ def test_stopped_run_resumes_without_redoing_an_epoch(run_cli, write, tmp_path, 
     assert list_runs(runs) == [run] and temporaries(run) == []
 
 
-class _CtrlCAfterEpoch(keras.callbacks.Callback):
-    """Ctrl-C at the end of epoch `epoch`, once the run's own callbacks have recorded it."""
-
-    def __init__(self, epoch: int):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.epoch:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.trains
 def test_a_run_stopped_between_its_history_row_and_its_backup_does_not_train_that_epoch_again(run_cli, write, tmp_path):
     """The files a SIGKILL leaves while an epoch's backup is written (the last and slowest of
@@ -166,7 +154,7 @@ def test_a_run_stopped_between_its_history_row_and_its_backup_does_not_train_tha
     cfg = load_config(write("tiny.yaml", TINY))
     run = RunFolder(create_run_folder(tmp_path / "runs", cfg.name))
     with pytest.raises(Interrupted, match="after 2 of 3 epochs"):
-        train(plan(cfg), run.path, callbacks=[_CtrlCAfterEpoch(2)])
+        train(plan(cfg), run.path, callbacks=[stop_after_epoch(2)])
     previous = sorted(run.backup(0).glob("*.bkp"))
     assert len(previous) == 2, sorted(p.name for p in run.backup(0).iterdir())
     for path in previous:
