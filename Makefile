@@ -7,14 +7,10 @@ BIN := $(VENV)/bin
 
 .PHONY: train test test-fast test-durations bench-quick lint mutation lock clean-venv
 
-# uv installs the pinned set in 6-14 s where pip takes about a minute (measured on a fresh venv);
-# where uv cannot be had or fails, pip does it as before.
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt uv \
-	  && $(BIN)/python -m uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[dev,export,jax]' \
-	  || { $(BIN)/python -m pip install --quiet --upgrade pip \
-	       && $(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,export,jax]'; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,export,jax]'
 	touch $@
 
 train: $(BIN)/.installed
@@ -57,7 +53,7 @@ lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
-	.lock-venv/bin/python -m pip install --quiet uv -e '.[dev,export,jax,mutation]'
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev,export,jax,mutation]'
 	{ sed -n '/^#/p' constraints.txt; .lock-venv/bin/pip freeze --exclude-editable; } > constraints.new
 	mv constraints.new constraints.txt
 	rm -rf .lock-venv
