@@ -14,6 +14,7 @@ the two runs are evaluated, predicted, exported and compared from that thread to
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import threading
@@ -321,6 +322,25 @@ def test_the_exported_model_on_raw_pixels_gives_the_runs_probabilities(edge, tmp
     with np.load(run / "predictions.npz") as stored:
         np.testing.assert_allclose(outputs, stored["probabilities"], atol=1e-5)
     assert exported.parity.examples == 90 and exported.parity.agreement == 1.0
+
+
+@pytest.mark.skipif(
+    not all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime", "tf2onnx")),
+    reason="pip install 'cnnlab[export]'",
+)
+def test_the_onnx_export_on_raw_pixels_gives_the_runs_probabilities(edge, tmp_path):
+    """The artifact run with onnxruntime's own session, here, on the raw test images."""
+    import onnxruntime
+
+    from cnnlab.reporting.export import export_run
+
+    run, cfg, _, _ = edge
+    exported = export_run(run, "onnx", tmp_path / "model.onnx", examples=90)
+    session = onnxruntime.InferenceSession(str(exported.path), providers=["CPUExecutionProvider"])
+    raw = load_arrays(cfg).x_test.astype(np.float32)
+    (outputs,) = session.run(None, {session.get_inputs()[0].name: raw})
+    with np.load(run / "predictions.npz") as stored:
+        np.testing.assert_allclose(outputs, stored["probabilities"], atol=1e-5)
 
 
 @pytest.fixture(scope="module")
