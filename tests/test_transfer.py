@@ -164,8 +164,12 @@ def test_fine_tune_unfreezes_the_frozen_layers_for_its_own_epochs(write, trained
 
 
 @pytest.mark.trains
-def test_a_run_stopped_while_fine_tuning_resumes_in_that_phase(write, trained, tmp_path):
-    import pytest
+@pytest.mark.filterwarnings("error:Skipping variable loading for optimizer")  # its state must come back too
+@pytest.mark.parametrize("backup", ["kept", "not yet written"])
+def test_a_run_stopped_while_fine_tuning_resumes_in_that_phase(write, trained, tmp_path, backup):
+    """`not yet written`: stopped after the first fine-tuning epoch's history row, before that
+    phase's first backup (as a kill can): the epoch goes on from last.keras, with its optimizer."""
+    import shutil
 
     from cnnlab.engine.training import train
     from cnnlab.errors import Interrupted
@@ -174,6 +178,8 @@ def test_a_run_stopped_while_fine_tuning_resumes_in_that_phase(write, trained, t
     cfg, run, source_kernel = _fine_tune_run(write, trained, tmp_path)
     with pytest.raises(Interrupted, match="after 3 of 4 epochs"):
         train(plan(cfg), run, callbacks=[_ConvWeightsEachEpoch(stop_after=3)])
+    if backup == "not yet written":
+        shutil.rmtree(run / "backup-fine-tune")
     before = read_history(run / "history.csv")
     resumed = _ConvWeightsEachEpoch()
     keras.backend.clear_session()
