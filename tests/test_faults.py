@@ -140,10 +140,14 @@ def test_stopped_run_resumes_without_redoing_an_epoch(run_cli, write, tmp_path, 
 
 
 @pytest.mark.trains
-def test_a_run_stopped_between_its_history_row_and_its_backup_does_not_train_that_epoch_again(run_cli, write, tmp_path):
+@pytest.mark.parametrize("last", ["whole", "cut short"])
+def test_a_run_stopped_between_its_history_row_and_its_backup_does_not_train_that_epoch_again(
+    run_cli, write, tmp_path, last
+):
     """The files a SIGKILL leaves while an epoch's backup is written (the last and slowest of
     its writes): last.keras and history.csv have epoch 2, the backup still epoch 1. Made here
-    by putting back the previous backup Keras keeps beside the latest (`*.bkp`)."""
+    by putting back the previous backup Keras keeps beside the latest (`*.bkp`). A last.keras
+    cut short (not cnnlab's doing: it replaces the file whole) leaves the backup in charge."""
     from cnnlab.config import load_config
     from cnnlab.engine.plan import plan
     from cnnlab.engine.training import train
@@ -160,11 +164,17 @@ def test_a_run_stopped_between_its_history_row_and_its_backup_does_not_train_tha
     for path in previous:
         path.replace(path.with_suffix(""))
     rows = history_rows(tmp_path / "runs")
+    if last == "cut short":
+        run.checkpoint("last").write_bytes(run.checkpoint("last").read_bytes()[:1000])
     keras.backend.clear_session()
     result = run_cli("train", "--resume", run.path, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 0, result.output
     after = history_rows(tmp_path / "runs")
-    assert after[:2] == rows and [int(line.split(",")[0]) for line in after] == [1, 2, 3]
+    assert [int(line.split(",")[0]) for line in after] == [1, 2, 3]
+    if last == "whole":
+        assert after[:2] == rows
+    else:  # epoch 2 trained again, from the backup of epoch 1
+        assert after[0] == rows[0] and after[1] != rows[1]
 
 
 @pytest.mark.trains

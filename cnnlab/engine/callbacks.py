@@ -112,7 +112,8 @@ class Backup(keras.callbacks.BackupAndRestore):
         super().on_train_begin(logs)
         restored = self.model._initial_epoch or self.first_epoch  # the backup's epoch, or fit's
         finished = len(self.run.history)
-        if restored < finished <= self.params["epochs"] and self.run.checkpoint("last").is_file():
+        # A damaged last.keras (not cnnlab's doing: it is replaced atomically) leaves the backup in charge.
+        if restored < finished <= self.params["epochs"] and not self.run.unreadable("last"):
             if not self.model.optimizer.built:  # a phase without a backup yet: build it, as Keras does
                 self.model.optimizer.build(self.model.trainable_variables)
             self.model.load_weights(self.run.checkpoint("last"))  # the optimizer's state too
