@@ -4,6 +4,7 @@ own runtime, and `predict` gives the same answers from the artifact as from the 
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import re
 
@@ -129,7 +130,23 @@ def test_the_parity_check_reads_the_runs_own_evaluation_or_recomputes_it(trained
     assert reference == STORED and np.array_equal(outputs, stored)
 
     metrics = json.loads((run / "metrics.json").read_text())
-    (run / "metrics.json").write_text(json.dumps({**metrics, "checkpoint": "last.keras"}))
+    whole = (run / "predictions.npz").read_bytes()
+    damaged = {  # each a record the export cannot trust: it recomputes, and the export goes on
+        "from last.keras": lambda: (run / "metrics.json").write_text(
+            json.dumps({**metrics, "checkpoint": "last.keras"})
+        ),
+        "predictions cut short": lambda: (run / "predictions.npz").write_bytes(whole[:100]),
+        "metrics not JSON": lambda: (run / "metrics.json").write_text("{not json"),
+        "no predictions": lambda: (run / "predictions.npz").unlink(),
+    }
+    for why, damage in damaged.items():
+        damage()
+        outputs, reference = runs_own_outputs(RunFolder(run), model, preprocessing, raw)
+        assert reference == RECOMPUTED and np.allclose(outputs, stored, atol=1e-6), why
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    with np.load(io.BytesIO(whole)) as kept:
+        first_ten = {key: kept[key][:10] for key in kept.files}
+    np.savez(run / "predictions.npz", **first_ten)  # fewer images than the export checks on
     outputs, reference = runs_own_outputs(RunFolder(run), model, preprocessing, raw)
     assert reference == RECOMPUTED and np.allclose(outputs, stored, atol=1e-6)
 
