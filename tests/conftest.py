@@ -8,6 +8,7 @@ import fcntl
 import gc
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -73,6 +74,17 @@ TINY = (
     + TINY_DATA
     + "train: {epochs: 3, batch_size: 8, optimizer: {name: adam, learning_rate: 0.003}}\n"
 )
+
+
+def markdown_tables(text: str) -> dict[str, list[list[str]]]:
+    """Each pipe table under a `## heading`: its rows (header first), cells stripped."""
+    tables, heading = {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            heading = line[3:].strip()
+        elif line.startswith("|") and not re.fullmatch(r"\|(---\|)+", line):
+            tables.setdefault(heading, []).append([cell.strip() for cell in line.strip("|").split("|")])
+    return tables
 
 
 def build_shipped(path: Path):

@@ -13,8 +13,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 from cnnlab.cli import cli
-from cnnlab.scores import mcnemar_exact
-from tests.conftest import TINY, once_per_run
+from tests.conftest import TINY, markdown_tables, once_per_run
 
 pytestmark = pytest.mark.trains
 
@@ -93,7 +92,9 @@ def test_compare_groups_json_gives_welch_p_and_mcnemar_per_seed(run_cli, groups)
     expected_mcnemar = []
     for run_a, run_b in zip(runs_a, runs_b):
         pa, pb = (np.load(Path(run) / "predictions.npz") for run in (run_a, run_b))
-        expected_mcnemar.append(mcnemar_exact(pa["y_pred"] == pa["y_true"], pb["y_pred"] == pb["y_true"])[2])
+        right_a, right_b = pa["y_pred"] == pa["y_true"], pb["y_pred"] == pb["y_true"]
+        only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
+        expected_mcnemar.append(stats.binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0)
     assert pair["p_mcnemar"] == pytest.approx(expected_mcnemar) and len(expected_mcnemar) == 3
     assert [m["seeds"] for m in pair["mcnemar"]] == [[42, 42], [43, 43], [44, 44]]
 
@@ -106,6 +107,85 @@ def test_compare_groups_says_in_words_whether_the_verdict_holds_and_draws_each_s
     page = (tmp_path / "report" / "compare.md").read_text()
     assert "Does the difference hold across seeds?" in page and "seeds.png" in page
     assert (tmp_path / "report" / "seeds.png").stat().st_size > 5000
+
+
+def _t_interval(values: list[float], top: float, digits: int) -> str:
+    """The mean's 95 % Student t interval, its ends cut to the score's range [0, top] and named."""
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / np.sqrt(len(values))
+    low, high = statistics.mean(values) - half, statistics.mean(values) + half
+    text = f"{max(low, 0.0):.{digits}f} to {min(high, top):.{digits}f}"
+    cut = [f"{end:g}" for end, beyond in ((0, low < 0), (top, high > top)) if beyond]
+    if cut:
+        text += f" (clipped at {' and '.join(cut)}: the t interval passes {'it' if len(cut) == 1 else 'them'})"
+    return text
+
+
+def test_group_md_and_the_groups_compare_md_cell_by_cell_against_each_runs_records_and_scipy(run_cli, groups, tmp_path):
+    """group.md: each seed's row from its run's metrics.json and manifest, then the mean ± sd
+    (`statistics`) and the t interval (SciPy) of each column. compare.md of two groups: the same
+    means, Welch's test (SciPy's ttest_ind) and McNemar per seed (SciPy's binomtest)."""
+    records, seconds_of = {}, {}
+    for group in groups:
+        runs = _runs(group)
+        metrics = [json.loads((run / "metrics.json").read_text()) for run in runs]
+        seconds = [json.loads((run / "manifest.json").read_text())["timing"]["train_seconds"] for run in runs]
+        accuracy, loss = [m["accuracy"] for m in metrics], [m["loss"] for m in metrics]
+        records[group], seconds_of[group] = accuracy, seconds
+        table = markdown_tables((group / "group.md").read_text())[None]
+        assert table == [
+            ["seed", "run", "status", "test accuracy", "test loss", "train s"],
+            *(
+                [str(seed), run.name, "completed", f"{a:.4f}", f"{lo:.4f}", f"{s:.1f}"]
+                for seed, run, a, lo, s in zip((42, 43, 44), runs, accuracy, loss, seconds)
+            ),
+            ["mean ± sd", "", ""]
+            + [
+                f"{statistics.mean(v):.{d}f} ± {statistics.stdev(v):.{d}f}"
+                for v, d in ((accuracy, 4), (loss, 4), (seconds, 1))
+            ],
+            ["95 % interval", "", ""]
+            + [_t_interval(accuracy, 1.0, 4), _t_interval(loss, np.inf, 4), _t_interval(seconds, np.inf, 1)],
+        ]
+
+    result = run_cli("compare", *groups, "--report", tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    tables = markdown_tables((tmp_path / "report" / "compare.md").read_text())
+    best, other = sorted(groups, key=lambda group: -statistics.mean(records[group]))
+    label = {group: f"{group.parent.name}/{group.name}" for group in groups}
+    assert tables[None] == [
+        ["group", "runs", "parameters", "test accuracy mean", "test accuracy sd", "95 % interval", "train s (mean)"],
+        *(
+            [
+                label[g],
+                "3",
+                "151",  # by hand: conv 3*3*1*4 + 4 = 40; pooled 3*3*4 = 36 values, dense 36*3 + 3 = 111
+                f"{statistics.mean(records[g]):.4f}",
+                f"{statistics.stdev(records[g]):.4f}",
+                _t_interval(records[g], 1.0, 4),
+                f"{statistics.mean(seconds_of[g]):.4f}",
+            ]
+            for g in (best, other)
+        ),
+    ]
+    welch = stats.ttest_ind(records[best], records[other], equal_var=False)
+    low, high = welch.confidence_interval(0.95)
+    mcnemar = []
+    for run_a, run_b in zip(_runs(best), _runs(other)):
+        pa, pb = (np.load(run / "predictions.npz") for run in (run_a, run_b))
+        right_a, right_b = pa["y_pred"] == pa["y_true"], pb["y_pred"] == pb["y_true"]
+        only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
+        mcnemar.append(stats.binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0)
+    assert tables["Does the difference hold across seeds?"] == [
+        ["A", "B", "difference (A - B)", "95 % interval", "Welch p", "McNemar p per seed pair"],
+        [
+            label[best],
+            label[other],
+            f"{statistics.mean(records[best]) - statistics.mean(records[other]):.4f}",
+            f"{low:.4f} to {high:.4f}",
+            f"{welch.pvalue:.4f}",
+            ", ".join(f"{p:.3g}" for p in mcnemar),
+        ],
+    ]
 
 
 def test_compare_refuses_a_group_beside_a_single_run(run_cli, groups):

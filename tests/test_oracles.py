@@ -31,6 +31,7 @@ from sklearn.metrics import confusion_matrix, log_loss, precision_recall_fscore_
 
 from cnnlab.config import load_config
 from cnnlab.data import load_arrays
+from tests.conftest import markdown_tables
 
 pytestmark = pytest.mark.trains  # the module's runs train once, in its fixtures
 
@@ -138,17 +139,6 @@ def _history(run: Path) -> list[dict]:
     lines = (run / "history.csv").read_text().splitlines()
     names = lines[0].split(",")
     return [dict(zip(names, map(float, line.split(",")))) for line in lines[1:]]
-
-
-def _markdown_tables(text: str) -> dict[str, list[list[str]]]:
-    """Each pipe table under a `## heading`: its rows (header first), cells stripped."""
-    tables, heading = {}, None
-    for line in text.splitlines():
-        if line.startswith("## "):
-            heading = line[3:].strip()
-        elif line.startswith("|") and not re.fullmatch(r"\|(---\|)+", line):
-            tables.setdefault(heading, []).append([cell.strip() for cell in line.strip("|").split("|")])
-    return tables
 
 
 class _Tables(HTMLParser):
@@ -285,7 +275,7 @@ def test_manifest_counts_and_timings_against_the_data_and_the_clock(edge):
 def test_report_md_tables_cell_by_cell(edge):
     run, cfg, _, _ = edge
     oracle, names = _oracle(run, cfg), _metrics(run)["class_names"]
-    tables, expected = _markdown_tables((run / "report.md").read_text()), _expected_tables(oracle, names)
+    tables, expected = markdown_tables((run / "report.md").read_text()), _expected_tables(oracle, names)
     for heading in ("Results", "Per class", "Model"):
         assert tables[heading] == expected[heading], heading
     _same_confused(tables["Most confused"], oracle, names)
@@ -444,3 +434,68 @@ def test_non_square_colour_images_predicted_from_a_thread_as_pixels_and_as_files
     expected = _oracle(run, cfg)["probabilities"][:3]
     np.testing.assert_allclose(from_a_thread["edge_pixels"], expected, atol=1e-6)
     np.testing.assert_allclose(from_a_thread["edge_files"], expected, atol=1e-6)
+
+
+def test_compare_json_and_compare_md_of_two_runs_against_their_records_and_scipy(
+    from_a_thread, edge, run_cli, tmp_path
+):
+    """Each row: the layer sizes by hand, the epochs of history.csv, the manifest's clock,
+    the test scores of Keras' predict, Wilson's interval from SciPy; the pair: McNemar as SciPy's
+    binomial test of the discordant examples. The JSON and every cell of compare.md."""
+    run, cfg, _, _ = edge
+    result = run_cli("compare", run, from_a_thread["second"].path, "--json", "--report", tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    oracles = {path: _oracle(path, cfg) for path in (run, from_a_thread["second"].path)}
+    ranked = sorted(oracles, key=lambda path: -oracles[path]["accuracy"])
+    assert oracles[ranked[0]]["accuracy"] > oracles[ranked[1]]["accuracy"]  # an order to get right
+    parameters, macs = sum(row[3] for row in LAYERS), sum(row[4] for row in LAYERS)
+
+    compared = json.loads(result.stdout)
+    table = markdown_tables((tmp_path / "report" / "compare.md").read_text())
+    assert table[None][0] == [
+        "run", "parameters", "MACs", "epochs", "train s", "images/s", "test loss", "test accuracy",
+        "accuracy 95 % interval",
+    ]  # fmt: skip
+    for path, row, cells in zip(ranked, compared["runs"], table[None][1:], strict=True):
+        oracle, timing, loss = oracles[path], _manifest(path)["timing"], _metrics(path)["loss"]
+        assert loss == pytest.approx(oracle["loss"], rel=1e-4)
+        assert row == {
+            "run": f"{path.parent.name}/{path.name}",
+            "parameters": parameters,
+            "MACs": macs,
+            "epochs": len(_history(path)),
+            "train s": timing["train_seconds"],
+            "images/s": timing["images_per_second"],
+            "test loss": loss,
+            "test accuracy": pytest.approx(oracle["accuracy"], abs=1e-7),
+            "path": str(path),
+        }
+        low, high = stats.binomtest(oracle["correct"], len(oracle["y"])).proportion_ci(method="wilson")
+        assert cells == [
+            path.parent.name,  # the config name alone: the two names differ
+            f"{parameters:,}",
+            f"{macs:,}",
+            str(len(_history(path))),
+            f"{timing['train_seconds']:.4f}",
+            f"{timing['images_per_second']:.1f}",
+            f"{loss:.4f}",
+            f"{oracle['accuracy']:.4f}",
+            f"{low:.4f} to {high:.4f}",
+        ]
+
+    right = {path: oracles[path]["predicted"] == oracles[path]["y"] for path in ranked}
+    only_a, only_b = (
+        int((right[ranked[0]] & ~right[ranked[1]]).sum()),
+        int((~right[ranked[0]] & right[ranked[1]]).sum()),
+    )
+    p = stats.binomtest(only_a, only_a + only_b, 0.5).pvalue
+    (pair,) = compared["pairs"]
+    assert (pair["a"], pair["b"]) == tuple(row["run"] for row in compared["runs"])
+    assert (pair["only_a"], pair["only_b"]) == (only_a, only_b)
+    assert pair["p_mcnemar"] == pytest.approx(p, rel=1e-9, abs=0)
+    first, second = (path.parent.name for path in ranked)
+    assert table["Is the difference more than chance?"] == [
+        ["p-value", first, second],
+        [first, "-", f"{p:.3g}"],
+        [second, f"{p:.3g}", "-"],
+    ]
