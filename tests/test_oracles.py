@@ -314,6 +314,51 @@ def test_the_exported_model_on_raw_pixels_gives_the_runs_probabilities(edge, tmp
     assert exported.parity.examples == 90 and exported.parity.agreement == 1.0
 
 
+def test_gradcam_of_non_square_images_against_the_dense_layers_own_weights(edge):
+    """Grad-CAM by hand for conv -> flatten -> dense: the gradient of class c's logit with respect
+    to the conv maps is the dense kernel's column c, reshaped to the maps (8x4x4); its mean over
+    the 8x4 positions weights each map; the ReLU of the sum, resized to the 10x6 input by
+    TensorFlow's bilinear resize, divided by its peak."""
+    import tensorflow as tf
+
+    from cnnlab.reporting.explain import gradcam
+
+    run, cfg, _, _ = edge
+    model = keras.saving.load_model(run / "best.keras")
+    x = load_arrays(cfg).x_test[:6].astype(np.float32) / 255.0
+    conv, dense = model.get_layer("conv2d"), model.get_layer("dense")
+    maps = keras.ops.convert_to_numpy(conv(x))  # (6, 8, 4, 4)
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in dense.weights)
+    classes = (maps.reshape(len(x), -1) @ kernel + bias).argmax(axis=1)  # the logits' largest
+    weights = kernel.T.reshape(CLASSES, *maps.shape[1:])[classes].mean(axis=(1, 2), keepdims=True)
+    cam = np.maximum((maps * weights).sum(axis=-1, keepdims=True), 0.0)
+    cam = tf.image.resize(cam, (10, 6), method="bilinear").numpy()[..., 0]
+    peak = cam.max(axis=(1, 2), keepdims=True)
+    expected = np.divide(cam, peak, out=np.zeros_like(cam), where=peak > 0)
+
+    heat, picked = gradcam(model, x)
+    assert heat.shape == (6, 10, 6) and list(picked) == list(classes)
+    np.testing.assert_allclose(heat, expected, atol=1e-5)
+    assert (expected.max(axis=(1, 2)) == 1).sum() >= 1  # not all maps empty: a check that can fail
+
+
+def test_the_saved_model_export_on_raw_pixels_gives_the_runs_probabilities(edge, tmp_path):
+    """The SavedModel loaded by TensorFlow itself (no Keras), called through the serving
+    signature that TensorFlow Serving calls, on the raw test images."""
+    import tensorflow as tf
+
+    from cnnlab.reporting.export import export_run
+
+    run, cfg, _, _ = edge
+    exported = export_run(run, "saved_model", tmp_path / "model", examples=90)
+    serve = tf.saved_model.load(str(exported.path)).signatures["serving_default"]
+    (name,) = serve.structured_input_signature[1]
+    raw = load_arrays(cfg).x_test.astype(np.float32)
+    (outputs,) = serve(**{name: tf.constant(raw)}).values()
+    with np.load(run / "predictions.npz") as stored:
+        np.testing.assert_allclose(outputs.numpy(), stored["probabilities"], atol=1e-5)
+
+
 @pytest.mark.skipif(
     not all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime", "tf2onnx")),
     reason="pip install 'cnnlab[export]'",
