@@ -216,3 +216,45 @@ def test_an_extension_stopped_or_killed_keeps_the_completed_run_and_goes_on_from
     assert [row.split(",")[0] for row in rows] == [str(n) for n in range(1, len(rows) + 1)]
     assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
     assert not copy.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("state", "goes_on"),
+    [
+        ({"status": "interrupted"}, True),  # Ctrl-C
+        ({"status": "running"}, True),  # killed while training (its pid is dead: not live)
+        ({"status": "evaluating"}, True),  # killed while evaluating
+        ({"status": "completed"}, False),  # the copy of an extension that ended: not to go on
+        ({"status": "failed"}, False),
+        ({"status": "interrupted", "epochs": 2}, False),  # 3 epochs finished, 2 asked for
+        ({"status": "interrupted", "drop": "last.keras"}, False),  # nothing to go on from
+        ({"status": "interrupted", "drop": "config.yaml"}, False),
+        ({"status": "interrupted", "damage": "manifest.json"}, False),
+        ({"status": "interrupted", "damage": "history.csv"}, False),
+    ],
+)
+def test_an_earlier_extension_is_gone_on_from_only_when_it_stopped_with_what_it_needs(trained_copy, state, goes_on):
+    """`begin` looks at the copy an earlier `--resume RUN --epochs N` left: the epochs it
+    finished are kept only for a copy that was stopped (Ctrl-C, or killed training or
+    evaluating), still has its config and last.keras, and is readable; otherwise a fresh copy
+    of the run. Catches a copy of a failed extension trained on, or a damaged one trusted."""
+    from cnnlab.storage.extension import begin, copy_path
+    from cnnlab.storage.folders import RunFolder
+
+    run = RunFolder(trained_copy[0])
+    copy = begin(run, 5).copy.path
+    assert copy == copy_path(run) and (copy / "last.keras").is_file()
+    _manifest(copy, status=state["status"], pid=2**22 + 1)  # a pid no process has
+    (copy / "mark").write_text("the earlier copy")
+    if "drop" in state:
+        (copy / state["drop"]).unlink()
+    if "damage" in state:
+        (copy / state["damage"]).write_text('{"cut off')
+    said = []
+    again = begin(run, state.get("epochs", 5), notify=said.append)
+    assert again.copy.path == copy
+    if goes_on:
+        assert said == [f"going on with the extension stopped after epoch 3: {copy}"]
+        assert (copy / "mark").is_file()
+    else:
+        assert said == [] and not (copy / "mark").exists() and (copy / "last.keras").is_file()

@@ -58,7 +58,8 @@ def begin(run: RunFolder, epochs: int, notify: Callable[[str], None] = lambda _:
     target = copy_path(run)
     if target.is_dir():
         earlier = RunFolder(target)
-        earlier.ensure_not_running()
+        if _readable(earlier):  # a damaged copy has no writer to wait for (records are written whole)
+            earlier.ensure_not_running()
         done = _finished_epochs(earlier)
         if done is not None and done <= epochs:
             notify(f"going on with the extension stopped after epoch {done}: {target}")
@@ -76,6 +77,13 @@ def begin(run: RunFolder, epochs: int, notify: Callable[[str], None] = lambda _:
             run=run.path,
         ) from None
     return Extension(run, RunFolder(target))
+
+
+def _readable(copy: RunFolder) -> bool:
+    try:
+        return isinstance(copy.manifest, dict)
+    except CnnlabError:
+        return False
 
 
 def _finished_epochs(copy: RunFolder) -> int | None:
