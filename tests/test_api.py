@@ -92,6 +92,10 @@ def test_compare_gives_the_command_lines_pairs(run, runs_dir, run_cli):
     row = next(line for line in result.stdout.splitlines() if "│ notebook/" in line and "│ other/" in line)
     assert re.findall(r"[\d.e+-]+", row)[-3:] == [str(pair.only_a), str(pair.only_b), f"{pair.p_value:.4g}"]
     assert [r.label for r in comparison.rows][0] == max(comparison.rows, key=lambda r: r.metrics["accuracy"]).label
+    best = comparison.rows[0]
+    assert (
+        repr(comparison) == f"Comparison(2 runs, 1 pairs, best {best.label} (accuracy {best.metrics['accuracy']:.4f}))"
+    )
     page = comparison._repr_html_()
     assert "McNemar" in page and page.count("data:image/png;base64,") >= 2
 
@@ -150,6 +154,7 @@ def test_a_run_a_summary_and_a_search_show_themselves_in_jupyter(run):
     assert "max_pooling2d" in summary._repr_html_()
     picture = run.gradcam(2)
     assert picture._repr_png_()[:4] == b"\x89PNG" and picture.path.name == "gradcam.png"
+    assert repr(picture) == f"Picture({str(run.path / 'gradcam.png')!r})"  # a notebook's text output
 
 
 def test_history_frame_names_pandas_when_it_is_missing(run):

@@ -207,3 +207,20 @@ def test_visualize_an_image_file_alone(run_cli, trained_copy, tmp_path):
         assert f"wrote {run / 'feature_maps.png'}" in result.output
         drawn.append((run / "feature_maps.png").read_bytes())
     assert drawn[0] != drawn[1]
+
+
+def test_a_heat_map_at_the_models_size_covers_the_picture_by_nearest_pixels():
+    """A model that resizes its input gives maps at its own size; over a picture twice as large
+    each map pixel covers a 2x2 block (and over one half as large, every second pixel is
+    taken). Catches the map stretched from a corner or read transposed."""
+    from cnnlab.reporting.plots import _blend
+
+    heat = np.array([[1.0, 0.0], [0.0, 0.0]])  # hot at the top left only
+    grey = np.zeros((4, 6, 1), np.uint8)  # 4 rows, 6 columns: each map pixel covers 2x3
+    blended = _blend(grey, heat)
+    hot = blended[..., 0] > blended[..., 2]  # jet: dark red at 1, dark blue at 0
+    assert hot.tolist() == [[True] * 3 + [False] * 3] * 2 + [[False] * 6] * 2
+    big = np.zeros((4, 4))
+    big[1, 1] = 1.0  # pixel (1, 1) of 4x4 is the one row 0, column 0 of a 2x2 picture takes: (0 + 0.5) * 2 = 1
+    small = _blend(np.zeros((2, 2, 1), np.uint8), big)
+    assert (small[..., 0] > small[..., 2]).tolist() == [[True, False], [False, False]]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import statistics
 from pathlib import Path
@@ -270,3 +272,37 @@ def test_a_group_stopped_in_its_second_run_resumes_to_three_completed_runs(tmp_p
     assert resumed.runs[:2] == [first, stopped] and (first.path / "history.csv").read_bytes() == first_history
     assert stopped.manifest["resumed"] and [row["epoch"] for row in stopped.history] == list(range(1, 9))
     assert resumed.score("accuracy")["values"] == [run.metrics["accuracy"] for run in resumed.runs]
+
+
+def test_compare_groups_as_csv_and_markdown_from_the_command_and_from_python(run_cli, groups, tmp_path):
+    """`--csv` holds each group's numbers as group.json has them (full precision); `--markdown`
+    is what `GroupComparison.markdown()` gives from Python. Catches a CSV column out of place or
+    a Python view that drifts from the command."""
+    import cnnlab
+
+    result = run_cli("compare", *groups, "--csv", tmp_path / "g.csv", "--markdown", tmp_path / "g.md")
+    assert result.exit_code == 0, result.output
+    header, *rows = csv.reader(io.StringIO((tmp_path / "g.csv").read_text()))
+    assert header == [
+        "group",
+        "runs",
+        "parameters",
+        "test accuracy mean",
+        "test accuracy sd",
+        "95 % interval",
+        "train s (mean)",
+    ]
+    summaries = {f"{g.parent.name}/{g.name}": json.loads((g / "group.json").read_text()) for g in groups}
+    assert sorted(row[0] for row in rows) == sorted(summaries)
+    for label, runs, parameters, mean, sd, interval, seconds in rows:
+        accuracy = summaries[label]["test"]["accuracy"]
+        assert (runs, parameters) == ("3", "151")
+        assert (float(mean), float(sd), float(seconds)) == (
+            accuracy["mean"],
+            accuracy["sd"],
+            summaries[label]["train_seconds"]["mean"],
+        )
+        assert interval.startswith(f"{accuracy['low']:.4f} to {accuracy['high']:.4f}")
+    compared = cnnlab.compare(list(groups))
+    assert repr(compared) == "GroupComparison(2 groups, 1 pairs)"
+    assert compared.markdown() == (tmp_path / "g.md").read_text()
