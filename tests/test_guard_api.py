@@ -111,7 +111,14 @@ METHODS = {
     ),
     "predict of an empty list": (lambda run: run.predict([]), "images: expected image files (paths) or pixels"),
     "predict of a number": (lambda run: run.predict(3), "images: expected image files (paths) or pixels"),
-    "predict with top": (lambda run: run.predict(np.zeros((8, 8)), top=2), "predict() has no argument 'top'"),
+    "predict with top": (
+        lambda run: run.predict(np.zeros((8, 8)), top=2),
+        "top: predict() has no argument 'top' — its arguments: images, convert, invert",
+    ),
+    "predict with convert not named": (
+        lambda run: run.predict(np.zeros((8, 8)), True),
+        "predict(): too many positional arguments — its arguments: images, convert, invert",
+    ),
     "predict with convert as a text": (
         lambda run: run.predict(np.zeros((8, 8)), convert="yes"),
         "convert: expected True or False, got 'yes' (str)",
@@ -141,3 +148,22 @@ def test_a_wrong_argument_to_a_method_is_a_cnnlab_error_that_names_it(run, train
         call(run)
     assert message in str(raised.value)
     assert snapshot(trained[0]) == before
+
+
+def test_an_annotation_in_words():
+    """What a refusal says the argument should have been, for each kind of annotation the API
+    uses or could: catches "a list of" without its items, or a type named None."""
+    import os
+    import typing
+
+    from cnnlab.api.arguments import describe
+
+    assert [describe(hint) for hint in (list, list[int], tuple[str | os.PathLike, ...], dict, int | None)] == [
+        "a list",
+        "a list of whole numbers",
+        "a list of texts or paths",
+        "a dict",
+        "a whole number, or None",
+    ]
+    assert describe(typing.Literal["best", "last"]) == "one of 'best', 'last'"
+    assert describe("Forward") == "a Forward"  # an annotation left as text: its text
