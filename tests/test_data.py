@@ -454,3 +454,48 @@ def test_verified_npz_and_cifar_tarball_layouts_are_read(monkeypatch, tmp_path):
     assert cifar.x_train.shape == (20, 32, 32, 3) and cifar.x_test.shape == (10, 32, 32, 3)
     assert np.array_equal(cifar.x_test[1, 0, 0], batches["test_batch"][b"data"][1, [0, 1024, 2048]])
     assert cifar.checksums == {"cifar-10-python.tar.gz": sha256_of(tarball)}
+
+
+@pytest.mark.parametrize("magic", [b"\x01\x00\x08\x01", b"\x00\x01\x08\x01", b"\x00\x00\x07\x01", b"\x00\x00"])
+def test_an_idx_header_with_any_wrong_magic_byte_is_refused(magic):
+    """The magic number is two zero bytes, a type code and the number of axes: a file wrong in
+    any one of them is not IDX (catches `or` turned into `and` between the checks)."""
+    from cnnlab.data.files import idx_shape
+
+    with pytest.raises(DataError, match=r"^labels: not an IDX file \(bad magic number\)$"):
+        idx_shape(magic + (3).to_bytes(4, "big"), "labels")
+
+
+def test_an_unreadable_data_file_names_itself(tmp_path):
+    from cnnlab.data.files import read_bytes
+
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip")
+    with pytest.raises(DataError, match=rf"^{tmp_path}/train-images-idx3-ubyte.gz: cannot read \(Not a gzipped file"):
+        read_bytes(tmp_path / "train-images-idx3-ubyte.gz")
+
+
+def test_a_cifar_tarball_is_read_past_its_other_members_and_one_without_batches_is_refused():
+    """The real tarball holds batches.meta and readme.html beside the batches, in any order."""
+    import io
+    import pickle
+    import tarfile
+
+    from cnnlab.data.files import read_cifar_tarball
+
+    def tarball(members: dict[str, bytes]) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            for name, data in members.items():
+                info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    batch = pickle.dumps({b"data": np.zeros((2, 3 * 32 * 32), np.uint8), b"labels": [3, 1]})
+    others = {"readme.html": b"<html>", "batches.meta": pickle.dumps({b"label_names": []})}
+    arrays = read_cifar_tarball(
+        tarball({**others, "data_batch_1": batch, "test_batch": batch}), "c.tar.gz", "labels", {}
+    )
+    assert arrays.x_train.shape == (2, 32, 32, 3) and arrays.y_test.tolist() == [3, 1]
+    with pytest.raises(DataError, match=r"^c.tar.gz: no CIFAR batches inside$"):
+        read_cifar_tarball(tarball(others), "c.tar.gz", "labels", {})
