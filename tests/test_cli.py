@@ -56,6 +56,7 @@ def test_summary_json_matches_keras(run_cli, write):
     assert [layer["output_shape"] for layer in data["layers"]] == [list(layer.output.shape) for layer in model.layers]
     # Conv2D(4, 3x3) on 8x8x1 -> 6x6x4 outputs of 9 terms each; Dense 36 -> 3.
     assert [layer["macs"] for layer in data["layers"]] == [6 * 6 * 4 * 9, 0, 0, 36 * 3]
+    assert data["total_macs"] == 6 * 6 * 4 * 9 + 36 * 3  # the total a script reads, under its name
 
 
 def test_summary_table_shows_the_baseline_total(run_cli):
