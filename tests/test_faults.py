@@ -281,6 +281,33 @@ def test_ctrl_c_during_the_final_evaluation_resumes_by_evaluating(run_cli, write
     assert json.loads((run / "metrics.json").read_text())["examples"] == 20000
 
 
+def test_an_error_a_destructor_swallowed_is_still_shown_while_a_ctrl_c_is_quiet(capsys):
+    """The hook quiets only the KeyboardInterrupt it remembers; any other error in a destructor
+    is printed by Python's own hook, as without cnnlab (a bug hidden there is still seen)."""
+    from cnnlab.api.stopping import StopRequests
+
+    stop = StopRequests()
+
+    class Broken:
+        def __del__(self):
+            raise ValueError("a bug in a destructor")
+
+    class Interrupted:
+        def __del__(self):
+            stop.handle(signal.SIGINT, None)
+
+    hook, sys.unraisablehook = sys.unraisablehook, stop.unraisable
+    try:
+        Broken()
+        shown = capsys.readouterr().err
+        Interrupted()
+        quiet = capsys.readouterr().err
+    finally:
+        sys.unraisablehook = hook
+    assert "Exception ignored" in shown and "ValueError: a bug in a destructor" in shown
+    assert quiet == "" and stop.requested
+
+
 @pytest.mark.trains
 def test_a_ctrl_c_that_a_destructor_swallowed_still_stops_training_and_evaluation():
     """The flake this catches: SIGINT landed in TensorFlow's EagerResourceDeleter.__del__,
