@@ -309,3 +309,50 @@ def test_a_worker_given_another_config_than_its_chiefs_is_refused(run_cli, write
     assert "but this worker's config varies model.layers.0.Conv2D.filters, model.layers.3.Dense.units" in result.stderr
     assert "give every worker the chief's config" in result.stderr
     assert chief_said and "all 1 workers of the search are gone" in chief_said[0]
+
+
+@pytest.mark.processes
+@pytest.mark.stand_in
+def test_local_workers_start_one_logged_process_per_worker_on_its_own_cores(tmp_path, monkeypatch):
+    """`tune --workers N` starts each worker as `python -m cnnlab tune --resume SEARCH
+    --worker-of 127.0.0.1:PORT --worker-name wK`, unbuffered, its output in workers/wK.log,
+    pinned to its share of the cores; `ended` reports each exit code once. The interpreter is a
+    stand-in here that prints what it was given, so the test sees the command without training."""
+    from cnnlab.api.workers import LocalWorkers, core_shares
+    from cnnlab.storage.folders import SearchFolder
+
+    stand_in = tmp_path / "python"
+    stand_in.write_text(
+        "#!/bin/sh\n"
+        'echo "args: $*"\n'
+        'echo "unbuffered: $PYTHONUNBUFFERED"\n'
+        "sleep 0.5\n"  # the affinity is set just after the start
+        'grep Cpus_allowed_list /proc/self/status | tr -d "\\t"\n'
+        "exit 3\n"
+    )
+    stand_in.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(stand_in))
+    search = SearchFolder(tmp_path / "runs" / "tiny" / "tune-20261205-170000")
+    search.path.mkdir(parents=True)
+    with LocalWorkers(search, 2) as workers:
+        workers.start(41234)
+        for process in workers.processes.values():
+            process.wait(timeout=30)
+        assert workers.ended() == {"w1": 3, "w2": 3} and workers.ended() == {}  # each once
+    shares = core_shares(sorted(os.sched_getaffinity(0)), 2)
+    for number, share in enumerate(shares, 1):
+        *said, cores = (search.path / "workers" / f"w{number}.log").read_text().splitlines()
+        assert said == [
+            f"args: -m cnnlab tune --resume {search.path} --worker-of 127.0.0.1:41234 --worker-name w{number}",
+            "unbuffered: 1",
+        ]
+        assert _cpu_list(cores.removeprefix("Cpus_allowed_list:")) == share
+
+
+def _cpu_list(text: str) -> list[int]:
+    """The kernel's "0-3,6" as [0, 1, 2, 3, 6]."""
+    cores = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        cores += range(int(first), int(last or first) + 1)
+    return cores
