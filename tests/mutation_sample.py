@@ -10,7 +10,8 @@ of its mutant names is shuffled by `random.Random(f"{seed}/{package}")` and the 
 caught share of the sample with its 95 % Wilson interval; a mutant no test reaches counts as
 not caught.
 
-The run resumes: mutants already checked keep their result (`rm -rf mutants` starts afresh).
+The run resumes: mutants already checked keep their result (`rm -rf mutants` starts afresh);
+`--recheck` tests the sample's survivors again, after tests were written for them.
 Exits 1 while sampled mutants are still unchecked.
 """
 
@@ -71,6 +72,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--packages", nargs="+", default=list(PACKAGES))
     parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("--recheck", action="store_true", help="test the sample's survivors again (after new tests)")
     args = parser.parse_args()
 
     if not statuses():
@@ -84,7 +86,8 @@ def main() -> int:
         by_package[package_of(name)].append(name)
     samples = {p: draw(by_package[p], p, args.seed, args.per_package) for p in args.packages}
 
-    todo = [n for sample in samples.values() for n in sample if known[n] == "not checked"]
+    again = {"not checked"} if not args.recheck else {"not checked", "survived", "no tests"}
+    todo = [n for sample in samples.values() for n in sample if known[n] in again]
     if todo:
         subprocess.run([MUTMUT, "run", "--max-children", str(args.max_children), *todo])
         known = statuses()

@@ -1,0 +1,149 @@
+"""What each picture says, read from matplotlib's own objects just before the PNG is written:
+the numbers, the series and their data, the labels, the titles, and the colours that carry a
+meaning (the Pareto front, a cell's text against its shade). How a picture looks (sizes of
+fonts and dots, line widths, margins) is judged by looking at the PNGs, not here."""
+
+from __future__ import annotations
+
+import matplotlib.colors
+import numpy as np
+import pytest
+
+from cnnlab.reporting import plots
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the plots hand to `_save`, in order (the PNG is still written)."""
+    figures = []
+    save = plots._save
+
+    def keep(figure, path):
+        figures.append(figure)
+        return save(figure, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return figures
+
+
+def _lines(axis) -> dict[str, tuple[list, list]]:
+    return {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in axis.get_lines()}
+
+
+def _rgb(colour) -> tuple:
+    return tuple(round(c, 3) for c in matplotlib.colors.to_rgb(colour))
+
+
+def test_the_confusion_matrix_shows_each_count_and_its_share_of_the_true_class(drawn, tmp_path):
+    matrix = np.array([[5, 1, 0], [2, 2, 0], [0, 0, 0]])  # the third class never occurs
+    png = plots.confusion_matrix(matrix, ["cat", "dog", "owl"], tmp_path / "cm.png")
+    assert png[:4] == b"\x89PNG" and (tmp_path / "cm.png").read_bytes() == png
+    (figure,) = drawn
+    counts, shares = figure.axes[:2]
+    assert figure._suptitle.get_text() == "confusion matrix (test set)"
+    assert [a.get_title() for a in (counts, shares)] == ["counts", "share of the true class"]
+    for axis in (counts, shares):
+        assert (axis.get_xlabel(), axis.get_ylabel()) == ("predicted class", "true class")
+        assert [t.get_text() for t in axis.get_xticklabels()] == ["cat", "dog", "owl"]
+        assert [t.get_text() for t in axis.get_yticklabels()] == ["cat", "dog", "owl"]
+        assert all(t.get_rotation() == 45 and t.get_ha() == "right" for t in axis.get_xticklabels())
+    # Row by row; shares of each true class: 5/6, 1/6; 2/4, 2/4; a class never seen, 0.
+    assert [t.get_text() for t in counts.texts] == ["5", "1", "0", "2", "2", "0", "0", "0", "0"]
+    assert [t.get_text() for t in shares.texts] == ["0.83", "0.17", "0.00", "0.50", "0.50", "0.00"] + ["0.00"] * 3
+    assert [(int(t.get_position()[1]), int(t.get_position()[0])) for t in counts.texts][:4] == [
+        (0, 0),
+        (0, 1),
+        (0, 2),
+        (1, 0),
+    ]  # x is the predicted class, y the true one
+    # White text only on the cells darker than half the largest value (5 of counts; 0.83 of shares).
+    assert [_rgb(t.get_color()) == (1, 1, 1) for t in counts.texts] == [True] + [False] * 8
+    assert [_rgb(t.get_color()) == (1, 1, 1) for t in shares.texts] == [True, False, False, True, True] + [False] * 4
+
+
+def test_a_confusion_matrix_of_many_classes_turns_its_labels_and_drops_the_numbers_past_twenty(drawn, tmp_path):
+    plots.confusion_matrix(np.eye(12, dtype=int), [f"c{i}" for i in range(12)], tmp_path / "a.png", title="mine")
+    plots.confusion_matrix(np.eye(21, dtype=int), [f"c{i}" for i in range(21)], tmp_path / "b.png")
+    twelve, twenty_one = drawn
+    assert twelve._suptitle.get_text() == "mine"
+    assert all(t.get_rotation() == 90 and t.get_ha() == "center" for t in twelve.axes[0].get_xticklabels())
+    assert len(twelve.axes[0].texts) == 144 and len(twenty_one.axes[0].texts) == 0
+    # The picture grows with the classes: 0.45 inch a class, two panels and their colour bars.
+    assert tuple(twenty_one.get_size_inches()) == pytest.approx((2 * (0.45 * 21 + 2) + 1, 0.45 * 21 + 2))
+
+
+def test_learning_curves_draw_each_metric_for_training_and_validation_by_epoch(drawn, tmp_path):
+    history = [
+        {"epoch": 1, "loss": 0.9, "accuracy": 0.6, "val_loss": 1.0, "val_accuracy": 0.55, "learning_rate": 0.1},
+        {"epoch": 2, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.7, "val_accuracy": 0.7, "learning_rate": 0.1},
+    ]
+    plots.learning_curves(history, tmp_path / "curves.png")
+    plots.learning_curves([{"epoch": 1, "loss": 0.4, "epoch_seconds": 3.0}], tmp_path / "one.png", title="t")
+    (loss, accuracy), (alone,) = drawn[0].axes, drawn[1].axes
+    assert drawn[0]._suptitle.get_text() == "learning curves" and drawn[1]._suptitle.get_text() == "t"
+    assert [(a.get_title(), a.get_xlabel(), a.get_ylabel()) for a in (loss, accuracy)] == [
+        ("loss", "epoch", "loss"),
+        ("accuracy", "epoch", "accuracy"),
+    ]
+    assert _lines(loss) == {"training": ([1, 2], [0.9, 0.5]), "validation": ([1, 2], [1.0, 0.7])}
+    assert _lines(accuracy) == {"training": ([1, 2], [0.6, 0.8]), "validation": ([1, 2], [0.55, 0.7])}
+    assert _lines(alone) == {"training": ([1], [0.4])}  # no validation series, no seconds panel
+
+
+def test_compared_curves_draw_each_runs_validation_metric_by_epoch(drawn, tmp_path):
+    histories = {
+        "a": [{"epoch": 1, "accuracy": 0.5, "val_accuracy": 0.4}, {"epoch": 2, "accuracy": 0.6, "val_accuracy": 0.5}],
+        "b": [{"epoch": 1, "accuracy": 0.7}],  # no validation data: its training accuracy
+    }
+    plots.compared_curves(histories, "accuracy", tmp_path / "c.png")
+    (axis,) = drawn[0].axes
+    assert (axis.get_title(), axis.get_xlabel(), axis.get_ylabel()) == (
+        "validation accuracy per epoch",
+        "epoch",
+        "accuracy",
+    )
+    assert _lines(axis) == {"a": ([1, 2], [0.4, 0.5]), "b": ([1], [0.7])}
+    assert [t.get_text() for t in axis.get_legend().get_texts()] == ["a", "b"]
+
+
+@pytest.mark.parametrize("spread", [(1e3, 1e5), (10.0, 40.0)], ids=["decades", "one decade"])
+def test_the_tradeoff_marks_the_pareto_front_in_red_and_logs_a_cost_that_spans_decades(drawn, tmp_path, spread):
+    low, high = spread
+    points = {"small": (low, 0.90), "big": (high, 0.95), "worse": (high, 0.85)}
+    plots.tradeoff(points, {"small", "big"}, tmp_path / "t.png", xlabel="parameters", ylabel="test accuracy")
+    (axis,) = drawn[0].axes
+    assert (axis.get_title(), axis.get_xlabel(), axis.get_ylabel()) == (
+        "test accuracy against parameters",
+        "parameters",
+        "test accuracy",
+    )
+    assert axis.get_xscale() == ("log" if high / low > 10 else "linear")
+    dots = {tuple(c.get_offsets()[0]): (_rgb(c.get_facecolor()[0][:3]), c.get_sizes()[0]) for c in axis.collections}
+    red, grey = _rgb("tab:red"), _rgb("tab:gray")
+    assert dots == {(low, 0.90): (red, 60), (high, 0.95): (red, 60), (high, 0.85): (grey, 30)}
+    assert {t.get_text(): t.xy for t in axis.texts} == {label: point for label, point in points.items()}
+    assert _lines(axis) == {"Pareto front": ([low, high], [0.90, 0.95])}  # cheapest first
+
+
+def test_seed_spread_puts_each_group_on_its_row_with_its_seeds_mean_and_interval(drawn, tmp_path):
+    groups = {
+        "first": {"values": [0.9, 0.92, 0.94], "mean": 0.92, "low": 0.895, "high": 0.945},
+        "second": {"values": [0.8, 0.85], "mean": 0.825, "low": None, "high": None},
+    }
+    plots.seed_spread(groups, tmp_path / "s.png", "test accuracy")
+    (axis,) = drawn[0].axes
+    assert axis.get_title() == "test accuracy: each seed (dots), mean and 95 % interval (blue)"
+    assert axis.get_xlabel() == "test accuracy"
+    # The first group on top: rows count from the bottom.
+    assert [t.get_text() for t in axis.get_yticklabels()] == ["second", "first"]
+    assert [c.get_offsets().tolist() for c in axis.collections] == [
+        [[0.8, 0], [0.85, 0]],
+        [[0.9, 1], [0.92, 1], [0.94, 1]],
+    ]
+    segments = [(list(line.get_xdata()), list(line.get_ydata())) for line in axis.get_lines()]
+    assert segments == [
+        ([0.825, 0.825], [-0.25, 0.25]),  # second: its mean only (it has no interval)
+        ([0.895, 0.945], [1, 1]),  # first: the interval
+        ([0.92, 0.92], [0.75, 1.25]),  # and the mean, a tick across its row
+    ]
+    assert axis.get_ylim() == pytest.approx((-0.6, 1.6))
