@@ -147,3 +147,70 @@ def test_seed_spread_puts_each_group_on_its_row_with_its_seeds_mean_and_interval
         ([0.92, 0.92], [0.75, 1.25]),  # and the mean, a tick across its row
     ]
     assert axis.get_ylim() == pytest.approx((-0.6, 1.6))
+
+
+def test_the_mistakes_gallery_places_each_image_under_its_title_with_its_grad_cam(drawn, tmp_path):
+    """Two mistakes of 4x4 grey images, each followed by its heat map: four tiles in a row of
+    the montage's canvas, titled with the index, the true and predicted names and the
+    confidence. Catches a tile placed off its cell, a title of the wrong image, a wrong count."""
+    images = np.zeros((5, 4, 4, 1), np.uint8)
+    images[3, 1:3, 1:3] = 200  # a bright square in the middle of image 3
+    images[1, 0, :] = 90  # a top row in image 1
+    y_true, y_pred = np.array([0, 1, 2, 2, 1]), np.array([0, 2, 2, 0, 1])
+    probabilities = np.full((5, 3), 0.1)
+    probabilities[3, 0], probabilities[1, 2] = 0.8, 0.6
+    chosen = plots.most_confident_mistakes(y_true, y_pred, probabilities)
+    assert chosen.tolist() == [3, 1]  # the two mistakes, the more confident first
+    heat = np.zeros((2, 4, 4))
+    plots.misclassified(images, y_true, y_pred, probabilities, ["a", "b", "c"], tmp_path / "m.png", chosen, heat)
+    (axis,) = drawn[0].axes
+    assert [t.get_text() for t in axis.texts] == [
+        "#3 true c\npred a (0.80)",
+        "looks here for\na",
+        "#1 true b\npred c (0.60)",
+        "looks here for\nc",
+    ]
+    assert drawn[0]._suptitle.get_text() == (
+        "most confidently misclassified test images (2 of 2 wrong), "
+        "each beside its Grad-CAM heat map for the predicted class"
+    )
+    canvas = np.asarray(axis.get_images()[0].get_array())
+    # side 4, gap 1: cells 5 wide, 6 high (5 * 2.3 / 2.0 = 5.75, rounded), the title's row above
+    first, second = canvas[1:5, 0:4], canvas[1:5, 10:14]
+    assert first[1:3, 1:3].min() == 1.0 and first[0].max() == 0.0  # image 3: its square, scaled to 1
+    assert second[0].min() == 1.0 and second[1:].max() == 0.0  # image 1: its top row
+
+
+def test_the_grad_cam_picture_shows_the_input_its_map_and_the_two_overlaid(drawn, tmp_path):
+    image, heat = np.full((4, 6, 1), 100, np.uint8), np.linspace(0, 1, 24).reshape(4, 6)
+    plots.gradcam(image, heat, tmp_path / "g.png", "class 3")
+    figure = drawn[0]
+    shown, maps, overlay = figure.axes[:3]
+    assert [a.get_title() for a in (shown, maps, overlay)] == ["input", "Grad-CAM heat map", "overlay"]
+    assert figure._suptitle.get_text() == "class 3"
+    np.testing.assert_allclose(np.asarray(maps.get_images()[0].get_array()), heat)
+    assert maps.get_images()[0].get_clim() == (0.0, 1.0)  # the map's own scale, not stretched
+    assert np.asarray(overlay.get_images()[0].get_array()).shape == (4, 6, 3)
+
+
+def test_filters_patterns_and_feature_maps_give_a_numbered_tile_each(drawn, tmp_path):
+    kernel = np.zeros((3, 3, 2, 10), np.float32)
+    kernel[0, 0, :, 4] = [1.0, 3.0]  # filter 4: its corner the mean of its two inputs, 2
+    plots.filters(kernel, tmp_path / "f.png", "conv2d")
+    plots.patterns(np.zeros((3, 5, 5, 1)), tmp_path / "p.png", "conv2d_1")
+    maps = np.arange(2 * 2 * 9, dtype=np.float32).reshape(2, 2, 9)
+    plots.feature_maps(np.zeros((4, 4, 1)), [("conv", maps)], tmp_path / "fm.png", "what it sees", channels=3)
+    filters, patterns, feature_maps = drawn
+    assert filters._suptitle.get_text() == "conv2d: 10 learned 3x3 filters (bright = positive weight)"
+    drawn_filters = [a for a in filters.axes if a.get_images()]
+    assert [a.get_title() for a in drawn_filters] == [str(i) for i in range(10)]
+    assert len(filters.axes) == 16  # two rows of 8, the last six blank
+    tile = np.asarray(drawn_filters[4].get_images()[0].get_array())
+    assert tile[0, 0] == 1.0 and tile.max() == 1.0 and tile[1:, :].max() == 0.0  # 2 scaled to 1, the rest 0
+    assert patterns._suptitle.get_text() == "conv2d_1: the input pattern that most excites each of its 3 filters"
+    assert [a.get_title() for a in patterns.axes] == ["0", "1", "2"]
+    rows = [[a.get_title() for a in feature_maps.axes[r * 3 : r * 3 + 3]] for r in range(2)]
+    assert rows == [["input", "", ""], ["conv[0]", "1", "2"]]
+    for column in range(3):
+        shown = np.asarray(feature_maps.axes[3 + column].get_images()[0].get_array())
+        np.testing.assert_array_equal(shown, maps[..., column])
