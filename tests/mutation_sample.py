@@ -35,9 +35,9 @@ NO_MUTANT = "no-such-mutant"
 
 
 def package_of(name: str) -> str:
-    """ "cnnlab.engine.loop.x_fit__mutmut_3" -> "engine"; a top-level module -> "cnnlab"."""
-    parts = module_of(name).split(".")
-    return parts[1] if len(parts) > 2 else "cnnlab"
+    """ "cnnlab.engine.loop.x_fit__mutmut_3" -> "engine", and a package's own `__init__`:
+    "cnnlab.data.x_load_arrays__mutmut_1" -> "data"."""
+    return module_of(name).split(".")[1]
 
 
 def statuses() -> dict[str, str]:
