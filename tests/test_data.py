@@ -499,3 +499,26 @@ def test_a_cifar_tarball_is_read_past_its_other_members_and_one_without_batches_
     assert arrays.x_train.shape == (2, 32, 32, 3) and arrays.y_test.tolist() == [3, 1]
     with pytest.raises(DataError, match=r"^c.tar.gz: no CIFAR batches inside$"):
         read_cifar_tarball(tarball(others), "c.tar.gz", "labels", {})
+
+
+def test_keras_own_download_gets_a_timeout_and_leaves_the_default_as_it_was(monkeypatch):
+    """A closed network must fail within a minute, not hang: Keras' download runs under a
+    socket timeout of 60 s, and the process's own default comes back after, even on failure."""
+    import socket
+
+    import keras
+
+    seen = []
+
+    def load_data():
+        seen.append(socket.getdefaulttimeout())
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", load_data)
+    socket.setdefaulttimeout(7.0)
+    try:
+        with pytest.raises(OSError, match="network unreachable"):
+            builtin.fetch_with_keras("fashion_mnist", None)
+        assert seen == [60] and socket.getdefaulttimeout() == 7.0
+    finally:
+        socket.setdefaulttimeout(None)
