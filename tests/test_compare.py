@@ -214,3 +214,18 @@ def test_targets_resolve_to_runs_by_folder_by_name_and_by_a_folder_of_runs(tmp_p
     assert resolved(["two"]) == [two.path]
     assert sorted(resolved([str(runs)])) == sorted([one.path, two.path])
     assert unevaluated.path not in resolved([str(runs)])
+
+
+def test_a_damaged_run_in_a_folder_is_skipped_but_one_named_is_refused(tmp_path):
+    """A folder of runs is compared with the damaged ones skipped (and said); a run the user
+    named is refused, since skipping it would compare fewer runs than asked for."""
+    from cnnlab.reporting.compare import rows_of
+
+    full_run(tmp_path / "runs", "good")
+    broken = full_run(tmp_path / "runs", "broken")
+    (broken.path / "manifest.json").write_text("{")
+    rows, skipped = rows_of([str(tmp_path / "runs")], tmp_path / "runs")
+    assert [row.label for row in rows] == ["good/20261122-101500"]
+    assert len(skipped) == 1 and skipped[0].startswith(f"skipped {broken}: ")
+    with pytest.raises(RunError, match="manifest.json"):
+        rows_of([str(broken.path), str(tmp_path / "runs" / "good" / "20261122-101500")], tmp_path / "runs")

@@ -306,14 +306,20 @@ def test_no_source_at_all_says_where_to_put_the_files(monkeypatch, tmp_path):
     def offline(name, cache):
         raise OSError("network unreachable")
 
-    monkeypatch.setitem(builtin.FETCHERS, "cifar10", [("a closed network", offline)])
+    def silent(name, cache):
+        raise TimeoutError()  # no message: its kind is the reason
+
+    monkeypatch.setitem(builtin.FETCHERS, "cifar10", [("a closed network", offline), ("a mirror", silent)])
     notes = []
     with pytest.raises(DataError) as caught:
         builtin.load_builtin("cifar10", notify=notes.append, environ={"KERAS_HOME": str(tmp_path)})
     assert notes == [
         "cifar10: no verified local copy; trying a closed network",
         "cifar10: a closed network failed (network unreachable)",
+        "cifar10: no verified local copy; trying a mirror",
+        "cifar10: a mirror failed (TimeoutError)",
     ]
+    assert "(a closed network: network unreachable; a mirror: TimeoutError)" in str(caught.value)
     assert "network unreachable" in str(caught.value) and "CNNLAB_DATA" in str(caught.value)
     assert "cifar-10-python.tar.gz" in str(caught.value)
 

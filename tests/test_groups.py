@@ -217,7 +217,10 @@ def test_a_group_from_python_is_the_same_as_from_the_command(groups):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["--seeds", "1,1,2"], "seed 1 is given twice"),
+        (
+            ["--seeds", "1,1,2"],
+            "--seeds: seed 1 is given twice — give distinct seeds from 0 to 4294967295, such as 1,2,3",
+        ),
         (["--seeds", "1,x"], "is not a list of whole numbers"),
         (["--repeat", "2", "--seeds", "1,2"], "not both"),
         (["--repeat", "2", "--resume", "tiny"], "--resume continues one run"),

@@ -194,14 +194,14 @@ def test_the_grad_cam_picture_shows_the_input_its_map_and_the_two_overlaid(drawn
 
 
 def test_filters_patterns_and_feature_maps_give_a_numbered_tile_each(drawn, tmp_path):
-    kernel = np.zeros((3, 3, 2, 10), np.float32)
+    kernel = np.zeros((3, 2, 2, 10), np.float32)  # 3 rows, 2 columns
     kernel[0, 0, :, 4] = [1.0, 3.0]  # filter 4: its corner the mean of its two inputs, 2
     plots.filters(kernel, tmp_path / "f.png", "conv2d")
     plots.patterns(np.zeros((3, 5, 5, 1)), tmp_path / "p.png", "conv2d_1")
     maps = np.arange(2 * 2 * 9, dtype=np.float32).reshape(2, 2, 9)
     plots.feature_maps(np.zeros((4, 4, 1)), [("conv", maps)], tmp_path / "fm.png", "what it sees", channels=3)
     filters, patterns, feature_maps = drawn
-    assert filters._suptitle.get_text() == "conv2d: 10 learned 3x3 filters (bright = positive weight)"
+    assert filters._suptitle.get_text() == "conv2d: 10 learned 3x2 filters (bright = positive weight)"
     drawn_filters = [a for a in filters.axes if a.get_images()]
     assert [a.get_title() for a in drawn_filters] == [str(i) for i in range(10)]
     assert len(filters.axes) == 16  # two rows of 8, the last six blank
