@@ -99,8 +99,7 @@ def load_image_folder(root: Path, image_size, color_mode: str, test_split: float
 
 
 def _hold_out(x, y, fraction: float, seed: int):
-    if not 0 < fraction < 1:
-        raise DataError("this image folder has no test/ folder: set data.test_split between 0 and 1")
+    """`fraction` of the examples held out at random (the schema keeps it between 0 and 1)."""
     order = np.random.default_rng(seed).permutation(len(x))
     cut = len(x) - max(1, round(len(x) * fraction))
     return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]

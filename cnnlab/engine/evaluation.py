@@ -135,7 +135,7 @@ def evaluate_run(
     if data in SPLITS:
         x, y, labels, raw = _split(load_splits(cfg, info.num_classes, preprocessing, notify, environ), data)
     else:
-        x, y, labels, raw = _other_data(cfg, data, preprocessing, info, notify, environ)
+        x, y, labels, raw = _other_data(cfg, data, preprocessing, info, environ)
     if tuple(model.input_shape[1:]) != tuple(x.shape[1:]):
         raise DataError(
             f"{data}: examples of shape {x.shape[1:]} do not fit the model's input {tuple(model.input_shape[1:])}"
@@ -166,14 +166,15 @@ def _split(splits: Splits, name: str):
     return x, y, labels.astype(np.int64), x  # the gallery shows model inputs (rescaled for display)
 
 
-def _other_data(cfg: LocatedConfig, path: str, preprocessing: Preprocessing, info: DatasetInfo, notify, environ):
-    """The test split of the data set at `path`, prepared as the run's own data was."""
+def _other_data(cfg: LocatedConfig, path: str, preprocessing: Preprocessing, info: DatasetInfo, environ):
+    """The test split of the data set at `path` (a file or folder: nothing to fetch, nothing to
+    tell), prepared as the run's own data was."""
     if not Path(path).exists():
         raise ConfigError(f"--data {path}: not a split ({', '.join(SPLITS)}) and no such file or folder")
     other = LocatedConfig.model_validate(
         {**cfg.model_dump(mode="json"), "data": {**cfg.data.model_dump(mode="json"), "dataset": path}}
     )
-    arrays = load_arrays(other, notify, environ)
+    arrays = load_arrays(other, environ=environ)
     if arrays.y_test.size and arrays.y_test.max() >= info.num_classes:
         raise DataError(f"{path}: labels go up to {arrays.y_test.max()}, the model knows {info.num_classes} classes")
     y = encode_labels(arrays.y_test, label_form(cfg.train.loss), info.num_classes)

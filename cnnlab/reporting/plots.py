@@ -186,7 +186,9 @@ def _blend(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
 
 
 def _nearest(source: int, target: int) -> np.ndarray:
-    return np.minimum((np.arange(target) + 0.5) * source / target, source - 1).astype(int)
+    """The source index nearest each target pixel's centre. The last centre, (target - 0.5) *
+    source / target, is below `source`, so its whole part is at most source - 1: always in range."""
+    return ((np.arange(target) + 0.5) * source / target).astype(int)
 
 
 HEAT_ALPHA = 0.45  # how much of an overlay is the heat map
