@@ -22,6 +22,12 @@ def summary(target: str | None, overrides: tuple[str, ...], runs_dir: Path, as_j
 
     TARGET is a config file or a run folder (or a config name: its newest run); without it,
     the newest run in --runs-dir.
+
+    \b
+    Examples:
+      cnnlab summary configs/mnist_baseline.yaml
+      cnnlab summary configs/mnist_baseline.yaml --set model.layers.4.Dense.units=256
+      cnnlab summary mnist_baseline --json           # its newest run, for scripts
     """
     import cnnlab.api as api
 
@@ -74,6 +80,11 @@ def check(configs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
     data set's shape and splits.
 
     Exits 0 only if every CONFIG passes.
+
+    \b
+    Examples:
+      cnnlab check configs/*.yaml
+      cnnlab check configs/mnist_baseline.yaml --set train.batch_size=64
     """
     import cnnlab.api as api
 
@@ -91,16 +102,22 @@ def check(configs: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
         sys.exit(2)
 
 
-@cli.group()
+@cli.group(short_help="Show configs after inheritance and overrides (config show).")
 def config() -> None:
     """Look at configs after inheritance and overrides."""
 
 
-@config.command("show")
+@config.command("show", short_help="Print a config as train reads it: base merged, --set applied, defaults.")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @set_option
 def config_show(config_path: Path, overrides: tuple[str, ...]) -> None:
-    """Print the fully resolved YAML (base: merged, --set applied, defaults filled in)."""
+    """Print the fully resolved YAML (base: merged, --set applied, defaults filled in).
+
+    \b
+    Examples:
+      cnnlab config show configs/mnist_dropout.yaml     # with what it inherits from its base
+      cnnlab config show configs/mnist_baseline.yaml --set train.epochs=2
+    """
     import cnnlab.api as api
 
     click.echo(api.config_yaml(config_path, overrides=list(overrides)), nl=False)

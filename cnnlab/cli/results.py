@@ -33,6 +33,12 @@ def evaluate(run: str | None, runs_dir: Path, checkpoint: str, data: str) -> Non
     """Evaluate a run (default: the newest) and rewrite its metrics, predictions and report.
 
     RUN is a run folder, or a config name for its newest run.
+
+    \b
+    Examples:
+      cnnlab evaluate mnist_baseline
+      cnnlab evaluate mnist_baseline --checkpoint last --data val
+      cnnlab evaluate mnist_baseline --data ~/data/my_digits    # another data set's test split
     """
     import cnnlab.api as api
     from cnnlab.storage.folders import RunFolder
@@ -229,7 +235,14 @@ def predict(
     run: str, images: tuple[str, ...], runs_dir: Path, top: int, invert: bool, convert: bool, as_json: bool
 ) -> None:
     """Classify IMAGES (PNG/JPEG files or folders) with a run's best checkpoint, or with a model
-    written by cnnlab export (a SavedModel folder, a .tflite or an .onnx file)."""
+    written by cnnlab export (a SavedModel folder, a .tflite or an .onnx file).
+
+    \b
+    Examples:
+      cnnlab predict mnist_baseline digit.png
+      cnnlab predict mnist_baseline photos/ --convert --invert   # dark ink on light paper
+      cnnlab predict runs/mnist_baseline/export/model.tflite digit.png --json
+    """
     import cnnlab.api as api
 
     results = api.predict(run, images, top=top, convert=convert, invert=invert, runs_dir=runs_dir)
@@ -242,7 +255,7 @@ def predict(
         out.print(f"{result['file']}: {result['predicted']}   ({ranked})", markup=False)
 
 
-@cli.command(short_help="Draw a run's filters and feature maps.")
+@cli.command(short_help="Draw what a run learned: filters, feature maps, Grad-CAM, patterns.")
 @click.argument("run", required=False)
 @runs_dir_option
 @click.option("--image", type=click.Path(dir_okay=False, path_type=Path), help="An image file to look at.")
@@ -281,10 +294,10 @@ def visualize(
 
     \b
     Examples:
-      cnnlab visualize mnist_baseline --index 7                  filters and feature maps
-      cnnlab visualize mnist_baseline --gradcam --index 7        where it looks (gradcam.png)
+      cnnlab visualize mnist_baseline --index 7                   # filters and feature maps
+      cnnlab visualize mnist_baseline --gradcam --index 7         # where it looks (gradcam.png)
       cnnlab visualize mnist_baseline --gradcam --image 3.png --class 8
-      cnnlab visualize mnist_baseline --patterns --layer conv2d  what each filter responds to
+      cnnlab visualize mnist_baseline --patterns --layer conv2d   # what each filter responds to
     """
     if image is not None and index is not None:
         raise click.UsageError("give --image or --index, not both")

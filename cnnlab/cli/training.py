@@ -71,7 +71,7 @@ def train(
       cnnlab train configs/mnist_*.yaml --set train.epochs=2
       cnnlab train configs/mnist_fast.yaml --repeat 3   # seeds 42, 43, 44: mean, sd, interval
       cnnlab train --resume mnist_baseline          # after Ctrl-C
-      cnnlab train --resume mnist_fast --epochs 4   # a finished run, 2 epochs more
+      cnnlab train --resume mnist_fast --epochs 4   # a finished run, trained on to 4 epochs
 
     \b
     On two machines (runtime.distribute: data_parallel), one process on each:
@@ -215,14 +215,19 @@ def _number(value, digits: int) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "-"
 
 
-@cli.group(short_help="List or fetch the built-in data sets.")
+@cli.group(short_help="List the built-in data sets (data list), or fetch one (data fetch).")
 def data() -> None:
     """List the built-in data sets, or fetch and verify one ahead of training."""
 
 
 @data.command("list")
 def data_list() -> None:
-    """Name, shape, classes, and where each data set would come from."""
+    """Name, shape, classes, and where each data set would come from.
+
+    \b
+    Example:
+      cnnlab data list
+    """
     from rich.table import Table
 
     import cnnlab.api as api
@@ -235,11 +240,17 @@ def data_list() -> None:
     console().print(table)
 
 
-@data.command("fetch")
+@data.command("fetch", short_help="Find or download a data set, verify its SHA-256, keep it in the cache.")
 @click.argument("name", type=click.Choice(["mnist", "fashion_mnist", "cifar10", "cifar100"]))
 @click.option("--path", "data_path", help="A folder or file holding the data set's files.")
 def data_fetch(name: str, data_path: str | None) -> None:
-    """Find or download NAME, verify every file's SHA-256, and keep it in Keras' cache."""
+    """Find or download NAME, verify every file's SHA-256, and keep it in Keras' cache.
+
+    \b
+    Examples:
+      cnnlab data fetch mnist
+      cnnlab data fetch fashion_mnist --path ~/Downloads/fashion   # files you downloaded
+    """
     import cnnlab.api as api
 
     arrays = api.fetch(name, data_path, progress=progress())
