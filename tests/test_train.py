@@ -39,7 +39,8 @@ def test_run_folder_holds_every_file_of_the_design(trained):
     run, _, result = trained
     assert all((run / name).exists() for name in DESIGN_FILES), sorted(p.name for p in run.iterdir())
     assert not [p.name for p in run.iterdir() if ".tmp" in p.name]
-    assert f"report: {run / 'report.md'}" in result.output
+    assert f"report: {run / 'report.html'}" in result.output  # the page a person opens
+    assert "trained 3 epochs in " in result.output
 
 
 def test_history_has_one_row_per_epoch(trained):

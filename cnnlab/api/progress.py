@@ -84,9 +84,10 @@ class Progress:
             f"test ({test.get('checkpoint')} from epoch {test.get('best_epoch')}, "
             f"{test.get('examples')} examples): {scores}"
         )
+        epochs = manifest.get("epochs_completed")
         self.say(
-            f"trained {manifest.get('epochs_completed')} epochs in {timing.get('train_seconds')} s "
-            f"({timing.get('images_per_second')} images/s); report: {run.report}"
+            f"trained {epochs} epoch{'' if epochs == 1 else 's'} in {timing.get('train_seconds')} s "
+            f"({timing.get('images_per_second')} images/s); report: {run.path / run.REPORT_HTML}"
         )
 
 

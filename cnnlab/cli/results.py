@@ -130,7 +130,7 @@ def compare(
     \b
     Examples:
       cnnlab compare mnist_baseline mnist_dropout
-      cnnlab compare runs --report compare       # then open compare/compare.html
+      cnnlab compare runs --report runs/compare   # then open runs/compare/compare.html
       cnnlab compare runs/mnist_baseline/*-x3 runs/mnist_dropout/*-x3 --json
     """
     import json
