@@ -130,6 +130,7 @@ def test_a_stop_leaves_the_run_interrupted_and_resume_finishes_it(tmp_path):
     with pytest.raises(cnnlab.Interrupted, match="resume with") as caught:
         cnnlab.train(config, runs_dir=runs_dir, progress=False)
     stopped = cnnlab.load_run(caught.value.run)
+    assert str(caught.value).endswith(f"resume with: cnnlab.resume({str(stopped.path)!r})")  # the call, not a flag
     assert stopped.status == "interrupted" and 1 <= len(stopped.history) < 3
     done = len(stopped.history)
     resumed = stopped.resume(progress=False)

@@ -120,3 +120,33 @@ def test_config_error_shows_no_traceback_unless_debug(run_cli, write):
 def test_python_dash_m_runs_the_cli():
     done = subprocess.run([sys.executable, "-m", "cnnlab", "--version"], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0 and "cnnlab" in done.stdout
+
+
+@pytest.mark.processes
+def test_a_hint_names_cnnlab_as_this_shell_can_start_it(tmp_path):
+    """`make train` runs .venv/bin/cnnlab without putting it on the PATH: a hint that said
+    `cnnlab ...` would be 'command not found' when pasted. Started by its path, the hint names
+    that path (relative to where the user is); with cnnlab on the PATH, plain `cnnlab`. The
+    command the first hint names then runs, from the same folder and PATH."""
+    import os
+    from pathlib import Path
+
+    program = Path(sys.executable).parent / "cnnlab"
+    relative = os.path.relpath(program, REPO)
+    said = {}
+    for path in ("/usr/bin:/bin", f"{program.parent}:/usr/bin:/bin"):
+        done = subprocess.run(
+            [relative, "summary", "--runs-dir", str(tmp_path / "none")],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "PATH": path},
+        )
+        assert done.returncode == 2, done.stderr
+        said[path] = done.stderr.split("train one first: ")[1].split()[0]
+    # .venv/bin/cnnlab here; an environment outside the folder, by its whole path
+    assert list(said.values()) == [str(program) if relative.startswith("..") else relative, "cnnlab"]
+    again = subprocess.run(
+        [said["/usr/bin:/bin"], "--version"], capture_output=True, text=True, cwd=REPO, env={"PATH": "/usr/bin:/bin"}
+    )
+    assert again.returncode == 0 and again.stdout.startswith("cnnlab")

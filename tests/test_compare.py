@@ -128,11 +128,12 @@ def test_a_failed_run_is_refused_with_its_failure_and_an_unevaluated_one_with_a_
     with pytest.raises(RunError) as caught:
         run_row(unevaluated)
     assert str(caught.value) == (
-        f"{unevaluated}: metrics.json is missing — was this run evaluated? try: cnnlab evaluate {unevaluated}"
+        f"{unevaluated}: metrics.json is missing — was this run evaluated? "
+        f"try: cnnlab.load_run({str(unevaluated.path)!r}).evaluate()"  # from Python, the Python call
     )
     no_manifest = RunFolder(tmp_path / "empty")
     no_manifest.path.mkdir()
-    with pytest.raises(RunError, match=r"manifest.json is missing — was this run evaluated\? try: cnnlab evaluate"):
+    with pytest.raises(RunError, match=r"manifest.json is missing — was this run evaluated\? try: cnnlab.load_run\("):
         run_row(no_manifest)
 
 

@@ -258,7 +258,7 @@ def test_a_group_stopped_in_its_second_run_resumes_to_three_completed_runs(tmp_p
             time.sleep(0.02)
 
     threading.Thread(target=stop_in_the_second_run, daemon=True).start()
-    with pytest.raises(cnnlab.Interrupted, match="resume the group with: cnnlab train --resume") as caught:
+    with pytest.raises(cnnlab.Interrupted, match=r"resume the group with: cnnlab.resume\('") as caught:
         cnnlab.train(config, repeat=3, runs_dir=runs, progress=False)
     (group,) = caught.value.runs
     summary = group.summary

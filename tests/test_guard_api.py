@@ -167,3 +167,15 @@ def test_an_annotation_in_words():
     ]
     assert describe(typing.Literal["best", "last"]) == "one of 'best', 'last'"
     assert describe("Forward") == "a Forward"  # an annotation left as text: its text
+
+
+def test_an_image_of_another_size_is_refused_with_the_python_argument_from_python(run, run_cli, trained, tmp_path):
+    """The same mistake from Python and from the shell, each told its own way on."""
+    from PIL import Image
+
+    Image.new("L", (9, 9)).save(tmp_path / "nine.png")
+    with pytest.raises(cnnlab.DataError) as raised:
+        run.predict([tmp_path / "nine.png"])
+    assert str(raised.value).endswith("the model takes 8x8 — resize it, or pass convert=True")
+    result = run_cli("predict", trained[0], tmp_path / "nine.png")
+    assert result.exit_code != 0 and "resize it, or pass --convert" in result.stderr

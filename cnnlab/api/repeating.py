@@ -18,6 +18,7 @@ from cnnlab.api.progress import Progress
 from cnnlab.api.trainer import train_config
 from cnnlab.config import LocatedConfig, load_config
 from cnnlab.errors import ConfigError, Interrupted, Problem, RunFailed
+from cnnlab.hints import next_step
 from cnnlab.reporting.groups import group_markdown, group_summary, in_words
 from cnnlab.runtime.processes import PeerLost
 from cnnlab.runtime.startup import start_keras
@@ -107,8 +108,11 @@ def resume_group(path: Path, runs_dir: Path, show: Progress) -> Path:
     members = group.summary["runs"]
     group.require_runs(
         members,
-        hint=f"put it back, or train the group anew: cnnlab train {group.config_file} --seeds "
-        + ",".join(str(m["seed"]) for m in members),
+        hint="put it back, or train the group anew: "
+        + next_step(
+            f"cnnlab train {group.config_file} --seeds {','.join(str(m['seed']) for m in members)}",
+            f"cnnlab.train({str(group.config_file)!r}, seeds={[m['seed'] for m in members]})",
+        ),
     )
     done = sum(m["status"] == "completed" for m in members)
     show.say(f"resuming the group {group}: {done} of {len(members)} runs completed")
@@ -142,9 +146,8 @@ def _train_members(cfg: LocatedConfig, group: GroupFolder, members: list[dict], 
             member.update(run=error.run and Path(error.run).name, status="interrupted")
             record("interrupted")
             what = error.problems[0].message.split(" — ")[0] if error.problems else "interrupted"
-            stopped = Interrupted(
-                f"{what} (seed {member['seed']}) — resume the group with: cnnlab train --resume {group}", run=error.run
-            )
+            again = next_step(f"cnnlab train --resume {group}", f"cnnlab.resume({str(group)!r})")
+            stopped = Interrupted(f"{what} (seed {member['seed']}) — resume the group with: {again}", run=error.run)
             stopped.runs = [group.path]
             raise stopped from None
         except (RunFailed, PeerLost) as error:

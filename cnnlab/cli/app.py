@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from cnnlab.errors import CnnlabError
+from cnnlab.hints import speaking_to_the_shell
 from cnnlab.version import __version__
 
 SET_HELP = "Override a config key, e.g. --set train.epochs=2 --set model.layers.4.Dense.units=256."
@@ -44,7 +45,8 @@ class CnnlabGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with speaking_to_the_shell():  # hints name command lines, as this shell runs them
+                return super().invoke(ctx)
         except CnnlabError as error:
             if (ctx.obj or {}).get("debug"):
                 raise

@@ -9,6 +9,7 @@ import click
 
 from cnnlab.cli.app import cli, console, progress, runs_dir_option, set_option
 from cnnlab.errors import ConfigError
+from cnnlab.hints import program
 
 _SHOWN = 10  # trials in the closing table
 
@@ -187,4 +188,4 @@ def _print_summary(out, search) -> None:
     out.print(f"best: trial {best['trial']}, {cfg.search.objective} {best['score']:.4f}{spread}", markup=False)
     out.print(f"trials: {folder.file(folder.TRIALS_MD)}", markup=False)
     out.print(f"TensorBoard: tensorboard --logdir {folder.tensorboard}", markup=False)
-    out.print(f"train the winner: cnnlab train {folder.file(folder.BEST)}", markup=False)
+    out.print(f"train the winner: {program()} train {folder.file(folder.BEST)}", markup=False)

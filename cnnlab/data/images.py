@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.errors import DataError
+from cnnlab.hints import next_step
 
 # The suffixes Keras' own image_dataset_from_directory reads.
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -46,13 +47,13 @@ def read_image(path: Path, input_shape: tuple, *, convert: bool, invert: bool = 
         if image.size != (width, height):
             raise DataError(
                 f"{path}: image is {image.size[0]}x{image.size[1]}, the model takes "
-                f"{width}x{height} — resize it, or pass --convert"
+                f"{width}x{height} — resize it, or pass {next_step('--convert', 'convert=True')}"
             )
         if grey != (channels == 1):
             want = "greyscale" if channels == 1 else "colour"
             raise DataError(
                 f"{path}: image is {'greyscale' if grey else 'colour'} ({image.mode}), the "
-                f"model takes {want} — convert it, or pass --convert"
+                f"model takes {want} — convert it, or pass {next_step('--convert', 'convert=True')}"
             )
     image = image.convert(_PIL_MODE[channels])
     if image.size != (width, height):

@@ -11,6 +11,7 @@ import yaml
 
 from cnnlab.config import LocatedConfig, load_config
 from cnnlab.errors import ConfigError, Problem, RunError
+from cnnlab.hints import next_step
 from cnnlab.storage.folders import RunFolder
 from cnnlab.storage.lookup import find_run
 
@@ -73,8 +74,11 @@ def _check_files(run: RunFolder, cfg: LocatedConfig) -> None:
     if history and not run.has_backup() and (problem := run.unreadable("last")):
         raise RunError(
             f"{run}: {problem}, and the run goes on from its last epoch's model and optimizer — "
-            f"train a new run with the epochs you want: cnnlab train {run.config_file} --epochs "
-            f"{cfg.train.total_epochs}"
+            "train a new run with the epochs you want: "
+            + next_step(
+                f"cnnlab train {run.config_file} --epochs {cfg.train.total_epochs}",
+                f"cnnlab.train({str(run.config_file)!r}, overrides={{'train.epochs': {cfg.train.total_epochs}}})",
+            )
         )
 
 
@@ -88,7 +92,11 @@ def _check_extension(run: RunFolder, saved: LocatedConfig, cfg: LocatedConfig) -
         raise ConfigError(
             Problem(
                 f"{run}: this run already completed all its {done} epochs — nothing to resume",
-                hint=f"to train it further, ask for more: cnnlab train --resume {run} --epochs {2 * done}",
+                hint="to train it further, ask for more: "
+                + next_step(
+                    f"cnnlab train --resume {run} --epochs {2 * done}",
+                    f"cnnlab.resume({str(run)!r}, epochs={2 * done})",
+                ),
             )
         )
     if saved.train.fine_tune is not None or cfg.train.fine_tune is not None:

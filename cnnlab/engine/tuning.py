@@ -40,6 +40,7 @@ from cnnlab.engine.search_chief import serve
 from cnnlab.engine.search_worker import WAIT_SECONDS, Connection, lost_chief
 from cnnlab.engine.tensorboard import trial_logging
 from cnnlab.errors import Interrupted, RunError
+from cnnlab.hints import next_step
 from cnnlab.model.build import compiled_model
 from cnnlab.model.compiling import schedule_mismatch
 from cnnlab.reporting.trials import short, summarise
@@ -115,9 +116,11 @@ def _interrupted(tuner) -> Interrupted:
     """Ctrl-C: how many trials are kept, and how to go on."""
     cfg, folder, hypermodel, _ = tuner.cnnlab
     finished = summarise(cfg, folder, tuner.oracle.trials, hypermodel.dimensions)["finished"]
-    return Interrupted(
-        f"search interrupted after {finished} finished trial(s) — resume with: cnnlab tune --resume {folder}"
-    )
+    return Interrupted(f"search interrupted after {finished} finished trial(s) — resume with: {_again(folder)}")
+
+
+def _again(folder) -> str:
+    return next_step(f"cnnlab tune --resume {folder}", f"cnnlab.tune(resume={str(folder)!r})")
 
 
 def _finished(tuner) -> dict:
@@ -188,7 +191,7 @@ def _serve(tuner, role: Chief, notify) -> dict:
     except KeyboardInterrupt:
         raise _interrupted(tuner) from None
     except RunError as error:
-        raise RunError(f"{error} — the finished trials are kept; resume with: cnnlab tune --resume {folder}") from None
+        raise RunError(f"{error} — the finished trials are kept; resume with: {_again(folder)}") from None
     return _finished(tuner)
 
 

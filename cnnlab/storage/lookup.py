@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from cnnlab.errors import ConfigError, Problem, RunError, did_you_mean
+from cnnlab.hints import next_step
 from cnnlab.storage.folders import GroupFolder, RunFolder
 
 _STAMP = re.compile(r"^(\d{8}-\d{6})(?:-(\d+))?$")
@@ -43,7 +44,8 @@ def find_run(target: str | None, runs_dir: Path, checkpoint: str | None = None) 
     if target is None:
         runs = list_runs(runs_dir)
         if not runs:
-            raise ConfigError(f"no runs in {runs_dir}/ yet — train one first: cnnlab train configs/mnist_baseline.yaml")
+            first = next_step("cnnlab train configs/mnist_baseline.yaml", "cnnlab.train('configs/mnist_baseline.yaml')")
+            raise ConfigError(f"no runs in {runs_dir}/ yet — train one first: {first}")
         return newest(runs)
     path = Path(target)
     if RunFolder(path).config_file.is_file():
