@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: train test test-fast test-durations bench-quick lint mutation lock clean-venv
+.PHONY: train train-new test test-fast test-durations bench-quick lint mutation lock clean-venv
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,20 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,export,jax]'
 	touch $@
 
+# The baseline; run again after a Ctrl-C (or a kill), it goes on with that run from its last
+# finished epoch. `make train-new` starts a new run whatever the last one did. (TRAIN_CONFIG and
+# RUNS_DIR are for the test of this target: the config's file name is its name.)
+TRAIN_CONFIG ?= configs/mnist_baseline.yaml
+RUNS_DIR ?= runs
+STOPPED_RUN = $(shell $(BIN)/python -c "import cnnlab; r = [x for x in cnnlab.runs('$(RUNS_DIR)') if x.name == '$(basename $(notdir $(TRAIN_CONFIG)))'][-1:]; print(r[0].path if r and r[0].status in ('interrupted', 'running') else '')" 2>/dev/null)
+# cnnlab's own message ends a Ctrl-C: make, stopped by it too, adds no "Error 130" line.
+train train-new: export CNNLAB_INTERRUPTED_EXIT_CODE = 0
 train: $(BIN)/.installed
-	$(BIN)/cnnlab train configs/mnist_baseline.yaml
+	$(if $(STOPPED_RUN),@echo "going on with the stopped run $(STOPPED_RUN) (make train-new starts a new one)")
+	$(BIN)/cnnlab train $(if $(STOPPED_RUN),--resume $(STOPPED_RUN),$(TRAIN_CONFIG)) --runs-dir $(RUNS_DIR)
+
+train-new: $(BIN)/.installed
+	$(BIN)/cnnlab train $(TRAIN_CONFIG) --runs-dir $(RUNS_DIR)
 
 # The whole suite on both cores (pytest-xdist; tests/README.md says how to keep tests safe side
 # by side). pytest exits 5 when it collects no tests; that is not a failure of the code under test.

@@ -385,3 +385,38 @@ def test_a_backup_cut_short_by_a_kill_gives_way_to_the_one_before(tmp_path):
     partial.save_weights(tmp_path / "backup" / "latest.weights.h5")
     history = _small_model().fit(x, y, epochs=3, verbose=0, callbacks=[Backup(RunFolder(tmp_path), phase=0)])
     assert history.epoch == [1, 2]  # epoch 1's backup, then epochs 2 and 3: only the cut epoch again
+
+
+@pytest.mark.processes
+def test_make_train_stopped_goes_on_from_the_printed_hint_and_from_make_train_again(tmp_path):
+    """A newcomer's first hour: `make train`, Ctrl-C in epoch 2 (to make and cnnlab, as a
+    terminal sends it), the printed command pasted into the same shell (no cnnlab on the PATH),
+    Ctrl-C again, then `make train` once more: it goes on and completes, no epoch trained twice,
+    and no make error line under cnnlab's own message."""
+    (tmp_path / "slow.yaml").write_text(SLOW.replace("epochs: 3", "epochs: 4"))
+    runs, env = tmp_path / "runs", {**os.environ, "PATH": "/usr/bin:/bin"}
+    make = ["make", "--no-print-directory", "-C", str(REPO), "train"]
+    make += [f"TRAIN_CONFIG={tmp_path / 'slow.yaml'}", f"RUNS_DIR={runs}"]
+
+    def ctrl_c_once(command, rows: int, **how) -> str:
+        started = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   env=env, start_new_session=True, **how)  # fmt: skip
+        history = lambda: list(runs.glob("slow/*/history.csv"))  # noqa: E731
+        wait_until(lambda: history() and len(history()[0].read_text().splitlines()) > rows, started)
+        os.killpg(started.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches make and its child
+        return started.communicate(timeout=60)[0]
+
+    first = ctrl_c_once(make, 1)
+    assert "make: ***" not in first and "interrupted after 1 of 4 epochs" in first
+    hint = first.split("resume with: ")[1].splitlines()[0]
+    assert hint.split()[0] == os.path.relpath(Path(sys.executable).parent / "cnnlab", REPO) or hint.startswith("/")
+    second = ctrl_c_once(hint, 2, shell=True, cwd=REPO)  # pasted into the same shell
+    assert "interrupted after 2 of 4 epochs" in second, second
+    (run,) = runs.glob("slow/*")
+    rows = (run / "history.csv").read_text().splitlines()
+    last = subprocess.run(make, capture_output=True, text=True, env=env)
+    assert last.returncode == 0, last.stdout + last.stderr
+    assert f"going on with the stopped run {run}" in last.stdout
+    assert (run / "history.csv").read_text().splitlines()[: len(rows)] == rows  # kept byte for byte
+    assert [r["epoch"] for r in csv.DictReader((run / "history.csv").open())] == ["1", "2", "3", "4"]
+    assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
