@@ -389,7 +389,7 @@ CASES = {
     "image_folder without a path": lambda t: (
         ["check", config(t, ("dataset: synthetic", "dataset: image_folder"))],
         2,
-        ["c.yaml:3 data.dataset", "needs data.path"],
+        ["c.yaml:3 data.dataset", "image_folder needs data.path — add path: folder/with/one/sub-folder/per/class"],
     ),
     "limit leaves no validation examples": lambda t: (
         ["check", config(t, ("dataset: synthetic", "dataset: synthetic\n  limit: 4\n  validation_split: 0.1"))],

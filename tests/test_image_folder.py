@@ -154,7 +154,13 @@ model:
         ("Rescaling: {scale: 1.0}", "null", "", "MobileNetV2", "Input size must be at least 32x32"),
         ("Resizing: {height: 32, width: 32}", "imagenet", "", "MobileNetV2", "pretrained weights take 3 channels"),
         ("Resizing: {height: 32, width: 32}", "null", ", alpah: 0.35", "alpah", "did you mean alpha?"),
-        ("Resizing: {height: 32, width: 32}", "missing.h5", "", "weights", "no weights file missing.h5"),
+        (
+            "Resizing: {height: 32, width: 32}",
+            "missing.h5",
+            "",
+            "weights",
+            "no weights file missing.h5 — give imagenet, null or a .h5 file",
+        ),
     ],
     ids=["too-small", "one-channel", "argument-typo", "no-weights-file"],
 )

@@ -544,3 +544,15 @@ def test_compare_json_and_compare_md_of_two_runs_against_their_records_and_scipy
         [first, "-", f"{p:.3g}"],
         [second, f"{p:.3g}", "-"],
     ]
+
+
+def test_the_top_classes_of_a_sigmoid_head_are_its_two_classes_with_p_and_1_minus_p():
+    """One sigmoid unit says p for class 1, so class 0 has 1 - p: what `cnnlab predict` ranks."""
+    from cnnlab.engine.predict import ranked
+
+    results = ranked(["a.png", "b.png"], np.array([[0.3], [0.9]]), ["cat", "dog"], top=2)
+    assert [r["predicted"] for r in results] == ["cat", "dog"]
+    assert [[(t["class"], round(t["probability"], 6)) for t in r["top"]] for r in results] == [
+        [("cat", 0.7), ("dog", 0.3)],
+        [("dog", 0.9), ("cat", 0.1)],
+    ]

@@ -276,3 +276,19 @@ def test_a_live_process_of_this_machine_owns_its_run_and_is_not_disturbed(tmp_pa
     finally:
         child.kill()
         child.wait()
+
+
+def test_runs_started_in_one_second_are_ordered_by_their_suffix():
+    """create_run_folder names the second run of a second `<stamp>-1`: it is newer than the
+    plain `<stamp>`, and `-10` newer than `-9` (numbers, not text)."""
+    from cnnlab.storage.lookup import run_sort_key
+
+    names = ["20261205-101500-10", "20261205-101500", "20261205-101459-3", "20261205-101500-1", "20261205-101500-9"]
+    ordered = sorted(names, key=lambda name: run_sort_key(Path(name)))
+    assert ordered == [
+        "20261205-101459-3",
+        "20261205-101500",
+        "20261205-101500-1",
+        "20261205-101500-9",
+        "20261205-101500-10",
+    ]

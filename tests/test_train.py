@@ -138,7 +138,8 @@ def test_data_error_after_the_run_folder_exists_marks_the_run_failed(run_cli, wr
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "failed" and "test labels run from 0 to 5" in manifest["failure"]
     evaluate = run_cli("evaluate", "--runs-dir", runs)  # nothing trained: it must not pick this run
-    assert evaluate.exit_code == 1 and "the run failed before its first checkpoint" in evaluate.stderr
+    assert evaluate.exit_code == 1
+    assert f"the run failed before its first checkpoint: {data}: test labels run from 0 to 5" in evaluate.stderr
 
 
 def test_evaluate_without_a_run_passes_over_a_newer_failed_one(run_cli, trained_copy):

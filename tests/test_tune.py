@@ -127,6 +127,13 @@ def test_repeats_and_confirm_train_each_trial_with_two_seeds_then_the_best_two_w
     ranked = sorted(rows, key=lambda row: -float(row["val_accuracy_mean"]))
     winner, runner_up = (row["trial"] for row in ranked)
     assert f"the winner (trial {winner}) against the runner-up (trial {runner_up}): " in result.stdout
+    for place, row in enumerate(ranked, 1):  # each confirmed trial announced with its place
+        assert (
+            f"[{place} of 2] trial {row['trial']} (val_accuracy {float(row['val_accuracy_mean']):.4f})" in result.stdout
+        )
+    for row in rows:  # each trial's line gives its mean and its spread over the seeds
+        line = f"trial {row['trial']}: val_accuracy {float(row['val_accuracy_mean']):.4f} ± "
+        assert line + f"{float(row['val_accuracy_sd']):.4f} over 2 seeds" in result.stdout
     for row in ranked:
         (group,) = (runs / f"search-trial{row['trial']}").glob("*-x3")
         summary = json.loads((group / "group.json").read_text())
