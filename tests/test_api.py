@@ -96,6 +96,7 @@ def test_compare_gives_the_command_lines_pairs(run, runs_dir, run_cli):
     assert (
         repr(comparison) == f"Comparison(2 runs, 1 pairs, best {best.label} (accuracy {best.metrics['accuracy']:.4f}))"
     )
+    assert repr(cnnlab.Comparison([], [], "accuracy")) == "Comparison(0 runs, 0 pairs)"  # one made by hand, empty
     page = comparison._repr_html_()
     assert "McNemar" in page and page.count("data:image/png;base64,") >= 2
 

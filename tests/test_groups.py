@@ -309,3 +309,34 @@ def test_compare_groups_as_csv_and_markdown_from_the_command_and_from_python(run
     compared = cnnlab.compare(list(groups))
     assert repr(compared) == "GroupComparison(2 groups, 1 pairs)"
     assert compared.markdown() == (tmp_path / "g.md").read_text()
+
+
+def test_a_group_of_one_completed_run_has_no_interval_and_a_group_missing_a_run_is_refused(run_cli, groups, tmp_path):
+    """One score has no spread: its row leaves the interval empty rather than inventing one.
+    A group whose run folder was deleted is refused, saying how to go on."""
+    import shutil
+
+    from cnnlab.reporting.compare_groups import GroupRow
+
+    one = {"mean": 0.9, "sd": None, "low": None, "high": None, "n": 1, "values": [0.9]}
+    row = GroupRow(None, "tiny/x1", "tiny", [42], [None], {"accuracy": one}, {"mean": 1.5}, 151)
+    assert row.values("accuracy") == ["tiny/x1", 1, 151, 0.9, None, "", 1.5]
+
+    copy = tmp_path / "runs" / "tiny"
+    shutil.copytree(groups[0].parent, copy)
+    a, b = (copy / group.name for group in groups)
+    shutil.rmtree(copy / json.loads((a / "group.json").read_text())["runs"][1]["run"])
+    result = run_cli("compare", a, b)
+    assert result.exit_code != 0 and "put it back, or compare the runs that are left as single runs" in result.stderr
+
+
+@pytest.mark.trains
+def test_a_group_whose_runs_fail_records_each_as_failed_and_itself_incomplete(run_cli, write, tmp_path):
+    """A learning rate of 1e30 makes every seed's loss NaN: each run fails, the next seed
+    still trains, and group.json says so run by run; the command exits 1."""
+    config = write("nan.yaml", TINY.replace("name: adam, learning_rate: 0.003", "name: sgd, learning_rate: 1.0e+30"))
+    result = run_cli("train", config, "--repeat", "2", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 1, result.output
+    (summary,) = (json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/*-x2/group.json"))
+    assert [(m["seed"], m["status"]) for m in summary["runs"]] == [(42, "failed"), (43, "failed")]
+    assert summary["status"] == "incomplete" and all(m["run"] for m in summary["runs"])

@@ -85,7 +85,7 @@ class WeightHistograms(keras.callbacks.Callback):
                 for weight in layer.weights:
                     buckets = histogram_buckets(keras.ops.convert_to_numpy(weight))
                     tf.summary.write(
-                        f"{weight.path.replace(':', '_')}/histogram",
+                        f"{weight.path}/histogram",  # Keras 3 paths hold no ':' ("sequential/conv2d/kernel")
                         tf.constant(buckets, tf.float64),
                         step=epoch,
                         metadata=description,
