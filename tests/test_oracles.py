@@ -257,6 +257,23 @@ def test_history_epoch_seconds_against_a_callbacks_clock(edge):
     assert rows[2]["epoch_seconds"] < intervals[0][1] - intervals[0][0]  # epoch 1 (with tracing) is longer
 
 
+def test_history_validation_scores_are_those_of_the_checkpoints_on_the_validation_split(edge):
+    """Keras computes an epoch's val_ scores with the weights the epoch ended with: best.keras
+    (the best epoch's) and last.keras (the last's) must score exactly those rows of history.csv
+    on the run's validation split, by Keras' predict and scikit-learn."""
+    from cnnlab.data import load_splits
+
+    run, cfg, _, _ = edge
+    splits = load_splits(cfg, CLASSES)
+    rows, best = _history(run), _metrics(run)["best_epoch"]
+    for checkpoint, row in (("best.keras", rows[best - 1]), ("last.keras", rows[-1])):
+        probabilities = keras.saving.load_model(run / checkpoint).predict(splits.x_val, verbose=0)
+        labels = splits.y_val.argmax(axis=1) if splits.y_val.ndim == 2 else splits.y_val
+        assert row["val_accuracy"] == pytest.approx(float((probabilities.argmax(axis=1) == labels).mean()), abs=1e-6)
+        assert row["val_loss"] == pytest.approx(log_loss(labels, probabilities, labels=range(CLASSES)), rel=1e-4)
+    assert len(splits.x_val) == 60  # 20 % of the 300 training images, as the config says
+
+
 def test_manifest_counts_and_timings_against_the_data_and_the_clock(edge):
     run, cfg, intervals, took = edge
     manifest, rows = _manifest(run), _history(run)
