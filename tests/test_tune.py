@@ -14,7 +14,7 @@ import pytest
 from cnnlab.config import load_config
 from cnnlab.errors import ConfigError, Interrupted
 from cnnlab.storage.lookup import list_runs
-from tests.conftest import TINY_DATA, TINY_MODEL
+from tests.conftest import TINY_DATA, TINY_MODEL, markdown_tables
 from tests.test_faults import ctrl_c_reaches_the_children  # noqa: F401  (fixture: Ctrl-C reaches children)
 
 SEARCH = (
@@ -71,6 +71,31 @@ def test_a_search_writes_one_row_per_trial_and_a_best_yaml_that_trains(run_cli, 
         assert (folder / "tensorboard" / row["trial"] / "execution0").is_dir()  # scalars and HParams
     best = max(rows, key=lambda row: float(row["val_accuracy"]))
     assert f"best: trial {best['trial']}, val_accuracy {float(best['val_accuracy']):.4f}" in result.stdout
+    # trials.md, cell by cell, from Keras Tuner's own trial.json, the highest score first
+    kept = {
+        row["trial"]: json.loads((folder / "tuner" / f"trial_{row['trial']}" / "trial.json").read_text())
+        for row in rows
+    }
+    table = markdown_tables((folder / "trials.md").read_text())[None]
+    assert table[0] == ["trial", "status", "3.Dense.units", "0.Conv2D.filters", "learning_rate", "val_accuracy"] + [
+        "best epoch",
+        "epochs",
+        "seconds",
+    ]
+    order = sorted(kept, key=lambda trial: -kept[trial]["score"])
+    assert [cells[0] for cells in table[1:]] == order
+    for cells in table[1:]:
+        trial = kept[cells[0]]
+        values = trial["hyperparameters"]["values"]
+        assert cells[1:8] == [
+            trial["status"].lower(),
+            str(values["model.layers.3.Dense.units"]),
+            str(values["model.layers.0.Conv2D.filters"]),
+            f"{values['train.optimizer.learning_rate']:.4g}",
+            f"{trial['score']:.4f}",
+            str(trial["best_step"] + 1),
+            "2",
+        ]
 
     winner = load_config(folder / "best.yaml")
     assert winner.search is None and winner.name == "search-tuned"
