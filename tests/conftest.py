@@ -103,6 +103,34 @@ def build_shipped(path: Path):
     return build_model(cfg, dataset_info(cfg, missing_ok=True), pretrained=False)
 
 
+class _WhatFixturesReach:
+    """For mutmut's stats run (`make mutation`): the code a shared fixture's setup reaches (a
+    session's trained run, a module's edge run) counts as reached by every test that uses the
+    fixture, not only by the first one, which sets it up. Without it, a mutant in the report code
+    that only the shared run calls would be tested by that first test alone."""
+
+    def __init__(self):
+        from mutmut.state import state  # only loaded under mutmut
+
+        self.state, self.reached = state, collections.defaultdict(set)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef, request):
+        before = set(self.state()._stats)
+        yield
+        self.reached[fixturedef.argname] |= self.state()._stats - before
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item, nextitem):
+        for name in item.fixturenames:
+            self.state()._stats |= self.reached.get(name, set())
+
+
+def pytest_configure(config):
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        config.pluginmanager.register(_WhatFixturesReach(), "what-fixtures-reach")
+
+
 def pytest_collection_modifyitems(items):
     """Tests that start processes first, then those that train, then the rest: under `make
     test`, an idle worker takes the end of the other's list (worksteal), so the end should be
