@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import textwrap
 from collections.abc import Callable
+from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -90,6 +91,38 @@ def markdown_tables(text: str) -> dict[str, list[list[str]]]:
         elif line.startswith("|") and not re.fullmatch(r"\|(---\|)+", line):
             tables.setdefault(heading, []).append([cell.strip() for cell in line.strip("|").split("|")])
     return tables
+
+
+class _Tables(HTMLParser):
+    """The cells of every <table> of a page, in order: [[header cells], [row cells], ...]."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def html_tables(text: str) -> list[list[list[str]]]:
+    parser = _Tables()
+    parser.feed(text)
+    return parser.tables
 
 
 def build_shipped(path: Path):

@@ -15,7 +15,7 @@ from PIL import Image
 import cnnlab
 from cnnlab.config import load_config
 from cnnlab.data import load_arrays
-from tests.conftest import REPO
+from tests.conftest import REPO, html_tables
 from tests.test_faults import SLOW, ctrl_c_after_the_first_epoch
 
 CONFIG = {
@@ -188,4 +188,8 @@ def test_tune_returns_its_trials_and_the_winning_config(runs_dir):
     assert [row["status"] for row in search.trials] == ["COMPLETED", "COMPLETED"] and search.best in search.trials
     assert search.best_config["train"]["batch_size"] == search.best["train.batch_size"]
     assert search.best_config["name"] == "search-tuned" and search.best_config["search"] is None
-    assert "<table>" in search._repr_html_() and repr(search).startswith("Search(")
+    assert repr(search).startswith("Search(")
+    (table,) = html_tables(search._repr_html_())
+    scores = sorted((row["score"] for row in search.trials), reverse=True)  # val_accuracy: the highest first
+    assert table[0][-3:] == ["val_accuracy", "epochs", "seconds"]
+    assert [cells[-3] for cells in table[1:]] == [f"{score:.4f}" for score in scores]

@@ -19,7 +19,6 @@ import json
 import re
 import threading
 import time
-from html.parser import HTMLParser
 from pathlib import Path
 
 import keras
@@ -31,7 +30,7 @@ from sklearn.metrics import confusion_matrix, log_loss, precision_recall_fscore_
 
 from cnnlab.config import load_config
 from cnnlab.data import load_arrays
-from tests.conftest import markdown_tables
+from tests.conftest import html_tables, markdown_tables
 
 pytestmark = pytest.mark.trains  # the module's runs train once, in its fixtures
 
@@ -139,38 +138,6 @@ def _history(run: Path) -> list[dict]:
     lines = (run / "history.csv").read_text().splitlines()
     names = lines[0].split(",")
     return [dict(zip(names, map(float, line.split(",")))) for line in lines[1:]]
-
-
-class _Tables(HTMLParser):
-    """The cells of every <table> of a page, in order: [[header cells], [row cells], ...]."""
-
-    def __init__(self):
-        super().__init__()
-        self.tables: list[list[list[str]]] = []
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr":
-            self.tables[-1].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None:
-            self.tables[-1][-1].append("".join(self._cell).strip())
-            self._cell = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
-
-
-def _html_tables(text: str) -> list[list[list[str]]]:
-    parser = _Tables()
-    parser.feed(text)
-    return parser.tables
 
 
 def _expected_tables(oracle: dict, names: list[str]) -> dict[str, list[list[str]]]:
@@ -307,7 +274,7 @@ def test_report_html_tables_cell_by_cell(edge):
     run, cfg, _, _ = edge
     oracle, names = _oracle(run, cfg), _metrics(run)["class_names"]
     expected = _expected_tables(oracle, names)
-    results, per_class, confused, model = _html_tables((run / "report.html").read_text())[:4]
+    results, per_class, confused, model = html_tables((run / "report.html").read_text())[:4]
     assert results == expected["Results"] and per_class == expected["Per class"] and model == expected["Model"]
     _same_confused(confused, oracle, names)
 
