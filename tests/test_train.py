@@ -491,3 +491,21 @@ def test_a_schedule_sized_for_another_run_length_is_pointed_out(run_cli, write, 
 
     assert "CosineDecay spans 1,004 steps but this run takes 22: it stops before its end" in train_with(1000)
     assert "CosineDecay spans" not in train_with(18)
+
+
+@pytest.mark.trains
+def test_a_run_records_the_sha256_of_the_data_file_it_read(run_cli, write, tmp_path):
+    """The manifest names what was read, so that a result can be traced to its data: the
+    SHA-256 of the .npz, by hashlib here."""
+    import hashlib
+
+    data = tmp_path / "d.npz"
+    rng = np.random.default_rng(0)
+    np.savez(data, x_train=rng.integers(0, 255, (24, 8, 8), np.uint8), y_train=np.arange(24) % 3,
+             x_test=rng.integers(0, 255, (6, 8, 8), np.uint8), y_test=np.arange(6) % 3)  # fmt: skip
+    config = write("t.yaml", TINY.replace("dataset: synthetic", f"dataset: {data}").replace("  synthetic: {", "  # {"))
+    result = run_cli("train", config, "--set", "train.epochs=1", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    (run,) = list_runs(tmp_path / "runs")
+    recorded = json.loads((run / "manifest.json").read_text())["data"]["checksums"]
+    assert recorded == {"d.npz": hashlib.sha256(data.read_bytes()).hexdigest()}
