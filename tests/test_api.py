@@ -193,3 +193,10 @@ def test_tune_returns_its_trials_and_the_winning_config(runs_dir):
     scores = sorted((row["score"] for row in search.trials), reverse=True)  # val_accuracy: the highest first
     assert table[0][-3:] == ["val_accuracy", "epochs", "seconds"]
     assert [cells[-3] for cells in table[1:]] == [f"{score:.4f}" for score in scores]
+
+
+def test_a_dict_config_without_a_name_is_called_notebook():
+    """A mapping typed in a notebook needs no name: its runs go to runs/notebook/."""
+    unnamed = {key: value for key, value in CONFIG.items() if key != "name"}
+    assert cnnlab.summary(unnamed).name == "notebook"
+    assert cnnlab.summary(unnamed, overrides={"name": "mine"}).name == "mine"

@@ -283,7 +283,7 @@ def test_runs_started_in_one_second_are_ordered_by_their_suffix():
     plain `<stamp>`, and `-10` newer than `-9` (numbers, not text)."""
     from cnnlab.storage.lookup import run_sort_key
 
-    names = ["20261205-101500-10", "20261205-101500", "20261205-101459-3", "20261205-101500-1", "20261205-101500-9"]
+    names = ["20261205-101500-10", "20261205-101500-1", "20261205-101459-3", "20261205-101500", "20261205-101500-9"]
     ordered = sorted(names, key=lambda name: run_sort_key(Path(name)))
     assert ordered == [
         "20261205-101459-3",
