@@ -102,8 +102,10 @@ def test_compared_curves_draw_each_runs_validation_metric_by_epoch(drawn, tmp_pa
         "epoch",
         "accuracy",
     )
-    assert _lines(axis) == {"a": ([1, 2], [0.4, 0.5]), "b": ([1], [0.7])}
-    assert [t.get_text() for t in axis.get_legend().get_texts()] == ["a", "b"]
+    # a run without validation data is drawn with its training accuracy, and its legend says so
+    assert _lines(axis) == {"a": ([1, 2], [0.4, 0.5]), "b (training: no validation data)": ([1], [0.7])}
+    assert [t.get_text() for t in axis.get_legend().get_texts()] == ["a", "b (training: no validation data)"]
+    assert [line.get_linestyle() for line in axis.get_lines()] == ["-", "--"]  # and its line is dashed
 
 
 @pytest.mark.parametrize("spread", [(1e3, 1e5), (10.0, 40.0)], ids=["decades", "one decade"])

@@ -280,8 +280,11 @@ def compared_curves(histories: dict[str, list[dict]], metric: str, path: Path) -
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(7, 4.2))
     for label, history in histories.items():
-        key = f"val_{metric}" if history and f"val_{metric}" in history[0] else metric
-        axis.plot([int(r["epoch"]) for r in history], [r.get(key) for r in history], marker="o", label=label)
+        validated = bool(history) and f"val_{metric}" in history[0]
+        key = f"val_{metric}" if validated else metric
+        shown = label if validated else f"{label} (training: no validation data)"  # say what the line is
+        style = "-" if validated else "--"
+        axis.plot([int(r["epoch"]) for r in history], [r.get(key) for r in history], style, marker="o", label=shown)
     axis.set(title=f"validation {metric} per epoch", xlabel="epoch", ylabel=metric)
     axis.xaxis.get_major_locator().set_params(integer=True)
     axis.grid(alpha=0.3)
