@@ -164,7 +164,7 @@ def test_group_md_and_the_groups_compare_md_cell_by_cell_against_each_runs_recor
                 f"{statistics.mean(records[g]):.4f}",
                 f"{statistics.stdev(records[g]):.4f}",
                 _t_interval(records[g], 1.0, 4),
-                f"{statistics.mean(seconds_of[g]):.4f}",
+                f"{statistics.mean(seconds_of[g]):.2f}",
             ]
             for g in (best, other)
         ),

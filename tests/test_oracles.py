@@ -507,7 +507,7 @@ def test_compare_json_and_compare_md_of_two_runs_against_their_records_and_scipy
             f"{parameters:,}",
             f"{macs:,}",
             str(len(_history(path))),
-            f"{timing['train_seconds']:.4f}",
+            f"{timing['train_seconds']:.2f}",  # to the hundredth, as recorded
             f"{timing['images_per_second']:.1f}",
             f"{loss:.4f}",
             f"{oracle['accuracy']:.4f}",

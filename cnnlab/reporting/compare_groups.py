@@ -26,6 +26,7 @@ import numpy as np
 from cnnlab.errors import RunError
 from cnnlab.reporting import plots
 from cnnlab.reporting.compare_report import write_pages
+from cnnlab.reporting.report import seconds
 from cnnlab.scores import interval_text, mcnemar_exact, welch
 from cnnlab.storage.folders import GroupFolder, RunFolder
 
@@ -200,6 +201,11 @@ def header(metric: str) -> list[str]:
     return [c if c not in ("mean", "sd") else f"test {metric} {c}" for c in COLUMNS]
 
 
+def _with_seconds(values: list) -> list:
+    """A row as the page shows it: its last column, the mean training seconds, to the hundredth."""
+    return [*values[:-1], seconds(values[-1])]
+
+
 def group_blocks(rows: list[GroupRow], pairs: list[GroupPair], metric: str, pictures: list) -> list:
     """The comparison as (kind, payload) blocks, for compare.md and compare.html."""
     seeds = sorted({len(row.runs) for row in rows})
@@ -210,7 +216,7 @@ def group_blocks(rows: list[GroupRow], pairs: list[GroupPair], metric: str, pict
             f"Each group is one config trained with several seeds. Sorted by mean test {metric}, best first; "
             "sd is the standard deviation over the seeds, the interval the mean's (Student's t).",
         ),
-        ("table", (header(metric), [row.values(metric) for row in rows])),
+        ("table", (header(metric), [_with_seconds(row.values(metric)) for row in rows])),
     ]
     blocks += [("image", picture) for picture in pictures]
     if pairs:

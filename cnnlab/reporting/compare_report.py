@@ -17,7 +17,7 @@ from pathlib import Path
 from cnnlab.fileio import write_atomic
 from cnnlab.reporting import plots
 from cnnlab.reporting.compare import COLUMNS, PairTest, RunRow
-from cnnlab.reporting.report import to_html, to_markdown
+from cnnlab.reporting.report import seconds, to_html, to_markdown
 from cnnlab.scores import accuracy_interval, interval_text
 from cnnlab.storage.folders import RunFolder
 
@@ -81,7 +81,13 @@ def short_labels(rows: list[RunRow]) -> dict[RunFolder, str]:
 def build_blocks(rows: list[RunRow], tests: list[PairTest], metric: str, pictures: list[tuple[str, str]]) -> list:
     """The report's content as (kind, payload) blocks, rows already sorted by `metric`."""
     labels = short_labels(rows)
-    table = [[labels[row.run], *row.values()[1:], accuracy_interval_text(row.metrics)] for row in rows]
+    table = []
+    for row in rows:
+        _, parameters, macs, epochs, _, per_second, loss, accuracy = row.values()
+        table.append(
+            [labels[row.run], parameters, macs, epochs, seconds(row.train_seconds), per_second, loss, accuracy]
+            + [accuracy_interval_text(row.metrics)]
+        )
     best = rows[0]
     blocks = [
         ("h1", f"Comparison of {len(rows)} runs"),

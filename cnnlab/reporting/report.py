@@ -32,6 +32,15 @@ def cell(value) -> str:
     return "" if value is None else str(value)
 
 
+def seconds(value) -> str:
+    """Seconds to the hundredth, as they are recorded ("7.05"), not with `cell`'s four places.
+
+    >>> seconds(7.05), seconds(1234.5), seconds(None)
+    ('7.05', '1,234.50', '')
+    """
+    return f"{value:,.2f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else cell(value)
+
+
 def _where(device: dict) -> str:
     """'cpu', or 'gpu (jax, data_parallel: 2 processes, 8 devices)' for a distributed run."""
     details = [device["backend"]] if device.get("backend", "tensorflow") != "tensorflow" else []
@@ -92,7 +101,7 @@ def build_blocks(
                 f"{data.get('dataset', '?')} from {data.get('origin', '?')}: "
                 f"{cell(data.get('train_examples'))} training, {cell(data.get('validation_examples'))} validation "
                 f"and {cell(data.get('test_examples'))} test examples. Training took "
-                f"{cell(timing.get('train_seconds'))} s ({cell(timing.get('images_per_second'))} images/s)."
+                f"{seconds(timing.get('train_seconds'))} s ({cell(timing.get('images_per_second'))} images/s)."
             ),
         ),
     ]
