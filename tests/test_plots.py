@@ -88,6 +88,8 @@ def test_learning_curves_draw_each_metric_for_training_and_validation_by_epoch(d
     assert _lines(loss) == {"training": ([1, 2], [0.9, 0.5]), "validation": ([1, 2], [1.0, 0.7])}
     assert _lines(accuracy) == {"training": ([1, 2], [0.6, 0.8]), "validation": ([1, 2], [0.55, 0.7])}
     assert _lines(alone) == {"training": ([1], [0.4])}  # no validation series, no seconds panel
+    assert alone.get_xlim() == (0.5, 1.5) and loss.get_xlim() == (0.5, 2.5)  # whole epochs, room at the ends
+    assert list(alone.get_xticks()) == [1] and list(loss.get_xticks()) == [1, 2]
 
 
 def test_compared_curves_draw_each_runs_validation_metric_by_epoch(drawn, tmp_path):

@@ -56,11 +56,22 @@ def learning_curves(history: list[dict], path: Path, title: str = "") -> bytes:
         if f"val_{name}" in history[0]:
             axis.plot(epochs, [row.get(f"val_{name}") for row in history], marker="o", label="validation")
         axis.set(title=name.replace("_", " "), xlabel="epoch", ylabel=name)
+        _epoch_axis(axis, epochs)
         axis.grid(alpha=0.3)
         axis.legend()
-        axis.xaxis.get_major_locator().set_params(integer=True)
     figure.suptitle(title or "learning curves")
     return _save(figure, path)
+
+
+def _epoch_axis(axis, epochs: list[int]) -> None:
+    """Whole epochs, half an epoch of room at each end: one epoch is a dot above "1", not a dot
+    on an axis from 0.96 to 1.04."""
+    first, last = min(epochs, default=1), max(epochs, default=1)
+    axis.set_xlim(first - 0.5, last + 0.5)
+    if last - first < 12:
+        axis.set_xticks(range(first, last + 1))  # every epoch (a locator would add 0.6, 0.8, ...)
+    else:
+        axis.xaxis.get_major_locator().set_params(integer=True)
 
 
 def confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: str = "") -> bytes:
@@ -286,7 +297,7 @@ def compared_curves(histories: dict[str, list[dict]], metric: str, path: Path) -
         style = "-" if validated else "--"
         axis.plot([int(r["epoch"]) for r in history], [r.get(key) for r in history], style, marker="o", label=shown)
     axis.set(title=f"validation {metric} per epoch", xlabel="epoch", ylabel=metric)
-    axis.xaxis.get_major_locator().set_params(integer=True)
+    _epoch_axis(axis, [int(r["epoch"]) for history in histories.values() for r in history])
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     return _save(figure, path)
