@@ -45,6 +45,25 @@ def next_step(shell: str, python: str) -> str:
     return program() + shell.removeprefix("cnnlab") if shell.startswith("cnnlab ") else shell
 
 
+def resume_step(target, epochs: int | None = None) -> str:
+    """How to go on with a stopped run or group (`target`, its folder), or train a completed run
+    on to `epochs`: the one hint every resumable thing ends with.
+
+    >>> resume_step("runs/x/1", epochs=4)
+    "cnnlab.resume('runs/x/1', epochs=4)"
+    """
+    more = "" if epochs is None else f" --epochs {epochs}"
+    return next_step(
+        f"cnnlab train --resume {target}{more}",
+        f"cnnlab.resume({str(target)!r}{'' if epochs is None else f', epochs={epochs}'})",
+    )
+
+
+def evaluate_step(run) -> str:
+    """How to evaluate the run at folder `run` again (which rewrites its test records)."""
+    return next_step(f"cnnlab evaluate {run}", f"cnnlab.load_run({str(run)!r}).evaluate()")
+
+
 def program() -> str:
     """How to start this cnnlab from the current folder: `cnnlab` when that name on the PATH
     is the program that runs, else the path it was started by (`.venv/bin/cnnlab`), or

@@ -18,7 +18,7 @@ from cnnlab.api.progress import Progress
 from cnnlab.api.trainer import train_config
 from cnnlab.config import LocatedConfig, load_config
 from cnnlab.errors import ConfigError, Interrupted, Problem, RunFailed
-from cnnlab.hints import next_step
+from cnnlab.hints import next_step, resume_step
 from cnnlab.reporting.groups import group_markdown, group_summary, in_words
 from cnnlab.runtime.processes import PeerLost
 from cnnlab.runtime.startup import start_keras
@@ -146,8 +146,9 @@ def _train_members(cfg: LocatedConfig, group: GroupFolder, members: list[dict], 
             member.update(run=error.run and Path(error.run).name, status="interrupted")
             record("interrupted")
             what = error.problems[0].message.split(" — ")[0] if error.problems else "interrupted"
-            again = next_step(f"cnnlab train --resume {group}", f"cnnlab.resume({str(group)!r})")
-            stopped = Interrupted(f"{what} (seed {member['seed']}) — resume the group with: {again}", run=error.run)
+            stopped = Interrupted(
+                f"{what} (seed {member['seed']}) — resume the group with: {resume_step(group)}", run=error.run
+            )
             stopped.runs = [group.path]
             raise stopped from None
         except (RunFailed, PeerLost) as error:

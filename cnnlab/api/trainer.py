@@ -18,7 +18,7 @@ from cnnlab.api.configs import Config, Overrides, label, resolve
 from cnnlab.api.progress import Progress
 from cnnlab.config import LocatedConfig
 from cnnlab.errors import CnnlabError, ConfigError, Interrupted, Problem, RunFailed
-from cnnlab.hints import next_step
+from cnnlab.hints import resume_step
 from cnnlab.runtime.processes import PeerLost
 from cnnlab.runtime.startup import start_keras
 from cnnlab.storage.extension import Extension, begin
@@ -93,8 +93,7 @@ def _extension_stopped(error: BaseException, extension: Extension, epochs: int) 
     run = extension.run
     kept = Problem(
         f"{run} is as it was: completed, {run.manifest.get('epochs_completed')} epochs",
-        hint="go on with: "
-        + next_step(f"cnnlab train --resume {run} --epochs {epochs}", f"cnnlab.resume({str(run)!r}, epochs={epochs})"),
+        hint=f"go on with: {resume_step(run, epochs)}",
     )
     if isinstance(error, Interrupted):
         done = len(extension.copy.history)

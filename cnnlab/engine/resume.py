@@ -11,7 +11,7 @@ import yaml
 
 from cnnlab.config import LocatedConfig, load_config
 from cnnlab.errors import ConfigError, Problem, RunError
-from cnnlab.hints import next_step
+from cnnlab.hints import next_step, resume_step
 from cnnlab.storage.folders import RunFolder
 from cnnlab.storage.lookup import find_run
 
@@ -92,11 +92,7 @@ def _check_extension(run: RunFolder, saved: LocatedConfig, cfg: LocatedConfig) -
         raise ConfigError(
             Problem(
                 f"{run}: this run already completed all its {done} epochs — nothing to resume",
-                hint="to train it further, ask for more: "
-                + next_step(
-                    f"cnnlab train --resume {run} --epochs {2 * done}",
-                    f"cnnlab.resume({str(run)!r}, epochs={2 * done})",
-                ),
+                hint=f"to train it further, ask for more: {resume_step(run, 2 * done)}",
             )
         )
     if saved.train.fine_tune is not None or cfg.train.fine_tune is not None:

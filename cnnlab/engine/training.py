@@ -24,7 +24,7 @@ from cnnlab.engine.evaluation import assess
 from cnnlab.engine.loop import Role, fit
 from cnnlab.engine.plan import Plan
 from cnnlab.errors import CnnlabError, Interrupted, RunError
-from cnnlab.hints import next_step
+from cnnlab.hints import resume_step
 from cnnlab.model.compiling import schedule_mismatch
 from cnnlab.model.transfer import describe
 from cnnlab.runtime.backend import versions
@@ -128,8 +128,7 @@ def _recorded(planned: Plan, run: RunFolder, resume: bool, callbacks: list, noti
             if run.manifest.get("training_finished")
             else f"after {done} of {cfg.train.total_epochs} epochs"
         )
-        again = next_step(f"cnnlab train --resume {run}", f"cnnlab.resume({str(run)!r})")
-        raise Interrupted(f"interrupted {what} — resume with: {again}") from None
+        raise Interrupted(f"interrupted {what} — resume with: {resume_step(run)}") from None
     except Exception as error:  # a user-facing error or a bug: either way the run says it failed
         failure = str(error) if isinstance(error, CnnlabError) else f"{type(error).__name__}: {error}"
         run.update(status="failed", ended=_now(), failure=failure, epochs_completed=_epochs_done(run))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.errors import RunError
-from cnnlab.hints import next_step
+from cnnlab.hints import evaluate_step
 from cnnlab.reporting.report import to_markdown
 from cnnlab.scores import mcnemar_exact
 from cnnlab.storage.folders import RunFolder
@@ -81,9 +81,7 @@ def _targeted(targets: list[str], runs_dir: Path) -> list[tuple[RunFolder, bool]
 
 def run_row(run: RunFolder) -> RunRow:
     """What a run's manifest, test metrics and predictions say about it."""
-    hint = "was this run evaluated? try: " + next_step(
-        f"cnnlab evaluate {run}", f"cnnlab.load_run({str(run.path)!r}).evaluate()"
-    )
+    hint = f"was this run evaluated? try: {evaluate_step(run.path)}"
     manifest = run.require_manifest(hint)
     if manifest.get("status") == "failed" and not run.metrics_file().is_file():
         raise RunError(f"{run}: the run failed, so it has no test results to compare ({manifest.get('failure')})")

@@ -28,7 +28,7 @@ from cnnlab.config import LocatedConfig, load_config
 from cnnlab.data.prepare import Preprocessing
 from cnnlab.errors import Problem, RunError
 from cnnlab.fileio import read_json, remove_temporaries, write_atomic, write_json
-from cnnlab.hints import next_step
+from cnnlab.hints import evaluate_step
 
 _EDITED = "was it edited, or cut short by a full disk? Restore it from a backup of the run"
 _DAMAGED = "the run's record is damaged; its other files are intact"
@@ -188,16 +188,12 @@ class RunFolder(_Folder):
             with np.load(path) as stored:
                 found = {key: stored[key] for key in stored.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # cut short, or not ours
-            raise RunError(f"{path}: not a whole .npz file as cnnlab writes it — {self._evaluate_again()}") from None
+            raise RunError(
+                f"{path}: not a whole .npz file as cnnlab writes it — {evaluate_step(self.path)} writes it again"
+            ) from None
         if not {"y_true", "y_pred"} <= set(found):
-            raise RunError(f"{path}: has no y_true and y_pred — {self._evaluate_again()}")
+            raise RunError(f"{path}: has no y_true and y_pred — {evaluate_step(self.path)} writes it again")
         return found
-
-    def _evaluate_again(self) -> str:
-        return (
-            next_step(f"cnnlab evaluate {self.path}", f"cnnlab.load_run({str(self.path)!r}).evaluate()")
-            + " writes it again"
-        )
 
     def write_predictions(self, predictions: dict[str, np.ndarray], split: str = "test") -> None:
         buffer = io.BytesIO()
