@@ -125,6 +125,27 @@ def html_tables(text: str) -> list[list[list[str]]]:
     return parser.tables
 
 
+def mcnemar_by_scipy(right_a, right_b) -> tuple[int, int, float]:
+    """McNemar's exact test worked out without cnnlab: (examples only A gets right, only B gets
+    right, SciPy's two-sided binomial p of that split at 1/2; 1 when no example splits them)."""
+    from scipy import stats
+
+    only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
+    return only_a, only_b, stats.binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+
+
+def mcnemar_per_seed(runs_a, runs_b) -> list[float]:
+    """`mcnemar_by_scipy`'s p for each seed's pair of runs (run folders, in seed order), from
+    their predictions.npz."""
+    import numpy as np
+
+    found = []
+    for run_a, run_b in zip(runs_a, runs_b, strict=True):
+        pa, pb = (np.load(Path(run) / "predictions.npz") for run in (run_a, run_b))
+        found.append(mcnemar_by_scipy(pa["y_pred"] == pa["y_true"], pb["y_pred"] == pb["y_true"])[2])
+    return found
+
+
 def build_shipped(path: Path):
     """A shipped config's model as check builds it: without its photo folder or its ImageNet
     weights (neither is here), the same layers and shapes."""

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 from cnnlab.cli import cli
-from tests.conftest import TINY, markdown_tables, once_per_run
+from tests.conftest import TINY, markdown_tables, mcnemar_per_seed, once_per_run
 
 pytestmark = pytest.mark.trains
 
@@ -91,12 +91,7 @@ def test_compare_groups_json_gives_welch_p_and_mcnemar_per_seed(run_cli, groups)
     # McNemar per seed: the runs of one seed, A's against B's, on their shared test set
     groups_by_label = {g["group"]: g for g in report["groups"]}
     runs_a, runs_b = groups_by_label[pair["a"]]["runs"], groups_by_label[pair["b"]]["runs"]
-    expected_mcnemar = []
-    for run_a, run_b in zip(runs_a, runs_b):
-        pa, pb = (np.load(Path(run) / "predictions.npz") for run in (run_a, run_b))
-        right_a, right_b = pa["y_pred"] == pa["y_true"], pb["y_pred"] == pb["y_true"]
-        only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
-        expected_mcnemar.append(stats.binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0)
+    expected_mcnemar = mcnemar_per_seed(runs_a, runs_b)
     assert pair["p_mcnemar"] == pytest.approx(expected_mcnemar) and len(expected_mcnemar) == 3
     assert [m["seeds"] for m in pair["mcnemar"]] == [[42, 42], [43, 43], [44, 44]]
 
@@ -171,12 +166,7 @@ def test_group_md_and_the_groups_compare_md_cell_by_cell_against_each_runs_recor
     ]
     welch = stats.ttest_ind(records[best], records[other], equal_var=False)
     low, high = welch.confidence_interval(0.95)
-    mcnemar = []
-    for run_a, run_b in zip(_runs(best), _runs(other)):
-        pa, pb = (np.load(run / "predictions.npz") for run in (run_a, run_b))
-        right_a, right_b = pa["y_pred"] == pa["y_true"], pb["y_pred"] == pb["y_true"]
-        only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
-        mcnemar.append(stats.binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0)
+    mcnemar = mcnemar_per_seed(_runs(best), _runs(other))
     assert tables["Does the difference hold across seeds?"] == [
         ["A", "B", "difference (A - B)", "95 % interval", "Welch p", "McNemar p per seed pair"],
         [

@@ -30,7 +30,7 @@ from sklearn.metrics import confusion_matrix, log_loss, precision_recall_fscore_
 
 from cnnlab.config import load_config
 from cnnlab.data import load_arrays
-from tests.conftest import html_tables, markdown_tables
+from tests.conftest import html_tables, markdown_tables, mcnemar_by_scipy
 
 pytestmark = pytest.mark.trains  # the module's runs train once, in its fixtures
 
@@ -436,9 +436,9 @@ def test_compare_from_a_thread_against_scipy(from_a_thread, edge):
     for side in (pair.a, pair.b):
         with np.load(by_label[side] / "predictions.npz") as stored:
             right[side] = stored["y_pred"] == stored["y_true"]
-    only_a, only_b = int((right[pair.a] & ~right[pair.b]).sum()), int((~right[pair.a] & right[pair.b]).sum())
+    only_a, only_b, p = mcnemar_by_scipy(right[pair.a], right[pair.b])
     assert (pair.only_a, pair.only_b) == (only_a, only_b) and only_a + only_b > 0
-    assert pair.p_value == pytest.approx(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue, rel=1e-9, abs=0)
+    assert pair.p_value == pytest.approx(p, rel=1e-9, abs=0)
 
 
 def test_compare_rows_from_a_thread_are_each_runs_records(from_a_thread, edge):
@@ -515,11 +515,7 @@ def test_compare_json_and_compare_md_of_two_runs_against_their_records_and_scipy
         ]
 
     right = {path: oracles[path]["predicted"] == oracles[path]["y"] for path in ranked}
-    only_a, only_b = (
-        int((right[ranked[0]] & ~right[ranked[1]]).sum()),
-        int((~right[ranked[0]] & right[ranked[1]]).sum()),
-    )
-    p = stats.binomtest(only_a, only_a + only_b, 0.5).pvalue
+    only_a, only_b, p = mcnemar_by_scipy(right[ranked[0]], right[ranked[1]])
     (pair,) = compared["pairs"]
     assert (pair["a"], pair["b"]) == tuple(row["run"] for row in compared["runs"])
     assert (pair["only_a"], pair["only_b"]) == (only_a, only_b)
