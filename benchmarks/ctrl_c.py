@@ -56,9 +56,15 @@ def one_try(config: str, overrides: list[str], pause: float) -> tuple[float, flo
         return ended - sent, (said["said"] - sent) if "said" in said else None, (lines[-1] if lines else "")
 
 
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tries", type=int, default=20)
+    parser.add_argument("--tries", type=_at_least_one, default=20)
     parser.add_argument("--config", default="configs/mnist_baseline.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=["data.limit=6000"])
     parser.add_argument("--seed", type=int, default=0, help="for the pauses before each Ctrl-C")

@@ -66,11 +66,18 @@ def wilson(caught: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return centre - half, centre + half
 
 
+def _at_least_one(text: str) -> int:
+    """A whole number of at least 1, for argparse: a sample of 0 or fewer scores nothing."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-package", type=int, default=200)
+    parser.add_argument("--per-package", type=_at_least_one, default=200)
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--packages", nargs="+", default=list(PACKAGES))
+    parser.add_argument("--packages", nargs="+", choices=PACKAGES, default=list(PACKAGES))
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--recheck", action="store_true", help="test the sample's survivors again (after new tests)")
     args = parser.parse_args()

@@ -23,6 +23,6 @@ def main() -> None:
         cli(prog_name="cnnlab")
     except SystemExit as done:
         wanted = os.environ.get(INTERRUPTED_EXIT_CODE, "")
-        if done.code == 130 and wanted.isdigit():
+        if done.code == 130 and wanted.isdigit() and int(wanted) <= 255:  # an exit status is one byte
             sys.exit(int(wanted))
         raise
