@@ -101,3 +101,40 @@ def test_the_verdict_across_seeds_names_the_group_with_the_better_mean(metric):
     better, worse = ("A", "B") if "loss" in metric else ("B", "A")
     said = verdict(GroupPair("A", "B", welch(a, b), []), metric)
     assert said.startswith(f"{better} beats {worse} across seeds"), said
+
+
+def test_nine_runs_fold_into_one_line_per_winner_with_the_ties_folded(run_cli, tmp_path):
+    """At 20 runs the page had a 20x20 matrix of p-values and 190 verdict lines. Nine runs (36
+    pairs) on 200 shared examples: pairs of equal runs (b = c = 0, p = 1) and 30 pairs 30 or
+    more examples apart. Each winner gets one line naming whom it beats (SciPy's p), smallest p
+    first; the six ties are folded under one line; no matrix; the terminal lists the 30."""
+    from tests.conftest import mcnemar_by_scipy
+
+    counts = {"r0": 100, "r1": 100, "r2": 100, "r3": 130, "r4": 130, "r5": 160, "r6": 160, "r7": 190, "r8": 190}
+    right = {name: np.arange(200) < correct for name, correct in counts.items()}
+    for name, correct in right.items():
+        evaluated_run(tmp_path / "runs", name, correct, parameters=1000 * (1 + int(name[1])), seconds=10.0)
+    result = run_cli("compare", tmp_path / "runs", "--report", tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    markdown = (tmp_path / "report" / "compare.md").read_text()
+    assert "| p-value |" not in markdown
+    section = markdown[markdown.index("## Is the difference more than chance?") :]
+    lines = [line[2:] for line in section[: section.index("<details>")].splitlines() if line.startswith("- ")]
+    order = [
+        line.split(" | ")[0][2:] for line in markdown.splitlines() if line[2:4] in counts and line.startswith("| r")
+    ]
+    assert sorted(order) == sorted(counts) and [counts[name] for name in order] == sorted(counts.values())[::-1]
+    expected = []
+    for winner in order:  # best first, as the table; whom each beats, smallest p first
+        beaten = [(mcnemar_by_scipy(right[winner], right[other])[2], order.index(other), other) for other in order]
+        said = [f"{other} (p = {p:.3g})" for p, _, other in sorted(beaten) if counts[other] < counts[winner]]
+        if said:
+            expected.append(f"{winner} beats " + ", ".join(said))
+    assert lines == expected and len(lines) == 6  # r3..r8 beat someone
+    folded = section[section.index("<details>") : section.index("</details>")]
+    assert "<summary>6 of 36 pairs: no evidence of a difference</summary>" in folded
+    assert folded.count("no evidence of a difference (p = 1)") == 6
+    page = (tmp_path / "report" / "compare.html").read_text()
+    assert "<details><summary>6 of 36 pairs: no evidence of a difference</summary>" in page
+    assert "the 30 of 36 pairs that differ, smallest p first" in result.output
+    assert "6 more pairs: no evidence of a difference" in result.output

@@ -47,6 +47,8 @@ def evaluate(run: str | None, runs_dir: Path, checkpoint: str, data: str) -> Non
     metrics = target.evaluate(data, checkpoint=checkpoint, progress=progress())
     folder, out = RunFolder(target.path), console()
     out.print(evaluation_table(metrics, title=f"{folder}  ({metrics['checkpoint']}, {metrics['split']} split)"))
+    if metrics.get("caveat"):
+        out.print(f"note: {metrics['caveat']}", style="yellow", markup=False, soft_wrap=True)
     if metrics["split"] == "test":
         out.print(f"report: {folder.report} and {folder.REPORT_HTML}", markup=False)
     else:
@@ -181,12 +183,31 @@ def _show_runs(out, comparison, metric: str) -> None:
         table.add_row(*[cell(v) for v in row.values()])
     out.print(table)
     if comparison.pairs:
-        pairs = Table(title="McNemar's exact test (b: only A right, c: only B right)", title_justify="left")
-        for column in ("A", "B", "b", "c", "p"):
-            pairs.add_column(column, justify="left" if column in "AB" else "right")
-        for pair in comparison.pairs:
-            pairs.add_row(pair.a, pair.b, str(pair.only_a), str(pair.only_b), f"{pair.p_value:.4g}")
-        out.print(pairs)
+        _show_pairs(out, comparison.pairs)
+
+
+def _show_pairs(out, tests) -> None:
+    """Each pair's McNemar test; beyond a screenful of pairs, the ones that differ (smallest p
+    first) and a count of the rest, which --json and --report list."""
+    from rich.table import Table
+
+    from cnnlab.reporting.compare_report import PAIRS_UP_TO, significant
+
+    shown = tests
+    if len(tests) > PAIRS_UP_TO:
+        shown = sorted(filter(significant, tests), key=lambda pair: pair.p_value)
+    title = "McNemar's exact test (b: only A right, c: only B right)"
+    if shown is not tests:
+        title += f": the {len(shown)} of {len(tests)} pairs that differ, smallest p first"
+    pairs = Table(title=title, title_justify="left")
+    for column in ("A", "B", "b", "c", "p"):
+        pairs.add_column(column, justify="left" if column in "AB" else "right")
+    for pair in shown:
+        pairs.add_row(pair.a, pair.b, str(pair.only_a), str(pair.only_b), f"{pair.p_value:.4g}")
+    out.print(pairs)
+    if len(shown) < len(tests):
+        rest = len(tests) - len(shown)
+        out.print(f"{rest} more pairs: no evidence of a difference; all {len(tests)}: --json or --report DIR")
 
 
 def show_groups(out, comparison, metric: str) -> None:

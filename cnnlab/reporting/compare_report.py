@@ -22,6 +22,8 @@ from cnnlab.scores import accuracy_interval, interval_text
 from cnnlab.storage.folders import RunFolder
 
 SIGNIFICANCE = 0.05
+MATRIX_UP_TO = 8  # runs: a wider matrix of p-values runs off a page
+PAIRS_UP_TO = 10  # pairs read out one by one; beyond, one line per winner and the ties folded
 
 
 def pareto_front(points: dict[str, tuple[float, float]]) -> set[str]:
@@ -38,10 +40,39 @@ def pareto_front(points: dict[str, tuple[float, float]]) -> set[str]:
 
 def reading(test: PairTest) -> str:
     """McNemar's result in words: "B beats A: p = 0.003" or "no evidence of a difference"."""
-    if test.p_value < SIGNIFICANCE and test.only_a != test.only_b:
+    if significant(test):
         better, worse = (test.a, test.b) if test.only_a > test.only_b else (test.b, test.a)
         return f"{better} beats {worse}: p {_p_relation(test.p_value)}"
     return f"{test.a} and {test.b}: no evidence of a difference (p = {test.p_value:.3g})"
+
+
+def significant(test: PairTest) -> bool:
+    return test.p_value < SIGNIFICANCE and test.only_a != test.only_b
+
+
+def readings(tests: list[PairTest], order: list[str]) -> list:
+    """The pairs in words as blocks: each pair on its line while there are few; beyond
+    PAIRS_UP_TO, one line per run that beats others (in `order`, best first), and the pairs
+    without evidence of a difference folded under one line.
+
+    >>> tests = [PairTest("a", "b", 30, 2, 1e-7), PairTest("a", "c", 9, 7, 0.8)]
+    >>> readings(tests, ["a", "b", "c"])[0][1]
+    ['a beats b: p = 1e-07', 'a and c: no evidence of a difference (p = 0.8)']
+    """
+    if len(tests) <= PAIRS_UP_TO:
+        return [("list", [reading(test) for test in tests])]
+    beaten: dict[str, list[tuple[float, int, str]]] = {label: [] for label in order}
+    for test in filter(significant, tests):
+        better, worse = (test.a, test.b) if test.only_a > test.only_b else (test.b, test.a)
+        beaten[better].append((test.p_value, order.index(worse), f"{worse} (p {_p_relation(test.p_value)})"))
+    lines = [
+        f"{label} beats {', '.join(said for *_, said in sorted(worse))}" for label, worse in beaten.items() if worse
+    ]
+    ties = [reading(test) for test in tests if not significant(test)]
+    blocks = [("list", lines or ["no pair differs by more than chance"])]
+    if ties:
+        blocks.append(("details", (f"{len(ties)} of {len(tests)} pairs: no evidence of a difference", ties)))
+    return blocks
 
 
 def _p_relation(p: float) -> str:
@@ -50,10 +81,8 @@ def _p_relation(p: float) -> str:
 
 def accuracy_interval_text(metrics: dict) -> str:
     """The accuracy's 95 % interval as "0.9871 to 0.9913", from the counts in metrics.json."""
-    if not isinstance(metrics.get("correct"), int) or not isinstance(metrics.get("examples"), int):
-        return ""
-    low, high = accuracy_interval(metrics["correct"], metrics["examples"])
-    return interval_text({"low": low, "high": high})
+    found = _interval(metrics)
+    return interval_text({"low": found[0], "high": found[1]}) if found else ""
 
 
 def p_value_matrix(labels: list[str], tests: list[PairTest]) -> list[list]:
@@ -99,7 +128,6 @@ def build_blocks(rows: list[RunRow], tests: list[PairTest], metric: str, picture
         ),
         ("table", (["run", *COLUMNS[1:], "accuracy 95 % interval"], table)),
     ]
-    blocks += [("image", picture) for picture in pictures]
     if tests:
         short = [labels[row.run] for row in rows]
         by_label = {row.label: labels[row.run] for row in rows}
@@ -112,11 +140,14 @@ def build_blocks(rows: list[RunRow], tests: list[PairTest], metric: str, picture
                 f"at least this uneven between two equally accurate models. Below {SIGNIFICANCE} the "
                 "more accurate run is called better.",
             ),
-            ("table", (["p-value", *short], p_value_matrix(short, named))),
-            ("list", [reading(test) for test in named]),
         ]
+        if len(short) <= MATRIX_UP_TO:
+            blocks.append(("table", (["p-value", *short], p_value_matrix(short, named))))
+        blocks += readings(named, short)
     else:
         blocks.append(("p", "No two runs share a test set, so no pair could be tested."))
+    if pictures:  # after the verdicts, so that nobody judges a gap on a zoomed axis first
+        blocks += [("h2", "What each costs, and how it learned"), *(("image", picture) for picture in pictures)]
     return blocks
 
 
@@ -127,6 +158,8 @@ def compare_page(rows: list[RunRow], tests: list[PairTest], metric: str, folder:
     pictures: dict[str, bytes] = {}
     described = []
     scored = [row for row in rows if isinstance(row.metrics.get("accuracy"), (int, float))]
+    intervals = {labels[row.run]: _interval(row.metrics) for row in scored if _interval(row.metrics)}
+    numbered = " (numbered best first, named in the key beside it)" if len(scored) > plots.NAMED_UP_TO else ""
     for name, cost, axis in (
         ("accuracy_vs_parameters.png", lambda row: row.parameters, "parameters"),
         ("accuracy_vs_time.png", lambda row: row.train_seconds, "training seconds"),
@@ -134,13 +167,23 @@ def compare_page(rows: list[RunRow], tests: list[PairTest], metric: str, folder:
         points = {labels[row.run]: (cost(row), row.metrics["accuracy"]) for row in scored if cost(row)}
         if points:
             front = pareto_front(points)
-            pictures[name] = plots.tradeoff(points, front, folder / name, xlabel=axis, ylabel="test accuracy")
-            described.append((name, f"test accuracy against {axis}; the Pareto front in red"))
+            pictures[name] = plots.tradeoff(
+                points, front, folder / name, xlabel=axis, ylabel="test accuracy", intervals=intervals
+            )
+            described.append(
+                (name, f"test accuracy against {axis}{numbered}, with 95 % intervals; the Pareto front in red")
+            )
     curves = {labels[row.run]: row.run.history for row in rows if row.run.history}
     if any(f"val_{metric}" in history[0] for history in curves.values()):
         pictures["validation_curves.png"] = plots.compared_curves(curves, metric, folder / "validation_curves.png")
         described.append(("validation_curves.png", f"validation {metric} per epoch"))
     return build_blocks(rows, tests, metric, described), pictures
+
+
+def _interval(metrics: dict) -> tuple[float, float] | None:
+    if not isinstance(metrics.get("correct"), int) or not isinstance(metrics.get("examples"), int):
+        return None
+    return accuracy_interval(metrics["correct"], metrics["examples"])
 
 
 def write_compare_report(rows: list[RunRow], tests: list[PairTest], metric: str, folder: Path) -> tuple[Path, Path]:

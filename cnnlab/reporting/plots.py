@@ -286,33 +286,72 @@ def feature_maps(
     return _save(figure, path)
 
 
+MARKERS = "os^Dv"  # with ten colours: fifty series that differ in colour or marker
+
+
 def compared_curves(histories: dict[str, list[dict]], metric: str, path: Path) -> bytes:
-    """Validation `metric` per epoch for several runs on one axis."""
+    """Validation `metric` per epoch for several runs on one axis; beyond six runs the legend
+    stands beside the plot, and beyond ten the markers change with each round of colours."""
     plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(7, 4.2))
-    for label, history in histories.items():
+    many = len(histories) > 6
+    figure, axis = plt.subplots(figsize=(10.5 if many else 7, max(4.2, 0.22 * len(histories))))
+    for index, (label, history) in enumerate(histories.items()):
         validated = bool(history) and f"val_{metric}" in history[0]
         key = f"val_{metric}" if validated else metric
         shown = label if validated else f"{label} (training: no validation data)"  # say what the line is
-        style = "-" if validated else "--"
-        axis.plot([int(r["epoch"]) for r in history], [r.get(key) for r in history], style, marker="o", label=shown)
+        axis.plot(
+            [int(r["epoch"]) for r in history],
+            [r.get(key) for r in history],
+            "-" if validated else "--",
+            color=f"C{index % 10}",
+            marker=MARKERS[index // 10 % len(MARKERS)],
+            label=shown,
+        )
     axis.set(title=f"validation {metric} per epoch", xlabel="epoch", ylabel=metric)
     _epoch_axis(axis, [int(r["epoch"]) for history in histories.values() for r in history])
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
+    if many:
+        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        figure.tight_layout()
+    else:
+        axis.legend(fontsize=8)
     return _save(figure, path)
 
 
-def tradeoff(points: dict[str, tuple[float, float]], front: set[str], path: Path, *, xlabel: str, ylabel: str) -> bytes:
-    """Score against a cost (parameters, seconds) for several runs, each point labelled, the cost
-    log-scaled when it spans decades; the runs on the Pareto front (nothing both cheaper and
-    better) joined by a line."""
+NAMED_UP_TO = 8  # points named beside them; beyond, numbered (their rank) with a key beside the plot
+
+
+def tradeoff(
+    points: dict[str, tuple[float, float]],
+    front: set[str],
+    path: Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    intervals: dict[str, tuple[float, float]] | None = None,
+) -> bytes:
+    """Score against a cost (parameters, seconds) for several runs, best first: each point
+    labelled (by its number beyond eight points, with a key beside the plot) with its score's
+    95 % interval as a bar, so that two runs a few images apart do not look far apart; the
+    cost log-scaled when it spans decades; the Pareto front (nothing both cheaper and better)
+    joined by a line."""
     plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(7, 4.2))
-    for label, (cost, score) in points.items():
+    numbered = len(points) > NAMED_UP_TO
+    figure, axis = plt.subplots(figsize=(10.5 if numbered else 7, max(4.2, 0.2 * len(points))))
+    for number, (label, (cost, score)) in enumerate(points.items(), start=1):
         on_front = label in front
-        axis.scatter(cost, score, s=60 if on_front else 30, color="tab:red" if on_front else "tab:gray", zorder=3)
-        axis.annotate(label, (cost, score), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        color = "tab:red" if on_front else "tab:gray"
+        axis.scatter(cost, score, s=60 if on_front else 30, color=color, zorder=3)
+        if intervals and label in intervals:
+            low, high = intervals[label]
+            axis.plot(
+                [cost, cost], [low, high], color=color, alpha=0.5, linewidth=1.5, zorder=2, label=f"_95 % of {label}"
+            )
+        shown = str(number) if numbered else label
+        axis.annotate(shown, (cost, score), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    if numbered:
+        key = "\n".join(f"{number}  {label}" for number, label in enumerate(points, start=1))
+        axis.text(1.02, 1.0, key, transform=axis.transAxes, fontsize=7, va="top", family="monospace")
     line = sorted(points[label] for label in front)
     if len(line) > 1:
         axis.plot(*zip(*line), color="tab:red", alpha=0.6, label="Pareto front")
@@ -321,9 +360,23 @@ def tradeoff(points: dict[str, tuple[float, float]], front: set[str], path: Path
     costs = [cost for cost, _ in points.values()]
     if min(costs) > 0 and max(costs) / min(costs) > 10:  # parameters span decades; seconds often not
         axis.set_xscale("log")
-    axis.set(title=f"{ylabel} against {xlabel}", xlabel=xlabel, ylabel=ylabel)
+    bars = " (bars: 95 % intervals)" if intervals else ""
+    axis.set(title=f"{ylabel} against {xlabel}{bars}", xlabel=xlabel, ylabel=ylabel)
     axis.grid(alpha=0.3)
+    _labels_inside(axis)
+    if numbered:
+        figure.tight_layout()
     return _save(figure, path)
+
+
+def _labels_inside(axis) -> None:
+    """A point's label in the right third of the plot goes on its left, where it does not
+    run over the frame."""
+    to_axes = axis.transData + axis.transAxes.inverted()
+    for text in axis.texts:
+        if hasattr(text, "xy") and to_axes.transform(text.xy)[0] > 0.66:
+            text.set_horizontalalignment("right")
+            text.set_position((-5, 4))
 
 
 def seed_spread(groups: dict[str, dict], path: Path, label: str) -> bytes:

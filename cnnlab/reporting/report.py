@@ -79,6 +79,8 @@ def build_blocks(
             ),
         ),
     ]
+    if metrics.get("caveat"):
+        blocks.append(("p", f"Note: {metrics['caveat']}."))
     if metrics.get("per_class"):
         rows = [[c["class"], c["precision"], c["recall"], c["f1"], c["support"]] for c in metrics["per_class"]]
         blocks += [("h2", "Per class"), ("table", (["class", "precision", "recall", "F1", "support"], rows))]
@@ -133,6 +135,11 @@ def to_markdown(blocks: list) -> str:
             out.append("\n".join(lines) + "\n")
         elif kind == "list":
             out.append("".join(f"- {item}\n" for item in payload))
+        elif kind == "details":  # folded; GitHub and most Markdown viewers open it on a click
+            summary, items = payload
+            out.append(
+                f"<details><summary>{summary}</summary>\n\n" + "".join(f"- {i}\n" for i in items) + "\n</details>\n"
+            )
         elif kind == "image":
             out.append(f"![{payload[1]}]({payload[0]})\n")
         elif kind == "code":
@@ -175,6 +182,10 @@ def _body(blocks: list, pictures: Mapping[str, bytes]) -> str:
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>")
         elif kind == "list":
             body.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in payload) + "</ul>")
+        elif kind == "details":
+            summary, items = payload
+            listed = "".join(f"<li>{html.escape(item)}</li>" for item in items)
+            body.append(f"<details><summary>{html.escape(summary)}</summary><ul>{listed}</ul></details>")
         elif kind == "image":
             data = base64.b64encode(pictures[payload[0]]).decode()
             body.append(f'<img alt="{html.escape(payload[1])}" src="data:image/png;base64,{data}">')
