@@ -186,3 +186,32 @@ def welch(a, b) -> dict:
         "high": float(interval.high),
         "df": float(result.df),
     }
+
+
+FAR_BELOW = 0.10  # test accuracy this far under the last epoch's training accuracy is no noise
+NEAR_CHANCE = 0.15  # share of the way from chance to 1 below which a model has not learned yet
+
+
+def caveat(test_accuracy: float, training_accuracy: float | None, num_classes: int) -> str:
+    """What a test accuracy that cannot be the model's real worth needs said next to it, or "".
+
+    >>> caveat(0.16, 0.85, 10)[:59]
+    "test accuracy 0.1600 is far below the last epoch's training"
+    >>> caveat(0.12, 0.11, 10)[:48]
+    'test accuracy 0.1200 is barely above chance (0.1'
+    >>> caveat(0.99, 0.98, 10)
+    ''
+    """
+    chance = 1 / max(num_classes, 2)  # one sigmoid unit: two classes
+    if training_accuracy is not None and test_accuracy < training_accuracy - FAR_BELOW:
+        return (
+            f"test accuracy {test_accuracy:.4f} is far below the last epoch's training accuracy "
+            f"{training_accuracy:.4f}: it overfits (more images, augmentation or dropout help), or its "
+            "weights moved too fast for a run this short (more epochs, or a lower learning rate)"
+        )
+    if test_accuracy < chance + NEAR_CHANCE * (1 - chance):
+        return (
+            f"test accuracy {test_accuracy:.4f} is barely above chance ({chance:.2f} for {num_classes} classes): "
+            "the model has not learned yet; train longer (train.epochs) or on more images (data.limit)"
+        )
+    return ""

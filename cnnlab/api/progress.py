@@ -84,6 +84,8 @@ class Progress:
             f"test ({test.get('checkpoint')} from epoch {test.get('best_epoch')}, "
             f"{test.get('examples')} examples): {scores}"
         )
+        if test.get("caveat") and not self.quiet:  # next to the number it is about
+            self.console.print(f"note: {test['caveat']}", style="yellow", markup=False, soft_wrap=True)
         epochs = manifest.get("epochs_completed")
         self.say(
             f"trained {epochs} epoch{'' if epochs == 1 else 's'} in {timing.get('train_seconds')} s "

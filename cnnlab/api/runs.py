@@ -90,6 +90,17 @@ class Run:
         return self._folder.metrics(hint=f"the run has not been evaluated: {self.status}")
 
     @property
+    def caveat(self) -> str:
+        """Why the test accuracy may not be the model's worth (far below its training accuracy,
+        or barely above chance), with what to change; "" when nothing needs saying.
+
+            >>> run = cnnlab.train("configs/mnist_fast.yaml", overrides={"data.limit": 500})  # doctest: +SKIP
+            >>> run.caveat  # doctest: +SKIP
+            ''
+        """
+        return self.metrics.get("caveat", "")
+
+    @property
     def model(self):
         """The best checkpoint as a `keras.Model`, loaded on first use."""
         return self._loaded().model

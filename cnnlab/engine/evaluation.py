@@ -19,7 +19,7 @@ from cnnlab.model.summary import summarize
 from cnnlab.reporting import explain, plots
 from cnnlab.reporting.report import write_report
 from cnnlab.runtime import backend
-from cnnlab.scores import analyse, predicted_classes
+from cnnlab.scores import analyse, caveat, predicted_classes
 from cnnlab.storage.folders import RunFolder
 from cnnlab.storage.trained import load_trained_run
 
@@ -76,6 +76,9 @@ def assess(
     prediction pass (Keras callbacks)."""
     metrics, predictions = evaluate_model(model, x, y, labels, cfg.train.batch_size, class_names, callbacks)
     metrics = {"checkpoint": run.checkpoint(checkpoint).name, "split": split, "best_epoch": best_epoch, **metrics}
+    if split == "test" and isinstance(metrics.get("accuracy"), float) and run.history:
+        said = caveat(metrics["accuracy"], run.history[-1].get("accuracy"), len(class_names))
+        metrics.update({"caveat": said} if said else {})
     run.write_predictions(predictions, split)
     run.write_metrics(metrics, split)
     compact = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}

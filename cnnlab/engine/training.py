@@ -20,10 +20,12 @@ import keras
 
 from cnnlab.data import load_splits
 from cnnlab.data.prepare import Splits
+from cnnlab.engine.batchnorm import recompute_statistics
 from cnnlab.engine.evaluation import assess
 from cnnlab.engine.loop import Role, fit
 from cnnlab.engine.plan import Plan
 from cnnlab.errors import CnnlabError, Interrupted, RunError
+from cnnlab.fileio import replacing
 from cnnlab.hints import resume_step
 from cnnlab.model.compiling import schedule_mismatch
 from cnnlab.model.transfer import describe
@@ -170,7 +172,22 @@ def _train(planned: Plan, run: RunFolder, callbacks: list, notify: Notify, envir
         notify("training had finished; evaluating on the test split")
     run.update(status="evaluating")
     with locally():  # process 0 alone evaluates a data_parallel run: nothing is shared out
-        return _evaluate(planned, run, splits, callbacks)
+        best = keras.saving.load_model(run.checkpoint("best"))
+        if run.manifest.get("batch_norm_recomputed") is False:  # once per training, and again after a stop
+            _recompute_batch_norm(run, best, splits, notify)
+        return _evaluate(planned, run, splits, best, callbacks)
+
+
+def _recompute_batch_norm(run: RunFolder, best: keras.Model, splits: Splits, notify: Notify) -> None:
+    """best.keras with its batch norm statistics recomputed for its own weights (engine/
+    batchnorm.py says why), saved in its place, so that evaluate, predict and export see the
+    model the report scored."""
+    used = recompute_statistics(best, splits.x_train)
+    if used:
+        with replacing(run.checkpoint("best")) as temporary:
+            best.save(temporary)
+        notify(f"batch norm statistics recomputed for the final weights ({used:,} images)")
+    run.update(batch_norm_recomputed=used)
 
 
 def _fit(planned: Plan, run: RunFolder, splits: Splits, callbacks: list, notify: Notify) -> None:
@@ -189,6 +206,7 @@ def _fit(planned: Plan, run: RunFolder, splits: Splits, callbacks: list, notify:
         status="evaluating",
         training_finished=True,
         epochs_completed=len(history),
+        batch_norm_recomputed=False,
         timing={"train_seconds": round(seconds, 2), "images_per_second": rate},
         # The last epoch's weights: equal for two runs of one config and seed under
         # runtime.deterministic, and for every process of a data_parallel run.
@@ -198,8 +216,7 @@ def _fit(planned: Plan, run: RunFolder, splits: Splits, callbacks: list, notify:
         shutil.rmtree(run.backup(phase), ignore_errors=True)
 
 
-def _evaluate(planned: Plan, run: RunFolder, splits: Splits, callbacks: list) -> dict:
-    best = keras.saving.load_model(run.checkpoint("best"))
+def _evaluate(planned: Plan, run: RunFolder, splits: Splits, best: keras.Model, callbacks: list) -> dict:
     started = time.perf_counter()
     assess(
         run,
