@@ -13,6 +13,7 @@ run folder. Who runs the loop decides which callbacks it gets (`Role`):
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import warnings
 from collections.abc import Callable, Iterable
@@ -101,6 +102,11 @@ def fit(
                     shuffle=False,  # the dataset shuffles, seeded
                     callbacks=[*own, *backup, *logging, *planned.user_callbacks, *callbacks],
                 )
+        except KeyboardInterrupt:
+            for callback in logging:  # Keras ends them only when fit ends: their events reach the disk now
+                with contextlib.suppress(Exception):
+                    callback.on_train_end()
+            raise
         except Exception as error:
             if sharded and is_lost_peer(error):
                 raise lost_peer(error) from None
