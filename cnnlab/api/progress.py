@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, Interrupted
 
 
 class Progress:
@@ -61,7 +61,10 @@ class Progress:
             return
         problems = error.problems if isinstance(error, CnnlabError) else [f"{type(error).__name__}: {error}"]
         for problem in problems:
-            self.errors.print(f"error: {problem}", style="red", markup=False, soft_wrap=True)
+            if isinstance(error, Interrupted):  # the user's own stop, and resumable: no error
+                self.errors.print(str(problem), style="yellow", markup=False, soft_wrap=True)
+            else:
+                self.errors.print(f"error: {problem}", style="red", markup=False, soft_wrap=True)
 
     def failed(self, text: str) -> None:
         """A line about something that did not pass, on the errors' stream."""

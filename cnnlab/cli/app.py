@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, Interrupted
 from cnnlab.hints import speaking_to_the_shell
 from cnnlab.version import __version__
 
@@ -63,7 +63,10 @@ def show_error(error: CnnlabError, out=None) -> None:
     for problem in error.problems:
         if problem.key in options and not problem.file:
             problem = dataclasses.replace(problem, key=options[problem.key])
-        out.print(f"error: {problem}", style="red", markup=False, soft_wrap=True)
+        if isinstance(error, Interrupted):  # the user's own stop, and resumable: no error
+            out.print(str(problem), style="yellow", markup=False, soft_wrap=True)
+        else:
+            out.print(f"error: {problem}", style="red", markup=False, soft_wrap=True)
 
 
 def _options_of(context: click.Context | None) -> dict[str, str]:

@@ -174,40 +174,40 @@ def _show_runs(out, comparison, metric: str) -> None:
     from rich.table import Table
 
     from cnnlab.reporting.compare import COLUMNS
-    from cnnlab.reporting.report import cell
+    from cnnlab.reporting.report import cell, seconds
 
     table = Table(title=f"runs by test {metric}", title_justify="left")
     for column in COLUMNS:
         table.add_column(column, justify="left" if column == "run" else "right")
     for row in comparison.rows:
-        table.add_row(*[cell(v) for v in row.values()])
+        table.add_row(*[seconds(v) if column == "train s" else cell(v) for column, v in zip(COLUMNS, row.values())])
     out.print(table)
     if comparison.pairs:
-        _show_pairs(out, comparison.pairs)
+        _show_pairs(out, comparison.pairs, [row.label for row in comparison.rows])
 
 
-def _show_pairs(out, tests) -> None:
-    """Each pair's McNemar test; beyond a screenful of pairs, the ones that differ (smallest p
-    first) and a count of the rest, which --json and --report list."""
+def _show_pairs(out, tests, order: list[str]) -> None:
+    """Each pair's McNemar test; beyond a screenful of pairs, one line per run with whom it
+    beats (smallest p first) and a count of the ties, as the report page has them."""
     from rich.table import Table
 
-    from cnnlab.reporting.compare_report import PAIRS_UP_TO, significant
+    from cnnlab.reporting.compare_report import PAIRS_UP_TO, readings
 
-    shown = tests
     if len(tests) > PAIRS_UP_TO:
-        shown = sorted(filter(significant, tests), key=lambda pair: pair.p_value)
-    title = "McNemar's exact test (b: only A right, c: only B right)"
-    if shown is not tests:
-        title += f": the {len(shown)} of {len(tests)} pairs that differ, smallest p first"
-    pairs = Table(title=title, title_justify="left")
+        out.print(f"McNemar's exact test, {len(tests)} pairs: whom each run beats (p < 0.05)", markup=False)
+        for kind, payload in readings(tests, order):
+            if kind == "list":
+                for line in payload:
+                    out.print(f"  {line}", markup=False, soft_wrap=True)
+            else:
+                out.print(f"{payload[0]}; each pair with b, c and p: --json or --report DIR", markup=False)
+        return
+    pairs = Table(title="McNemar's exact test (b: only A right, c: only B right)", title_justify="left")
     for column in ("A", "B", "b", "c", "p"):
         pairs.add_column(column, justify="left" if column in "AB" else "right")
-    for pair in shown:
+    for pair in tests:
         pairs.add_row(pair.a, pair.b, str(pair.only_a), str(pair.only_b), f"{pair.p_value:.4g}")
     out.print(pairs)
-    if len(shown) < len(tests):
-        rest = len(tests) - len(shown)
-        out.print(f"{rest} more pairs: no evidence of a difference; all {len(tests)}: --json or --report DIR")
 
 
 def show_groups(out, comparison, metric: str) -> None:
