@@ -44,6 +44,7 @@ _API = (
 )
 __all__ = [
     *_API,
+    "serve",
     "__version__",
     "CnnlabError",
     "ConfigError",
@@ -56,6 +57,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
+    if name == "serve":  # the server sits above the API: its own package
+        from cnnlab.serving.server import serve
+
+        return serve
     if name in _API:
         import cnnlab.api  # on first use: pydantic and the rest load only when they are needed
 
@@ -64,4 +69,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_API])
+    return sorted([*globals(), *_API, "serve"])

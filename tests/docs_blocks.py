@@ -77,7 +77,7 @@ def command_lines(source: str) -> list[str]:
     """
     joined = re.sub(r"\\\n\s*", "", source)
     return [
-        " ".join(shlex.split(line, comments=True)) for line in joined.splitlines() if shlex.split(line, comments=True)
+        shlex.join(shlex.split(line, comments=True)) for line in joined.splitlines() if shlex.split(line, comments=True)
     ]
 
 
@@ -148,6 +148,8 @@ def evaluate_sh(example: Example) -> None:
         if parse_only and line.startswith("srun "):
             line = line.removeprefix("srun ")  # the job's own launcher, then our command
         words = cnnlab_words(line)
+        if words is None and parse_only and shlex.split(line)[0] not in ("make",):
+            continue  # a client of a server, a launcher: nothing of ours to parse
         if words is None:
             page.other_command(line)
         elif parse_only:

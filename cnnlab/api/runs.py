@@ -105,6 +105,11 @@ class Run:
         """The best checkpoint as a `keras.Model`, loaded on first use."""
         return self._loaded().model
 
+    @property
+    def class_names(self) -> list[str]:
+        """The class names, in the order of the model's outputs (loads the model)."""
+        return [str(name) for name in self._loaded().info.class_names]
+
     def _loaded(self):
         if self._trained is None:
             start_keras()  # a run's .keras loads on whichever backend this process runs

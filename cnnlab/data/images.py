@@ -29,16 +29,18 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def read_image(path: Path, input_shape: tuple, *, convert: bool, invert: bool = False) -> np.ndarray:
+def read_image(path, input_shape: tuple, *, convert: bool, invert: bool = False, name: str = "") -> np.ndarray:
     """One image as uint8 (H, W, C) matching `input_shape`, or a `DataError` saying why not.
+    `path` may be an open binary file (an upload); `name` is what messages call it.
 
     Without `convert` the image must already have the model's size and colour mode; with it,
     it is converted (greyscale, RGB or RGBA by channel count) and resized bilinearly."""
     from PIL import Image, UnidentifiedImageError  # only when an image is read (not for MNIST)
 
     height, width, channels = input_shape
+    source, path = path, name or path
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             image.load()
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise DataError(f"{path}: not a readable image ({error})") from None

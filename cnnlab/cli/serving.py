@@ -1,0 +1,65 @@
+"""`cnnlab serve`: runs as a web service in TensorFlow Serving's REST shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cnnlab.cli.app import cli, console, runs_dir_option
+
+
+@cli.command(short_help="Serve runs' models over HTTP (TensorFlow Serving's REST API).")
+@click.argument("runs", nargs=-1)
+@runs_dir_option
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on; another than 127.0.0.1 needs --token."
+)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: a free one).")
+@click.option("--token", help="Every request must send Authorization: Bearer TOKEN.")
+@click.option(
+    "--max-batch", default=64, show_default=True, type=click.IntRange(min=1), help="Images per model call at most."
+)
+@click.option(
+    "--max-wait-ms",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="How long a request waits for others to batch with.",
+)
+def serve(
+    runs: tuple[str, ...], runs_dir: Path, host: str, port: int, token: str | None, max_batch: int, max_wait_ms: float
+) -> None:
+    """Serve evaluated runs until Ctrl-C or SIGTERM: RUNS are run folders or folders holding
+    runs (default: every evaluated run under --runs-dir). The newest run of each config is
+    served as NAME, every run also as NAME@STAMP.
+
+    Routes: GET /v1/models/NAME and /v1/models/NAME/metadata; POST /v1/models/NAME:predict
+    ({"instances": [...]} or {"inputs": ...}: raw 0-255 pixels; or PNG/JPEG files as
+    multipart/form-data) and :classify (the top classes with names); GET /healthz, /readyz.
+
+    \b
+    Examples:
+      cnnlab serve                                    # every evaluated run under runs/
+      cnnlab serve runs/mnist_fast --port 8080
+      cnnlab serve --host 0.0.0.0 --token s3cret       # open to the network, with a token
+    """
+    from cnnlab.serving.server import prepared, serve_forever
+
+    out = console()
+    out.print("loading the models ...", style="dim")
+    server, models = prepared(
+        runs, runs_dir=runs_dir, host=host, port=port, token=token, max_batch=max_batch, max_wait=max_wait_ms / 1000
+    )
+    models = sorted(models)
+    shown = f"[{host}]" if ":" in host else host
+    out.print(
+        f"serving {len(models)} model name(s) at http://{shown}:{port}: {', '.join(models)}",
+        markup=False,
+        soft_wrap=True,
+    )
+    out.print(
+        f"try: curl http://{shown}:{port}/v1/models/{models[0]}/metadata   (Ctrl-C stops)", markup=False, soft_wrap=True
+    )
+    serve_forever(server)
+    out.print("stopped; every request in flight was answered", markup=False)

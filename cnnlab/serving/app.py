@@ -1,0 +1,197 @@
+"""The Starlette application: TensorFlow Serving's REST routes, cnnlab's additions, and the
+rules every request passes first (its Host, its token, its size).
+
+Starlette rather than FastAPI: the answers follow TensorFlow Serving's shapes (`{"error": ...}`
+with its status), not FastAPI's validation errors, and request bodies are parsed here by
+`inputs`, so FastAPI's models would add a layer and a dependency for nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from cnnlab.serving.inputs import InputError, decoded_image, pixels_of, top_classes, whole_number
+from cnnlab.serving.models import Served
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class Limits:
+    """How much one request may ask."""
+
+    def __init__(self, *, max_body: int = 16 * 2**20, max_images: int = 256):
+        self.max_body, self.max_images = max_body, max_images
+
+
+def error(message: str, status: int) -> JSONResponse:
+    """An answer in TensorFlow Serving's error shape."""
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def application(
+    models: dict[str, Served], *, host: str, token: str | None = None, limits: Limits | None = None
+) -> Starlette:
+    """The app serving `models` (by name), for a server listening on `host`."""
+    limits = limits or Limits()
+    allowed_hosts = LOOPBACK | {host.strip("[]")}
+
+    def model_of(request: Request) -> Served:
+        name = request.path_params["name"]
+        if ":" in name:  # GET /v1/models/NAME:predict
+            raise InputError(f"{request.method} is not allowed on {request.url.path}; send POST", status=405)
+        served = models.get(name)
+        if served is None or not served.present():
+            known = ", ".join(sorted(n for n, m in models.items() if m.present())) or "none"
+            raise InputError(f"no model named {name!r}; served: {known}", status=404)
+        return served
+
+    async def status(request: Request):
+        model_of(request)
+        return JSONResponse(
+            {
+                "model_version_status": [
+                    {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+                ]
+            }
+        )
+
+    async def metadata(request: Request):
+        served = model_of(request)
+        spec = {"name": request.path_params["name"], "version": "1"}
+        return JSONResponse({"model_spec": spec, "metadata": served.metadata})
+
+    async def predict(request: Request):
+        served = model_of(request)
+        pixels = await _pixels(request, served, limits)
+        probabilities = await served.batcher.submit(pixels)
+        return JSONResponse({"predictions": probabilities.tolist()})
+
+    async def classify(request: Request):
+        served = model_of(request)
+        k = whole_number(request.query_params.get("k"), 3, "k")
+        pixels = await _pixels(request, served, limits)
+        probabilities = await served.batcher.submit(pixels)
+        results = [top_classes(row, served.class_names, k) for row in probabilities]
+        return JSONResponse({"results": results})
+
+    async def healthz(request: Request):
+        return JSONResponse({"status": "alive"})
+
+    async def readyz(request: Request):
+        gone = sorted(name for name, served in models.items() if not served.present())
+        if gone:
+            return error(f"not ready: {', '.join(gone)} no longer on disk", 503)
+        return JSONResponse({"status": "ready", "models": sorted(models)})
+
+    routes = [
+        Route("/v1/models/{name}:predict", guarded(predict), methods=["POST"]),
+        Route("/v1/models/{name}:classify", guarded(classify), methods=["POST"]),
+        Route("/v1/models/{name}/metadata", guarded(metadata), methods=["GET"]),
+        Route("/v1/models/{name}", guarded(status), methods=["GET"]),
+        Route("/healthz", guarded(healthz), methods=["GET"]),
+        Route("/readyz", guarded(readyz), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _wrong_method})
+    return _Gate(app, allowed_hosts=allowed_hosts, token=token, max_body=limits.max_body)
+
+
+def guarded(endpoint):
+    """An endpoint whose InputErrors become TF Serving's error answers."""
+
+    async def answered(request: Request):
+        try:
+            return await endpoint(request)
+        except InputError as problem:
+            return error(str(problem), problem.status)
+
+    return answered
+
+
+async def _not_found(request, exc):
+    return error(f"no route {request.url.path}; see GET /v1/models/<name>", 404)
+
+
+async def _wrong_method(request, exc):
+    return error(f"{request.method} is not allowed on {request.url.path}", 405)
+
+
+async def _pixels(request: Request, served: Served, limits: Limits):
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        return await _uploads(request, served, limits)
+    try:
+        body = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as problem:
+        raise InputError(f"the body is not JSON: {problem}") from None
+    return pixels_of(body, served.shape, limit=limits.max_images)
+
+
+async def _uploads(request: Request, served: Served, limits: Limits):
+    import numpy as np
+
+    options = request.query_params
+    convert, invert = (options.get(flag, "false").lower() in ("1", "true", "yes") for flag in ("convert", "invert"))
+    async with request.form(max_files=limits.max_images, max_part_size=limits.max_body) as form:
+        files = [value for _, value in form.multi_items() if hasattr(value, "read")]
+        if not files:
+            raise InputError("the form holds no image file (send PNG or JPEG files as multipart/form-data)")
+        images = [
+            decoded_image(
+                await upload.read(), upload.filename or "upload", served.shape, convert=convert, invert=invert
+            )
+            for upload in files
+        ]
+    return np.stack(images).astype(np.float32)
+
+
+class _Gate:
+    """What every request passes before a route: a Host header naming this server or a
+    loopback name (a page elsewhere cannot reach a local server through DNS rebinding), the
+    token when there is one (compared in constant time), and a body of at most max_body bytes."""
+
+    def __init__(self, app, *, allowed_hosts: set[str], token: str | None, max_body: int):
+        self.app, self.allowed_hosts, self.token, self.max_body = app, allowed_hosts, token, max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+        refusal = self._refusal(headers)
+        if refusal is not None:
+            return await refusal(scope, receive, send)
+        return await self.app(scope, self._capped(receive, headers), send)
+
+    def _refusal(self, headers: dict):
+        host = headers.get("host", "")
+        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1 : host.find("]")]
+        if name not in self.allowed_hosts:
+            return error(f"Host {host!r} is not this server's address", 421)
+        if self.token is not None:
+            given = headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+                return error("this server needs Authorization: Bearer TOKEN (the token it was started with)", 401)
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_body:
+            return error(f"the body is {int(length):,} bytes; at most {self.max_body:,}", 413)
+        return None
+
+    def _capped(self, receive, headers: dict):
+        """A body sent without its length (chunked) stops at max_body too."""
+        seen = 0
+
+        async def capped():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise InputError(f"the body is over {self.max_body:,} bytes", status=413)
+            return message
+
+        return capped

@@ -1,0 +1,102 @@
+"""What a server serves: evaluated runs, found in the folders and runs it is given, each
+loaded, warmed up and behind its own batcher.
+
+Names follow TensorFlow Serving's one name per model: the newest evaluated run of each config
+is `<name>`, and every run is also `<name>@<stamp>`. A run still training or evaluating is not
+served; it can be served once it has completed (start the server again).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cnnlab.api.runs import Run
+from cnnlab.errors import ConfigError
+from cnnlab.serving.batching import Batcher
+
+
+@dataclass
+class Served:
+    """One model as the server offers it."""
+
+    name: str
+    run: Run
+    batcher: Batcher
+    shape: tuple = ()
+    class_names: list = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+
+    def present(self) -> bool:
+        """False once the run folder is gone (deleted while served): its requests get 404."""
+        return (self.run.path / "best.keras").is_file()
+
+
+def evaluated_runs(targets: list[str | Path], runs_dir: Path) -> list[Run]:
+    """The completed runs among `targets`: run folders, a config's folder of runs
+    (`runs/mnist_fast`), a folder of those (`runs`), or a config name (its runs under
+    `runs_dir`); every run under `runs_dir` when there are none. An error names a target with
+    nothing to serve."""
+    found: list[Run] = []
+    for target in [Path(t) for t in targets] or [Path(runs_dir)]:
+        candidates = _runs_at(target, Path(runs_dir))
+        completed = [run for run in candidates if run.status == "completed"]
+        if not completed:
+            raise ConfigError(
+                f"{target}: no evaluated run to serve"
+                + (f" ({len(candidates)} run(s), none completed)" if candidates else ""),
+            )
+        found += [run for run in completed if run not in found]
+    return found
+
+
+def _runs_at(target: Path, runs_dir: Path) -> list[Run]:
+    from cnnlab.api.runs import runs
+
+    if (target / "manifest.json").is_file():
+        return [Run(target)]
+    if target.is_dir():
+        return runs(target) or runs(target.parent) and [r for r in runs(target.parent) if r.path.parent == target]
+    if not target.exists() and len(target.parts) == 1 and (runs_dir / target).is_dir():
+        return [r for r in runs(runs_dir) if r.name == str(target)]
+    raise ConfigError(f"{target}: no such run, folder of runs or config name under {runs_dir}")
+
+
+def named(runs: list[Run]) -> dict[str, Run]:
+    """`<name>@<stamp>` for every run, and `<name>` for the newest of each config."""
+    names: dict[str, Run] = {}
+    for run in sorted(runs, key=lambda run: run.path.name):  # stamps sort by time
+        names[f"{run.name}@{run.path.name}"] = run
+        names[run.name] = run  # a newer run of the same config takes the plain name
+    return names
+
+
+def load(runs: list[Run], *, max_batch: int, max_wait: float) -> dict[str, Served]:
+    """Every run loaded and warmed up (one prediction each), under each of its names."""
+    served, by_run = {}, {}
+    for name, run in named(runs).items():
+        if run not in by_run:
+            by_run[run] = _loaded(name, run, max_batch=max_batch, max_wait=max_wait)
+        served[name] = by_run[run]
+    return served
+
+
+def _loaded(name: str, run: Run, *, max_batch: int, max_wait: float) -> Served:
+    model = run.model
+    shape = tuple(int(size) for size in model.input_shape[1:])
+    batcher = Batcher(lambda pixels: np.asarray(run.predict(pixels)), max_batch=max_batch, max_wait=max_wait)
+    run.predict(np.zeros((1, *shape), np.float32))  # the first call traces the model: not a user's wait
+    manifest, metrics = run.manifest, run.metrics
+    metadata = {
+        "input": {"shape": [None, *shape], "dtype": "float32", "range": [0, 255], "channels_optional": shape[-1] == 1},
+        "output": {"shape": [None, len(run.class_names)], "dtype": "float32", "meaning": "class probabilities"},
+        "class_names": run.class_names,
+        "config": run.name,
+        "stamp": run.path.name,
+        "seed": manifest.get("seed"),
+        "test_accuracy": metrics.get("accuracy"),
+        "test_examples": metrics.get("examples"),
+    }
+    return Served(name, run, batcher, shape, run.class_names, metadata)

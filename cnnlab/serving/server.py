@@ -1,0 +1,135 @@
+"""Run the app with uvicorn: in the foreground until Ctrl-C or SIGTERM (requests in flight are
+answered first, then exit 0), or in a background thread for a notebook.
+
+    >>> check_address("0.0.0.0", None)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    cnnlab.errors.ConfigError: host: 0.0.0.0 opens the models, ... to the network — give --token TOKEN ...
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnnlab.errors import ConfigError, Problem
+from cnnlab.serving.app import LOOPBACK, Limits, application
+from cnnlab.serving.models import evaluated_runs, load
+
+
+def check_address(host: str, token: str | None) -> None:
+    """Another host than a loopback one only with a token."""
+    if host.strip("[]") not in LOOPBACK and not token:
+        raise ConfigError(
+            Problem(
+                f"{host} opens the models, and what they reveal of their data, to the network",
+                key="host",
+                hint="give --token TOKEN (every request then needs it), or leave --host at 127.0.0.1",
+            )
+        )
+
+
+@dataclass
+class Serving:
+    """A server running in the background: its address, its models, and how to stop it."""
+
+    url: str
+    served: dict  # name -> Served: each model's batcher counts its model calls
+    _server: object
+    _thread: threading.Thread
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop taking requests, answer those in flight, and wait for the thread to end."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+
+def prepared(targets, *, runs_dir: Path, host: str, port: int, token: str | None, max_batch: int, max_wait: float):
+    """(uvicorn server, the models by name) for the targets, every input checked before anything
+    loads."""
+    import uvicorn
+
+    check_address(host, token)
+    if not 0 <= port <= 65535:
+        raise ConfigError(Problem(f"port {port} is not a port number (0-65535)", key="port"))
+    runs = evaluated_runs(list(targets), Path(runs_dir))
+    models = load(runs, max_batch=max_batch, max_wait=max_wait)
+    app = application(models, host=host, token=token, limits=Limits())
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, lifespan="off")
+    return uvicorn.Server(config), models
+
+
+def serve_forever(server) -> None:
+    """Until Ctrl-C or SIGTERM: uvicorn answers the requests in flight, then returns. uvicorn
+    raises the signal again once it has stopped; the handlers set here take it quietly, so a
+    stop asked for is a clean end (exit 0), not an interruption."""
+    import signal
+
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def in_background(server, models: dict) -> Serving:
+    """Start `server` in a thread; returns once it listens."""
+    thread = threading.Thread(target=server.run, name="cnnlab-serve", daemon=True)
+    server.config.install_signal_handlers = False  # the notebook's kernel keeps its own
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise ConfigError(f"the server did not start on {server.config.host}:{server.config.port}")
+        time.sleep(0.02)
+    return Serving(address(server), models, server, thread)
+
+
+def address(server) -> str:
+    """The URL the server listens at (the real port when 0 asked for a free one)."""
+    host, port = server.config.host, server.config.port
+    for listening in server.servers:
+        for sock in listening.sockets:
+            port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def serve(
+    runs=(),
+    *,
+    runs_dir: str | Path = "runs",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str | None = None,
+    max_batch: int = 64,
+    max_wait_ms: float = 5.0,
+    background: bool = False,
+):
+    """Serve evaluated runs as `cnnlab serve` does: until Ctrl-C (blocking), or, with
+    `background=True`, from a thread, returning a `Serving` with `.url`, `.served` and `.stop()`.
+
+        >>> serving = cnnlab.serve(["runs/mnist_fast"], port=0, background=True)  # doctest: +SKIP
+        >>> answer = httpx.get(f"{serving.url}/v1/models/mnist_fast/metadata")  # doctest: +SKIP
+        >>> answer.json()["metadata"]["class_names"]  # doctest: +SKIP
+        ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
+        >>> serving.stop()  # doctest: +SKIP
+    """
+    if isinstance(runs, (str, Path)):
+        runs = [runs]
+    server, models = prepared(
+        runs,
+        runs_dir=Path(runs_dir),
+        host=host,
+        port=port,
+        token=token,
+        max_batch=max_batch,
+        max_wait=max_wait_ms / 1000,
+    )
+    if background:
+        return in_background(server, models)
+    serve_forever(server)
+    return None

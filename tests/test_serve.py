@@ -1,0 +1,225 @@
+"""`cnnlab serve`: a real server on 127.0.0.1 (a free port) talked to over HTTP, on the shared
+tiny run. The numbers are judged against the run's own evaluation (predictions.npz), never
+against another call of the server."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+httpx = pytest.importorskip("httpx")
+
+
+@pytest.fixture(scope="module")
+def tiny(trained):
+    """(run folder, the test split's raw pixels, the run's stored test probabilities)."""
+    from cnnlab.config import load_config
+    from cnnlab.data import load_splits
+
+    run, _, _ = trained
+    splits = load_splits(load_config(run / "config.yaml"), 3)
+    stored = np.load(run / "predictions.npz")
+    return run, splits.raw_test, stored["probabilities"]
+
+
+@pytest.fixture(scope="module")
+def server(tiny):
+    import cnnlab
+
+    run, _, _ = tiny
+    serving = cnnlab.serve([run], port=0, background=True, max_wait_ms=20)
+    yield serving
+    serving.stop()
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels[..., 0].astype(np.uint8), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_predict_gives_the_runs_own_probabilities_in_both_json_shapes_and_from_png_files(server, tiny):
+    """The bug this catches: a server that prepares pixels otherwise than the run did (no
+    standardisation, the wrong statistics, a transposed image) or mixes up the rows."""
+    _, raw, stored = tiny
+    images = raw[:20]
+    url = f"{server.url}/v1/models/tiny:predict"
+    rows = httpx.post(url, json={"instances": images.tolist()}).json()["predictions"]
+    columns = httpx.post(url, json={"inputs": images[..., 0].tolist()}).json()["predictions"]  # no channel axis
+    files = [("image", (f"{i}.png", _png(image), "image/png")) for i, image in enumerate(images)]
+    uploaded = httpx.post(url, files=files).json()["predictions"]
+    for answer in (rows, columns, uploaded):
+        assert np.allclose(np.array(answer), stored[:20], atol=1e-5)
+
+
+def test_a_client_written_for_tensorflow_serving_works_unchanged(server, tiny):
+    """As TF Serving's REST API documents it: GET /v1/models/NAME answers
+    model_version_status with state AVAILABLE, and POST .../NAME:predict with
+    {"signature_name": "serving_default", "instances": [...]} answers {"predictions": [...]}."""
+    _, raw, stored = tiny
+    status = httpx.get(f"{server.url}/v1/models/tiny").json()
+    assert status["model_version_status"][0]["state"] == "AVAILABLE"
+    body = json.dumps({"signature_name": "serving_default", "instances": raw[:3].tolist()})
+    answer = httpx.post(f"{server.url}/v1/models/tiny:predict", content=body).json()
+    assert np.allclose(answer["predictions"], stored[:3], atol=1e-5)
+
+
+def test_metadata_and_classify_name_the_classes(server, tiny, trained):
+    run, raw, stored = tiny
+    metadata = httpx.get(f"{server.url}/v1/models/tiny/metadata").json()["metadata"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metadata["input"]["shape"] == [None, 8, 8, 1] and metadata["test_accuracy"] == metrics["accuracy"]
+    assert metadata["stamp"] == run.name and len(metadata["class_names"]) == 3
+    results = httpx.post(f"{server.url}/v1/models/tiny:classify?k=2", json={"instances": raw[:4].tolist()}).json()
+    for answer, row in zip(results["results"], stored[:4], strict=True):
+        order = np.argsort(row)[::-1][:2]
+        assert [c["index"] for c in answer] == order.tolist()
+        assert [c["class"] for c in answer] == [metadata["class_names"][i] for i in order]
+        assert [c["probability"] for c in answer] == pytest.approx(row[order].tolist(), abs=1e-5)
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(server, tiny):
+    """64 requests at once, each a different image: each answer is its own image's row (a
+    batcher that hands out rows in the wrong order would pass with identical images), and the
+    model ran fewer times than there were requests."""
+    _, raw, stored = tiny
+    served = server.served["tiny"]
+    before = served.batcher.calls
+
+    async def all_at_once():
+        async with httpx.AsyncClient() as client:
+            url = f"{server.url}/v1/models/tiny:predict"
+            return await asyncio.gather(
+                *(client.post(url, json={"instances": [raw[i % len(raw)].tolist()]}) for i in range(64))
+            )
+
+    answers = asyncio.run(all_at_once())
+    for i, answer in enumerate(answers):
+        assert np.allclose(answer.json()["predictions"][0], stored[i % len(raw)], atol=1e-5), i
+    assert served.batcher.calls - before < 64
+
+
+def _bomb() -> bytes:
+    """A PNG of 5,000 x 5,000 black pixels: 25 million pixels in a few kilobytes."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (5000, 5000)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+BAD = {
+    "malformed JSON": ("POST", ":predict", {"content": b'{"instances": [1, 2'}, 400, "not JSON"),
+    "neither key": ("POST", ":predict", {"json": {"images": []}}, 400, '"instances"'),
+    "wrong shape": ("POST", ":predict", {"json": {"instances": [[[1, 2, 3]]]}}, 400, "the model takes 8x8x1"),
+    "ragged": ("POST", ":predict", {"json": {"instances": [[[1] * 8] * 8, [[1] * 7] * 8]}}, 400, "one shape"),
+    "strings": ("POST", ":predict", {"json": {"instances": [[["a"] * 8] * 8]}}, 400, "numbers"),
+    "NaN": ("POST", ":predict", {"content": json.dumps({"instances": [[[float("nan")] * 8] * 8]})}, 400, "NaN"),
+    "above 255": ("POST", ":predict", {"json": {"instances": [[[300] * 8] * 8]}}, 400, "0 to 255"),
+    "negative": ("POST", ":predict", {"json": {"instances": [[[-1] * 8] * 8]}}, 400, "0 to 255"),
+    "empty batch": ("POST", ":predict", {"json": {"instances": []}}, 400, "holds no image"),
+    "too many": ("POST", ":predict", {"json": {"instances": [[[0] * 8] * 8] * 257}}, 413, "at most 256"),
+    "body too large": ("POST", ":predict", {"content": b" " * (16 * 2**20 + 1)}, 413, "at most 16,777,216"),
+    "not an image": ("POST", ":predict", {"files": [("image", ("a.png", b"hello", "image/png"))]}, 400, "a.png"),
+    "image bomb": ("POST", ":predict", {"files": [("image", ("bomb.png", _bomb(), "image/png"))]}, 413, "bomb"),
+    "unknown model": ("POST", "", {"json": {}}, 404, "served: tiny"),
+    "GET on predict": ("GET", ":predict", {}, 405, "send POST"),
+    "PUT on a model": ("PUT", "", {}, 405, "PUT is not allowed"),
+    "bad k": ("POST", ":classify?k=0", {"json": {"instances": [[[0] * 8] * 8]}}, 400, "k is a whole number"),
+}
+
+
+@pytest.mark.parametrize("case", BAD, ids=list(BAD))
+def test_bad_input_gets_its_status_and_a_clear_json_error_and_the_server_lives_on(server, case):
+    """The bug each catches: a traceback (500) or a dead server instead of a located answer."""
+    method, route, body, status, said = BAD[case]
+    name = "nope" if case == "unknown model" else "tiny"
+    path = f"/v1/models/{name}{route}"
+    if case == "unknown model":
+        path += ":predict"
+    answer = httpx.request(method, server.url + path, timeout=30, **body)
+    assert answer.status_code == status, answer.text
+    assert said in answer.json()["error"]
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+def test_a_token_is_needed_when_given_and_a_foreign_host_is_refused(tiny):
+    import cnnlab
+    from cnnlab.errors import ConfigError
+
+    run, raw, _ = tiny
+    with pytest.raises(ConfigError, match="host: 0.0.0.0 opens the models"):
+        cnnlab.serve([run], host="0.0.0.0", port=0)
+    serving = cnnlab.serve([run], port=0, token="s3cret", background=True)
+    try:
+        url = f"{serving.url}/v1/models/tiny"
+        assert httpx.get(url).status_code == 401
+        assert httpx.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert httpx.get(url, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        foreign = httpx.get(url, headers={"Authorization": "Bearer s3cret", "Host": "evil.example:8000"})
+        assert foreign.status_code == 421 and "not this server's address" in foreign.json()["error"]
+    finally:
+        serving.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stopped_server_answers_what_is_in_flight_and_exits_0_within_5_s(tiny, how):
+    run, raw, stored = tiny
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnnlab", "serve", str(run), "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+                time.sleep(0.2)
+
+        async def asked_then_stopped():
+            async with httpx.AsyncClient(timeout=30) as client:
+                flight = asyncio.ensure_future(
+                    client.post(f"http://127.0.0.1:{port}/v1/models/tiny:predict", json={"instances": raw.tolist()})
+                )
+                await asyncio.sleep(0.05)  # on its way
+                process.send_signal(how)
+                return await flight, time.monotonic()
+
+        answer, sent = asyncio.run(asked_then_stopped())
+        assert answer.status_code == 200
+        assert np.allclose(answer.json()["predictions"], stored, atol=1e-5)
+        assert process.wait(timeout=5) == 0
+        assert time.monotonic() - sent < 5
+        assert "Traceback" not in process.stdout.read()
+    finally:
+        process.kill()
