@@ -58,7 +58,7 @@ def made_up_mnist() -> Path:
     return write_mnist_like(folder)
 
 
-SCRIPTS = ("whole_command", "search_workers", "train_throughput", "precision", "time_to_accuracy")
+SCRIPTS = ("whole_command", "search_workers", "train_throughput", "precision", "time_to_accuracy", "serve_load")
 
 
 def _run(script: str) -> tuple[str, int, str, float]:
