@@ -223,3 +223,61 @@ def test_a_stopped_server_answers_what_is_in_flight_and_exits_0_within_5_s(tiny,
         assert "Traceback" not in process.stdout.read()
     finally:
         process.kill()
+
+
+def test_explain_gradcam_adds_each_images_map_as_a_png_and_a_bad_explain_is_refused(server, tiny):
+    """The bug: maps handed to the wrong image, or a PNG that is not the image's size."""
+    import base64
+
+    from PIL import Image
+
+    from cnnlab.api.runs import Run
+    from cnnlab.reporting.plots import gradcam_png
+
+    run, raw, stored = tiny
+    answer = httpx.post(f"{server.url}/v1/models/tiny:predict?explain=gradcam", json={"instances": raw[:3].tolist()})
+    body = answer.json()
+    assert np.allclose(body["predictions"], stored[:3], atol=1e-5) and len(body["gradcam_png"]) == 3
+    pictures = [base64.b64decode(text) for text in body["gradcam_png"]]
+    assert all(Image.open(io.BytesIO(p)).size == (8, 8) for p in pictures)
+    maps = Run(run).heatmaps(raw[:3])  # the API's own maps, drawn over each image in order
+    assert pictures == [gradcam_png(image.astype(np.float32), heat) for image, heat in zip(raw[:3], maps)]
+    refused = httpx.post(f"{server.url}/v1/models/tiny:predict?explain=lime", json={"instances": raw[:1].tolist()})
+    assert refused.status_code == 400 and "explain=gradcam" in refused.json()["error"]
+
+
+def test_no_cors_header_unless_asked_and_then_only_for_that_origin(server, tiny):
+    import cnnlab
+
+    run, _, _ = tiny
+    asked = {"Origin": "http://page.example"}
+    assert "access-control-allow-origin" not in httpx.get(f"{server.url}/healthz", headers=asked).headers
+    serving = cnnlab.serve([run], port=0, cors="http://page.example", background=True)
+    try:
+        allowed = httpx.get(f"{serving.url}/healthz", headers=asked).headers
+        other = httpx.get(f"{serving.url}/healthz", headers={"Origin": "http://elsewhere.example"}).headers
+        assert allowed["access-control-allow-origin"] == "http://page.example"
+        assert "access-control-allow-origin" not in other
+    finally:
+        serving.stop()
+
+
+def test_a_run_deleted_while_served_answers_404_and_the_server_lives_on(trained_copy, tiny):
+    import shutil
+
+    import cnnlab
+
+    copy, _ = trained_copy
+    _, raw, _ = tiny
+    serving = cnnlab.serve([copy], port=0, background=True)
+    try:
+        url = f"{serving.url}/v1/models/tiny:predict"
+        assert httpx.post(url, json={"instances": raw[:1].tolist()}).status_code == 200
+        assert httpx.get(f"{serving.url}/readyz").status_code == 200
+        shutil.rmtree(copy)
+        gone = httpx.post(url, json={"instances": raw[:1].tolist()})
+        assert gone.status_code == 404 and "no model named 'tiny'" in gone.json()["error"]
+        assert httpx.get(f"{serving.url}/healthz").status_code == 200
+        assert httpx.get(f"{serving.url}/readyz").status_code == 503
+    finally:
+        serving.stop()

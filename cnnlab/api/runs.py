@@ -128,6 +128,18 @@ class Run:
         return probabilities(self._loaded(), images, convert=convert, invert=invert)
 
     @checked
+    def heatmaps(self, images, *, convert: bool = False, invert: bool = False) -> np.ndarray:
+        """Where the network looks (Grad-CAM), as arrays: one map (H, W) in [0, 1] per image, for
+        the class it predicts; `images` as `predict` takes them. Writes nothing into the run.
+
+            >>> run.heatmaps(np.zeros((2, 28, 28), np.uint8)).shape  # doctest: +SKIP
+            (2, 28, 28)
+        """
+        from cnnlab.engine.predict import heatmaps
+
+        return heatmaps(self._loaded(), images, convert=convert, invert=invert)
+
+    @checked
     def evaluate(
         self, data: str | os.PathLike = "test", *, checkpoint: Checkpoint = "best", progress: bool | Progress = False
     ) -> dict:

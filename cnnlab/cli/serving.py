@@ -27,8 +27,16 @@ from cnnlab.cli.app import cli, console, runs_dir_option
     type=click.FloatRange(min=0),
     help="How long a request waits for others to batch with.",
 )
+@click.option("--cors", metavar="ORIGIN", help="Send CORS headers for this origin (a web page served elsewhere).")
 def serve(
-    runs: tuple[str, ...], runs_dir: Path, host: str, port: int, token: str | None, max_batch: int, max_wait_ms: float
+    runs: tuple[str, ...],
+    runs_dir: Path,
+    host: str,
+    port: int,
+    token: str | None,
+    max_batch: int,
+    max_wait_ms: float,
+    cors: str | None,
 ) -> None:
     """Serve evaluated runs until Ctrl-C or SIGTERM: RUNS are run folders or folders holding
     runs (default: every evaluated run under --runs-dir). The newest run of each config is
@@ -36,7 +44,8 @@ def serve(
 
     Routes: GET /v1/models/NAME and /v1/models/NAME/metadata; POST /v1/models/NAME:predict
     ({"instances": [...]} or {"inputs": ...}: raw 0-255 pixels; or PNG/JPEG files as
-    multipart/form-data) and :classify (the top classes with names); GET /healthz, /readyz.
+    multipart/form-data; ?explain=gradcam adds each image's Grad-CAM map as a PNG) and :classify
+    (the top classes with names); GET /healthz, /readyz.
 
     \b
     Examples:
@@ -49,7 +58,14 @@ def serve(
     out = console()
     out.print("loading the models ...", style="dim")
     server, models = prepared(
-        runs, runs_dir=runs_dir, host=host, port=port, token=token, max_batch=max_batch, max_wait=max_wait_ms / 1000
+        runs,
+        runs_dir=runs_dir,
+        host=host,
+        port=port,
+        token=token,
+        max_batch=max_batch,
+        max_wait=max_wait_ms / 1000,
+        cors=cors,
     )
     models = sorted(models)
     shown = f"[{host}]" if ":" in host else host

@@ -53,6 +53,22 @@ def predict_images(
 def probabilities(trained: TrainedRun, images, *, convert: bool = False, invert: bool = False) -> np.ndarray:
     """Class probabilities of `images`: image files, or raw pixels as the data set holds them
     (an array of one image or of many, 0-255), prepared as the run's training data was."""
+    prepared = model_inputs(trained, images, convert=convert, invert=invert)
+    if len(prepared) <= ONE_CALL:  # Keras' predict builds a data pipeline per call: ~40 ms of a few images' 45
+        return np.asarray(trained.model.predict_on_batch(prepared))
+    return trained.model.predict(prepared, verbose=0)
+
+
+def heatmaps(trained: TrainedRun, images, *, convert: bool = False, invert: bool = False) -> np.ndarray:
+    """Grad-CAM maps (N, H, W) in [0, 1] of `images` (as `probabilities` takes them) for the
+    class each is predicted to be; nothing is written."""
+    from cnnlab.reporting.explain import gradcam
+
+    return gradcam(trained.model, model_inputs(trained, images, convert=convert, invert=invert))[0]
+
+
+def model_inputs(trained: TrainedRun, images, *, convert: bool = False, invert: bool = False) -> np.ndarray:
+    """`images` as the model takes them: checked, read, and prepared as the training data was."""
     shape = tuple(trained.model.input_shape[1:])
     if isinstance(images, Iterable) and not isinstance(images, (np.ndarray, str, Path)):
         images = list(images)  # a generator of paths, say
@@ -91,10 +107,7 @@ def probabilities(trained: TrainedRun, images, *, convert: bool = False, invert:
         # An image-folder run resized and converted its training images: do the same here.
         convert = convert or is_image_folder(trained.cfg)
         pixels = np.stack([read_image(p, shape, convert=convert, invert=invert) for p in map(Path, images)])
-    prepared = trained.preprocessing.apply(pixels)
-    if len(prepared) <= ONE_CALL:  # Keras' predict builds a data pipeline per call: ~20 ms of a few images' 3
-        return np.asarray(trained.model.predict_on_batch(prepared))
-    return trained.model.predict(prepared, verbose=0)
+    return trained.preprocessing.apply(pixels)
 
 
 def _stacked(images: list[np.ndarray]) -> np.ndarray:

@@ -196,6 +196,16 @@ def _blend(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
     return np.clip((1 - HEAT_ALPHA) * grey[..., None] + HEAT_ALPHA * colours, 0.0, 1.0)
 
 
+def gradcam_png(image: np.ndarray, heat: np.ndarray) -> bytes:
+    """One image with its Grad-CAM map over it, as PNG bytes at the image's own size (for a page
+    or an HTTP answer; nothing is written)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray((_blend(image, heat) * 255).astype(np.uint8), mode="RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _nearest(source: int, target: int) -> np.ndarray:
     """The source index nearest each target pixel's centre. The last centre, (target - 0.5) *
     source / target, is below `source`, so its whole part is at most source - 1: always in range."""

@@ -8,6 +8,7 @@ with its status), not FastAPI's validation errors, and request bodies are parsed
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 
@@ -35,9 +36,15 @@ def error(message: str, status: int) -> JSONResponse:
 
 
 def application(
-    models: dict[str, Served], *, host: str, token: str | None = None, limits: Limits | None = None
-) -> Starlette:
-    """The app serving `models` (by name), for a server listening on `host`."""
+    models: dict[str, Served],
+    *,
+    host: str,
+    token: str | None = None,
+    limits: Limits | None = None,
+    cors: str | None = None,
+):
+    """The app serving `models` (by name), for a server listening on `host`; CORS headers only
+    for the `cors` origin, when one is given."""
     limits = limits or Limits()
     allowed_hosts = LOOPBACK | {host.strip("[]")}
 
@@ -68,9 +75,15 @@ def application(
 
     async def predict(request: Request):
         served = model_of(request)
+        explain = request.query_params.get("explain")
+        if explain not in (None, "gradcam"):
+            raise InputError(f"explain={explain!r}: the one explanation served is explain=gradcam")
         pixels = await _pixels(request, served, limits)
         probabilities = await served.batcher.submit(pixels)
-        return JSONResponse({"predictions": probabilities.tolist()})
+        answer = {"predictions": probabilities.tolist()}
+        if explain:  # its own model call, off the event loop: a gradient per image, not batched
+            answer["gradcam_png"] = await asyncio.get_running_loop().run_in_executor(None, _gradcams, served, pixels)
+        return JSONResponse(answer)
 
     async def classify(request: Request):
         served = model_of(request)
@@ -98,7 +111,23 @@ def application(
         Route("/readyz", guarded(readyz), methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _wrong_method})
-    return _Gate(app, allowed_hosts=allowed_hosts, token=token, max_body=limits.max_body)
+    gated = _Gate(app, allowed_hosts=allowed_hosts, token=token, max_body=limits.max_body)
+    if cors is None:
+        return gated
+    from starlette.middleware.cors import CORSMiddleware
+
+    methods, headers = ["GET", "POST"], ["Authorization", "Content-Type"]
+    return CORSMiddleware(gated, allow_origins=[cors], allow_methods=methods, allow_headers=headers)
+
+
+def _gradcams(served: Served, pixels) -> list[str]:
+    """Each image with its Grad-CAM map over it, as base64 PNG."""
+    import base64
+
+    from cnnlab.reporting.plots import gradcam_png
+
+    maps = served.run.heatmaps(pixels)
+    return [base64.b64encode(gradcam_png(image, heat)).decode() for image, heat in zip(pixels, maps)]
 
 
 def guarded(endpoint):

@@ -46,7 +46,17 @@ class Serving:
         self._thread.join(timeout)
 
 
-def prepared(targets, *, runs_dir: Path, host: str, port: int, token: str | None, max_batch: int, max_wait: float):
+def prepared(
+    targets,
+    *,
+    runs_dir: Path,
+    host: str,
+    port: int,
+    token: str | None,
+    max_batch: int,
+    max_wait: float,
+    cors: str | None = None,
+):
     """(uvicorn server, the models by name) for the targets, every input checked before anything
     loads."""
     import uvicorn
@@ -56,7 +66,7 @@ def prepared(targets, *, runs_dir: Path, host: str, port: int, token: str | None
         raise ConfigError(Problem(f"port {port} is not a port number (0-65535)", key="port"))
     runs = evaluated_runs(list(targets), Path(runs_dir))
     models = load(runs, max_batch=max_batch, max_wait=max_wait)
-    app = application(models, host=host, token=token, limits=Limits())
+    app = application(models, host=host, token=token, limits=Limits(), cors=cors)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, lifespan="off")
     return uvicorn.Server(config), models
 
@@ -107,6 +117,7 @@ def serve(
     token: str | None = None,
     max_batch: int = 64,
     max_wait_ms: float = 5.0,
+    cors: str | None = None,
     background: bool = False,
 ):
     """Serve evaluated runs as `cnnlab serve` does: until Ctrl-C (blocking), or, with
@@ -128,6 +139,7 @@ def serve(
         token=token,
         max_batch=max_batch,
         max_wait=max_wait_ms / 1000,
+        cors=cors,
     )
     if background:
         return in_background(server, models)
