@@ -281,3 +281,28 @@ def test_a_run_deleted_while_served_answers_404_and_the_server_lives_on(trained_
         assert httpx.get(f"{serving.url}/readyz").status_code == 503
     finally:
         serving.stop()
+
+
+@pytest.mark.trains  # the export checks itself on the run's test images
+def test_an_exported_model_is_served_under_its_file_name_with_the_runs_numbers(run_cli, trained_copy, tiny, tmp_path):
+    """The export holds its own preprocessing: a server that prepared its pixels a second time
+    (or sent them without it) would miss the run's stored probabilities."""
+    import cnnlab
+
+    copy, _ = trained_copy
+    _, raw, stored = tiny
+    exported = tmp_path / "tiny.tflite"
+    assert run_cli("export", copy, "--format", "tflite", "--out", exported).exit_code == 0
+    serving = cnnlab.serve([exported], port=0, background=True)
+    try:
+        assert sorted(serving.served) == ["tiny.tflite"]  # no run folder: the runs under runs/ are not added
+        answer = httpx.post(f"{serving.url}/v1/models/tiny.tflite:predict", json={"instances": raw[:20].tolist()})
+        assert np.allclose(answer.json()["predictions"], stored[:20], atol=1e-5)
+        metadata = httpx.get(f"{serving.url}/v1/models/tiny.tflite/metadata").json()["metadata"]
+        assert metadata["format"] == "tflite" and metadata["input"]["shape"] == [None, 8, 8, 1]
+        explained = httpx.post(
+            f"{serving.url}/v1/models/tiny.tflite:predict?explain=gradcam", json={"instances": raw[:1].tolist()}
+        )
+        assert explained.status_code == 400 and "serve the run" in explained.json()["error"]
+    finally:
+        serving.stop()

@@ -38,9 +38,10 @@ def serve(
     max_wait_ms: float,
     cors: str | None,
 ) -> None:
-    """Serve evaluated runs until Ctrl-C or SIGTERM: RUNS are run folders or folders holding
-    runs (default: every evaluated run under --runs-dir). The newest run of each config is
-    served as NAME, every run also as NAME@STAMP.
+    """Serve evaluated runs until Ctrl-C or SIGTERM: RUNS are run folders, folders holding
+    runs or config names (default: every evaluated run under --runs-dir), or models made by
+    cnnlab export (served under their file names). The newest run of each config is served as
+    NAME, every run also as NAME@STAMP.
 
     Routes: GET /v1/models/NAME and /v1/models/NAME/metadata; POST /v1/models/NAME:predict
     ({"instances": [...]} or {"inputs": ...}: raw 0-255 pixels; or PNG/JPEG files as

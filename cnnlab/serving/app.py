@@ -78,6 +78,8 @@ def application(
         explain = request.query_params.get("explain")
         if explain not in (None, "gradcam"):
             raise InputError(f"explain={explain!r}: the one explanation served is explain=gradcam")
+        if explain and served.heatmaps is None:
+            raise InputError(f"{served.name} is an exported model: Grad-CAM needs the run's, serve the run")
         pixels = await _pixels(request, served, limits)
         probabilities = await served.batcher.submit(pixels)
         answer = {"predictions": probabilities.tolist()}
@@ -126,7 +128,7 @@ def _gradcams(served: Served, pixels) -> list[str]:
 
     from cnnlab.reporting.plots import gradcam_png
 
-    maps = served.run.heatmaps(pixels)
+    maps = served.heatmaps(pixels)
     return [base64.b64encode(gradcam_png(image, heat)).decode() for image, heat in zip(pixels, maps)]
 
 

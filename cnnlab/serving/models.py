@@ -8,6 +8,7 @@ served; it can be served once it has completed (start the server again).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,18 +21,18 @@ from cnnlab.serving.batching import Batcher
 
 @dataclass
 class Served:
-    """One model as the server offers it."""
+    """One model as the server offers it: a run's, or an exported file's."""
 
     name: str
-    run: Run
+    path: Path  # the run's best.keras or the exported model: once it is gone, requests get 404
     batcher: Batcher
     shape: tuple = ()
     class_names: list = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
+    heatmaps: Callable[[np.ndarray], np.ndarray] | None = None  # Grad-CAM of raw pixels (a run's model)
 
     def present(self) -> bool:
-        """False once the run folder is gone (deleted while served): its requests get 404."""
-        return (self.run.path / "best.keras").is_file()
+        return self.path.exists()
 
 
 def evaluated_runs(targets: list[str | Path], runs_dir: Path) -> list[Run]:
@@ -99,4 +100,41 @@ def _loaded(name: str, run: Run, *, max_batch: int, max_wait: float) -> Served:
         "test_accuracy": metrics.get("accuracy"),
         "test_examples": metrics.get("examples"),
     }
-    return Served(name, run, batcher, shape, run.class_names, metadata)
+    return Served(name, run.path / "best.keras", batcher, shape, run.class_names, metadata, run.heatmaps)
+
+
+def exported(paths: list[Path], *, max_batch: int, max_wait: float) -> dict[str, Served]:
+    """Exported models (SavedModel folders, .tflite, .onnx) under their file names, opened with
+    their own runtimes; their preprocessing is inside them, so raw pixels go in as they are."""
+    from cnnlab.reporting.artifacts import artifact_format, artifact_labels, open_artifact
+    from cnnlab.runtime.startup import start_keras
+
+    start_keras()  # a SavedModel and TFLite run on TensorFlow's runtime
+    served = {}
+    for path in paths:
+        artifact, names = open_artifact(path), artifact_labels(path)
+        predict = _artifact_predict(artifact)
+        batcher = Batcher(predict, max_batch=max_batch, max_wait=max_wait)
+        batcher.run_batch(np.zeros((1, *artifact.input_shape), np.float32))  # warmed up
+        metadata = {
+            "input": {"shape": [None, *artifact.input_shape], "dtype": "float32", "range": [0, 255]},
+            "output": {"shape": [None, len(names)], "dtype": "float32", "meaning": "class probabilities"},
+            "class_names": names,
+            "format": artifact_format(path),
+            "file": str(path),
+        }
+        served[path.name] = Served(path.name, path, batcher, tuple(artifact.input_shape), names, metadata)
+    return served
+
+
+def _artifact_predict(artifact) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda pixels: np.asarray(artifact.predict(np.ascontiguousarray(pixels, dtype=np.float32)))
+
+
+def split_targets(targets) -> tuple[list[Path], list[Path]]:
+    """(run targets, exported models) among what the server was given."""
+    from cnnlab.reporting.artifacts import artifact_format
+
+    paths = [Path(target) for target in targets]
+    exports = [path for path in paths if path.exists() and artifact_format(path) is not None]
+    return [path for path in paths if path not in exports], exports

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cnnlab.errors import ConfigError, Problem
 from cnnlab.serving.app import LOOPBACK, Limits, application
-from cnnlab.serving.models import evaluated_runs, load
+from cnnlab.serving.models import evaluated_runs, exported, load, split_targets
 
 
 def check_address(host: str, token: str | None) -> None:
@@ -64,8 +64,12 @@ def prepared(
     check_address(host, token)
     if not 0 <= port <= 65535:
         raise ConfigError(Problem(f"port {port} is not a port number (0-65535)", key="port"))
-    runs = evaluated_runs(list(targets), Path(runs_dir))
-    models = load(runs, max_batch=max_batch, max_wait=max_wait)
+    run_targets, exports = split_targets(targets)
+    runs = evaluated_runs(run_targets, Path(runs_dir)) if run_targets or not exports else []
+    models = {
+        **load(runs, max_batch=max_batch, max_wait=max_wait),
+        **exported(exports, max_batch=max_batch, max_wait=max_wait),
+    }
     app = application(models, host=host, token=token, limits=Limits(), cors=cors)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, lifespan="off")
     return uvicorn.Server(config), models
