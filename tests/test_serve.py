@@ -306,3 +306,10 @@ def test_an_exported_model_is_served_under_its_file_name_with_the_runs_numbers(r
         assert explained.status_code == 400 and "serve the run" in explained.json()["error"]
     finally:
         serving.stop()
+
+
+def test_the_command_refuses_another_host_without_a_token_before_loading_anything(run_cli, tiny):
+    run, _, _ = tiny
+    result = run_cli("serve", run, "--host", "0.0.0.0")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "error: --host: 0.0.0.0 opens the models" in result.stderr and "give --token TOKEN" in result.stderr

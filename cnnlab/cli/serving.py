@@ -54,29 +54,15 @@ def serve(
       cnnlab serve runs/mnist_fast --port 8080
       cnnlab serve --host 0.0.0.0 --token s3cret       # open to the network, with a token
     """
-    from cnnlab.serving.server import prepared, serve_forever
+    from cnnlab.serving.server import serve as serve_runs
 
     out = console()
     out.print("loading the models ...", style="dim")
-    server, models = prepared(
-        runs,
-        runs_dir=runs_dir,
-        host=host,
-        port=port,
-        token=token,
-        max_batch=max_batch,
-        max_wait=max_wait_ms / 1000,
-        cors=cors,
-    )
-    models = sorted(models)
-    shown = f"[{host}]" if ":" in host else host
-    out.print(
-        f"serving {len(models)} model name(s) at http://{shown}:{port}: {', '.join(models)}",
-        markup=False,
-        soft_wrap=True,
-    )
-    out.print(
-        f"try: curl http://{shown}:{port}/v1/models/{models[0]}/metadata   (Ctrl-C stops)", markup=False, soft_wrap=True
-    )
-    serve_forever(server)
+
+    def announce(url: str, models: list[str]) -> None:
+        out.print(f"serving {len(models)} model name(s) at {url}: {', '.join(models)}", markup=False, soft_wrap=True)
+        out.print(f"try: curl {url}/v1/models/{models[0]}/metadata   (Ctrl-C stops)", markup=False, soft_wrap=True)
+
+    options = {"host": host, "port": port, "token": token, "max_batch": max_batch, "cors": cors}
+    serve_runs(runs, runs_dir=runs_dir, max_wait_ms=max_wait_ms, announce=announce, **options)
     out.print("stopped; every request in flight was answered", markup=False)

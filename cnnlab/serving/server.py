@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,9 +124,11 @@ def serve(
     max_wait_ms: float = 5.0,
     cors: str | None = None,
     background: bool = False,
+    announce: Callable[[str, list[str]], None] | None = None,
 ):
     """Serve evaluated runs as `cnnlab serve` does: until Ctrl-C (blocking), or, with
     `background=True`, from a thread, returning a `Serving` with `.url`, `.served` and `.stop()`.
+    `announce(url, names)` hears where it listens and what it serves, before it starts.
 
         >>> serving = cnnlab.serve(["runs/mnist_fast"], port=0, background=True)  # doctest: +SKIP
         >>> answer = httpx.get(f"{serving.url}/v1/models/mnist_fast/metadata")  # doctest: +SKIP
@@ -145,6 +148,9 @@ def serve(
         max_wait=max_wait_ms / 1000,
         cors=cors,
     )
+    if announce is not None:
+        shown = f"[{host}]" if ":" in host else host
+        announce(f"http://{shown}:{port}", sorted(models))
     if background:
         return in_background(server, models)
     serve_forever(server)
