@@ -313,3 +313,33 @@ def test_the_command_refuses_another_host_without_a_token_before_loading_anythin
     result = run_cli("serve", run, "--host", "0.0.0.0")
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "error: --host: 0.0.0.0 opens the models" in result.stderr and "give --token TOKEN" in result.stderr
+
+
+def test_a_run_still_training_is_served_once_it_has_been_evaluated(tiny, tmp_path):
+    """Two runs of `tiny` in one runs folder, the second still "running": the server starts
+    with the first alone, answers 404 for the second, and serves it once its manifest says it
+    completed (the bug: a run served before its evaluation, or never without a restart)."""
+    import shutil
+
+    import cnnlab
+
+    run, raw, stored = tiny
+    runs = tmp_path / "runs"
+    done, training = runs / "tiny" / "20261201-120000", runs / "tiny" / "20261201-130000"
+    shutil.copytree(run, done)
+    shutil.copytree(run, training)
+    manifest = json.loads((training / "manifest.json").read_text())
+    (training / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
+    serving = cnnlab.serve([runs], port=0, background=True)
+    try:
+        assert sorted(serving.served) == ["tiny", "tiny@20261201-120000"]
+        url = f"{serving.url}/v1/models/tiny@20261201-130000:predict"
+        body = {"instances": raw[:2].tolist()}
+        assert httpx.post(url, json=body).status_code == 404
+        (training / "manifest.json").write_text(json.dumps({**manifest, "status": "completed"}))
+        answer = httpx.post(url, json=body)
+        assert answer.status_code == 200 and np.allclose(answer.json()["predictions"], stored[:2], atol=1e-5)
+        newest = httpx.get(f"{serving.url}/v1/models/tiny/metadata").json()["metadata"]
+        assert newest["stamp"] == "20261201-130000"  # the plain name now names the newest
+    finally:
+        serving.stop()

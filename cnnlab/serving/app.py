@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -42,16 +43,24 @@ def application(
     token: str | None = None,
     limits: Limits | None = None,
     cors: str | None = None,
+    discover: Callable[[dict], dict] | None = None,
 ):
     """The app serving `models` (by name), for a server listening on `host`; CORS headers only
-    for the `cors` origin, when one is given."""
+    for the `cors` origin, when one is given. A name it does not know yet is looked for again
+    with `discover(models) -> the new ones`, once at a time (a run evaluated since it started)."""
     limits = limits or Limits()
     allowed_hosts = LOOPBACK | {host.strip("[]")}
 
-    def model_of(request: Request) -> Served:
+    looking = asyncio.Lock()
+
+    async def model_of(request: Request) -> Served:
         name = request.path_params["name"]
         if ":" in name:  # GET /v1/models/NAME:predict
             raise InputError(f"{request.method} is not allowed on {request.url.path}; send POST", status=405)
+        if name not in models and discover is not None:  # a run evaluated since: loaded off the loop
+            async with looking:
+                if name not in models:
+                    models.update(await asyncio.get_running_loop().run_in_executor(None, discover, dict(models)))
         served = models.get(name)
         if served is None or not served.present():
             known = ", ".join(sorted(n for n, m in models.items() if m.present())) or "none"
@@ -59,7 +68,7 @@ def application(
         return served
 
     async def status(request: Request):
-        model_of(request)
+        await model_of(request)
         return JSONResponse(
             {
                 "model_version_status": [
@@ -69,12 +78,12 @@ def application(
         )
 
     async def metadata(request: Request):
-        served = model_of(request)
+        served = await model_of(request)
         spec = {"name": request.path_params["name"], "version": "1"}
         return JSONResponse({"model_spec": spec, "metadata": served.metadata})
 
     async def predict(request: Request):
-        served = model_of(request)
+        served = await model_of(request)
         explain = request.query_params.get("explain")
         if explain not in (None, "gradcam"):
             raise InputError(f"explain={explain!r}: the one explanation served is explain=gradcam")
@@ -88,7 +97,7 @@ def application(
         return JSONResponse(answer)
 
     async def classify(request: Request):
-        served = model_of(request)
+        served = await model_of(request)
         k = whole_number(request.query_params.get("k"), 3, "k")
         pixels = await _pixels(request, served, limits)
         probabilities = await served.batcher.submit(pixels)

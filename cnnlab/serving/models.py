@@ -3,7 +3,8 @@ loaded, warmed up and behind its own batcher.
 
 Names follow TensorFlow Serving's one name per model: the newest evaluated run of each config
 is `<name>`, and every run is also `<name>@<stamp>`. A run still training or evaluating is not
-served; it can be served once it has completed (start the server again).
+served; once it has completed, the first request for a name the server does not know looks
+again (`app.application`'s `discover`).
 """
 
 from __future__ import annotations
@@ -74,13 +75,15 @@ def named(runs: list[Run]) -> dict[str, Run]:
     return names
 
 
-def load(runs: list[Run], *, max_batch: int, max_wait: float) -> dict[str, Served]:
-    """Every run loaded and warmed up (one prediction each), under each of its names."""
-    served, by_run = {}, {}
+def load(runs: list[Run], *, max_batch: int, max_wait: float, loaded: dict | None = None) -> dict[str, Served]:
+    """Every run loaded and warmed up (one prediction each), under each of its names; a run
+    among the `loaded` ones is not loaded again."""
+    by_run = {served.path.parent: served for served in (loaded or {}).values()}
+    served = {}
     for name, run in named(runs).items():
-        if run not in by_run:
-            by_run[run] = _loaded(name, run, max_batch=max_batch, max_wait=max_wait)
-        served[name] = by_run[run]
+        if run.path not in by_run:
+            by_run[run.path] = _loaded(name, run, max_batch=max_batch, max_wait=max_wait)
+        served[name] = by_run[run.path]
     return served
 
 

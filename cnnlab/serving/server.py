@@ -71,7 +71,17 @@ def prepared(
         **load(runs, max_batch=max_batch, max_wait=max_wait),
         **exported(exports, max_batch=max_batch, max_wait=max_wait),
     }
-    app = application(models, host=host, token=token, limits=Limits(), cors=cors)
+
+    def discover(loaded: dict) -> dict:
+        """The runs of the same targets evaluated since, and each config's newest again."""
+        try:
+            found = evaluated_runs(run_targets, Path(runs_dir))
+        except ConfigError:
+            return {}
+        return load(found, max_batch=max_batch, max_wait=max_wait, loaded=loaded)
+
+    searching = discover if runs else None
+    app = application(models, host=host, token=token, limits=Limits(), cors=cors, discover=searching)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, lifespan="off")
     return uvicorn.Server(config), models
 
