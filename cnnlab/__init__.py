@@ -36,6 +36,7 @@ _API = (
     "load_run",
     "predict",
     "resume",
+    "run_table",
     "runs",
     "summary",
     "train",

@@ -10,7 +10,7 @@ backend, so importing this package starts none.
 from cnnlab.api.datasets import datasets, fetch
 from cnnlab.api.groups import Group
 from cnnlab.api.progress import Progress
-from cnnlab.api.runs import Picture, Run, load_run, runs
+from cnnlab.api.runs import Picture, Run, load_run, run_table, runs
 from cnnlab.api.search import Search, tune, tune_worker
 from cnnlab.api.trainer import Checked, ChecksFailed
 from cnnlab.api.training import check, resume, train
@@ -35,6 +35,7 @@ __all__ = [
     "load_run",
     "predict",
     "resume",
+    "run_table",
     "runs",
     "summary",
     "train",

@@ -262,3 +262,36 @@ def runs(runs_dir: str | os.PathLike = "runs") -> list[Run]:
     ('mnist_fast', 'completed')
     """
     return [Run(path) for path in list_runs(Path(runs_dir))]
+
+
+RunStatus = Literal["running", "evaluating", "completed", "interrupted", "stopped", "failed", "damaged"]
+RunColumn = Literal[
+    "run",
+    "status",
+    "epoch",
+    "test_accuracy",
+    "parameters",
+    "macs",
+    "train_seconds",
+    "images_per_second",
+    "seed",
+    "started",
+]
+
+
+@checked
+def run_table(
+    runs_dir: str | os.PathLike = "runs", *, status: RunStatus | None = None, sort: RunColumn = "started"
+) -> list[dict]:
+    """Every run under `runs_dir` as one row (what `cnnlab runs` prints): status (a running run
+    with its epoch; `stopped` when its process is gone), test accuracy with its 95 % interval
+    (`low`, `high`), parameters, MACs, training seconds, images/s, seed, started, and `pareto`
+    (on the front of accuracy against parameters). Only `status`'s runs; sorted by `sort`,
+    numbers highest first.
+
+        >>> [row["run"] for row in cnnlab.run_table(sort="test_accuracy")][:1]  # doctest: +SKIP
+        ['mnist_best@20261130-101500']
+    """
+    from cnnlab.reporting.listing import chosen, run_rows
+
+    return chosen(run_rows(Path(runs_dir)), status=status, sort=sort)

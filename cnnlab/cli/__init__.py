@@ -8,7 +8,7 @@ module registers one family of commands on it.
 import os
 import sys
 
-from cnnlab.cli import configs, results, serving, sharing, training, tuning  # noqa: F401,E402  (they register the commands)
+from cnnlab.cli import configs, listing, results, serving, sharing, training, tuning  # noqa: F401,E402  (they register the commands)
 from cnnlab.cli.app import cli
 
 __all__ = ["cli", "main"]

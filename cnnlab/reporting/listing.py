@@ -1,0 +1,103 @@
+"""Every run of a folder as one row: what `cnnlab runs` prints and what a page lists, so that
+the two can never disagree.
+
+A row says how the run stands (running, with its epoch; evaluating; completed; interrupted;
+stopped: its process is gone; failed), its test accuracy with Wilson's 95 % interval, what it
+cost (parameters, MACs, epochs, training seconds, images/s), its seed and when it started, and
+whether it is on the Pareto front of test accuracy against parameters (nothing both smaller
+and better).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnnlab.errors import CnnlabError
+from cnnlab.reporting.compare_report import pareto_front
+from cnnlab.scores import accuracy_interval
+from cnnlab.storage.folders import RunFolder
+from cnnlab.storage.lookup import list_runs
+
+COLUMNS = (
+    "run",
+    "status",
+    "epoch",
+    "test_accuracy",
+    "low",
+    "high",
+    "parameters",
+    "macs",
+    "train_seconds",
+    "images_per_second",
+    "seed",
+    "started",
+)
+STATUSES = ("running", "evaluating", "completed", "interrupted", "stopped", "failed")
+
+
+def run_rows(runs_dir: Path) -> list[dict]:
+    """One row per run under `runs_dir`, oldest first, with `pareto` marked."""
+    rows = [run_row(RunFolder(path)) for path in list_runs(Path(runs_dir))]
+    scored = {row["run"]: (row["parameters"], row["test_accuracy"]) for row in rows if _scored(row)}
+    front = pareto_front(scored)
+    for row in rows:
+        row["pareto"] = row["run"] in front
+    return rows
+
+
+def _scored(row: dict) -> bool:
+    return isinstance(row["parameters"], int) and isinstance(row["test_accuracy"], float)
+
+
+def run_row(run: RunFolder) -> dict:
+    """What the run's manifest and test metrics say, read without Keras (a damaged file gives a
+    row that says so instead of stopping the listing)."""
+    try:
+        manifest = run.manifest
+    except CnnlabError as error:
+        return _row(run, status="damaged", note=str(error))
+    status = manifest.get("status", "unknown")
+    if status in ("running", "evaluating") and run.live_owner() is None:
+        status = "stopped"  # its process is gone (killed, a power cut): --resume goes on with it
+    row = _row(run, status=status)
+    done, total = manifest.get("epochs_completed") or 0, _total_epochs(run)
+    row["epoch"] = f"{done + 1}/{total}" if status == "running" and total else (f"{done}/{total}" if total else done)
+    row.update(epochs=done, parameters=manifest.get("parameters"), macs=manifest.get("macs"), seed=manifest.get("seed"))
+    row.update(started=manifest.get("started"), failure=manifest.get("failure"))
+    timing = manifest.get("timing", {})
+    row.update(train_seconds=timing.get("train_seconds"), images_per_second=timing.get("images_per_second"))
+    test = manifest.get("test", {}) if status == "completed" else {}
+    if isinstance(test.get("accuracy"), float):
+        row["test_accuracy"] = test["accuracy"]
+        if isinstance(test.get("correct"), int) and isinstance(test.get("examples"), int) and test["examples"]:
+            row["low"], row["high"] = accuracy_interval(test["correct"], test["examples"])
+    return row
+
+
+def _row(run: RunFolder, **said) -> dict:
+    row = {column: None for column in COLUMNS}
+    return {
+        **row,
+        "run": f"{run.path.parent.name}@{run.path.name}",
+        "name": run.path.parent.name,
+        "path": str(run.path),
+        **said,
+    }
+
+
+def _total_epochs(run: RunFolder) -> int | None:
+    try:
+        return run.load_config().train.total_epochs
+    except CnnlabError:
+        return None
+
+
+def chosen(rows: list[dict], *, status: str | None = None, sort: str = "started") -> list[dict]:
+    """The rows of one status (or all), sorted by a column: numbers highest first (accuracy,
+    speed; parameters and seconds too, so the costliest lead), text and times in order; rows
+    without a value last."""
+    picked = [row for row in rows if status is None or row["status"] == status]
+    numeric = any(isinstance(row.get(sort), (int, float)) for row in picked)
+    present = [row for row in picked if row.get(sort) is not None]
+    missing = [row for row in picked if row.get(sort) is None]
+    return sorted(present, key=lambda row: row[sort], reverse=numeric) + missing

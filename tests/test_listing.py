@@ -1,0 +1,84 @@
+"""`cnnlab runs` and `cnnlab.run_table()`: one row per run, read from its own files, with the
+status a person needs (a live run with its epoch, a killed one as stopped)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+
+import pytest
+from scipy import stats
+
+
+def _runs(trained, tmp_path):
+    """Four copies of the tiny run: completed; running in this (live) process at epoch 2 of 3;
+    "running" under a pid that is gone; failed. Stamps in that order."""
+    run, _, _ = trained
+    folder = tmp_path / "runs" / "tiny"
+    made = {}
+    for stamp, change in (
+        ("20261201-100000", {}),
+        (
+            "20261201-110000",
+            {"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "epochs_completed": 1},
+        ),
+        ("20261201-120000", {"status": "running", "pid": 2**22 + 12345, "host": socket.gethostname()}),
+        ("20261201-130000", {"status": "failed", "failure": "NaN loss"}),
+    ):
+        copy = folder / stamp
+        shutil.copytree(run, copy)
+        manifest = json.loads((copy / "manifest.json").read_text())
+        (copy / "manifest.json").write_text(json.dumps({**manifest, **change}))
+        made[stamp] = copy
+    return tmp_path / "runs", made
+
+
+def test_each_row_says_what_the_runs_files_say(trained, tmp_path):
+    """The bug: a killed run listed as running, an epoch off by one, an interval not Wilson's,
+    a failed run given the test accuracy it never reached."""
+    import cnnlab
+
+    runs, made = _runs(trained, tmp_path)
+    rows = {row["run"].split("@")[1]: row for row in cnnlab.run_table(runs)}
+    manifest = json.loads((made["20261201-100000"] / "manifest.json").read_text())
+    metrics = json.loads((made["20261201-100000"] / "metrics.json").read_text())
+    done = rows["20261201-100000"]
+    low, high = stats.binomtest(metrics["correct"], metrics["examples"]).proportion_ci(method="wilson")
+    assert (done["status"], done["epoch"], done["test_accuracy"]) == ("completed", "3/3", metrics["accuracy"])
+    # Wilson's interval at z = 1.96; SciPy takes the exact quantile (1.95996...): 1e-5 apart at most
+    assert done["low"] == pytest.approx(low, abs=1e-5) and done["high"] == pytest.approx(high, abs=1e-5)
+    assert (done["parameters"], done["seed"], done["started"]) == (
+        manifest["parameters"],
+        manifest["seed"],
+        manifest["started"],
+    )
+    assert done["train_seconds"] == manifest["timing"]["train_seconds"]
+    assert (rows["20261201-110000"]["status"], rows["20261201-110000"]["epoch"]) == ("running", "2/3")
+    assert rows["20261201-120000"]["status"] == "stopped"  # its pid is gone: resumable, not running
+    failed = rows["20261201-130000"]
+    assert failed["status"] == "failed" and failed["test_accuracy"] is None and failed["failure"] == "NaN loss"
+    assert [row["pareto"] for row in rows.values()] == [True, False, False, False]  # the one scored run
+
+
+def test_status_and_sort_choose_the_rows_and_the_command_prints_the_same(trained, tmp_path, run_cli):
+    import cnnlab
+    from cnnlab.errors import ConfigError
+
+    runs, _ = _runs(trained, tmp_path)
+    assert [row["status"] for row in cnnlab.run_table(runs, status="stopped")] == ["stopped"]
+    by_stamp = [row["run"] for row in cnnlab.run_table(runs, sort="run")]
+    assert by_stamp == sorted(by_stamp)  # text in order
+    by_accuracy = [row["test_accuracy"] for row in cnnlab.run_table(runs, sort="test_accuracy")]
+    assert by_accuracy[0] is not None and by_accuracy[1:] == [None] * 3  # numbers first, the runs without last
+    result = run_cli("runs", runs, "--json", "--status", "completed")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == json.loads(json.dumps(cnnlab.run_table(runs, status="completed")))
+    table = run_cli("runs", runs)
+    assert table.exit_code == 0 and "4 run(s)" in table.stdout and "stopped" in table.stdout
+    with pytest.raises(ConfigError, match="status"):
+        cnnlab.run_table(runs, status="done")
+    assert run_cli("runs", runs, "--sort", "accuracy").exit_code == 2
+    missing = run_cli("runs", tmp_path / "nowhere")
+    assert missing.exit_code == 2 and "no such folder of runs" in missing.stderr
