@@ -22,6 +22,7 @@ from cnnlab.api.configs import Config, Overrides, with_override
 from cnnlab.api.progress import Progress, as_progress
 from cnnlab.api.trainer import resume_run
 from cnnlab.errors import RunError
+from cnnlab.reporting.listing import RunColumn, RunStatus
 from cnnlab.reporting.report import fragment_of
 from cnnlab.runtime.startup import start_keras
 from cnnlab.storage.folders import RunFolder
@@ -262,21 +263,6 @@ def runs(runs_dir: str | os.PathLike = "runs") -> list[Run]:
     ('mnist_fast', 'completed')
     """
     return [Run(path) for path in list_runs(Path(runs_dir))]
-
-
-RunStatus = Literal["running", "evaluating", "completed", "interrupted", "stopped", "failed", "damaged"]
-RunColumn = Literal[
-    "run",
-    "status",
-    "epoch",
-    "test_accuracy",
-    "parameters",
-    "macs",
-    "train_seconds",
-    "images_per_second",
-    "seed",
-    "started",
-]
 
 
 @checked

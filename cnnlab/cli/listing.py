@@ -12,7 +12,7 @@ from cnnlab.cli.app import cli, console
 
 
 def _choices(name: str) -> list[str]:
-    from cnnlab.api.runs import RunColumn, RunStatus  # light: no Keras
+    from cnnlab.reporting.listing import RunColumn, RunStatus  # light: no Keras
 
     return list(get_args({"status": RunStatus, "sort": RunColumn}[name]))
 

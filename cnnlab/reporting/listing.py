@@ -11,32 +11,37 @@ and better).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, get_args
 
 from cnnlab.errors import CnnlabError
-from cnnlab.reporting.compare_report import pareto_front
-from cnnlab.scores import accuracy_interval
-from cnnlab.storage.folders import RunFolder
-from cnnlab.storage.lookup import list_runs
 
-COLUMNS = (
+if TYPE_CHECKING:
+    from cnnlab.storage.folders import RunFolder
+
+RunStatus = Literal["running", "evaluating", "completed", "interrupted", "stopped", "failed", "damaged"]
+RunColumn = Literal[
     "run",
     "status",
     "epoch",
     "test_accuracy",
-    "low",
-    "high",
     "parameters",
     "macs",
     "train_seconds",
     "images_per_second",
     "seed",
     "started",
-)
-STATUSES = ("running", "evaluating", "completed", "interrupted", "stopped", "failed")
+]
+COLUMNS = (*get_args(RunColumn), "low", "high")  # every row has each, None where unknown
 
 
 def run_rows(runs_dir: Path) -> list[dict]:
     """One row per run under `runs_dir`, oldest first, with `pareto` marked."""
+    # Here, not at the top: the command's options name this module's columns, and
+    # `cnnlab --help` must not wait for pydantic and NumPy.
+    from cnnlab.reporting.compare_report import pareto_front
+    from cnnlab.storage.folders import RunFolder
+    from cnnlab.storage.lookup import list_runs
+
     rows = [run_row(RunFolder(path)) for path in list_runs(Path(runs_dir))]
     scored = {row["run"]: (row["parameters"], row["test_accuracy"]) for row in rows if _scored(row)}
     front = pareto_front(scored)
@@ -59,6 +64,8 @@ def run_row(run: RunFolder) -> dict:
     status = manifest.get("status", "unknown")
     if status in ("running", "evaluating") and run.live_owner() is None:
         status = "stopped"  # its process is gone (killed, a power cut): --resume goes on with it
+    from cnnlab.scores import accuracy_interval
+
     row = _row(run, status=status)
     done, total = manifest.get("epochs_completed") or 0, _total_epochs(run)
     row["epoch"] = f"{done + 1}/{total}" if status == "running" and total else (f"{done}/{total}" if total else done)
