@@ -343,3 +343,22 @@ def test_a_run_still_training_is_served_once_it_has_been_evaluated(tiny, tmp_pat
         assert newest["stamp"] == "20261201-130000"  # the plain name now names the newest
     finally:
         serving.stop()
+
+
+def test_a_model_that_fails_answers_500_in_tf_servings_shape_and_the_server_goes_on(server, tiny):
+    """The bug: an exception inside the model call reaching the client as a bare 500 page, or
+    a batch left waiting forever."""
+    _, raw, _ = tiny
+    served = server.served["tiny"]
+    working = served.batcher.run_batch
+
+    def broken(pixels):
+        raise RuntimeError("out of memory, say")
+
+    served.batcher.run_batch = broken
+    try:
+        answer = httpx.post(f"{server.url}/v1/models/tiny:predict", json={"instances": raw[:2].tolist()}, timeout=30)
+    finally:
+        served.batcher.run_batch = working
+    assert answer.status_code == 500 and "RuntimeError: out of memory, say" in answer.json()["error"]
+    assert httpx.post(f"{server.url}/v1/models/tiny:predict", json={"instances": raw[:2].tolist()}).status_code == 200

@@ -142,13 +142,16 @@ def _gradcams(served: Served, pixels) -> list[str]:
 
 
 def guarded(endpoint):
-    """An endpoint whose InputErrors become TF Serving's error answers."""
+    """An endpoint whose InputErrors become TF Serving's error answers, and anything else a 500
+    in the same shape: a client never gets a traceback, and the server goes on."""
 
     async def answered(request: Request):
         try:
             return await endpoint(request)
         except InputError as problem:
             return error(str(problem), problem.status)
+        except Exception as failure:  # the model or a file failed: say which, keep serving
+            return error(f"the server failed on this request: {type(failure).__name__}: {failure}", 500)
 
     return answered
 
