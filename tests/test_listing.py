@@ -82,3 +82,17 @@ def test_status_and_sort_choose_the_rows_and_the_command_prints_the_same(trained
     assert run_cli("runs", runs, "--sort", "accuracy").exit_code == 2
     missing = run_cli("runs", tmp_path / "nowhere")
     assert missing.exit_code == 2 and "no such folder of runs" in missing.stderr
+
+
+def test_a_damaged_run_gets_a_row_that_says_so_and_the_others_are_listed(trained, tmp_path, run_cli):
+    """The bug: one unreadable manifest.json stopping the whole listing with a traceback."""
+    import cnnlab
+
+    runs, made = _runs(trained, tmp_path)
+    (made["20261201-120000"] / "manifest.json").write_text("{half a manifest")
+    rows = {row["run"].split("@")[1]: row for row in cnnlab.run_table(runs)}
+    assert len(rows) == 4 and rows["20261201-120000"]["status"] == "damaged"
+    assert "manifest.json" in rows["20261201-120000"]["note"]
+    assert rows["20261201-100000"]["status"] == "completed"
+    result = run_cli("runs", runs)
+    assert result.exit_code == 0 and "damaged" in result.stdout and "Traceback" not in result.output
