@@ -135,16 +135,23 @@ def _predict_with_artifact(path: Path, paths: list, *, top: int, convert: bool, 
 
 def ranked(files: list[Path], probabilities: np.ndarray, class_names, top: int) -> list[dict]:
     """Per file: the predicted class and the `top` classes, most probable first."""
-    if probabilities.shape[1] == 1:  # one sigmoid unit: two classes
-        probabilities = np.concatenate([1 - probabilities, probabilities], axis=1)
     results = []
     for path, row in zip(files, probabilities):
-        order = np.argsort(row)[::-1][:top]
+        best = top_classes(row, class_names, top)
         results.append(
             {
                 "file": str(path),
-                "predicted": str(class_names[order[0]]),
-                "top": [{"class": str(class_names[i]), "probability": float(row[i])} for i in order],
+                "predicted": best[0]["class"],
+                "top": [{"class": each["class"], "probability": each["probability"]} for each in best],
             }
         )
     return results
+
+
+def top_classes(row: np.ndarray, class_names, k: int) -> list[dict]:
+    """The k most probable classes of one output row (class name, index, probability), most
+    probable first; one sigmoid unit counts as two classes."""
+    if len(row) == 1:
+        row = np.array([1 - row[0], row[0]])
+    order = np.argsort(row)[::-1][: max(1, k)]
+    return [{"class": str(class_names[i]), "index": int(i), "probability": float(row[i])} for i in order]

@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from cnnlab.serving.inputs import InputError, decoded_image, pixels_of, top_classes, whole_number
+from cnnlab.engine.predict import top_classes
+from cnnlab.serving.inputs import InputError, decoded_image, pixels_of, whole_number
 from cnnlab.serving.models import Served
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -208,7 +209,7 @@ class _Gate:
         refusal = self._refusal(headers)
         if refusal is not None:
             return await refusal(scope, receive, send)
-        return await self.app(scope, self._capped(receive, headers), send)
+        return await self.app(scope, self._capped(receive), send)
 
     def _refusal(self, headers: dict):
         host = headers.get("host", "")
@@ -224,7 +225,7 @@ class _Gate:
             return error(f"the body is {int(length):,} bytes; at most {self.max_body:,}", 413)
         return None
 
-    def _capped(self, receive, headers: dict):
+    def _capped(self, receive):
         """A body sent without its length (chunked) stops at max_body too."""
         seen = 0
 

@@ -14,7 +14,6 @@ Serving's two JSON shapes and as image uploads.
 from __future__ import annotations
 
 import io
-import math
 import warnings
 
 import numpy as np
@@ -103,19 +102,10 @@ def decoded_image(data: bytes, name: str, shape: tuple, *, convert: bool, invert
         Image.MAX_IMAGE_PIXELS = limit
 
 
-def top_classes(row: np.ndarray, class_names, k: int) -> list[dict]:
-    """The k most probable classes of one output row, with names, most probable first; one
-    sigmoid unit counts as two classes."""
-    if len(row) == 1:
-        row = np.array([1 - row[0], row[0]])
-    order = np.argsort(row)[::-1][: max(1, min(k, len(row)))]
-    return [{"class": str(class_names[i]), "index": int(i), "probability": float(row[i])} for i in order]
-
-
 def whole_number(text: str | None, default: int, name: str) -> int:
     """A query option such as ?k=3."""
     if text is None:
         return default
-    if not text.isdigit() or int(text) < 1 or math.isinf(int(text)):
+    if not text.isdigit() or int(text) < 1:
         raise InputError(f"{name} is a whole number of at least 1, not {text!r}")
     return int(text)

@@ -59,10 +59,10 @@ def _runs_at(target: Path, runs_dir: Path) -> list[Run]:
 
     if (target / "manifest.json").is_file():
         return [Run(target)]
-    if target.is_dir():
-        return runs(target) or runs(target.parent) and [r for r in runs(target.parent) if r.path.parent == target]
+    if target.is_dir():  # a folder of runs (runs/), else one config's (runs/mnist_fast)
+        return runs(target) or [run for run in runs(target.parent) if run.path.parent == target]
     if not target.exists() and len(target.parts) == 1 and (runs_dir / target).is_dir():
-        return [r for r in runs(runs_dir) if r.name == str(target)]
+        return _runs_at(runs_dir / target, runs_dir)  # a config name
     raise ConfigError(f"{target}: no such run, folder of runs or config name under {runs_dir}")
 
 
@@ -88,22 +88,35 @@ def load(runs: list[Run], *, max_batch: int, max_wait: float, loaded: dict | Non
 
 
 def _loaded(name: str, run: Run, *, max_batch: int, max_wait: float) -> Served:
-    model = run.model
-    shape = tuple(int(size) for size in model.input_shape[1:])
-    batcher = Batcher(lambda pixels: np.asarray(run.predict(pixels)), max_batch=max_batch, max_wait=max_wait)
-    run.predict(np.zeros((1, *shape), np.float32))  # the first call traces the model: not a user's wait
-    manifest, metrics = run.manifest, run.metrics
+    shape, names = tuple(int(size) for size in run.model.input_shape[1:]), run.class_names
+    batcher = _warmed(
+        Batcher(lambda pixels: np.asarray(run.predict(pixels)), max_batch=max_batch, max_wait=max_wait), shape
+    )
+    metrics = run.metrics
     metadata = {
-        "input": {"shape": [None, *shape], "dtype": "float32", "range": [0, 255], "channels_optional": shape[-1] == 1},
-        "output": {"shape": [None, len(run.class_names)], "dtype": "float32", "meaning": "class probabilities"},
-        "class_names": run.class_names,
+        **_signature(shape, names),
         "config": run.name,
         "stamp": run.path.name,
-        "seed": manifest.get("seed"),
+        "seed": run.manifest.get("seed"),
         "test_accuracy": metrics.get("accuracy"),
         "test_examples": metrics.get("examples"),
     }
-    return Served(name, run.path / "best.keras", batcher, shape, run.class_names, metadata, run.heatmaps)
+    return Served(name, run.path / "best.keras", batcher, shape, names, metadata, run.heatmaps)
+
+
+def _warmed(batcher: Batcher, shape: tuple) -> Batcher:
+    """The first call traces the model: done here, not in a user's request."""
+    batcher.run_batch(np.zeros((1, *shape), np.float32))
+    return batcher
+
+
+def _signature(shape: tuple, names: list[str]) -> dict:
+    """What goes in and what comes out, as the metadata route tells it."""
+    return {
+        "input": {"shape": [None, *shape], "dtype": "float32", "range": [0, 255], "channels_optional": shape[-1] == 1},
+        "output": {"shape": [None, len(names)], "dtype": "float32", "meaning": "class probabilities"},
+        "class_names": names,
+    }
 
 
 def exported(paths: list[Path], *, max_batch: int, max_wait: float) -> dict[str, Served]:
@@ -116,17 +129,10 @@ def exported(paths: list[Path], *, max_batch: int, max_wait: float) -> dict[str,
     served = {}
     for path in paths:
         artifact, names = open_artifact(path), artifact_labels(path)
-        predict = _artifact_predict(artifact)
-        batcher = Batcher(predict, max_batch=max_batch, max_wait=max_wait)
-        batcher.run_batch(np.zeros((1, *artifact.input_shape), np.float32))  # warmed up
-        metadata = {
-            "input": {"shape": [None, *artifact.input_shape], "dtype": "float32", "range": [0, 255]},
-            "output": {"shape": [None, len(names)], "dtype": "float32", "meaning": "class probabilities"},
-            "class_names": names,
-            "format": artifact_format(path),
-            "file": str(path),
-        }
-        served[path.name] = Served(path.name, path, batcher, tuple(artifact.input_shape), names, metadata)
+        shape = tuple(artifact.input_shape)
+        batcher = _warmed(Batcher(_artifact_predict(artifact), max_batch=max_batch, max_wait=max_wait), shape)
+        metadata = {**_signature(shape, names), "format": artifact_format(path), "file": str(path)}
+        served[path.name] = Served(path.name, path, batcher, shape, names, metadata)
     return served
 
 

@@ -101,9 +101,9 @@ def serve_forever(server) -> None:
 
 
 def in_background(server, models: dict) -> Serving:
-    """Start `server` in a thread; returns once it listens."""
+    """Start `server` in a thread (uvicorn sets signal handlers only in the main thread: the
+    notebook's kernel keeps its own); returns once it listens."""
     thread = threading.Thread(target=server.run, name="cnnlab-serve", daemon=True)
-    server.config.install_signal_handlers = False  # the notebook's kernel keeps its own
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
@@ -115,12 +115,16 @@ def in_background(server, models: dict) -> Serving:
 
 def address(server) -> str:
     """The URL the server listens at (the real port when 0 asked for a free one)."""
-    host, port = server.config.host, server.config.port
+    port = server.config.port
     for listening in server.servers:
         for sock in listening.sockets:
             port = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
+    return url(server.config.host, port)
+
+
+def url(host: str, port: int) -> str:
+    """http://HOST:PORT, an IPv6 address in brackets."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def serve(
@@ -159,8 +163,7 @@ def serve(
         cors=cors,
     )
     if announce is not None:
-        shown = f"[{host}]" if ":" in host else host
-        announce(f"http://{shown}:{port}", sorted(models))
+        announce(url(host, port), sorted(models))
     if background:
         return in_background(server, models)
     serve_forever(server)
