@@ -82,6 +82,8 @@ def test_status_and_sort_choose_the_rows_and_the_command_prints_the_same(trained
     assert run_cli("runs", runs, "--sort", "accuracy").exit_code == 2
     missing = run_cli("runs", tmp_path / "nowhere")
     assert missing.exit_code == 2 and "no such folder of runs" in missing.stderr
+    with pytest.raises(ConfigError, match="nowhere: no such folder of runs"):  # the same from Python
+        cnnlab.run_table(tmp_path / "nowhere")
 
 
 def test_a_damaged_run_gets_a_row_that_says_so_and_the_others_are_listed(trained, tmp_path, run_cli):

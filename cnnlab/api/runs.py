@@ -21,7 +21,7 @@ from cnnlab.api.arguments import checked
 from cnnlab.api.configs import Config, Overrides, with_override
 from cnnlab.api.progress import Progress, as_progress
 from cnnlab.api.trainer import resume_run
-from cnnlab.errors import RunError
+from cnnlab.errors import ConfigError, RunError
 from cnnlab.reporting.listing import RunColumn, RunStatus
 from cnnlab.reporting.report import fragment_of
 from cnnlab.runtime.startup import start_keras
@@ -280,4 +280,6 @@ def run_table(
     """
     from cnnlab.reporting.listing import chosen, run_rows
 
+    if not Path(runs_dir).is_dir():  # an empty table would hide a mistyped folder
+        raise ConfigError(f"{runs_dir}: no such folder of runs")
     return chosen(run_rows(Path(runs_dir)), status=status, sort=sort)

@@ -37,10 +37,7 @@ def runs(folder: Path, as_json: bool, status: str | None, sort: str) -> None:
       cnnlab runs runs --json
     """
     import cnnlab.api as api
-    from cnnlab.errors import ConfigError
 
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: no such folder of runs")
     rows = api.run_table(folder, status=status, sort=sort)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
