@@ -118,6 +118,15 @@ def _t_interval(values: list[float], top: float, digits: int) -> str:
     return text
 
 
+GROUP_COLUMNS = [
+    "group",
+    "runs",
+    "parameters",
+    "test accuracy mean",
+    "test accuracy sd",
+    "95 % interval",
+    "train s (mean)",
+]  # of compare --csv and compare.md for groups, as a reader sees them
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
@@ -186,15 +195,7 @@ def test_group_md_and_the_groups_compare_md_cell_by_cell_against_each_runs_recor
     assert same_figures(
         tables[None],
         [
-            [
-                "group",
-                "runs",
-                "parameters",
-                "test accuracy mean",
-                "test accuracy sd",
-                "95 % interval",
-                "train s (mean)",
-            ],
+            GROUP_COLUMNS,
             *(
                 [
                     label[g],
@@ -321,15 +322,7 @@ def test_compare_groups_as_csv_and_markdown_from_the_command_and_from_python(run
     result = run_cli("compare", *groups, "--csv", tmp_path / "g.csv", "--markdown", tmp_path / "g.md")
     assert result.exit_code == 0, result.output
     header, *rows = csv.reader(io.StringIO((tmp_path / "g.csv").read_text()))
-    assert header == [
-        "group",
-        "runs",
-        "parameters",
-        "test accuracy mean",
-        "test accuracy sd",
-        "95 % interval",
-        "train s (mean)",
-    ]
+    assert header == GROUP_COLUMNS
     summaries = {f"{g.parent.name}/{g.name}": json.loads((g / "group.json").read_text()) for g in groups}
     assert sorted(row[0] for row in rows) == sorted(summaries)
     for label, runs, parameters, mean, sd, interval, seconds in rows:
