@@ -29,6 +29,8 @@ def _runs(trained, tmp_path):
     ):
         copy = folder / stamp
         shutil.copytree(run, copy)
+        if change.get("epochs_completed") == 1:  # as a run at that point has it: one epoch's row
+            (copy / "history.csv").write_text("".join((copy / "history.csv").read_text().splitlines(True)[:2]))
         manifest = json.loads((copy / "manifest.json").read_text())
         (copy / "manifest.json").write_text(json.dumps({**manifest, **change}))
         made[stamp] = copy

@@ -67,7 +67,7 @@ def run_row(run: RunFolder) -> dict:
     from cnnlab.scores import accuracy_interval
 
     row = _row(run, status=status)
-    done, total = manifest.get("epochs_completed") or 0, _total_epochs(run)
+    done, total = _epochs_done(run, manifest, status), _total_epochs(run)
     row["epoch"] = f"{done + 1}/{total}" if status == "running" and total else (f"{done}/{total}" if total else done)
     row.update(epochs=done, parameters=manifest.get("parameters"), macs=manifest.get("macs"), seed=manifest.get("seed"))
     row.update(started=manifest.get("started"), failure=manifest.get("failure"))
@@ -79,6 +79,17 @@ def run_row(run: RunFolder) -> dict:
         if isinstance(test.get("correct"), int) and isinstance(test.get("examples"), int) and test["examples"]:
             row["low"], row["high"] = accuracy_interval(test["correct"], test["examples"])
     return row
+
+
+def _epochs_done(run: RunFolder, manifest: dict, status: str) -> int:
+    """The epochs finished: the manifest counts them when training ends; while it trains, the
+    history (written after every epoch) does."""
+    if status != "running":
+        return manifest.get("epochs_completed") or 0
+    try:
+        return max(len(run.history), manifest.get("epochs_completed") or 0)
+    except CnnlabError:
+        return manifest.get("epochs_completed") or 0
 
 
 def _row(run: RunFolder, **said) -> dict:
