@@ -48,6 +48,10 @@ def serve(
     multipart/form-data; ?explain=gradcam adds each image's Grad-CAM map as a PNG) and :classify
     (the top classes with names); GET /healthz, /readyz.
 
+    Pages for people: / lists every run under --runs-dir (live while they train; tick runs to
+    compare them), /runs/NAME@STAMP shows a run's report and a pad to draw on and try its model.
+    With --token, a browser is asked for the token once.
+
     \b
     Examples:
       cnnlab serve                                    # every evaluated run under runs/
@@ -61,7 +65,8 @@ def serve(
 
     def announce(url: str, models: list[str]) -> None:
         out.print(f"serving {len(models)} model name(s) at {url}: {', '.join(models)}", markup=False, soft_wrap=True)
-        out.print(f"try: curl {url}/v1/models/{models[0]}/metadata   (Ctrl-C stops)", markup=False, soft_wrap=True)
+        out.print(f"runs in the browser: {url}/   (Ctrl-C stops)", markup=False, soft_wrap=True)
+        out.print(f"from a program: curl {url}/v1/models/{models[0]}/metadata", markup=False, soft_wrap=True)
 
     options = {"host": host, "port": port, "token": token, "max_batch": max_batch, "cors": cors}
     serve_runs(runs, runs_dir=runs_dir, max_wait_ms=max_wait_ms, announce=announce, **options)

@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from cnnlab.engine.predict import top_classes
+from cnnlab.serving import login
 from cnnlab.serving.inputs import InputError, decoded_image, pixels_of, whole_number
 from cnnlab.serving.models import Served
 
@@ -45,10 +47,12 @@ def application(
     limits: Limits | None = None,
     cors: str | None = None,
     discover: Callable[[dict], dict] | None = None,
+    runs_dir: Path | None = None,
 ):
     """The app serving `models` (by name), for a server listening on `host`; CORS headers only
     for the `cors` origin, when one is given. A name it does not know yet is looked for again
-    with `discover(models) -> the new ones`, once at a time (a run evaluated since it started)."""
+    with `discover(models) -> the new ones`, once at a time (a run evaluated since it started).
+    With `runs_dir`, the pages for people too (`pages`), listing the runs under it."""
     limits = limits or Limits()
     allowed_hosts = LOOPBACK | {host.strip("[]")}
 
@@ -122,6 +126,14 @@ def application(
         Route("/healthz", guarded(healthz), methods=["GET"]),
         Route("/readyz", guarded(readyz), methods=["GET"]),
     ]
+    if runs_dir is not None:
+        from cnnlab.serving.login import login
+        from cnnlab.serving.pages import page_routes
+
+        async def logging_in(request: Request):
+            return await login(request, token)
+
+        routes += [*page_routes(runs_dir), Route("/login", logging_in, methods=["GET", "POST"])]
     app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _wrong_method})
     gated = _Gate(app, allowed_hosts=allowed_hosts, token=token, max_body=limits.max_body)
     if cors is None:
@@ -206,24 +218,33 @@ class _Gate:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
-        refusal = self._refusal(headers)
+        refusal = self._refusal(headers, scope)
         if refusal is not None:
             return await refusal(scope, receive, send)
         return await self.app(scope, self._capped(receive), send)
 
-    def _refusal(self, headers: dict):
+    def _refusal(self, headers: dict, scope: dict):
         host = headers.get("host", "")
         name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1 : host.find("]")]
         if name not in self.allowed_hosts:
             return error(f"Host {host!r} is not this server's address", 421)
-        if self.token is not None:
-            given = headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                return error("this server needs Authorization: Bearer TOKEN (the token it was started with)", 401)
+        path = scope.get("path", "/")
+        if self.token is not None and not login.is_open(path) and not self._allowed(headers):
+            if login.is_page(path) and scope.get("method") == "GET":  # a person: the form, not data
+                query = scope.get("query_string", b"").decode("latin-1")
+                return login.login_form(path + (f"?{query}" if query else ""))
+            return error("this server needs Authorization: Bearer TOKEN (the token it was started with)", 401)
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body:
             return error(f"the body is {int(length):,} bytes; at most {self.max_body:,}", 413)
         return None
+
+    def _allowed(self, headers: dict) -> bool:
+        """The token as a Bearer header (programs), or the cookie its login gave (pages)."""
+        given = headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()) or login.has_cookie(
+            headers, self.token
+        )
 
     def _capped(self, receive):
         """A body sent without its length (chunked) stops at max_body too."""

@@ -81,7 +81,9 @@ def prepared(
         return load(found, max_batch=max_batch, max_wait=max_wait, loaded=loaded)
 
     searching = discover if runs else None
-    app = application(models, host=host, token=token, limits=Limits(), cors=cors, discover=searching)
+    app = application(
+        models, host=host, token=token, limits=Limits(), cors=cors, discover=searching, runs_dir=Path(runs_dir)
+    )
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, lifespan="off")
     return uvicorn.Server(config), models
 
