@@ -371,3 +371,31 @@ def marks_say_what_a_test_costs(request, monkeypatch):
             + " and ".join(f"@pytest.mark.{m}" for m in lacking)
             + " (make test-fast leaves such tests out; tests/README.md)"
         )
+
+
+def _group_folder(result, runs: Path) -> Path:
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("group: "))
+    path = Path(line.removeprefix("group: "))
+    assert path.name == "group.json" and path.parent.parent == runs / "tiny"
+    return path.parent
+
+
+@pytest.fixture(scope="session")
+def groups(tmp_path_factory):
+    """Two groups of the tiny config on seeds 42, 43, 44: the config's own learning rate
+    (--repeat 3), and a higher one (--seeds 42,43,44), which is better on every seed. Trained
+    once per test run; tests must not change them."""
+
+    def train_both(folder: Path) -> dict:
+        config = folder / "tiny.yaml"
+        config.write_text(TINY)
+        runs = folder / "runs"
+        invoke = CliRunner().invoke
+        a = _group_folder(invoke(cli, ["train", str(config), "--repeat", "3", "--runs-dir", str(runs)]), runs)
+        faster = ["--set", "train.optimizer.learning_rate=0.02", "--seeds", "42,43,44"]
+        b = _group_folder(invoke(cli, ["train", str(config), *faster, "--runs-dir", str(runs)]), runs)
+        return {"a": str(a), "b": str(b)}
+
+    made = once_per_run(tmp_path_factory, "groups", train_both)
+    return Path(made["a"]), Path(made["b"])

@@ -12,41 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from scipy import stats
 
-from cnnlab.cli import cli
-from tests.conftest import TINY, markdown_tables, mcnemar_per_seed, once_per_run
+from tests.conftest import TINY, markdown_tables, mcnemar_per_seed
 
 pytestmark = pytest.mark.trains
-
-
-def _group(result, runs: Path) -> Path:
-    assert result.exit_code == 0, result.output
-    line = next(line for line in result.output.splitlines() if line.startswith("group: "))
-    path = Path(line.removeprefix("group: "))
-    assert path.name == "group.json" and path.parent.parent == runs / "tiny"
-    return path.parent
-
-
-@pytest.fixture(scope="session")
-def groups(tmp_path_factory):
-    """Two groups of the tiny config on seeds 42, 43, 44: the config's own learning rate
-    (--repeat 3), and a higher one (--seeds 42,43,44), which is better on every seed. Trained
-    once per test run; tests must not change them."""
-
-    def train_both(folder: Path) -> dict:
-        config = folder / "tiny.yaml"
-        config.write_text(TINY)
-        runs = folder / "runs"
-        invoke = CliRunner().invoke
-        a = _group(invoke(cli, ["train", str(config), "--repeat", "3", "--runs-dir", str(runs)]), runs)
-        faster = ["--set", "train.optimizer.learning_rate=0.02", "--seeds", "42,43,44"]
-        b = _group(invoke(cli, ["train", str(config), *faster, "--runs-dir", str(runs)]), runs)
-        return {"a": str(a), "b": str(b)}
-
-    made = once_per_run(tmp_path_factory, "groups", train_both)
-    return Path(made["a"]), Path(made["b"])
 
 
 def _runs(group: Path) -> list[Path]:

@@ -100,3 +100,34 @@ def test_a_damaged_run_gets_a_row_that_says_so_and_the_others_are_listed(trained
     assert rows["20261201-100000"]["status"] == "completed"
     result = run_cli("runs", runs)
     assert result.exit_code == 0 and "damaged" in result.stdout and "Traceback" not in result.output
+
+
+def test_a_group_of_seeds_gets_a_row_with_its_runs_mean_sd_and_interval(groups, run_cli):
+    """The bugs: a group left out of the listing (or listed as one more run), its accuracy
+    not the mean of its runs', the wrong spread or interval, runs that do not name their group."""
+    import statistics
+
+    import cnnlab
+
+    group, other = groups
+    runs_dir = group.parent.parent
+    rows = {row["run"]: row for row in cnnlab.run_table(runs_dir)}
+    for folder in (group, other):
+        summary = json.loads((folder / "group.json").read_text())
+        members = [f"{folder.parent.name}@{member['run']}" for member in summary["runs"]]
+        accuracies = [
+            json.loads((folder.parent / m["run"] / "metrics.json").read_text())["accuracy"] for m in summary["runs"]
+        ]
+        row = rows[f"{folder.parent.name}@{folder.name}"]
+        assert (row["kind"], row["status"], row["seeds"]) == ("group", "completed", [42, 43, 44])
+        assert row["test_accuracy"] == pytest.approx(statistics.mean(accuracies), abs=1e-9)
+        assert row["sd"] == pytest.approx(statistics.stdev(accuracies), abs=1e-9)
+        half = stats.t.ppf(0.975, len(accuracies) - 1) * statistics.stdev(accuracies) / len(accuracies) ** 0.5
+        assert (row["low"], row["high"]) == pytest.approx(
+            (max(0.0, row["test_accuracy"] - half), min(1.0, row["test_accuracy"] + half)), abs=1e-9
+        )
+        assert all(rows[member]["group"] == row["run"] and rows[member]["kind"] == "run" for member in members)
+        assert row["parameters"] == rows[members[0]]["parameters"] and not row["pareto"]
+    result = run_cli("runs", runs_dir)
+    assert "6 run(s) and 2 group(s) of seeds" in result.stdout and "3 seeds" in result.stdout
+    assert json.loads(run_cli("runs", runs_dir, "--json").stdout) == json.loads(json.dumps(cnnlab.run_table(runs_dir)))

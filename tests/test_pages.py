@@ -310,6 +310,31 @@ def test_ticking_two_runs_opens_their_comparison_with_compare_jsons_p_value(serv
     assert sorted(page.evaluate("[...new URLSearchParams(location.search).getAll('run')]")) == sorted(map(_ident, runs))
 
 
+def test_two_ticked_groups_open_welchs_comparison_across_seeds(groups, page):
+    """The bug: groups of seeds compared as single runs (one McNemar of two runs), or a Welch
+    p-value other than `cnnlab compare --json`'s; a group row without its mean ± sd."""
+    import cnnlab
+    from cnnlab.cli import cli
+
+    runs_dir = groups[0].parent.parent
+    serving = cnnlab.serve(runs_dir=runs_dir, port=0, background=True)
+    try:
+        page.goto(f"{serving.url}/")
+        page.wait_for_selector("tr.group")
+        for group in groups:
+            page.check(f"tr[data-run='{group.parent.name}@{group.name}'] input[type=checkbox]")
+            summary = json.loads((group / "group.json").read_text())["test"]["accuracy"]
+            shown = page.locator(f"tr[data-run='{group.parent.name}@{group.name}'] [data-column=test_accuracy]")
+            assert shown.inner_text().startswith(f"{summary['mean']:.4f} ± {summary['sd']:.4f}")
+        page.click("#compare")
+        page.wait_for_selector("text=Welch")
+        said = CliRunner().invoke(cli, ["compare", *map(str, groups), "--json"])
+        (pair,) = json.loads(said.stdout)["pairs"]
+        assert f"Welch p = {pair['p_welch']:.3g}" in page.locator("main").inner_text()
+    finally:
+        serving.stop()
+
+
 def test_with_a_token_a_page_asks_for_it_and_shows_no_data_before(folder, browser):
     """The bugs: pages (or their JSON) open without the token; a wrong token let in."""
     import cnnlab
@@ -365,8 +390,11 @@ REDRAWN = """([data, scales, places]) => {
   const digits = Uint8Array.from(atob(data), (c) => c.charCodeAt(0)), out = new Uint8Array(digits.length);
   for (let n = 0; n < digits.length / 784; n++) {
     const k = scales[n], [left, top] = places[n], pad = new Float32Array(280 * 280);
-    for (let y = 0; y < 28 * k; y++)
-      for (let x = 0; x < 28 * k; x++) pad[(top + y) * 280 + left + x] = digits[n * 784 + Math.floor(y / k) * 28 + Math.floor(x / k)];
+    for (let y = 0; y < 28 * k; y++) {
+      for (let x = 0; x < 28 * k; x++) {
+        pad[(top + y) * 280 + left + x] = digits[n * 784 + Math.floor(y / k) * 28 + Math.floor(x / k)];
+      }
+    }
     out.set(window.cnnlabPrepareDigit(pad, 280, 280), n * 784);
   }
   let text = "";

@@ -272,8 +272,10 @@ def run_table(
     """Every run under `runs_dir` as one row (what `cnnlab runs` prints): status (a running run
     with its epoch; `stopped` when its process is gone), test accuracy with its 95 % interval
     (`low`, `high`), parameters, MACs, training seconds, images/s, seed, started, and `pareto`
-    (on the front of accuracy against parameters). Only `status`'s runs; sorted by `sort`,
-    numbers highest first.
+    (on the front of accuracy against parameters). A group of seeds (`train --repeat`) has
+    a row of `kind` "group": its runs' mean accuracy, `sd`, the 95 % t interval of the mean
+    and its `seeds`; each of its runs names it in `group`. Only `status`'s rows; sorted by
+    `sort`, numbers highest first.
 
         >>> [row["run"] for row in cnnlab.run_table(sort="test_accuracy")][:1]  # doctest: +SKIP
         ['mnist_best@20261130-101500']

@@ -28,7 +28,8 @@ def runs(folder: Path, as_json: bool, status: str | None, sort: str) -> None:
     """List the runs under FOLDER (default: runs): status (a running run with its epoch;
     stopped when its process is gone), test accuracy with its 95 % interval, parameters,
     MACs, training seconds, images/s, seed and start; * marks the Pareto front of accuracy
-    against parameters (nothing both smaller and better).
+    against parameters (nothing both smaller and better). A group of seeds (train --repeat)
+    has a row too: its runs' mean ± sd and the 95 % t interval of the mean.
 
     \b
     Examples:
@@ -50,7 +51,9 @@ def _table(rows: list[dict], folder: Path, status: str | None):
 
     from cnnlab.reporting.report import cell, seconds
 
-    title = f"{len(rows)} {status or ''} run(s) in {folder}".replace("  ", " ")
+    groups = sum(row["kind"] == "group" for row in rows)
+    counted = f"{len(rows) - groups} {status or ''} run(s)" + (f" and {groups} group(s) of seeds" if groups else "")
+    title = f"{counted} in {folder}".replace("  ", " ")
     table = Table(title=title, title_justify="left")
     for column in ("run", "status", "epoch", "test accuracy", "95 % interval", "parameters", "MACs", "train s"):
         table.add_column(column, justify="left" if column in ("run", "status") else "right")
@@ -58,9 +61,9 @@ def _table(rows: list[dict], folder: Path, status: str | None):
         table.add_column(column, justify="right")
     for row in rows:
         interval = f"{row['low']:.4f} to {row['high']:.4f}" if row["low"] is not None else ""
-        accuracy = (
-            "" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}" + (" *" if row["pareto"] else "")
-        )
+        accuracy = "" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}"
+        accuracy += (f" ± {row['sd']:.4f}" if row["sd"] is not None else "") + (" *" if row["pareto"] else "")
+        seed = row["seed"] if row["kind"] == "run" else f"{len(row['seeds'] or [])} seeds"
         table.add_row(
             row["run"],
             row["status"],
@@ -71,7 +74,7 @@ def _table(rows: list[dict], folder: Path, status: str | None):
             cell(row["macs"]),
             seconds(row["train_seconds"]),
             cell(row["images_per_second"]),
-            cell(row["seed"]),
+            cell(seed),
             (row["started"] or "")[:19].replace("T", " "),
         )
     return table

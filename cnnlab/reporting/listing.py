@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from cnnlab.errors import CnnlabError
 
 if TYPE_CHECKING:
-    from cnnlab.storage.folders import RunFolder
+    from cnnlab.storage.folders import GroupFolder, RunFolder
 
 RunStatus = Literal["running", "evaluating", "completed", "interrupted", "stopped", "failed", "damaged"]
 RunColumn = Literal[
@@ -31,23 +31,31 @@ RunColumn = Literal[
     "seed",
     "started",
 ]
-COLUMNS = (*get_args(RunColumn), "low", "high")  # every row has each, None where unknown
+# every row has each, None where unknown: `kind` is "run" or "group" (of seeds, from train
+# --repeat: its accuracy the mean over them, `sd` their spread, low-high its 95 % t interval);
+# a run of a group names it in `group`
+COLUMNS = (*get_args(RunColumn), "low", "high", "kind", "group", "sd", "seeds")
 
 
 def run_rows(runs_dir: Path) -> list[dict]:
-    """One row per run under `runs_dir`, oldest first, with `pareto` marked."""
+    """One row per run and per group of runs under `runs_dir`, runs oldest first then groups,
+    with `pareto` marked among the runs."""
     # Here, not at the top: the command's options name this module's columns, and
     # `cnnlab --help` must not wait for pydantic and NumPy.
     from cnnlab.reporting.compare_report import pareto_front
-    from cnnlab.storage.folders import RunFolder
+    from cnnlab.storage.folders import GroupFolder, RunFolder
     from cnnlab.storage.lookup import list_runs
 
     rows = [run_row(RunFolder(path)) for path in list_runs(Path(runs_dir))]
+    groups = [group_row(GroupFolder(path.parent)) for path in sorted(Path(runs_dir).glob("*/*/group.json"))]
+    member_of = {member: group["run"] for group in groups for member in group.pop("members")}
+    for row in rows:
+        row["group"] = member_of.get(row["run"])
     scored = {row["run"]: (row["parameters"], row["test_accuracy"]) for row in rows if _scored(row)}
     front = pareto_front(scored)
     for row in rows:
         row["pareto"] = row["run"] in front
-    return rows
+    return rows + [{**group, "pareto": False} for group in groups]
 
 
 def _scored(row: dict) -> bool:
@@ -92,10 +100,38 @@ def _epochs_done(run: RunFolder, manifest: dict, status: str) -> int:
         return manifest.get("epochs_completed") or 0
 
 
-def _row(run: RunFolder, **said) -> dict:
+def group_row(group: GroupFolder) -> dict:
+    """What a group's group.json says (its runs' mean test accuracy, sd and interval over the
+    seeds), with the costs of its first completed run, which every run of it shares; `members`
+    names its runs."""
+    try:
+        summary = group.summary
+    except CnnlabError as error:
+        return {**_row(group, status="damaged", note=str(error)), "kind": "group", "members": []}
+    accuracy, seconds = summary["test"].get("accuracy") or {}, summary.get("train_seconds") or {}
+    members = [member for member in summary["runs"] if member.get("run")]
+    row = _row(group, status=summary["status"], kind="group", seeds=summary["seeds"])
+    row.update(test_accuracy=accuracy.get("mean"), sd=accuracy.get("sd"), low=accuracy.get("low"))
+    row.update(high=accuracy.get("high"), train_seconds=seconds.get("mean"))
+    row["members"] = [f"{group.path.parent.name}@{member['run']}" for member in members]
+    row["epoch"] = f"{summary['completed']}/{len(summary['seeds'])} runs"
+    for member in members:
+        try:
+            manifest = group.run(member["run"]).manifest
+        except CnnlabError:
+            continue
+        if manifest.get("status") == "completed":
+            row.update(parameters=manifest.get("parameters"), macs=manifest.get("macs"))
+            row.update(epochs=manifest.get("epochs_completed"), started=row["started"] or manifest.get("started"))
+            break
+    return row
+
+
+def _row(run: RunFolder | GroupFolder, **said) -> dict:
     row = {column: None for column in COLUMNS}
     return {
         **row,
+        "kind": "run",
         "run": f"{run.path.parent.name}@{run.path.name}",
         "name": run.path.parent.name,
         "path": str(run.path),

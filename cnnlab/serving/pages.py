@@ -43,14 +43,15 @@ def page(title: str, body: str, *, scripts: tuple = (), data: dict | None = None
     return HTMLResponse(text, status_code=status, headers={"Content-Security-Policy": POLICY})
 
 
-def run_folder(runs_dir: Path, ident: str) -> Path | None:
-    """The folder of run `NAME@STAMP` under `runs_dir`, or None (a name that is not a run, or
-    one that would reach outside the folder)."""
+def run_folder(runs_dir: Path, ident: str, *, groups: bool = False) -> Path | None:
+    """The folder of run `NAME@STAMP` under `runs_dir` (or of a group of runs, with `groups`),
+    or None: a name that is not one, or one that would reach outside the folder."""
     name, _, stamp = ident.partition("@")
     if not (_PART.match(name) and _PART.match(stamp)):
         return None
     folder = Path(runs_dir) / name / stamp
-    return folder if (folder / "manifest.json").is_file() else None
+    found = (folder / "manifest.json").is_file() or (groups and (folder / "group.json").is_file())
+    return folder if found else None
 
 
 def page_routes(runs_dir: Path) -> list[Route]:
@@ -66,7 +67,8 @@ def page_routes(runs_dir: Path) -> list[Route]:
             "<button id='compare' disabled>compare the ticked runs</button></div>"
             "<div class='scroll'><table id='runs'><thead></thead><tbody></tbody></table></div>"
             "<p class='key'>★ on the Pareto front: no other run is both smaller and more accurate. "
-            "Accuracy on the test split, with its 95 % (Wilson) interval.</p><p id='problem' role='alert'></p>"
+            "Accuracy on the test split, with its 95 % (Wilson) interval; for a group of seeds (train --repeat), "
+            "the mean ± sd over its runs and the 95 % t interval of the mean.</p><p id='problem' role='alert'></p>"
         )
         return page("cnnlab runs", body, scripts=("table.js",))
 
@@ -99,7 +101,7 @@ def page_routes(runs_dir: Path) -> list[Route]:
 
     async def compare(request: Request):
         idents = request.query_params.getlist("run")
-        folders = [run_folder(runs_dir, ident) for ident in idents]
+        folders = [run_folder(runs_dir, ident, groups=True) for ident in idents]
         unknown = [ident for ident, folder in zip(idents, folders) if folder is None]
         if len(idents) < 2 or unknown:
             said = f"no run {', '.join(unknown)}" if unknown else "tick two or more runs to compare them"
@@ -198,14 +200,8 @@ def _try_section() -> str:
 
 
 def _comparison(folders: list[Path], runs_dir: Path) -> str:
-    """The comparison `cnnlab compare --report` writes, as a part of a page: McNemar's test for
-    each pair of runs (Welch's across seeds is `cnnlab compare` on groups)."""
-    import tempfile
-
+    """The comparison `cnnlab compare` gives, as a part of a page: McNemar's test for each pair
+    of runs, or Welch's across seeds for each pair of groups."""
     from cnnlab.api.views import compare
-    from cnnlab.reporting.compare_report import compare_page
-    from cnnlab.reporting.report import to_fragment
 
-    comparison = compare([str(folder) for folder in folders], runs_dir=runs_dir)
-    with tempfile.TemporaryDirectory() as pictures:
-        return to_fragment(*compare_page(comparison.rows, comparison.pairs, comparison.metric, Path(pictures)))
+    return compare([str(folder) for folder in folders], runs_dir=runs_dir)._repr_html_()

@@ -83,12 +83,14 @@ function line(row) {
   tick.setAttribute("aria-label", `compare ${row.run}`);
   tick.addEventListener("change", () => { tick.checked ? ticked.add(row.run) : ticked.delete(row.run); render(); });
   tr.append(cellOf("tick", tick));
-  const link = document.createElement("a");
-  link.href = `/runs/${encodeURIComponent(row.run)}`;
+  const link = document.createElement(row.kind === "group" ? "span" : "a"); // a group has no page of its own
+  if (row.kind === "run") link.href = `/runs/${encodeURIComponent(row.run)}`;
   const [name, stamp] = row.run.split("@");
   const unbroken = (text) => Object.assign(document.createElement("span"), { className: "whole", textContent: text });
   link.append(unbroken(name), document.createElement("wbr"), unbroken(`@${stamp}`)); // a phone breaks it there only
-  tr.append(cellOf("run", link, row.pareto ? " ★" : ""));
+  const notes = row.kind === "group" ? [groupNote(row)] : row.group ? [memberNote(row)] : [];
+  tr.classList.add(row.kind);
+  tr.append(cellOf("run", link, row.pareto ? " ★" : "", ...notes));
   tr.append(cellOf("status", ...statusOf(row)));
   tr.append(cellOf("test_accuracy", accuracyOf(row)));
   tr.append(cellOf("parameters", whole(row.parameters)), cellOf("macs", whole(row.macs)), cellOf("epochs", whole(row.epochs)));
@@ -114,8 +116,20 @@ function statusOf(row) {
 
 function accuracyOf(row) {
   if (typeof row.test_accuracy !== "number") return "";
+  const spread = row.sd == null ? "" : ` ± ${row.sd.toFixed(4)}`;
   const interval = row.low == null ? "" : ` (${row.low.toFixed(4)}–${row.high.toFixed(4)})`;
-  return `${row.test_accuracy.toFixed(4)}${interval}`;
+  return `${row.test_accuracy.toFixed(4)}${spread}${interval}`;
+}
+
+function groupNote(row) {
+  return Object.assign(document.createElement("div"), {
+    className: "note",
+    textContent: `group of ${row.seeds.length} seeds (${row.seeds.join(", ")}): mean ± sd`,
+  });
+}
+
+function memberNote(row) {
+  return Object.assign(document.createElement("div"), { className: "note", textContent: `in group ${row.group}` });
 }
 
 function whole(value) {
