@@ -131,3 +131,22 @@ def test_a_group_of_seeds_gets_a_row_with_its_runs_mean_sd_and_interval(groups, 
     result = run_cli("runs", runs_dir)
     assert "6 run(s) and 2 group(s) of seeds" in result.stdout and "3 seeds" in result.stdout
     assert json.loads(run_cli("runs", runs_dir, "--json").stdout) == json.loads(json.dumps(cnnlab.run_table(runs_dir)))
+
+
+ROW_KEYS = {  # what `cnnlab runs --json` and cnnlab.run_table() promise in every row, whatever its kind
+    *("run", "name", "path", "kind", "status", "epoch", "epochs", "test_accuracy", "low", "high", "sd"),
+    *("parameters", "macs", "train_seconds", "images_per_second", "seed", "seeds", "group", "started"),
+    *("pareto", "failure", "note"),
+}
+
+
+def test_every_row_has_the_same_keys_whatever_its_kind_or_state(trained, groups, tmp_path):
+    """The bug: a script reading --json breaks on one row (a damaged run's, a group's) that
+    lacks a key the others have."""
+    import cnnlab
+
+    runs, made = _runs(trained, tmp_path)
+    (made["20261201-120000"] / "manifest.json").write_text("{half a manifest")
+    rows = cnnlab.run_table(runs) + cnnlab.run_table(groups[0].parent.parent)
+    assert {row["kind"] for row in rows} == {"run", "group"} and "damaged" in {row["status"] for row in rows}
+    assert [sorted(row) for row in rows] == [sorted(ROW_KEYS)] * len(rows)

@@ -157,6 +157,16 @@ def test_the_table_shows_each_runs_own_numbers_and_sorts_and_filters(server, fol
     assert _table(page) == {}
 
 
+def test_the_page_the_command_and_the_api_give_the_same_rows(server, folder, run_cli):
+    """The bug: the page listing its own way (another status, another interval) from
+    `cnnlab runs --json` and `cnnlab.run_table()`."""
+    import cnnlab
+
+    from_page = httpx.get(f"{server.url}/api/runs").json()["rows"]
+    from_command = json.loads(run_cli("runs", folder, "--json").stdout)
+    assert from_page == from_command == json.loads(json.dumps(cnnlab.run_table(folder)))
+
+
 PACED = """
 import sys, time, keras, cnnlab
 from cnnlab.api.progress import Progress

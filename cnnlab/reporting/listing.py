@@ -34,7 +34,7 @@ RunColumn = Literal[
 # every row has each, None where unknown: `kind` is "run" or "group" (of seeds, from train
 # --repeat: its accuracy the mean over them, `sd` their spread, low-high its 95 % t interval);
 # a run of a group names it in `group`
-COLUMNS = (*get_args(RunColumn), "low", "high", "kind", "group", "sd", "seeds")
+COLUMNS = (*get_args(RunColumn), "low", "high", "kind", "group", "sd", "seeds", "epochs", "failure", "note")
 
 
 def run_rows(runs_dir: Path) -> list[dict]:
@@ -131,6 +131,7 @@ def _row(run: RunFolder | GroupFolder, **said) -> dict:
     row = {column: None for column in COLUMNS}
     return {
         **row,
+        "pareto": False,
         "kind": "run",
         "run": f"{run.path.parent.name}@{run.path.name}",
         "name": run.path.parent.name,
