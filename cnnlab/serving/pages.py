@@ -177,10 +177,11 @@ def _run_body(ident: str) -> str:
         f"<h1>{name}</h1>"
         "<p class='state'><span id='status' class='status'>…</span> <span id='epoch'></span> "
         "<progress id='progress' hidden></progress></p>"
-        "<section id='live'><h2>Learning curves</h2><div id='curves' class='curves'></div>"
+        f"{_try_section()}"
+        "<section id='live'><div id='curves-box'><h2>Learning curves</h2><div id='curves' class='curves'></div></div>"
         "<details id='history-box'><summary>History, one row per epoch</summary>"
         "<div class='scroll'><table id='history'><thead></thead><tbody></tbody></table></div></details></section>"
-        f"{_try_section()}<section id='report'></section>"
+        "<section id='report'></section>"
     )
 
 

@@ -113,7 +113,8 @@ function startTrying(ident, metadata) {
   pad.addEventListener("pointerup", end);
   pad.addEventListener("pointercancel", end);
   function stroke(from, to) {
-    ink.strokeStyle = "#fff"; ink.lineWidth = 20; ink.lineCap = "round"; ink.lineJoin = "round";
+    // 28 px: a digit drawn 200-250 px tall gets MNIST's strokes, 2-3 px in its 20x20 box
+    ink.strokeStyle = "#fff"; ink.lineWidth = 28; ink.lineCap = "round"; ink.lineJoin = "round";
     ink.beginPath(); ink.moveTo(...from); ink.lineTo(...to); ink.stroke();
   }
   document.getElementById("clear").addEventListener("click", () => {

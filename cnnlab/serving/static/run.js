@@ -82,7 +82,8 @@ function chart(history, key) {
       const [cx, cy] = point.split(",");
       svg.append(element("circle", { cx, cy, r: 3, fill: colour }));
     }
-    svg.append(element("text", { x: left + 8 + 110 * index, y: top + 14, fill: colour, class: "tick" }, name));
+    const place = W - right - 110 * (series.length - index - 1); // the key on the title's line, at the right
+    svg.append(element("text", { x: place, y: 16, fill: colour, class: "tick end" }, `— ${name}`));
   });
   return svg;
 }
@@ -98,7 +99,7 @@ async function showReport() {
   const answer = await fetch(`/runs/${encodeURIComponent(ident)}/report`, { cache: "no-store" });
   if (!answer.ok) return;
   document.getElementById("report").innerHTML = await answer.text(); // our own report.html
-  document.getElementById("curves").hidden = true; // the report has them, drawn at the end
+  document.getElementById("curves-box").hidden = true; // the report has them, drawn at the end
   reportShown = true;
 }
 

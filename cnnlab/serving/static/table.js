@@ -90,13 +90,14 @@ function line(row) {
   link.append(unbroken(name), document.createElement("wbr"), unbroken(`@${stamp}`)); // a phone breaks it there only
   const notes = row.kind === "group" ? [groupNote(row)] : row.group ? [memberNote(row)] : [];
   tr.classList.add(row.kind);
-  tr.append(cellOf("run", link, row.pareto ? " ★" : "", ...notes));
+  const star = row.pareto ? [Object.assign(document.createElement("span"), { className: "star", textContent: "★" })] : [];
+  tr.append(cellOf("run", ...star, link, ...notes));
   tr.append(cellOf("status", ...statusOf(row)));
   tr.append(cellOf("test_accuracy", accuracyOf(row)));
   tr.append(cellOf("parameters", whole(row.parameters)), cellOf("macs", whole(row.macs)), cellOf("epochs", whole(row.epochs)));
   tr.append(cellOf("train_seconds", row.train_seconds == null ? "" : row.train_seconds.toFixed(2)));
   tr.append(cellOf("images_per_second", whole(row.images_per_second && Math.round(row.images_per_second))));
-  tr.append(cellOf("seed", whole(row.seed)), cellOf("started", (row.started ?? "").replace("T", " ").slice(0, 16)));
+  tr.append(cellOf("seed", whole(row.seed)), startedCell(row.started));
   return tr;
 }
 
@@ -130,6 +131,12 @@ function groupNote(row) {
 
 function memberNote(row) {
   return Object.assign(document.createElement("div"), { className: "note", textContent: `in group ${row.group}` });
+}
+
+function startedCell(started) {
+  const cell = cellOf("started", (started ?? "").slice(5, 16).replace("T", " ")); // month-day hour:minute
+  cell.title = started ?? "";
+  return cell;
 }
 
 function whole(value) {
