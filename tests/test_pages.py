@@ -443,3 +443,31 @@ def test_the_pages_digit_preparation_gives_mnist_back_and_keeps_the_runs_classes
     run = cnnlab.train(REPO / "configs" / "mnist_fast.yaml", overrides=overrides, runs_dir=tmp_path, progress=False)
     kept = np.argmax(run.predict(digits), axis=1) == np.argmax(run.predict(prepared), axis=1)
     assert kept.mean() >= 0.97
+
+
+def test_serving_a_folder_before_any_run_is_evaluated_starts_and_serves_each_once_it_is(tmp_path):
+    """The bug: `cnnlab serve` refusing to start while the first run still trains (the pages
+    are for watching it), or never serving the run once it is evaluated. A target named with
+    nothing evaluated stays a mistake."""
+    import cnnlab
+    from cnnlab.cli import cli
+    from cnnlab.errors import ConfigError
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    heard: list[list[str]] = []
+    serving = cnnlab.serve(runs_dir=runs, port=0, background=True, announce=lambda url, names: heard.append(names))
+    try:
+        assert heard == [[]] and httpx.get(f"{serving.url}/api/runs").json()["rows"] == []
+        assert httpx.get(f"{serving.url}/v1/models/digits").status_code == 404
+        (tmp_path / "digits.yaml").write_text(DIGITS)
+        trained = CliRunner().invoke(cli, ["train", str(tmp_path / "digits.yaml"), "--runs-dir", str(runs)])
+        assert trained.exit_code == 0, trained.output
+        (run,) = (runs / "digits").iterdir()
+        answer = httpx.get(f"{serving.url}/v1/models/digits/metadata")
+        assert answer.status_code == 200 and answer.json()["metadata"]["stamp"] == run.name
+    finally:
+        serving.stop()
+    (runs / "other").mkdir()
+    with pytest.raises(ConfigError, match="no evaluated run to serve"):
+        cnnlab.serve([runs / "other"], runs_dir=runs, port=0, background=True)

@@ -362,3 +362,17 @@ def test_a_model_that_fails_answers_500_in_tf_servings_shape_and_the_server_goes
         served.batcher.run_batch = working
     assert answer.status_code == 500 and "RuntimeError: out of memory, say" in answer.json()["error"]
     assert httpx.post(f"{server.url}/v1/models/tiny:predict", json={"instances": raw[:2].tolist()}).status_code == 200
+
+
+def test_the_command_says_where_it_listens_with_or_without_a_model_yet():
+    """The bug: the command's last line taking the first model's name when none is evaluated
+    yet (an IndexError instead of the address)."""
+    from pathlib import Path
+
+    from cnnlab.cli.serving import announcement
+
+    some = announcement("http://127.0.0.1:8000", ["mnist_fast", "mnist_fast@20261205-213002"], Path("runs"))
+    assert some[0].startswith("serving 2 model name(s) at http://127.0.0.1:8000: mnist_fast,")
+    assert "curl http://127.0.0.1:8000/v1/models/mnist_fast/metadata" in some[2]
+    none = announcement("http://127.0.0.1:8000", [], Path("runs"))
+    assert "no run under runs is evaluated yet" in none[0] and "http://127.0.0.1:8000/" in none[1]

@@ -64,10 +64,20 @@ def serve(
     out.print("loading the models ...", style="dim")
 
     def announce(url: str, models: list[str]) -> None:
-        out.print(f"serving {len(models)} model name(s) at {url}: {', '.join(models)}", markup=False, soft_wrap=True)
-        out.print(f"runs in the browser: {url}/   (Ctrl-C stops)", markup=False, soft_wrap=True)
-        out.print(f"from a program: curl {url}/v1/models/{models[0]}/metadata", markup=False, soft_wrap=True)
+        for line in announcement(url, models, runs_dir):
+            out.print(line, markup=False, soft_wrap=True)
 
     options = {"host": host, "port": port, "token": token, "max_batch": max_batch, "cors": cors}
     serve_runs(runs, runs_dir=runs_dir, max_wait_ms=max_wait_ms, announce=announce, **options)
     out.print("stopped; every request in flight was answered", markup=False)
+
+
+def announcement(url: str, models: list[str], runs_dir: Path) -> list[str]:
+    """What the command says once it listens: where, what it serves, and how to reach it."""
+    if models:
+        served = f"serving {len(models)} model name(s) at {url}: {', '.join(models)}"
+        program = f"from a program: curl {url}/v1/models/{models[0]}/metadata"
+    else:
+        served = f"listening at {url}; no run under {runs_dir} is evaluated yet: each is served once it is"
+        program = f"from a program: curl {url}/v1/models/NAME/metadata, once NAME is evaluated"
+    return [served, f"runs in the browser: {url}/   (Ctrl-C stops)", program]

@@ -36,16 +36,16 @@ class Served:
         return self.path.exists()
 
 
-def evaluated_runs(targets: list[str | Path], runs_dir: Path) -> list[Run]:
+def evaluated_runs(targets: list[str | Path], runs_dir: Path, *, none_yet: bool = False) -> list[Run]:
     """The completed runs among `targets`: run folders, a config's folder of runs
     (`runs/mnist_fast`), a folder of those (`runs`), or a config name (its runs under
     `runs_dir`); every run under `runs_dir` when there are none. An error names a target with
-    nothing to serve."""
+    nothing to serve, unless `none_yet` (the whole folder, whose runs may still be training)."""
     found: list[Run] = []
     for target in [Path(t) for t in targets] or [Path(runs_dir)]:
         candidates = _runs_at(target, Path(runs_dir))
         completed = [run for run in candidates if run.status == "completed"]
-        if not completed:
+        if not completed and not none_yet:
             raise ConfigError(
                 f"{target}: no evaluated run to serve"
                 + (f" ({len(candidates)} run(s), none completed)" if candidates else ""),

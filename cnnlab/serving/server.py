@@ -66,7 +66,10 @@ def prepared(
     if not 0 <= port <= 65535:
         raise ConfigError(Problem(f"port {port} is not a port number (0-65535)", key="port"))
     run_targets, exports = split_targets(targets)
-    runs = evaluated_runs(run_targets, Path(runs_dir)) if run_targets or not exports else []
+    # The whole folder (no targets): its pages show runs still training, so none evaluated yet is
+    # no mistake; each is served once evaluated. A target named with nothing to serve is one.
+    everything = not run_targets and not exports
+    runs = evaluated_runs(run_targets, Path(runs_dir), none_yet=everything) if run_targets or everything else []
     models = {
         **load(runs, max_batch=max_batch, max_wait=max_wait),
         **exported(exports, max_batch=max_batch, max_wait=max_wait),
@@ -80,7 +83,7 @@ def prepared(
             return {}
         return load(found, max_batch=max_batch, max_wait=max_wait, loaded=loaded)
 
-    searching = discover if runs else None
+    searching = discover if runs or everything else None
     app = application(
         models, host=host, token=token, limits=Limits(), cors=cors, discover=searching, runs_dir=Path(runs_dir)
     )
