@@ -13,37 +13,36 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import REPO
+from tests.conftest import REPO, TINY_DATA, TINY_MODEL
 
 pytestmark = [pytest.mark.processes, pytest.mark.trains]  # a browser is a process; the runs train here
 httpx = pytest.importorskip("httpx")
 playwright = pytest.importorskip("playwright.sync_api")
+expect = playwright.expect
 CHROMIUM = Path(os.environ.get("CNNLAB_CHROMIUM", "/usr/bin/chromium"))
 if not CHROMIUM.exists():  # .ci/run installs it; a machine without it cannot run these tests
     if os.environ.get("CI"):
         raise RuntimeError(f"{CHROMIUM} is missing: .ci/run should have installed chromium")
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
-DIGITS = textwrap.dedent("""
-    name: digits
-    model:
-      layers:
-        - Conv2D: {filters: 4, kernel_size: 3, activation: relu}
-        - MaxPooling2D: {pool_size: 2}
-        - Flatten
-        - Dense: {units: 10, activation: softmax}
-    data:
-      dataset: synthetic
-      synthetic: {input_shape: [28, 28, 1], num_classes: 10, train_examples: 200, test_examples: 60}
-    train: {epochs: 1, batch_size: 20}
-""")
+# The shared tiny model on 28x28 grey images of 10 classes: the page's MNIST-shaped case
+DIGITS = (
+    "name: digits\n"
+    + TINY_MODEL.replace("units: 3", "units: 10")
+    + TINY_DATA.replace(
+        "[8, 8, 1], num_classes: 3, train_examples: 192, test_examples: 48",
+        "[28, 28, 1], num_classes: 10, train_examples: 200, test_examples: 60",
+    )
+    + "train: {epochs: 1, batch_size: 20}\n"
+)
+assert "units: 10" in DIGITS and "[28, 28, 1]" in DIGITS  # the shared config still has the shapes replaced here
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +124,7 @@ def test_the_table_shows_each_runs_own_numbers_and_sorts_and_filters(server, fol
     """The bugs: a number not the run's (another run's accuracy, parameters off, a made-up
     interval), a sort that does not sort, a status filter that keeps other rows."""
     page.goto(f"{server.url}/")
-    page.wait_for_function("document.querySelectorAll('#runs tbody tr').length === 3")
+    expect(page.locator("#runs tbody tr")).to_have_count(3)
     shown = _table(page)
     for run in _completed(folder):
         metrics = json.loads((run / "metrics.json").read_text())
@@ -209,20 +208,14 @@ def test_a_run_training_in_another_process_shows_live_without_a_reload(server, f
         first = row.locator(".epoch").inner_text()
         run_page = browser.new_page()
         run_page.goto(f"{server.url}/runs/{row.get_attribute('data-run')}")
-        page.wait_for_function(
-            "(first) => { const e = document.querySelector(\"tr[data-run^='live@'] .epoch\");"
-            " return e !== null && e.textContent !== first; }",
-            arg=first,
-            timeout=30_000,
-        )
+        _until(lambda: row.locator(".epoch").all_inner_texts() not in ([], [first]), seconds=30)
+        assert row.locator(".s-running").count() == 1  # a later epoch seen while it still trained
         row.locator(".s-completed").wait_for(timeout=60_000)
         assert process.wait(timeout=60) == 0, process.stderr.read()
         (run,) = (folder / "live").iterdir()
         metrics = json.loads((run / "metrics.json").read_text())
-        page.wait_for_function(
-            f"document.querySelector(\"tr[data-run='{_ident(run)}'] [data-column=test_accuracy]\")"
-            f".textContent.startsWith('{metrics['accuracy']:.4f}')"
-        )
+        shown = page.locator(f"tr[data-run='{_ident(run)}'] [data-column=test_accuracy]")
+        expect(shown).to_have_text(re.compile(rf"^{metrics['accuracy']:.4f} "))
         assert page.evaluate("window.notReloaded") is True
         run_page.locator("#report h1").wait_for(timeout=10_000)  # the report appears, no reload
         assert run_page.locator("#history tbody tr").count() == 4
@@ -232,6 +225,15 @@ def test_a_run_training_in_another_process_shows_live_without_a_reload(server, f
         process.kill()
         process.wait()
         shutil.rmtree(folder / "live", ignore_errors=True)
+
+
+def _until(condition, *, seconds: float) -> None:
+    """Wait for a condition on the page, read from here (the pages' policy forbids the string
+    evaluation that Playwright's wait_for_function would need)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not reached in time"
+        time.sleep(0.05)
 
 
 def _draw_a_one(page) -> None:
