@@ -150,3 +150,15 @@ def test_every_row_has_the_same_keys_whatever_its_kind_or_state(trained, groups,
     rows = cnnlab.run_table(runs) + cnnlab.run_table(groups[0].parent.parent)
     assert {row["kind"] for row in rows} == {"run", "group"} and "damaged" in {row["status"] for row in rows}
     assert [sorted(row) for row in rows] == [sorted(ROW_KEYS)] * len(rows)
+
+
+def test_a_config_changed_since_the_last_listing_is_read_again(trained, tmp_path):
+    """The bug: the configs' epochs cached (a page polls the table) and a run trained further
+    (`--resume --epochs`, which rewrites its config.yaml) still listed with its first length."""
+    import cnnlab
+
+    runs, made = _runs(trained, tmp_path)
+    assert {row["run"]: row["epoch"] for row in cnnlab.run_table(runs)}["tiny@20261201-100000"] == "3/3"
+    config = made["20261201-100000"] / "config.yaml"
+    config.write_text(config.read_text().replace("epochs: 3", "epochs: 12"))
+    assert {row["run"]: row["epoch"] for row in cnnlab.run_table(runs)}["tiny@20261201-100000"] == "3/12"
