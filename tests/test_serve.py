@@ -376,3 +376,34 @@ def test_the_command_says_where_it_listens_with_or_without_a_model_yet():
     assert "curl http://127.0.0.1:8000/v1/models/mnist_fast/metadata" in some[2]
     none = announcement("http://127.0.0.1:8000", [], Path("runs"))
     assert "no run under runs is evaluated yet" in none[0] and "http://127.0.0.1:8000/" in none[1]
+
+
+def test_a_port_in_use_is_refused_by_name_and_port_0_announces_the_port_it_got(tiny, run_cli):
+    """The bugs: a port another program holds reported by uvicorn after every model loaded
+    (its own ERROR line, exit 3, the address already announced as serving), and `--port 0`
+    announced as port 0."""
+    import socket
+
+    import cnnlab
+    from cnnlab.errors import ConfigError
+
+    run, _, _ = tiny
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        with pytest.raises(ConfigError, match=rf"port: cannot listen on 127.0.0.1:{port}: .*--port 0 for a free one"):
+            cnnlab.serve([run], port=port, background=True)
+        result = run_cli("serve", run, "--port", port)
+        assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.stderr
+        assert "serving" not in result.stdout
+    finally:
+        holder.close()
+    heard: list[str] = []
+    serving = cnnlab.serve([run], port=0, background=True, announce=lambda url, names: heard.append(url))
+    try:
+        assert heard == [serving.url] and not serving.url.endswith(":0")
+        assert httpx.get(f"{serving.url}/healthz").status_code == 200
+    finally:
+        serving.stop()

@@ -9,6 +9,7 @@ answered first, then exit 0), or in a background thread for a notebook.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -58,13 +59,44 @@ def prepared(
     max_wait: float,
     cors: str | None = None,
 ):
-    """(uvicorn server, the models by name) for the targets, every input checked before anything
-    loads."""
-    import uvicorn
-
+    """(uvicorn server, the models by name, its listening socket) for the targets, every input
+    checked and the port taken before anything loads."""
     check_address(host, token)
     if not 0 <= port <= 65535:
         raise ConfigError(Problem(f"port {port} is not a port number (0-65535)", key="port"))
+    sock = listening_socket(host, port)
+    try:
+        server, models = _loaded_server(targets, runs_dir, host, token, max_batch, max_wait, cors)
+    except BaseException:
+        sock.close()
+        raise
+    return server, models, sock
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound now: a port another program holds is a mistake named before
+    any model loads, and the real port of `--port 0` is known before the server starts."""
+    name = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in name else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((name, port))
+    except OSError as error:
+        sock.close()
+        raise ConfigError(
+            Problem(
+                f"cannot listen on {host}:{port}: {error.strerror or error}",
+                key="port",
+                hint="another program holds that port: give another --port, or --port 0 for a free one",
+            )
+        ) from None
+    return sock
+
+
+def _loaded_server(targets, runs_dir: Path, host, token, max_batch: int, max_wait: float, cors):
+    """The models of the targets loaded and warmed up, and the uvicorn server of their app."""
+    import uvicorn
+
     run_targets, exports = split_targets(targets)
     # The whole folder (no targets): its pages show runs still training, so none evaluated yet is
     # no mistake; each is served once evaluated. A target named with nothing to serve is one.
@@ -87,11 +119,11 @@ def prepared(
     app = application(
         models, host=host, token=token, limits=Limits(), cors=cors, discover=searching, runs_dir=Path(runs_dir)
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, lifespan="off")
+    config = uvicorn.Config(app, host=host, log_level="warning", timeout_graceful_shutdown=5, lifespan="off")
     return uvicorn.Server(config), models
 
 
-def serve_forever(server) -> None:
+def serve_forever(server, sock: socket.socket) -> None:
     """Until Ctrl-C or SIGTERM: uvicorn answers the requests in flight, then returns. uvicorn
     raises the signal again once it has stopped; the handlers set here take it quietly, so a
     stop asked for is a clean end (exit 0), not an interruption."""
@@ -99,32 +131,23 @@ def serve_forever(server) -> None:
 
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def in_background(server, models: dict) -> Serving:
+def in_background(server, models: dict, sock: socket.socket) -> Serving:
     """Start `server` in a thread (uvicorn sets signal handlers only in the main thread: the
     notebook's kernel keeps its own); returns once it listens."""
-    thread = threading.Thread(target=server.run, name="cnnlab-serve", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="cnnlab-serve", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise ConfigError(f"the server did not start on {server.config.host}:{server.config.port}")
+            raise ConfigError(f"the server did not start on {url(server.config.host, sock.getsockname()[1])}")
         time.sleep(0.02)
-    return Serving(address(server), models, server, thread)
-
-
-def address(server) -> str:
-    """The URL the server listens at (the real port when 0 asked for a free one)."""
-    port = server.config.port
-    for listening in server.servers:
-        for sock in listening.sockets:
-            port = sock.getsockname()[1]
-    return url(server.config.host, port)
+    return Serving(url(server.config.host, sock.getsockname()[1]), models, server, thread)
 
 
 def url(host: str, port: int) -> str:
@@ -157,7 +180,7 @@ def serve(
     """
     if isinstance(runs, (str, Path)):
         runs = [runs]
-    server, models = prepared(
+    server, models, sock = prepared(
         runs,
         runs_dir=Path(runs_dir),
         host=host,
@@ -168,8 +191,8 @@ def serve(
         cors=cors,
     )
     if announce is not None:
-        announce(url(host, port), sorted(models))
+        announce(url(host, sock.getsockname()[1]), sorted(models))
     if background:
-        return in_background(server, models)
-    serve_forever(server)
+        return in_background(server, models, sock)
+    serve_forever(server, sock)
     return None
