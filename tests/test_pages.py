@@ -473,3 +473,22 @@ def test_serving_a_folder_before_any_run_is_evaluated_starts_and_serves_each_onc
     (runs / "other").mkdir()
     with pytest.raises(ConfigError, match="no evaluated run to serve"):
         cnnlab.serve([runs / "other"], runs_dir=runs, port=0, background=True)
+
+
+def test_mistaken_or_damaged_pages_say_what_is_wrong_and_the_server_goes_on(server, folder):
+    """The bugs: a comparison of one run (or of runs that are not there) answering a traceback
+    or an empty page; a damaged report stopping the server."""
+    runs = _completed(folder)
+    one = httpx.get(f"{server.url}/compare", params={"run": _ident(runs[0])})
+    assert one.status_code == 400 and "tick two or more runs to compare them" in one.text
+    unknown = httpx.get(f"{server.url}/compare", params=[("run", _ident(runs[0])), ("run", "digits@19990101-000000")])
+    assert unknown.status_code == 400 and "no run digits@19990101-000000" in unknown.text
+    damaged = folder / "digits" / "20200101-000000"
+    (damaged / "report.html").write_bytes(b"\xff\xfe not a page")
+    try:
+        answer = httpx.get(f"{server.url}/runs/{_ident(damaged)}/report")
+        assert answer.status_code == 500 and "UnicodeDecodeError" in answer.text and "Traceback" not in answer.text
+    finally:
+        (damaged / "report.html").unlink()
+        shutil.copy(runs[0] / "report.html", damaged / "report.html")
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
