@@ -492,3 +492,21 @@ def test_mistaken_or_damaged_pages_say_what_is_wrong_and_the_server_goes_on(serv
         (damaged / "report.html").unlink()
         shutil.copy(runs[0] / "report.html", damaged / "report.html")
     assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "elsewhere", ["//evil.example/", "/\t/evil.example/", "/\\evil.example/", "https://evil.example/"]
+)
+def test_logging_in_goes_back_to_a_page_of_this_server_only(folder, elsewhere):
+    """The bug: the login form's `next` sending a person to another site once the token is
+    right (an open redirect, with the person's trust in the page they logged into)."""
+    import cnnlab
+
+    serving = cnnlab.serve(runs_dir=folder, port=0, background=True, token="s3cret")
+    try:
+        answer = httpx.post(f"{serving.url}/login", data={"token": "s3cret", "next": elsewhere})
+        assert answer.status_code == 303 and answer.headers["location"] == "/"
+        back = httpx.post(f"{serving.url}/login", data={"token": "s3cret", "next": "/runs/x@y?z=1"})
+        assert back.headers["location"] == "/runs/x@y?z=1"
+    finally:
+        serving.stop()

@@ -127,11 +127,10 @@ def application(
         Route("/readyz", guarded(readyz), methods=["GET"]),
     ]
     if runs_dir is not None:
-        from cnnlab.serving.login import login
         from cnnlab.serving.pages import page_routes
 
         async def logging_in(request: Request):
-            return await login(request, token)
+            return await login.login(request, token)
 
         routes += [*page_routes(runs_dir), Route("/login", logging_in, methods=["GET", "POST"])]
     app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _wrong_method})

@@ -58,8 +58,15 @@ def login_form(next_path: str, *, wrong: bool = False, status: int = 401):
 
 
 def safe_next(path: str) -> str:
-    """Where to go after logging in: a path on this server only (never `//elsewhere`)."""
-    return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"
+    r"""Where to go after logging in: a path on this server only. Browsers drop tabs and line
+    breaks from an address and read a backslash as a slash, so `/\t/elsewhere` would be
+    `//elsewhere`, another site: any of those gives `/`.
+
+        >>> safe_next("/runs/a@1?x=2"), safe_next("//evil.example"), safe_next("/\t/evil.example")
+        ('/runs/a@1?x=2', '/', '/')
+    """
+    plain = path.isprintable() and not any(character.isspace() or character == "\\" for character in path)
+    return path if plain and path.startswith("/") and not path.startswith("//") else "/"
 
 
 async def login(request, token: str | None):

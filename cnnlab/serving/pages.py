@@ -24,7 +24,7 @@ from starlette.routing import Route
 from cnnlab.errors import CnnlabError
 
 STATIC = Path(__file__).parent / "static"
-_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # a config's name or a stamp: no path in it
+_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a config's name or a stamp: no path in it
 POLICY = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
 
 
@@ -47,7 +47,7 @@ def run_folder(runs_dir: Path, ident: str, *, groups: bool = False) -> Path | No
     """The folder of run `NAME@STAMP` under `runs_dir` (or of a group of runs, with `groups`),
     or None: a name that is not one, or one that would reach outside the folder."""
     name, _, stamp = ident.partition("@")
-    if not (_PART.match(name) and _PART.match(stamp)):
+    if not (_PART.fullmatch(name) and _PART.fullmatch(stamp)):
         return None
     folder = Path(runs_dir) / name / stamp
     found = (folder / "manifest.json").is_file() or (groups and (folder / "group.json").is_file())
@@ -117,7 +117,7 @@ def page_routes(runs_dir: Path) -> list[Route]:
     async def static(request: Request):
         name = request.path_params["file"]
         path = STATIC / name
-        if not _PART.match(name) or not path.is_file():
+        if not _PART.fullmatch(name) or not path.is_file():
             return Response("", status_code=404)
         return FileResponse(path, headers={"Cache-Control": "no-cache"})
 
