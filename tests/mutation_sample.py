@@ -96,7 +96,14 @@ def main() -> int:
     again = {"not checked"} if not args.recheck else {"not checked", "survived", "no tests"}
     todo = [n for sample in samples.values() for n in sample if known[n] in again]
     if todo:
-        subprocess.run([MUTMUT, "run", "--max-children", str(args.max_children), *todo])
+        ran = subprocess.run([MUTMUT, "run", "--max-children", str(args.max_children), *todo])
+        if ran.returncode != 0:  # its stats run failed, or it stopped: no score to tell
+            print(
+                f"mutmut stopped (exit {ran.returncode}) before scoring the sample; if it says its stats "
+                "collection failed on code changed since mutants/ was made, `rm -rf mutants` starts afresh",
+                file=sys.stderr,
+            )
+            return ran.returncode
         known = statuses()
     return report(samples, by_package, known, args.seed)
 
@@ -106,7 +113,7 @@ def report(samples: dict[str, list[str]], by_package, known: dict[str, str], see
     print(f"{'package':10} {'mutants':>8} {'sample':>7} {'caught':>7} {'score':>7} {'95 % Wilson':>15}")
     survivors, unchecked = [], 0
     for package, sample in samples.items():
-        checked = [n for n in sample if known[n] != "not checked"]
+        checked = [n for n in sample if known.get(n, "not checked") != "not checked"]
         unchecked += len(sample) - len(checked)
         caught = sum(known[n] in CAUGHT for n in checked)
         survivors += [f"{n}: {known[n]}" for n in checked if known[n] not in CAUGHT]
