@@ -302,6 +302,15 @@ def test_an_uploaded_test_image_gets_the_class_of_the_runs_own_predictions(serve
         assert float(top.get_attribute("data-probability")) == pytest.approx(stored[index].max(), abs=1e-5)
 
 
+def test_a_file_that_is_no_image_gets_the_servers_message_on_the_page(server, folder, page):
+    """The bug: a refused upload leaving the page silent (or the bars of the image before)."""
+    page.goto(f"{server.url}/runs/{_ident(_completed(folder)[0])}")
+    page.locator("#try").wait_for(state="visible", timeout=20_000)
+    page.set_input_files("#file", files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"not a picture"}])
+    expect(page.locator("#try-problem")).to_contain_text("notes.png")
+    assert page.locator("#bars .bar").count() == 0
+
+
 def test_ticking_two_runs_opens_their_comparison_with_compare_jsons_p_value(server, folder, page):
     """The bug: a comparison of other runs than the ticked ones, or a p-value not McNemar's as
     `cnnlab compare` gives it."""

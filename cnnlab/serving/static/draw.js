@@ -170,10 +170,16 @@ async function send(ident, metadata, body, image) {
   problem.textContent = "";
   if (image !== null) showSeen(image, h, w);
   const headers = typeof body === "string" ? { "Content-Type": "application/json" } : {};
-  const answer = await fetch(`/v1/models/${encodeURIComponent(ident)}:predict?explain=gradcam`, { method: "POST", headers, body });
-  const said = await answer.json();
+  let answer, said;
+  try {
+    answer = await fetch(`/v1/models/${encodeURIComponent(ident)}:predict?explain=gradcam`, { method: "POST", headers, body });
+    said = await answer.json();
+  } catch (error) {
+    problem.textContent = `the server does not answer (${error.message}): is cnnlab serve still running?`;
+    return;
+  }
   if (!answer.ok) {
-    problem.textContent = said.error;
+    problem.textContent = said.error; // the server's own words: a wrong image, an unknown model
     return;
   }
   showBars(said.predictions[0], metadata.class_names);
