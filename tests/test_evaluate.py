@@ -50,6 +50,9 @@ def test_evaluate_other_split_and_checkpoint_write_beside_the_test_files(run_cli
     assert (run / "metrics.json").read_text() == before
     val = json.loads((run / "metrics_val.json").read_text())
     assert val["split"] == "val" and val["checkpoint"] == "last.keras" and val["examples"] == 19
+    # the training split: 192 synthetic images less the 19 held out (a train read as val gives 19)
+    assert run_cli("evaluate", str(run), "--data", "train").exit_code == 0
+    assert json.loads((run / "metrics_train.json").read_text())["examples"] == 192 - 19
 
 
 def test_evaluate_with_a_missing_checkpoint_fails_clearly(run_cli, trained_copy):
@@ -189,3 +192,37 @@ def test_evaluate_on_another_data_sets_path_uses_the_runs_preprocessing(run_cli,
     np.savez(tmp_path / "wide.npz", x_train=x_test, y_train=y_test, x_test=x_test, y_test=np.arange(30) % 5)
     refused = run_cli("evaluate", run, "--data", tmp_path / "wide.npz")
     assert refused.exit_code == 1 and "labels go up to 4, the model knows 3 classes" in refused.stderr
+
+
+def test_predict_takes_a_list_of_pixel_arrays_and_names_what_it_cannot_take(trained):
+    """The bugs: a list of same-shaped arrays refused as if their shapes differed; the hint
+    that says what to do, or what was given, dropped from a refusal."""
+    import cnnlab
+    from cnnlab.config import load_config
+    from cnnlab.data import load_splits
+    from cnnlab.errors import ConfigError
+
+    run_path, _, _ = trained
+    run = cnnlab.Run(run_path)
+    raw = load_splits(load_config(run_path / "config.yaml"), 3).raw_test[:3]
+    assert np.allclose(run.predict(list(raw)), run.predict(raw), atol=1e-6)
+    with pytest.raises(ConfigError) as mixed:
+        run.predict([raw[0], np.zeros((9, 9, 1), np.uint8)])
+    assert str(mixed.value).endswith(
+        "images 0 and 1 differ in shape ((8, 8, 1) and (9, 9, 1)) — give images of the model's size, "
+        "or image files with convert=True to resize them"
+    )
+    with pytest.raises(ConfigError) as number:
+        run.predict(42)
+    assert str(number.value).endswith("(a NumPy array of one image or of many) — got int")
+
+
+def test_evaluate_on_a_data_set_of_another_image_size_names_both_shapes(run_cli, trained_copy, tmp_path):
+    """The bug: the refusal quoting a slice of the examples' shape that is not their image."""
+    run, _ = trained_copy
+    images, labels = np.zeros((6, 9, 9), np.uint8), np.arange(6) % 3
+    np.savez(tmp_path / "big.npz", x_train=images, y_train=labels, x_test=images, y_test=labels)
+    result = run_cli("evaluate", run, "--data", tmp_path / "big.npz")
+    assert result.exit_code != 0
+    assert "examples of shape (9, 9, 1) do not fit the model's input (8, 8, 1)" in result.stderr
+    assert "Traceback" not in result.output and not list(run.glob("*_big.*"))  # refused, nothing written

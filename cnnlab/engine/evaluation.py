@@ -138,11 +138,8 @@ def evaluate_run(
     if data in SPLITS:
         x, y, labels, raw = _split(load_splits(cfg, info.num_classes, preprocessing, notify, environ), data)
     else:
-        x, y, labels, raw = _other_data(cfg, data, preprocessing, info, environ)
-    if tuple(model.input_shape[1:]) != tuple(x.shape[1:]):
-        raise DataError(
-            f"{data}: examples of shape {x.shape[1:]} do not fit the model's input {tuple(model.input_shape[1:])}"
-        )
+        x, y, labels, raw = _other_data(cfg, data, preprocessing, info, environ, tuple(model.input_shape[1:]))
+    _check_fits(data, x, tuple(model.input_shape[1:]))
     best_epoch = run.manifest.get("test", {}).get("best_epoch") if checkpoint == "best" else None
     return assess(
         run,
@@ -169,9 +166,15 @@ def _split(splits: Splits, name: str):
     return x, y, labels.astype(np.int64), x  # the gallery shows model inputs (rescaled for display)
 
 
-def _other_data(cfg: LocatedConfig, path: str, preprocessing: Preprocessing, info: DatasetInfo, environ):
+def _check_fits(data: str, x: np.ndarray, shape: tuple) -> None:
+    if tuple(x.shape[1:]) != shape:
+        raise DataError(f"{data}: examples of shape {x.shape[1:]} do not fit the model's input {shape}")
+
+
+def _other_data(cfg: LocatedConfig, path: str, preprocessing: Preprocessing, info: DatasetInfo, environ, shape: tuple):
     """The test split of the data set at `path` (a file or folder: nothing to fetch, nothing to
-    tell), prepared as the run's own data was."""
+    tell), prepared as the run's own data was; images of another shape than the model's
+    `shape` are refused before the run's statistics are applied to them."""
     if not Path(path).exists():
         raise ConfigError(f"--data {path}: not a split ({', '.join(SPLITS)}) and no such file or folder")
     other = LocatedConfig.model_validate(
@@ -180,5 +183,6 @@ def _other_data(cfg: LocatedConfig, path: str, preprocessing: Preprocessing, inf
     arrays = load_arrays(other, environ=environ)
     if arrays.y_test.size and arrays.y_test.max() >= info.num_classes:
         raise DataError(f"{path}: labels go up to {arrays.y_test.max()}, the model knows {info.num_classes} classes")
+    _check_fits(path, arrays.x_test, shape)
     y = encode_labels(arrays.y_test, label_form(cfg.train.loss), info.num_classes)
     return preprocessing.apply(arrays.x_test), y, arrays.y_test, arrays.x_test
