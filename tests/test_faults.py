@@ -353,6 +353,34 @@ def test_a_ctrl_c_that_a_destructor_swallowed_still_stops_training_and_evaluatio
         model.predict(x, verbose=0, callbacks=[stop])
 
 
+@pytest.mark.trains
+def test_a_ctrl_c_inside_tensorflows_writer_exit_leaves_the_next_training_in_the_process_whole(tmp_path, monkeypatch):
+    """The CI flake this catches: SIGINT handled right after the TensorBoard writer's flush, inside
+    TensorFlow's `as_default()` exit, left the closed writer as the thread's default, and the
+    notebook's next `cnnlab.train` (or a resume) failed: "SummaryWriterInterface does not exist"."""
+    from tensorflow.python.ops import summary_ops_v2
+
+    import cnnlab
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    flush, flushes = summary_ops_v2._ResourceSummaryWriter.flush, []
+
+    def flush_then_ctrl_c(writer):
+        flush(writer)
+        flushes.append(writer)
+        if len(flushes) == 3:  # the epoch-end scalars' exit: a Ctrl-C after the flush's C call
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(summary_ops_v2._ResourceSummaryWriter, "flush", flush_then_ctrl_c)
+    with pytest.raises(cnnlab.Interrupted):
+        cnnlab.train(config, runs_dir=tmp_path / "runs", progress=False)
+    monkeypatch.undo()
+    assert summary_ops_v2._summary_state.writer is None
+    again = cnnlab.train(config, runs_dir=tmp_path / "runs", progress=False)
+    assert again.status == "completed" and len(again.history) == 3
+
+
 def _small_model() -> keras.Model:
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2, activation="softmax")])

@@ -24,7 +24,7 @@ from cnnlab.config import LocatedConfig
 from cnnlab.data.prepare import Splits, fit_datasets
 from cnnlab.engine.callbacks import Backup, Checkpoints, HistoryCSV, NanGuard
 from cnnlab.engine.plan import Plan
-from cnnlab.engine.tensorboard import run_logging
+from cnnlab.engine.tensorboard import default_writer_kept, run_logging
 from cnnlab.model.compiling import sized_schedule
 from cnnlab.model.transfer import fine_tuning
 from cnnlab.runtime.processes import is_lost_peer, lost_peer
@@ -90,7 +90,7 @@ def fit(
             )
         backup = [] if run is None or role is Role.TRIAL else [Backup(run, phase, first, role is Role.FOLLOWER)]
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), default_writer_kept():
                 if sharded:  # Keras learns a sharded dataset's length by running out of it, and says so
                     warnings.filterwarnings("ignore", "Your input ran out of data")
                 done = model.fit(

@@ -7,6 +7,8 @@ weight histograms counted here (the same tags and buckets), and the run's HParam
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -14,6 +16,7 @@ import numpy as np
 import tensorflow as tf  # TensorBoard's event files are written by TensorFlow, whichever backend trains
 from tensorboard.plugins.histogram import metadata
 from tensorboard.plugins.hparams import api as hp
+from tensorflow.python.ops import summary_ops_v2  # the thread's default writer has no public getter
 
 from cnnlab.config import LocatedConfig
 
@@ -35,6 +38,23 @@ def run_logging(cfg: LocatedConfig, logdir: Path, parameters: int) -> list[keras
         ),
         WeightHistograms(logdir / "train", settings.histogram_freq),
     ]
+
+
+@contextlib.contextmanager
+def default_writer_kept() -> Iterator[None]:
+    """Give the thread back the default summary writer (and step) it had, however the block ends.
+
+    A Ctrl-C handled inside TensorFlow's `writer.as_default()` exit (right after its flush, before
+    it puts the previous writer back) leaves the Keras callback's writer as the thread's default;
+    the callback then closes it, and every later `fit` in the process fails writing its batch
+    scalars there ("SummaryWriterInterface does not exist"): a notebook's next train, or a resume.
+    """
+    state = summary_ops_v2._summary_state
+    writer, step, recording = state.writer, state.step, state.is_recording
+    try:
+        yield
+    finally:
+        state.writer, state.step, state.is_recording = writer, step, recording
 
 
 def trial_logging(logdir: Path) -> keras.callbacks.TensorBoard:
