@@ -267,6 +267,34 @@ def test_hyperband_and_bayesian_searches_run_end_to_end(run_cli, write, tmp_path
     assert winner.model.layers[3].arguments["units"] == int(best["model.layers.3.Dense.units"])
 
 
+@pytest.mark.trains
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")  # Hyperband carries the weights only
+def test_a_hyperband_round_goes_on_from_the_epoch_its_trial_reached(run_cli, write, tmp_path):
+    """Hyperband trains the best of a bracket's 1-epoch trials on to 3 epochs: a new trial that
+    starts from the old one's weights at epoch 1 (Keras Tuner's `tuner/initial_epoch`). The bug:
+    `initial_epoch` dropped on the way to the fit loop, so the round trains all 3 epochs again
+    and the search spends more epochs than its plan. The oracle is Keras Tuner's own plan of
+    each trial, in its trial.json."""
+    config = write(
+        "search.yaml", SEARCH.replace("algorithm: random", "algorithm: hyperband").replace("epochs: 2,", "epochs: 3,")
+    )
+    result = run_cli("tune", config, "--max-trials", "4", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    folder = _search_folder(tmp_path / "runs")
+    planned = {}
+    for path in (folder / "tuner").glob("trial_*/trial.json"):
+        values = json.loads(path.read_text())["hyperparameters"]["values"]
+        planned[path.parent.name.removeprefix("trial_")] = values["tuner/epochs"] - values["tuner/initial_epoch"]
+    rows = _rows(folder)
+    assert {row["trial"]: int(row["epochs"]) for row in rows} == planned
+    assert sorted(planned.values()) == [
+        1,
+        1,
+        1,
+        2,
+    ]  # with max_epochs 3 and factor 3: three of 1 epoch, one goes on to 3
+
+
 @pytest.mark.processes
 def test_ctrl_c_stops_a_search_with_exit_130_and_says_how_to_resume(write, tmp_path):
     import signal
