@@ -41,13 +41,25 @@ def _without(key: str):
 
 
 DAMAGE = {
-    "predictions.npz garbage": (_write("predictions.npz", b"garbage"), "predictions.npz: not a whole .npz file"),
-    "predictions.npz cut short": (_cut("predictions.npz"), "predictions.npz: not a whole .npz file"),
-    "predictions.npz without y_pred": (_without("y_pred"), "predictions.npz: has no y_true and y_pred"),
+    "predictions.npz garbage": (
+        _write("predictions.npz", b"garbage"),
+        "predictions.npz: not a whole .npz file as cnnlab writes it — cnnlab evaluate {run} writes it again",
+    ),
+    "predictions.npz cut short": (
+        _cut("predictions.npz"),
+        "predictions.npz: not a whole .npz file as cnnlab writes it — cnnlab evaluate {run}",
+    ),
+    "predictions.npz without y_pred": (
+        _without("y_pred"),
+        "predictions.npz: has no y_true and y_pred — cnnlab evaluate {run} writes it again",
+    ),
     "manifest.json a list": (_write("manifest.json", b"[]"), "manifest.json: a JSON list, not the object cnnlab"),
     "manifest.json not UTF-8": (_write("manifest.json", b'{"a": "\xff"}'), "manifest.json: not valid JSON"),
     "manifest.json cut short": (_cut("manifest.json"), "manifest.json: not valid JSON"),
-    "metrics.json a number": (_write("metrics.json", b"3"), "metrics.json: a JSON int, not the object cnnlab"),
+    "metrics.json a number": (
+        _write("metrics.json", b"3"),
+        "metrics.json: a JSON int, not the object cnnlab writes — was this run evaluated? try: cnnlab evaluate",
+    ),
     "metrics.json missing": (_remove("metrics.json"), "metrics.json is missing — was this run evaluated?"),
 }
 
@@ -60,6 +72,7 @@ def test_compare_names_a_damaged_run_and_skips_it_in_a_folder_of_runs(run_cli, t
     shutil.copytree(run, good), shutil.copytree(run, bad)
     how, message = DAMAGE[damage]
     how(bad)
+    message = message.format(run=bad)  # the step that writes the file again names the run
     before = snapshot(runs)
     assert_refused(run_cli("compare", bad, "--runs-dir", runs), 1, message)
     if damage != "metrics.json missing":  # a run without test results is not listed at all

@@ -79,6 +79,11 @@ def _member_gone(group: GroupFolder) -> None:
     shutil.rmtree(group.path.parent / "20260101-000001")
 
 
+def _both_gone(group: GroupFolder) -> None:
+    for stamp in ("20260101-000001", "20260101-000002"):
+        shutil.rmtree(group.path.parent / stamp)
+
+
 def _runs_field(value):
     def damage(group: GroupFolder) -> None:
         summary = json.loads((group.path / "group.json").read_text())
@@ -98,6 +103,10 @@ GROUP_DAMAGE = {
     "runs not a list": (_runs_field("x"), "its runs are not listed as seed, run and status"),
     "a run without its seed": (_runs_field([{"run": "a", "status": "completed"}]), "its runs are not listed as"),
     "a member run deleted": (_member_gone, "its run 20260101-000001 (seed 42) is missing from"),
+    "both member runs deleted": (
+        _both_gone,
+        "its runs 20260101-000001 (seed 42), 20260101-000002 (seed 43) are missing from",
+    ),
 }
 
 

@@ -132,7 +132,9 @@ def test_an_extension_that_cannot_go_on_is_refused_and_changes_nothing(run_cli, 
 
 @pytest.mark.trains
 def test_an_extension_that_fails_leaves_the_completed_run_and_no_copy(run_cli, trained_copy, tmp_path, monkeypatch):
-    """The disk fills while the extension saves its second epoch's last.keras."""
+    """The disk fills while the extension saves its second epoch's last.keras. The bug: the copy
+    left behind, or, beside another run's stopped extension, the folder of copies removed with it
+    (or an OSError from trying, instead of the message)."""
     import keras
 
     real_save, saves = keras.Model.save, []
@@ -145,6 +147,9 @@ def test_an_extension_that_fails_leaves_the_completed_run_and_no_copy(run_cli, t
 
     monkeypatch.setattr(keras.Model, "save", save)
     run, _ = trained_copy
+    # another run of the config, its extension stopped: its copy stays, and so does `.extending`
+    (run.parent / ".extending" / "20990101-000000").mkdir(parents=True)
+    (run.parent / ".extending" / "20990101-000000" / "history.csv").write_text("epoch,loss\n1,0.5\n")
     before = snapshot(tmp_path / "runs")
     result = run_cli("train", "--resume", run, "--epochs", "6", "--runs-dir", run.parent)
     assert_refused(result, 1, f"{run} is as it was: completed, 3 epochs")
