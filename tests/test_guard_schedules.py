@@ -25,12 +25,20 @@ CASES = {
         "warmup is a fraction of the run's steps, from 0 up to below 1; got 1.5",
     ),
     "a negative warm-up": ("{warmup_cosine: {peak: 1.0e-3, warmup: -0.1}}", "from 0 up to below 1; got -0.1"),
+    "a warm-up of the whole run": ("{warmup_cosine: {peak: 1.0e-3, warmup: 1}}", "from 0 up to below 1; got 1"),
+    "an end that is no number": (
+        "{warmup_cosine: {peak: 1.0e-3, end: abc}}",
+        f"{WHERE}.warmup_cosine.end: WarmupCosine refuses this value: end must be a number, got 'abc'",
+    ),
     "an end above the peak": (
         "{warmup_cosine: {peak: 1.0e-3, end: 0.1}}",
         "end must be from 0 up to 0.001, the highest rate; got 0.1",
     ),
     "a one-cycle start above the peak": ("{one_cycle: {peak: 1.0e-3, start: 1}}", f"{WHERE}.one_cycle.start: OneCycle"),
-    "arguments that are no mapping": ("{warmup_cosine: 3}", "the arguments of warmup_cosine must be a mapping, not 3"),
+    "arguments that are no mapping": (
+        "{warmup_cosine: 3}",
+        "the arguments of warmup_cosine must be a mapping, not 3 — for example {warmup_cosine: {peak: 1.0e-3,",
+    ),
     "an unknown argument": (
         "{warmup_cosine: {peak: 1.0e-3, bogus: 1}}",
         f"{WHERE}.warmup_cosine.bogus: unknown argument of WarmupCosine",
@@ -38,6 +46,10 @@ CASES = {
     "an unknown schedule": (
         "{warm_cosine: {peak: 1.0e-3}}",
         "unknown learning-rate schedule 'warm_cosine' — did you mean warmup_cosine?",
+    ),
+    "a schedule like none known": (
+        "{zzz: {peak: 1.0e-3}}",
+        f"{WHERE}.zzz: unknown learning-rate schedule 'zzz' — known: warmup_cosine, one_cycle, CosineDecay,",
     ),
     "two schedules": (
         "{warmup_cosine: {peak: 1.0e-3}, one_cycle: {peak: 1.0e-3}}",

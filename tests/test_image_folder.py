@@ -153,7 +153,14 @@ model:
     [
         ("Rescaling: {scale: 1.0}", "null", "", "MobileNetV2", "Input size must be at least 32x32"),
         ("Resizing: {height: 32, width: 32}", "imagenet", "", "MobileNetV2", "pretrained weights take 3 channels"),
-        ("Resizing: {height: 32, width: 32}", "null", ", alpah: 0.35", "alpah", "did you mean alpha?"),
+        ("Resizing: {height: 32, width: 32}", "null", ", alpah: 0.35", "alpah", "of MobileNetV2 — did you mean alpha?"),
+        (
+            "Resizing: {height: 32, width: 32}",
+            "null",
+            ", input_shape: [32, 32, 3]",
+            "input_shape",
+            "not an argument cnnlab accepts here — the input shape is what the layers before it give",
+        ),
         (
             "Resizing: {height: 32, width: 32}",
             "missing.h5",
@@ -162,7 +169,7 @@ model:
             "no weights file missing.h5 — give imagenet, null or a .h5 file",
         ),
     ],
-    ids=["too-small", "one-channel", "argument-typo", "no-weights-file"],
+    ids=["too-small", "one-channel", "argument-typo", "set-by-cnnlab", "no-weights-file"],
 )
 def test_an_input_an_application_cannot_take_is_one_located_error(run_cli, write, first, weights, extra, key, message):
     config = write("app.yaml", APPLICATION_ON_MNIST.format(first=first, weights=weights, extra=extra))
@@ -174,6 +181,23 @@ def test_an_input_an_application_cannot_take_is_one_located_error(run_cli, write
         assert "add - Resizing: {height: 32, width: 32} before it" in line
     if "channels" in message:
         assert "Conv2D: {filters: 3, kernel_size: 1}" in line
+
+
+def test_standardized_pixels_under_pretrained_weights_are_refused_at_the_preprocess_line(run_cli, write):
+    """Standardized pixels no longer tell black from white, which is what an application's
+    `preprocess_input` needs to turn them into what its weights were trained on. The bugs: the
+    refusal located on another key, naming another layer, or without its two ways out."""
+    text = APPLICATION_ON_MNIST.format(first="Resizing: {height: 32, width: 32}", weights="imagenet", extra="")
+    text = text.replace("    - Resizing", "    - Conv2D: {filters: 3, kernel_size: 1}\n    - Resizing")
+    config = write("app.yaml", text + "data: {dataset: mnist, preprocess: standardize}\n")
+    result = run_cli("check", config)
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.stderr.replace("\n  ", " ").splitlines() if line.startswith("error:")]
+    data_line = config.read_text().splitlines().index("data: {dataset: mnist, preprocess: standardize}") + 1
+    assert f"app.yaml:{data_line} data.preprocess" in line  # the data line, not the layer's
+    assert "standardize hides the pixel values that MobileNetV2's pretrained weights expect" in line
+    assert "set data.preprocess: scale (cnnlab then feeds MobileNetV2 what it was trained on)" in line
+    assert "or preprocess_input: false on the layer" in line
 
 
 def test_weights_that_cannot_be_downloaded_say_where_to_put_the_file(run_cli, write, tmp_path, monkeypatch):
