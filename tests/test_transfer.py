@@ -95,6 +95,10 @@ def test_transfer_mistakes_are_located(run_cli, write, trained, tmp_path):
             new_head(source="no_such_run", freeze="copied"),
             ["model.init_from", "not a .keras file"],
         ),
+        "a damaged .keras file": (
+            new_head(source=tmp_path / "damaged.keras", freeze="copied"),
+            ["model.init_from", f"{tmp_path / 'damaged.keras'} cannot be loaded as a Keras model ("],
+        ),
         "nothing fits": (
             new_head(source=source, freeze="copied").replace("filters: 4", "filters: 6"),
             ["model.init_from", "no layer of", "fits this model"],
@@ -105,6 +109,7 @@ def test_transfer_mistakes_are_located(run_cli, write, trained, tmp_path):
             ["model.freeze", "needs model.init_from"],
         ),
     }
+    (tmp_path / "damaged.keras").write_bytes(b"PK\x03\x04 cut short")
     for name, (text, words) in cases.items():
         config = write(f"{name.replace(' ', '_').replace(',', '')}.yaml", text)
         result = run_cli("check", config)
