@@ -78,6 +78,18 @@ def test_copied_but_not_frozen_layers_start_from_the_source_and_train(write, tra
     assert planned.model.get_layer("conv2d").trainable and planned.transfer["frozen"] == []
 
 
+def test_the_line_for_people_names_what_was_copied_skipped_and_frozen():
+    from cnnlab.model.transfer import describe
+
+    layers = [
+        {"layer": "conv2d", "copied": True},
+        {"layer": "dense", "copied": False, "why": "shapes differ"},
+        {"layer": "dense_1", "copied": True},
+    ]
+    said = describe(layers, ["conv2d", "dense_1"])
+    assert said == "copied conv2d, dense_1; skipped dense (shapes differ); frozen conv2d, dense_1"
+
+
 def test_freeze_by_name_and_index_without_init_from(write):
     config = write("new.yaml", new_head(source="null", freeze="[conv2d, -1]"))
     model = plan(load_config(config)).model
@@ -104,6 +116,10 @@ def test_transfer_mistakes_are_located(run_cli, write, trained, tmp_path):
             ["model.init_from", "no layer of", "fits this model"],
         ),
         "unknown layer": (new_head(source="null", freeze="[conv2dd]"), ["model.freeze", "did you mean conv2d?"]),
+        "a layer name like none": (
+            new_head(source="null", freeze="[zzz]"),
+            ["model.freeze[0]", "no layer 'zzz' in this model — layers: conv2d, max_pooling2d, flatten,"],
+        ),
         "copied, nothing copied": (
             new_head(source="null", freeze="copied"),
             ["model.freeze", "needs model.init_from"],
