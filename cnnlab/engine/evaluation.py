@@ -135,11 +135,12 @@ def evaluate_run(
     cfg = run.load_config()
     backend.configure(cfg)  # the run's device and seed, before Keras touches a device
     cfg, model, preprocessing, info = load_trained_run(run, checkpoint, cfg)
+    shape = tuple(model.input_shape[1:])
     if data in SPLITS:
         x, y, labels, raw = _split(load_splits(cfg, info.num_classes, preprocessing, notify, environ), data)
-    else:
-        x, y, labels, raw = _other_data(cfg, data, preprocessing, info, environ, tuple(model.input_shape[1:]))
-    _check_fits(data, x, tuple(model.input_shape[1:]))
+        _check_fits(data, x, shape)
+    else:  # checked inside, before the run's statistics meet the images
+        x, y, labels, raw = _other_data(cfg, data, preprocessing, info, environ, shape)
     best_epoch = run.manifest.get("test", {}).get("best_epoch") if checkpoint == "best" else None
     return assess(
         run,

@@ -48,7 +48,7 @@ def run_rows(runs_dir: Path) -> list[dict]:
     from cnnlab.storage.lookup import list_runs
 
     rows = [run_row(RunFolder(path)) for path in list_runs(Path(runs_dir))]
-    groups = [group_row(GroupFolder(path.parent)) for path in sorted(Path(runs_dir).glob("*/*/group.json"))]
+    groups = [group_row(GroupFolder(path.parent)) for path in sorted(Path(runs_dir).glob(f"*/*/{GroupFolder.SUMMARY}"))]
     member_of = {member: group["run"] for group in groups for member in group.pop("members")}
     for row in rows:
         row["group"] = member_of.get(row["run"])

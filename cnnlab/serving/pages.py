@@ -22,6 +22,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 
 from cnnlab.errors import CnnlabError
+from cnnlab.storage.folders import GroupFolder, RunFolder
 
 STATIC = Path(__file__).parent / "static"
 _PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a config's name or a stamp: no path in it
@@ -43,6 +44,11 @@ def page(title: str, body: str, *, scripts: tuple = (), data: dict | None = None
     return HTMLResponse(text, status_code=status, headers={"Content-Security-Policy": POLICY})
 
 
+def problem_page(title: str, heading: str, said: str, *, status: int):
+    """A page that says what went wrong (`said`, escaped) under `heading`."""
+    return page(title, f"<h1>{heading}</h1><p class='problem'>{html.escape(said)}</p>", status=status)
+
+
 def run_folder(runs_dir: Path, ident: str, *, groups: bool = False) -> Path | None:
     """The folder of run `NAME@STAMP` under `runs_dir` (or of a group of runs, with `groups`),
     or None: a name that is not one, or one that would reach outside the folder."""
@@ -50,7 +56,7 @@ def run_folder(runs_dir: Path, ident: str, *, groups: bool = False) -> Path | No
     if not (_PART.fullmatch(name) and _PART.fullmatch(stamp)):
         return None
     folder = Path(runs_dir) / name / stamp
-    found = (folder / "manifest.json").is_file() or (groups and (folder / "group.json").is_file())
+    found = (folder / RunFolder.MANIFEST).is_file() or (groups and (folder / GroupFolder.SUMMARY).is_file())
     return folder if found else None
 
 
@@ -105,13 +111,11 @@ def page_routes(runs_dir: Path) -> list[Route]:
         unknown = [ident for ident, folder in zip(idents, folders) if folder is None]
         if len(idents) < 2 or unknown:
             said = f"no run {', '.join(unknown)}" if unknown else "tick two or more runs to compare them"
-            return page("comparison", f"<h1>Comparison</h1><p class='problem'>{html.escape(said)}</p>", status=400)
+            return problem_page("comparison", "Comparison", said, status=400)
         try:
             content = await run_in_threadpool(_comparison, folders, runs_dir)
         except CnnlabError as problem:
-            return page(
-                "comparison", f"<h1>Comparison</h1><p class='problem'>{html.escape(str(problem))}</p>", status=400
-            )
+            return problem_page("comparison", "Comparison", str(problem), status=400)
         return page("comparison", content)
 
     async def static(request: Request):
@@ -143,7 +147,7 @@ def kept(endpoint):
             said = f"the server failed on this page: {type(failure).__name__}: {failure}"
             if request.url.path.startswith("/api/"):
                 return JSONResponse({"error": said}, status_code=500)
-            return page("cnnlab: failure", f"<h1>Failure</h1><p class='problem'>{html.escape(said)}</p>", status=500)
+            return problem_page("cnnlab: failure", "Failure", said, status=500)
 
     return answered
 
@@ -160,7 +164,6 @@ def _run_state(folder: Path) -> dict:
     """What a run's page shows and updates: its row of the table, its history so far, and
     whether its report is written."""
     from cnnlab.reporting.listing import run_row
-    from cnnlab.storage.folders import RunFolder
 
     run = RunFolder(folder)
     row = run_row(run)
