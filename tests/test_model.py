@@ -325,3 +325,26 @@ def test_field_through_a_transposed_conv_after_two_pools_and_layers_that_keep_it
         (14, 14),
         None,
     ]
+
+
+def test_a_keras_error_reads_as_one_sentence_without_its_frame_colours_or_argument_dump(write):
+    """The bugs: the lines of a message of several joined by anything but one space; Keras'
+    "Exception encountered" frame, its colour codes or its "Arguments received" dump left in a
+    located error."""
+    from cnnlab.model.factory import keras_message
+
+    framed = ValueError(
+        "Exception encountered when calling Reshape.call().\n\n\x1b[1mThe total size must be unchanged.\n"
+        "Received: target_shape=(5,)\x1b[0m\n\nArguments received by Reshape.call():\n  • args=('<KerasTensor>',)"
+    )
+    assert keras_message(framed) == "The total size must be unchanged. Received: target_shape=(5,)"
+    path = write(
+        "c.yaml", "name: t\nmodel:\n  input_shape: [3, 3, 1]\n  layers:\n    - Reshape: {target_shape: [5]}\n" + HEAD
+    )
+    with pytest.raises(ConfigError) as caught:
+        build_model(load_config(path))
+    (problem,) = caught.value.problems
+    assert problem.key == "model.layers[0].Reshape" and problem.message == (
+        "cannot take an input of shape (None, 3, 3, 1): The total size of the tensor must be unchanged. "
+        "Received: input_shape=(3, 3, 1), target_shape=(5,)"
+    )

@@ -247,3 +247,23 @@ def test_fine_tuning_keeps_writing_weight_histograms(write, trained, tmp_path):
     events = EventAccumulator(str(run / "tensorboard" / "train"), size_guidance={"tensors": 0})
     events.Reload()
     assert [e.step for e in events.Tensors("conv2d/kernel/histogram")] == [0, 1, 2, 3]
+
+
+def test_init_from_a_run_name_takes_its_newest_run_that_has_a_best_checkpoint(write, trained, tmp_path, monkeypatch):
+    """A run name means its newest run with `best.keras`: a newer run of that name that failed
+    before its first epoch (no checkpoint) is passed over, not refused. The bugs: the lookup
+    not asked for a checkpoint, or asked for one by another name ("has no best.keras")."""
+    import shutil
+
+    from cnnlab.model.transfer import source_checkpoint
+
+    source, _, _ = trained
+    runs = tmp_path / "runs" / "tiny"
+    older = runs / "20261201-100000"
+    shutil.copytree(source, older)
+    newer = runs / "20261201-110000"
+    newer.mkdir()
+    shutil.copy(older / "config.yaml", newer / "config.yaml")  # a run folder that ended before epoch 1
+    monkeypatch.chdir(tmp_path)  # init_from's run names are looked up in ./runs
+    cfg = load_config(write("new.yaml", new_head(source="tiny", freeze="copied")))
+    assert source_checkpoint(cfg).resolve() == (older / "best.keras").resolve()
