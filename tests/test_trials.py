@@ -1,0 +1,84 @@
+"""A search's tables and `best.yaml` (reporting/trials.py) from Keras Tuner's own trial
+objects, each figure checked against the trial it came from. No training: the trials are made
+as Keras Tuner's oracle holds them, so the cases a search rarely reaches (a loss objective, a
+worker on another machine) cost milliseconds."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import yaml
+from keras_tuner import HyperParameters
+from keras_tuner.engine.trial import Trial
+
+from cnnlab.config import load_config
+from cnnlab.reporting.trials import summarise
+from cnnlab.search import search_space
+from cnnlab.storage.folders import SearchFolder
+from tests.conftest import markdown_tables
+from tests.test_tune import SEARCH
+
+UNITS, FILTERS, RATE = "model.layers.3.Dense.units", "model.layers.0.Conv2D.filters", "train.optimizer.learning_rate"
+
+
+def trial(trial_id: str, score: float | None, units: int, status: str = "COMPLETED") -> Trial:
+    """A trial as Keras Tuner's oracle holds it (its best_step counts epochs from 0)."""
+    hp = HyperParameters()
+    hp.values.update({UNITS: units, FILTERS: 5, RATE: 0.01})
+    made = Trial(hp, trial_id=trial_id, status=status)
+    made.score, made.best_step = score, (1 if score is not None else None)
+    return made
+
+
+def searched(write, tmp_path, objective: str, trials: list[Trial], ran_by: dict | None = None):
+    text = SEARCH.replace("  algorithm: random", f"  algorithm: random\n  objective: {objective}")
+    cfg = load_config(write("search.yaml", text.replace("  dataset: synthetic", "  dataset: synthetic\n  limit: 120")))
+    folder = SearchFolder(tmp_path / "tune-1")
+    folder.path.mkdir()
+    for trial_id, (worker, seconds) in (ran_by or {}).items():
+        folder.record_ran_by(trial_id, worker, seconds)
+    summary = summarise(cfg, folder, {t.trial_id: t for t in trials}, search_space(cfg))
+    (table,) = markdown_tables((folder.path / "trials.md").read_text()).values()
+    return cfg, folder, summary, table
+
+
+def test_a_loss_objective_ranks_the_lowest_first_and_each_row_has_a_cell_per_column(write, tmp_path):
+    """The bugs: the table ranked highest first whatever the objective; a worker column in a
+    row of a search without workers (rows wider than their header)."""
+    trials = [trial("00", 0.9, 4), trial("01", 0.3, 8), trial("02", 0.6, 16), trial("03", None, 4, "FAILED")]
+    _, folder, summary, table = searched(write, tmp_path, "val_loss", trials)
+    header, *rows = table
+    assert "worker" not in header and all(len(row) == len(header) for row in rows), table
+    assert [row[0] for row in rows] == ["01", "02", "00", "03"]  # lowest loss first, the failed one last
+    assert (folder.path / "trials.md").read_text().startswith("# Trials (lowest val_loss first)")
+    assert summary["best"]["trial"] == "01" and not summary["maximise"]
+
+
+def test_best_yaml_keeps_the_searchs_data_limit_and_takes_the_winners_values(write, tmp_path):
+    """README: best.yaml trains as the winning trial trained, on the search's data settings
+    (its header says so). The bugs: `data.limit` dropped from it; another trial's values."""
+    cfg, folder, _, _ = searched(write, tmp_path, "val_accuracy", [trial("00", 0.5, 4), trial("01", 0.8, 16)])
+    best = yaml.safe_load((folder.path / "best.yaml").read_text())
+    assert best["data"]["limit"] == cfg.data.limit == 120
+    assert best["name"] == "search-tuned" and "search" not in best
+    assert best["model"]["layers"][3]["Dense"]["units"] == 16
+
+
+def test_a_trial_a_worker_ran_elsewhere_takes_the_seconds_the_chief_saw(write, tmp_path):
+    """A worker on another machine keeps its trial times there: the row's seconds are the
+    chief's, and the worker is named. The bug: the chief's seconds read under another key."""
+    ran_by = {"00": ("worker-1", 12.5), "01": ("worker-0", 7.25)}
+    _, folder, summary, table = searched(
+        write, tmp_path, "val_accuracy", [trial("00", 0.5, 4), trial("01", 0.8, 8)], ran_by
+    )
+    by_trial = {row["trial"]: row for row in csv.DictReader(io.StringIO((folder.path / "trials.csv").read_text()))}
+    assert {t: (row["worker"], float(row["seconds"])) for t, row in by_trial.items()} == {
+        "00": ("worker-1", 12.5),
+        "01": ("worker-0", 7.25),
+    }
+    header, *rows = table
+    assert header[-1] == "worker" and [(row[0], row[-2], row[-1]) for row in rows] == [
+        ("01", "7.25", "worker-0"),
+        ("00", "12.5", "worker-1"),
+    ]
