@@ -338,3 +338,52 @@ def test_a_group_whose_runs_fail_records_each_as_failed_and_itself_incomplete(ru
     (summary,) = (json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/*-x2/group.json"))
     assert [(m["seed"], m["status"]) for m in summary["runs"]] == [(42, "failed"), (43, "failed")]
     assert summary["status"] == "incomplete" and all(m["run"] for m in summary["runs"])
+
+
+def test_groups_that_share_no_seed_pair_their_runs_for_mcnemar_in_seed_order(run_cli, groups, tmp_path):
+    """Groups trained on other seeds (here B's record says 7, 8, 9) have no run of the same seed
+    to pair: McNemar pairs them in seed order, 42 with 7, 43 with 8, 44 with 9. The bugs: that
+    pairing crashing, or pairing A's runs with themselves."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(groups[0].parent.parent, runs)
+    a, b = (runs / group.parent.name / group.name for group in groups)
+    record = json.loads((b / "group.json").read_text())
+    record["seeds"] = [7, 8, 9]
+    for member, seed in zip(record["runs"], record["seeds"]):
+        member["seed"] = seed
+    (b / "group.json").write_text(json.dumps(record))
+    result = run_cli("compare", a, b, "--json")
+    assert result.exit_code == 0, result.output
+    (pair,) = json.loads(result.stdout)["pairs"]
+    first, second = (a, b) if pair["a"] == f"{a.parent.name}/{a.name}" else (b, a)
+    seeds = {a: [42, 43, 44], b: [7, 8, 9]}
+    assert [m["seeds"] for m in pair["mcnemar"]] == [list(s) for s in zip(seeds[first], seeds[second])]
+    assert pair["p_mcnemar"] == pytest.approx(mcnemar_per_seed(_runs(first), _runs(second)))
+
+
+def test_a_group_without_the_compared_metric_gets_no_welch_test(groups):
+    """The bug: a group whose runs did not log the metric crashing the comparison instead of
+    being judged as having no scores for it."""
+    from dataclasses import replace
+
+    from cnnlab.reporting.compare_groups import group_pairs, group_row, verdict
+    from cnnlab.storage.folders import GroupFolder
+
+    with_it, without = (group_row(GroupFolder(group)) for group in groups)
+    (pair,) = group_pairs([with_it, replace(without, scores={})], "accuracy")
+    assert (pair.welch["p"], pair.welch["difference"]) == (None, None)
+    assert "too few seeds for Welch's test" in verdict(pair, "accuracy")
+
+
+def test_a_welch_p_of_exactly_the_threshold_is_no_evidence_and_just_below_it_is():
+    """p < 0.05 claims a difference; p = 0.05 does not (the bug: <=)."""
+    from cnnlab.reporting.compare_groups import GroupPair, verdict
+
+    def said(p: float) -> str:
+        welch = {"p": p, "difference": 0.01, "low": 0.001, "high": 0.02, "df": 4.0}
+        return verdict(GroupPair("a", "b", welch, []), "accuracy")
+
+    assert said(0.05).startswith("a and b: no evidence of a difference across seeds")
+    assert said(0.0499).startswith("a beats b across seeds")
