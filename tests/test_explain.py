@@ -224,3 +224,18 @@ def test_a_heat_map_at_the_models_size_covers_the_picture_by_nearest_pixels():
     big[1, 1] = 1.0  # pixel (1, 1) of 4x4 is the one row 0, column 0 of a 2x2 picture takes: (0 + 0.5) * 2 = 1
     small = _blend(np.zeros((2, 2, 1), np.uint8), big)
     assert (small[..., 0] > small[..., 2]).tolist() == [[True, False], [False, False]]
+
+
+def test_visualize_resizes_an_image_of_another_size_only_with_convert(run_cli, trained_copy, tmp_path):
+    """The bug: --convert not passed on to the image reader, so a photo of another size and
+    colour mode is refused even when the user asked for it to be converted."""
+    from PIL import Image
+
+    run, _ = trained_copy
+    Image.new("RGB", (24, 24), (200, 30, 30)).save(tmp_path / "photo.png")
+    refused = run_cli("visualize", run, "--image", tmp_path / "photo.png")
+    assert refused.exit_code != 0 and "image is 24x24, the model takes 8x8" in refused.output
+    assert "--convert" in refused.output and "Traceback" not in refused.output
+    converted = run_cli("visualize", run, "--image", tmp_path / "photo.png", "--convert")
+    assert converted.exit_code == 0, converted.output
+    assert f"wrote {run / 'feature_maps.png'}" in converted.output

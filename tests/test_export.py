@@ -35,7 +35,10 @@ def test_the_exported_model_takes_raw_pixels(trained):
     assert preprocessing.method == "standardize"  # the per-pixel case, not just a rescale
     model = keras.saving.load_model(run / "best.keras")
     expected = model.predict(preprocessing.apply(raw), verbose=0)
-    assert np.allclose(with_preprocessing(model, preprocessing).predict(raw, verbose=0), expected, atol=1e-6)
+    wrapped = with_preprocessing(model, preprocessing)
+    assert np.allclose(wrapped.predict(raw, verbose=0), expected, atol=1e-6)
+    # the step keeps its name in the exported graph, where a reader (Netron, saved_model_cli) sees it
+    assert [layer.name for layer in wrapped.layers] == ["standardize", *(layer.name for layer in model.layers)]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -48,6 +51,7 @@ def test_each_format_round_trips_and_predict_reads_it(run_cli, trained_copy, tmp
         r"same class ([\d.]+)%, largest probability difference (\S+)", result.stdout
     ).groups()
     assert float(agreement) == 100.0 and float(difference) < 1e-4
+    assert "Saved artifact" not in result.output  # cnnlab's lines only, not Keras' export chatter
     labels = (out / "labels.txt") if fmt == "saved_model" else out.parent / "labels.txt"
     assert labels.read_text().splitlines() == ["class_0", "class_1", "class_2"]
 
@@ -98,6 +102,16 @@ def test_an_artifact_its_runtime_cannot_run_is_refused_and_a_previous_export_kep
     assert "nothing was written" in result.stderr
     assert (run / "export" / "model.tflite").read_bytes() == before
     assert sorted(p.name for p in (run / "export").iterdir()) == ["labels.txt", "model.tflite"]  # no temporary
+
+    def says_nothing(path, pixels):
+        raise RuntimeError("")
+
+    monkeypatch.setattr(export, "run_artifact", says_nothing)
+    result = run_cli("export", run, "--format", "tflite")
+    assert (
+        result.exit_code == 1
+        and "cannot be run by its own runtime (RuntimeError); nothing was written" in result.stderr
+    )
 
 
 def test_a_wrapper_that_loses_the_runs_preprocessing_fails_the_parity_check(run_cli, trained_copy, monkeypatch):

@@ -211,10 +211,13 @@ def test_filters_patterns_and_feature_maps_give_a_numbered_tile_each(drawn, tmp_
     assert len(filters.axes) == 16  # two rows of 8, the last six blank
     tile = np.asarray(drawn_filters[4].get_images()[0].get_array())
     assert tile[0, 0] == 1.0 and tile.max() == 1.0 and tile[1:, :].max() == 0.0  # 2 scaled to 1, the rest 0
+    assert {a.get_images()[0].get_cmap().name for a in drawn_filters} == {"gray"}  # one channel: grey, not viridis
     assert patterns._suptitle.get_text() == "conv2d_1: the input pattern that most excites each of its 3 filters"
     assert [a.get_title() for a in patterns.axes] == ["0", "1", "2"]
     rows = [[a.get_title() for a in feature_maps.axes[r * 3 : r * 3 + 3]] for r in range(2)]
     assert rows == [["input", "", ""], ["conv[0]", "1", "2"]]
+    assert feature_maps.axes[0].get_images()[0].get_cmap().name == "gray"  # the input as it looked
+    assert not any(axis.axison for axis in feature_maps.axes)  # tiles, no frames or ticks; blanks blank
     for column in range(3):
         shown = np.asarray(feature_maps.axes[3 + column].get_images()[0].get_array())
         np.testing.assert_array_equal(shown, maps[..., column])

@@ -43,7 +43,6 @@ def artifact_format(path: Path) -> str | None:
 class Artifact:
     """An exported model, opened once with its format's own runtime."""
 
-    path: Path
     input_shape: tuple[int, ...]  # (height, width, channels)
     predict: Callable[[np.ndarray], np.ndarray]  # float32 raw pixels -> class probabilities
 
@@ -57,11 +56,11 @@ def open_artifact(path: Path) -> Artifact:
         loaded = tf.saved_model.load(str(path))  # held by the closure: its functions need its variables
 
         shape = loaded.serve.input_signature[0].shape[1:]
-        return Artifact(path, tuple(int(d) for d in shape), lambda pixels: np.asarray(loaded.serve(pixels)))
+        return Artifact(tuple(int(d) for d in shape), lambda pixels: np.asarray(loaded.serve(pixels)))
     if fmt == "tflite":
         interpreter = _tflite_interpreter(path)
         shape = interpreter.get_input_details()[0]["shape"][1:]
-        return Artifact(path, tuple(int(d) for d in shape), lambda pixels: _run_tflite(interpreter, pixels))
+        return Artifact(tuple(int(d) for d in shape), lambda pixels: _run_tflite(interpreter, pixels))
     if fmt == "onnx":
         require_onnx()
         import onnxruntime  # an extra: pip install 'cnnlab[export]'
@@ -69,7 +68,7 @@ def open_artifact(path: Path) -> Artifact:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         source = session.get_inputs()[0]
         return Artifact(
-            path, tuple(int(d) for d in source.shape[1:]), lambda pixels: session.run(None, {source.name: pixels})[0]
+            tuple(int(d) for d in source.shape[1:]), lambda pixels: session.run(None, {source.name: pixels})[0]
         )
     raise ConfigError(f"{path}: not an exported model (a SavedModel folder, .tflite or .onnx file)")
 

@@ -397,8 +397,8 @@ def seed_spread(groups: dict[str, dict], path: Path, label: str) -> bytes:
     for row, score in enumerate(reversed(list(groups.values()))):
         axis.scatter(score["values"], [row] * len(score["values"]), color="tab:gray", s=22, zorder=3)
         if score["low"] is not None:
-            axis.plot([score["low"], score["high"]], [row, row], color="tab:blue", linewidth=2, zorder=2)
-        axis.plot([score["mean"]] * 2, [row - 0.25, row + 0.25], color="tab:blue", linewidth=2, zorder=2)
+            axis.plot([score["low"], score["high"]], [row, row], color="tab:blue", linewidth=2)
+        axis.plot([score["mean"]] * 2, [row - 0.25, row + 0.25], color="tab:blue", linewidth=2)
     axis.set_yticks(range(len(groups)), list(reversed(list(groups))), fontsize=8)
     axis.set_ylim(-0.6, len(groups) - 0.4)
     axis.set(title=f"{label}: each seed (dots), mean and 95 % interval (blue)", xlabel=label)
