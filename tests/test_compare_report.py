@@ -55,6 +55,26 @@ def test_the_report_holds_each_runs_numbers_and_a_hand_worked_mcnemar(run_cli, t
     assert dict(zip(_row(matrix, "p-value"), _row(matrix, "small")))["big"] == "0.00195"
     assert "- big beats small: p = 0.00195" in markdown
     assert markdown.index("| big |") < markdown.index("| small |")  # sorted by accuracy
+    assert "Sorted by test accuracy, best first: big (accuracy 0.9500)." in markdown
+    assert re.findall(r"^#+ .*", markdown, re.M) == [
+        "# Comparison of 2 runs",
+        "## Is the difference more than chance?",
+        "## What each costs, and how it learned",
+    ]
+
+
+def test_runs_of_other_test_sets_are_not_paired_and_a_metric_none_has_reads_nan(tmp_path):
+    """The page says why no pair was tested (the bug: the sentence lost or changed), and a
+    metric none of the runs logged is shown as nan, not a crash."""
+    import cnnlab
+
+    a = evaluated_run(tmp_path / "runs", "a", np.array([True] * 30 + [False] * 10), parameters=10, seconds=1.0)
+    b = evaluated_run(tmp_path / "runs", "b", np.array([True] * 20 + [False] * 20 + [True]), parameters=20, seconds=2.0)
+    cnnlab.compare([a, b]).write(tmp_path / "report")
+    markdown = (tmp_path / "report" / "compare.md").read_text()
+    assert "No two runs share a test set, so no pair could be tested." in markdown
+    cnnlab.compare([a, b], metric="top_5_accuracy").write(tmp_path / "other")
+    assert "best first: a (top_5_accuracy nan)." in (tmp_path / "other" / "compare.md").read_text()
 
 
 @pytest.mark.trains

@@ -39,6 +39,8 @@ def test_the_exported_model_takes_raw_pixels(trained):
     assert np.allclose(wrapped.predict(raw, verbose=0), expected, atol=1e-6)
     # the step keeps its name in the exported graph, where a reader (Netron, saved_model_cli) sees it
     assert [layer.name for layer in wrapped.layers] == ["standardize", *(layer.name for layer in model.layers)]
+    scaled = with_preprocessing(model, Preprocessing("scale"))
+    assert [layer.name for layer in scaled.layers] == ["scale", *(layer.name for layer in model.layers)]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -195,6 +195,10 @@ def test_the_grad_cam_picture_shows_the_input_its_map_and_the_two_overlaid(drawn
     np.testing.assert_allclose(np.asarray(maps.get_images()[0].get_array()), heat)
     assert maps.get_images()[0].get_clim() == (0.0, 1.0)  # the map's own scale, not stretched
     assert np.asarray(overlay.get_images()[0].get_array()).shape == (4, 6, 3)
+    # the colour bar reads the heat map: beside it, between it and the overlay, and narrow
+    (bar,) = [axis for axis in figure.axes if axis not in (shown, maps, overlay)]
+    assert maps.get_position().x1 <= bar.get_position().x0 < bar.get_position().x1 <= overlay.get_position().x0
+    assert maps.get_position().width > 0.8 * shown.get_position().width
 
 
 def test_filters_patterns_and_feature_maps_give_a_numbered_tile_each(drawn, tmp_path):
@@ -243,9 +247,16 @@ def test_the_tradeoff_draws_each_runs_interval_and_numbers_its_points_beyond_eig
     assert axis.get_title() == "test accuracy against parameters (bars: 95 % intervals)"
     assert {t.get_text() for t in axis.texts} == {"a", "b"}  # few points: named beside them
 
+    eight = {f"run{i:02d}": (1000.0 * (i + 1), 0.99 - 0.001 * i) for i in range(8)}
+    plots.tradeoff(eight, {"run00"}, tmp_path / "eight.png", xlabel="parameters", ylabel="test accuracy")
+    assert {t.get_text() for t in drawn[-1].axes[0].texts} == set(eight)  # up to eight: named, not numbered
+    # a label in the right third of the plot stands left of its point, inside the frame
+    sides = {t.get_text(): t.get_horizontalalignment() for t in drawn[-1].axes[0].texts}
+    assert (sides["run00"], sides["run07"]) == ("left", "right"), sides
+
     many = {f"run{i:02d}": (1000.0 * (i + 1), 0.99 - 0.001 * i) for i in range(9)}
     plots.tradeoff(many, {"run00"}, tmp_path / "many.png", xlabel="parameters", ylabel="test accuracy")
-    (axis,) = drawn[1].axes
+    (axis,) = drawn[-1].axes
     numbers = {t.get_text(): t.xy for t in axis.texts if t.get_text().isdigit()}
     assert numbers == {str(i + 1): point for i, point in enumerate(many.values())}  # best first, as given
     (key,) = [t for t in axis.texts if not t.get_text().isdigit()]

@@ -22,11 +22,11 @@ from tests.test_tune import SEARCH
 UNITS, FILTERS, RATE = "model.layers.3.Dense.units", "model.layers.0.Conv2D.filters", "train.optimizer.learning_rate"
 
 
-def trial(trial_id: str, score: float | None, units: int, status: str = "COMPLETED") -> Trial:
+def trial(trial_id: str, score: float | None, units: int, status: str = "COMPLETED", message=None) -> Trial:
     """A trial as Keras Tuner's oracle holds it (its best_step counts epochs from 0)."""
     hp = HyperParameters()
     hp.values.update({UNITS: units, FILTERS: 5, RATE: 0.01})
-    made = Trial(hp, trial_id=trial_id, status=status)
+    made = Trial(hp, trial_id=trial_id, status=status, message=message)
     made.score, made.best_step = score, (1 if score is not None else None)
     return made
 
@@ -46,10 +46,13 @@ def searched(write, tmp_path, objective: str, trials: list[Trial], ran_by: dict 
 def test_a_loss_objective_ranks_the_lowest_first_and_each_row_has_a_cell_per_column(write, tmp_path):
     """The bugs: the table ranked highest first whatever the objective; a worker column in a
     row of a search without workers (rows wider than their header)."""
-    trials = [trial("00", 0.9, 4), trial("01", 0.3, 8), trial("02", 0.6, 16), trial("03", None, 4, "FAILED")]
+    failure = "Traceback (most recent call last):\n  ...\nValueError: the model ran out of memory"
+    trials = [trial("00", 0.9, 4), trial("01", 0.3, 8), trial("02", 0.6, 16), trial("03", None, 4, "FAILED", failure)]
     _, folder, summary, table = searched(write, tmp_path, "val_loss", trials)
     header, *rows = table
+    assert header[:5] == ["trial", "status", "3.Dense.units", "0.Conv2D.filters", "learning_rate"]
     assert "worker" not in header and all(len(row) == len(header) for row in rows), table
+    assert "- trial 03: ValueError: the model ran out of memory" in (folder.path / "trials.md").read_text()
     assert [row[0] for row in rows] == ["01", "02", "00", "03"]  # lowest loss first, the failed one last
     assert (folder.path / "trials.md").read_text().startswith("# Trials (lowest val_loss first)")
     assert summary["best"]["trial"] == "01" and not summary["maximise"]
@@ -82,3 +85,13 @@ def test_a_trial_a_worker_ran_elsewhere_takes_the_seconds_the_chief_saw(write, t
         ("01", "7.25", "worker-0"),
         ("00", "12.5", "worker-1"),
     ]
+
+
+def test_a_searched_keys_column_heading_drops_the_prefix_every_key_of_its_kind_shares():
+    from cnnlab.reporting.trials import label
+
+    assert [label(key) for key in ("model.layers.4.Dense.units", "train.optimizer.learning_rate")] == [
+        "4.Dense.units",
+        "learning_rate",
+    ]
+    assert [label(key) for key in ("train.batch_size", "data.limit")] == ["batch_size", "data.limit"]
