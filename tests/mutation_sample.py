@@ -18,8 +18,8 @@ Exits 1 while sampled mutants are still unchecked.
 from __future__ import annotations
 
 import argparse
-import math
 import hashlib
+import math
 import subprocess
 import sys
 from collections import defaultdict
