@@ -292,3 +292,20 @@ def test_runs_started_in_one_second_are_ordered_by_their_suffix():
         "20261205-101500-9",
         "20261205-101500-10",
     ]
+
+
+def test_a_run_without_its_checkpoint_is_refused_with_why_and_a_group_folder_shows_its_path(trained_copy):
+    """The bugs: the reason for a missing best.keras changed or dropped from the refusal; a
+    group folder's repr not naming its folder."""
+    from cnnlab.errors import RunError
+    from cnnlab.storage.folders import GroupFolder
+    from cnnlab.storage.trained import load_trained_run
+
+    run, _ = trained_copy
+    (run / "best.keras").unlink()
+    with pytest.raises(RunError) as caught:
+        load_trained_run(run)
+    assert str(caught.value) == (
+        f"{run}: best.keras is missing — the run did not finish an epoch, or the file was removed"
+    )
+    assert repr(GroupFolder(run.parent / "20261201-100000-x3")) == f"GroupFolder('{run.parent}/20261201-100000-x3')"
