@@ -157,6 +157,64 @@ def test_an_extension_that_fails_leaves_the_completed_run_and_no_copy(run_cli, t
     assert snapshot(tmp_path / "runs") == before  # the copy it trained in is gone too
 
 
+def test_extensions_of_two_runs_of_one_config_finish_and_fail_apart(tmp_path):
+    """Two runs of one config extended at once share `<config>/.extending/`. The bugs: finishing
+    one raising because the other's copy keeps that folder from being removed, or abandoning
+    one whose copy is already gone (deleted by hand) raising instead of leaving the run as it was."""
+    from cnnlab.storage.extension import begin
+    from cnnlab.storage.folders import RunFolder
+
+    runs = [tmp_path / "tiny" / name for name in ("20260101-000000", "20260101-000001")]
+    for run in runs:
+        run.mkdir(parents=True)
+        (run / "manifest.json").write_text('{"status": "completed"}')
+        (run / "mark").write_text(f"{run.name} as it was")
+    first, second = (begin(RunFolder(run), 5) for run in runs)
+    (first.copy.path / "mark").write_text("extended")
+    assert first.finish().path == runs[0]
+    assert (runs[0] / "mark").read_text() == "extended"
+    assert not first.copy.path.exists() and second.copy.path.is_dir()
+    shutil.rmtree(second.copy.path)
+    second.abandon()
+    assert (runs[1] / "mark").read_text() == "20260101-000001 as it was"
+    assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == [run.name for run in runs]
+
+
+def test_an_extension_stopped_or_failed_says_the_run_is_as_it_was_and_how_to_go_on(tmp_path):
+    """What `train --resume RUN --epochs N` raises when its extension stops, from the run's and
+    its copy's records (no training). The bugs: the epoch it stopped after, the run's epochs or
+    the `go on with` step wrong or dropped; a failure's copy kept, or its error told to go on."""
+    from cnnlab.api.trainer import _extension_stopped
+    from cnnlab.errors import ConfigError, Interrupted, Problem, RunFailed
+    from cnnlab.storage.extension import begin
+    from cnnlab.storage.folders import RunFolder
+
+    run = RunFolder(tmp_path / "tiny" / "20260101-000000")
+    run.path.mkdir(parents=True)
+    run.update(status="completed", epochs_completed=3)
+    extension = begin(run, 6)
+    extension.copy.write_history([{"epoch": epoch, "loss": 1 / epoch} for epoch in range(1, 6)])
+    as_it_was = f"{run.path} is as it was: completed, 3 epochs"
+
+    def told(error):
+        return [(problem.message, problem.hint) for problem in error.problems]
+
+    stopped = _extension_stopped(Interrupted("stopped"), extension, 6)
+    assert type(stopped) is Interrupted and stopped.run == run.path
+    assert told(stopped) == [
+        ("the extension to 6 epochs stopped after epoch 5", ""),
+        (as_it_was, f"go on with: cnnlab.resume({str(run.path)!r}, epochs=6)"),
+    ]
+    assert extension.copy.path.is_dir()  # its five epochs kept for the next --resume
+    bug = ValueError("a bug")
+    assert _extension_stopped(bug, extension, 6) is bug and not extension.copy.path.exists()
+    for error, kind in ((RunFailed([Problem("NaN loss")]), RunFailed), (ConfigError("bad key"), ConfigError)):
+        failed = _extension_stopped(error, begin(run, 6), 6)
+        assert type(failed) is kind and failed.run == run.path
+        assert told(failed) == [(error.problems[0].message, ""), (as_it_was, "")]
+    assert sorted(path.name for path in run.path.parent.iterdir()) == [run.path.name]
+
+
 @pytest.fixture
 def ctrl_c_is_delivered():
     """A test run started in the background of a non-interactive shell inherits SIGINT ignored."""
