@@ -29,13 +29,28 @@ CALLS = {
     "seeds as a number": (_train(seeds=3), "seeds: expected a list of whole numbers, or None, got 3 (int)"),
     "repeat as a text": (_train(repeat="3"), "repeat: expected a whole number, or None, got '3' (str)"),
     "repeat as True": (_train(repeat=True), "repeat: expected a whole number, or None, got True (bool)"),
-    "repeat of 0": (_train(repeat=0), "repeat: a group has 1 to 1,000 runs, not 0"),
-    "repeat of 2**32": (_train(repeat=2**32), "repeat: a group has 1 to 1,000 runs, not 4,294,967,296"),
-    "negative seeds": (_train(seeds=[-1, -2]), "seeds: seed -1 is not between 0 and 4,294,967,295"),
-    "no seeds": (_train(seeds=[]), "seeds: no seed given"),
-    "a seed twice": (_train(seeds=[1, 1]), "seeds: seed 1 is given twice"),
+    "repeat of 0": (
+        _train(repeat=0),
+        ("repeat: a group has 1 to 1,000 runs, not 0 — for more, train several groups and compare them"),
+    ),
+    "repeat of 2**32": (
+        _train(repeat=2**32),
+        ("repeat: a group has 1 to 1,000 runs, not 4,294,967,296 — for more, train several groups and compare them"),
+    ),
+    "negative seeds": (
+        _train(seeds=[-1, -2]),
+        ("seeds: seed -1 is not between 0 and 4,294,967,295 — give distinct seeds from 0 to 4294967295, such as 1,2,3"),
+    ),
+    "no seeds": (_train(seeds=[]), "seeds: no seed given — give distinct seeds from 0 to 4294967295, such as 1,2,3"),
+    "a seed twice": (
+        _train(seeds=[1, 1]),
+        ("seeds: seed 1 is given twice — give distinct seeds from 0 to 4294967295, such as 1,2,3"),
+    ),
     "seeds as texts": (_train(seeds=["a"]), "seeds: expected a list of whole numbers, or None, got ['a'] (list)"),
-    "repeat and seeds": (_train(repeat=2, seeds=[1, 2]), "seeds: give repeat (how many runs) or seeds (which ones)"),
+    "repeat and seeds": (
+        _train(repeat=2, seeds=[1, 2]),
+        "seeds: give repeat (how many runs) or seeds (which ones), not both",
+    ),
     "overrides as one text": (
         _train(overrides="train.batch_size=0"),
         "overrides: expected a dict, or a list of texts, or None, got 'train.batch_size=0' (str)",
@@ -48,13 +63,31 @@ CALLS = {
         lambda config, runs: cnnlab.train(config, runs_dir=runs, progress="x"),
         "progress: expected True or False, or a Progress, got 'x' (str)",
     ),
-    "an unknown keyword": (_train(epochs=2), "train() has no argument 'epochs'"),
-    "a config as a number": (lambda config, runs: cnnlab.train(3, runs_dir=runs), "config: expected a text, or a path"),
-    "check of a number": (lambda config, runs: cnnlab.check(3), "config: expected a text, or a path, or a dict"),
-    "tune with seeds": (lambda config, runs: cnnlab.tune(config, seeds=3), "tune() has no argument 'seeds'"),
+    "an unknown keyword": (
+        _train(epochs=2),
+        (
+            "epochs: train() has no argument 'epochs' — its arguments: config, "
+            "overrides, runs_dir, name, repeat, seeds, progress"
+        ),
+    ),
+    "a config as a number": (
+        lambda config, runs: cnnlab.train(3, runs_dir=runs),
+        ("config: expected a text, or a path, or a dict, or a list of texts, paths or dicts, got 3 (int)"),
+    ),
+    "check of a number": (
+        lambda config, runs: cnnlab.check(3),
+        "config: expected a text, or a path, or a dict, got 3 (int)",
+    ),
+    "tune with seeds": (
+        lambda config, runs: cnnlab.tune(config, seeds=3),
+        (
+            "seeds: tune() has no argument 'seeds' — its arguments: config, "
+            "resume, max_trials, overrides, runs_dir, confirm, workers, chief, wait, progress"
+        ),
+    ),
     "tune of a port past 65535": (
         lambda config, runs: cnnlab.tune(config, chief="127.0.0.1:99999", runs_dir=runs),
-        "chief: '127.0.0.1:99999' is not HOST:PORT",
+        ("chief: '127.0.0.1:99999' is not HOST:PORT with a port from 1 to 65535 — such as 127.0.0.1:8470"),
     ),
     "tune with workers as a text": (
         lambda config, runs: cnnlab.tune(config, workers="2", runs_dir=runs),
@@ -62,21 +95,39 @@ CALLS = {
     ),
     "a worker without its chief's port": (
         lambda config, runs: cnnlab.tune_worker(config, chief="host", runs_dir=runs),
-        "chief: 'host' is not HOST:PORT",
+        ("chief: 'host' is not HOST:PORT with a port from 1 to 65535 — such as 127.0.0.1:8470"),
     ),
-    "resume of nothing": (lambda config, runs: cnnlab.resume(None), "run: expected a text, or a path, or a Run"),
-    "summary of a number": (lambda config, runs: cnnlab.summary(3), "config: expected a text, or a path, or a dict"),
-    "compare of nothing": (lambda config, runs: cnnlab.compare([]), "runs: nothing to compare — give runs, groups"),
+    "resume of nothing": (
+        lambda config, runs: cnnlab.resume(None),
+        "run: expected a text, or a path, or a Run, or a Group, got None (NoneType)",
+    ),
+    "summary of a number": (
+        lambda config, runs: cnnlab.summary(3),
+        "config: expected a text, or a path, or a dict, or a Run, or None, got 3 (int)",
+    ),
+    "compare of nothing": (
+        lambda config, runs: cnnlab.compare([]),
+        "runs: nothing to compare — give runs, groups, config names or a folder of runs",
+    ),
     "compare with a metric as a number": (
         lambda config, runs: cnnlab.compare([], metric=1),
         "metric: expected a text, got 1 (int)",
     ),
     "fetch of an unknown data set": (
         lambda config, runs: cnnlab.fetch("imagenet"),
-        "name: no built-in data set 'imagenet' — built in: mnist, fashion_mnist, cifar10, cifar100",
+        (
+            "name: no built-in data set 'imagenet' — built in: mnist, "
+            "fashion_mnist, cifar10, cifar100 (cnnlab.datasets() lists them)"
+        ),
     ),
-    "fetch of a near miss": (lambda config, runs: cnnlab.fetch("mnits"), "did you mean mnist?"),
-    "load_run of a number": (lambda config, runs: cnnlab.load_run(3), "path_or_name: expected a text, or a path"),
+    "fetch of a near miss": (
+        lambda config, runs: cnnlab.fetch("mnits"),
+        "name: no built-in data set 'mnits' — did you mean mnist?",
+    ),
+    "load_run of a number": (
+        lambda config, runs: cnnlab.load_run(3),
+        "path_or_name: expected a text, or a path, or None, got 3 (int)",
+    ),
     "load_run of a checkpoint that is not one": (
         lambda config, runs: cnnlab.load_run(checkpoint="worst", runs_dir=runs),
         "checkpoint: expected one of 'best', 'last', or None, got 'worst' (str)",
@@ -91,26 +142,41 @@ def test_a_wrong_argument_is_a_cnnlab_error_that_names_it(config, tmp_path, case
     before = snapshot(tmp_path)
     with pytest.raises(cnnlab.CnnlabError) as raised:
         call(config, tmp_path / "runs")
-    assert message in str(raised.value)
+    assert str(raised.value) == message
     assert snapshot(tmp_path) == before
 
 
 METHODS = {
-    "predict of no image": (lambda run: run.predict(np.zeros((0, 8, 8, 1))), "images: an array of shape (0, 8, 8, 1)"),
+    "predict of no image": (
+        lambda run: run.predict(np.zeros((0, 8, 8, 1))),
+        "images: an array of shape (0, 8, 8, 1) holds no image",
+    ),
     "predict of texts": (
         lambda run: run.predict(np.array([["a"]])),
-        "images: pixels are numbers from 0 to 255, not <U1",
+        "images: pixels are numbers from 0 to 255, not <U1 — such as a uint8 array",
     ),
     "predict of two sizes": (
         lambda run: run.predict([np.zeros((8, 8)), np.zeros((9, 9))]),
-        "images: images 0 and 1 differ in shape ((8, 8) and (9, 9))",
+        (
+            "images: images 0 and 1 differ in shape ((8, 8) and (9, 9)) — give "
+            "images of the model's size, or image files with convert=True to resize them"
+        ),
     ),
     "predict of the wrong size": (
         lambda run: run.predict(np.zeros((2, 9, 9, 1))),
         "images: images of shape (2, 9, 9, 1) do not fit the model's input (8, 8, 1)",
     ),
-    "predict of an empty list": (lambda run: run.predict([]), "images: expected image files (paths) or pixels"),
-    "predict of a number": (lambda run: run.predict(3), "images: expected image files (paths) or pixels"),
+    "predict of an empty list": (
+        lambda run: run.predict([]),
+        (
+            "images: expected image files (paths) or pixels (a NumPy array of one "
+            "image or of many) — got list with nothing in it"
+        ),
+    ),
+    "predict of a number": (
+        lambda run: run.predict(3),
+        ("images: expected image files (paths) or pixels (a NumPy array of one image or of many) — got int"),
+    ),
     "predict with top": (
         lambda run: run.predict(np.zeros((8, 8)), top=2),
         "top: predict() has no argument 'top' — its arguments: images, convert, invert",
@@ -127,14 +193,29 @@ METHODS = {
         lambda run: run.evaluate(checkpoint="worst"),
         "checkpoint: expected one of 'best', 'last', got 'worst' (str)",
     ),
-    "evaluate of a split that is not one": (lambda run: run.evaluate("nope"), "not a split (test, val, train)"),
-    "export to a format that is not one": (lambda run: run.export("zip"), "zip"),
+    "evaluate of a split that is not one": (
+        lambda run: run.evaluate("nope"),
+        "data: nope: not a split (test, val, train) and no such file or folder",
+    ),
+    "export to a format that is not one": (
+        lambda run: run.export("zip"),
+        "format: zip: not one of saved_model, tflite, onnx",
+    ),
     "gradcam of an index as a text": (
         lambda run: run.gradcam("3"),
         "index: expected a whole number, or None, got '3' (str)",
     ),
-    "visualize with an unknown keyword": (lambda run: run.visualize(colour=True), "visualize() has no argument"),
-    "resume with seeds": (lambda run: run.resume(seeds=[1]), "resume() has no argument 'seeds'"),
+    "visualize with an unknown keyword": (
+        lambda run: run.visualize(colour=True),
+        (
+            "colour: visualize() has no argument 'colour' — its arguments: image, "
+            "index, convert, invert, gradcam, target, patterns, layer"
+        ),
+    ),
+    "resume with seeds": (
+        lambda run: run.resume(seeds=[1]),
+        ("seeds: resume() has no argument 'seeds' — its arguments: config, overrides, epochs, progress"),
+    ),
     "a Run of a number": (lambda run: cnnlab.Run(3), "path: expected a text, or a path, got 3 (int)"),
     "a Group of a number": (lambda run: cnnlab.Group(3), "path: expected a text, or a path, got 3 (int)"),
 }
@@ -146,7 +227,7 @@ def test_a_wrong_argument_to_a_method_is_a_cnnlab_error_that_names_it(run, train
     before = snapshot(trained[0])
     with pytest.raises(cnnlab.CnnlabError) as raised:
         call(run)
-    assert message in str(raised.value)
+    assert str(raised.value) == message
     assert snapshot(trained[0]) == before
 
 
@@ -179,3 +260,16 @@ def test_an_image_of_another_size_is_refused_with_the_python_argument_from_pytho
     assert str(raised.value).endswith("the model takes 8x8 — resize it, or pass convert=True")
     result = run_cli("predict", trained[0], tmp_path / "nine.png")
     assert result.exit_code != 0 and "resize it, or pass --convert" in result.stderr
+
+
+def test_a_split_that_is_not_one_is_named_by_its_argument_from_python_and_its_option_from_the_shell(
+    run, run_cli, trained
+):
+    """The bug: the shell's `--data` (or `--format`) named to a Python caller, whose argument is
+    `data` (`format`), or the other way round."""
+    with pytest.raises(cnnlab.ConfigError) as raised:
+        run.evaluate("nope")
+    assert str(raised.value) == "data: nope: not a split (test, val, train) and no such file or folder"
+    result = run_cli("evaluate", trained[0], "--data", "nope")
+    assert result.exit_code == 2
+    assert "--data nope: not a split (test, val, train) and no such file or folder" in result.stderr
