@@ -153,7 +153,10 @@ def test_a_run_a_summary_and_a_search_show_themselves_in_jupyter(run):
     assert page.count("data:image/png;base64,") == 3  # curves, confusion matrix, mistakes with Grad-CAM
     summary = cnnlab.summary(CONFIG)
     assert (summary.total_params, summary.macs) == (run.manifest["parameters"], run.manifest["macs"])
-    assert "max_pooling2d" in summary._repr_html_()
+    (table,) = html_tables(summary._repr_html_())
+    assert table[0] == ["layer", "type", "output", "parameters", "MACs", "receptive field"]
+    assert table[1][:3] == ["conv2d", "Conv2D", "6x6x4"] and table[2][:3] == ["max_pooling2d", "MaxPooling2D", "3x3x4"]
+    assert table[-1] == ["total", "", "", f"{summary.total_params:,}", f"{summary.macs:,}", ""]
     picture = run.gradcam(2)
     assert picture._repr_png_()[:4] == b"\x89PNG" and picture.path.name == "gradcam.png"
     assert repr(picture) == f"Picture({str(run.path / 'gradcam.png')!r})"  # a notebook's text output
@@ -200,3 +203,28 @@ def test_a_dict_config_without_a_name_is_called_notebook():
     unnamed = {key: value for key, value in CONFIG.items() if key != "name"}
     assert cnnlab.summary(unnamed).name == "notebook"
     assert cnnlab.summary(unnamed, overrides={"name": "mine"}).name == "mine"
+
+
+def test_a_searchs_table_ranks_a_loss_lowest_first_and_a_failed_trial_last(tmp_path):
+    """A notebook's table of a search on val_loss, from the trials' records (no training). The
+    bugs: a loss ranked highest first, a failed trial (no score) first, a heading changed."""
+    from cnnlab.api.configs import resolve
+    from cnnlab.api.search import Search
+    from cnnlab.storage.folders import SearchFolder
+
+    space = {"train.batch_size": [8, 16, 32]}
+    cfg = resolve({**CONFIG, "search": {"objective": "val_loss", "max_trials": 3, "space": space}}, None)
+    trials = [
+        {"trial": "0", "status": "COMPLETED", "train.batch_size": 8, "score": 0.5, "epochs": 3, "seconds": 2.0},
+        {"trial": "1", "status": "FAILED", "train.batch_size": 16, "score": None, "epochs": None, "seconds": None},
+        {"trial": "2", "status": "COMPLETED", "train.batch_size": 32, "score": 0.25, "epochs": 2, "seconds": 1.5},
+    ]
+    search = Search(SearchFolder(tmp_path), cfg, trials, trials[2], maximise=False)
+    (table,) = html_tables(search._repr_html_())
+    assert table == [
+        ["trial", "status", "batch_size", "val_loss", "epochs", "seconds"],
+        ["2", "completed", "32", "0.2500", "2", "1.5000"],
+        ["0", "completed", "8", "0.5000", "3", "2.0000"],
+        ["1", "failed", "16", "-", "-", "-"],
+    ]
+    assert [row["trial"] for row in search.ranked()] == ["2", "0"]

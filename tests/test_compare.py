@@ -57,7 +57,14 @@ def test_compare_sorts_by_metric_runs_mcnemar_and_fails_below(run_cli, tmp_path)
     assert result.stdout.index("better/") < result.stdout.index("worse/")
     assert "0.1094" in result.stdout  # p = 112/1024, b = 8, c = 2
     failing = run_cli("compare", "worse", "better", "--runs-dir", tmp_path, "--fail-below", "0.99")
-    assert failing.exit_code == 1 and "below 0.99" in failing.stdout
+    assert failing.exit_code == 1 and "best accuracy 0.9500 is below 0.99" in failing.stdout
+    passing = run_cli("compare", "worse", "better", "--runs-dir", tmp_path, "--fail-below", "0.95")
+    assert passing.exit_code == 0 and "below" not in passing.stdout  # the best is 38/40: not below
+    import cnnlab
+
+    assert cnnlab.compare([tmp_path / "worse", tmp_path / "better"]).best_score() == 38 / 40
+    assert cnnlab.compare([tmp_path / "better"], metric="loss").best_score() == 0.5
+    assert cnnlab.Comparison([], [], "accuracy").best_score() is None
     by_loss = run_cli("compare", "better", "worse", "--runs-dir", tmp_path, "--metric", "loss")
     assert by_loss.stdout.index("worse/") < by_loss.stdout.index("better/")
 

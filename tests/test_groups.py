@@ -306,6 +306,7 @@ def test_compare_groups_as_csv_and_markdown_from_the_command_and_from_python(run
         assert interval.startswith(f"{accuracy['low']:.4f} to {accuracy['high']:.4f}")
     compared = cnnlab.compare(list(groups))
     assert repr(compared) == "GroupComparison(2 groups, 1 pairs)"
+    assert compared.best_score() == max(summary["test"]["accuracy"]["mean"] for summary in summaries.values())
     assert compared.markdown() == (tmp_path / "g.md").read_text()
 
 
