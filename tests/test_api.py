@@ -228,3 +228,31 @@ def test_a_searchs_table_ranks_a_loss_lowest_first_and_a_failed_trial_last(tmp_p
         ["1", "failed", "16", "-", "-", "-"],
     ]
     assert [row["trial"] for row in search.ranked()] == ["2", "0"]
+
+
+def test_several_configs_are_refused_whole_before_any_trains(runs_dir):
+    """The bugs: a data_parallel config let into a list (its processes would each train the
+    whole list), or the failed check's last line changed."""
+    parallel = {**CONFIG, "name": "parallel", "runtime": {"distribute": "data_parallel"}}
+    with pytest.raises(cnnlab.ConfigError) as refused:
+        cnnlab.train([CONFIG, parallel], runs_dir=runs_dir, progress=False)
+    assert str(refused.value) == (
+        "runtime.distribute: data_parallel trains one config per command — train this config in a command of its own"
+    )
+    broken = {**CONFIG, "name": "broken", "train": {**CONFIG["train"], "epochz": 1}}
+    with pytest.raises(cnnlab.ConfigError) as refused:
+        cnnlab.train([CONFIG, broken], runs_dir=runs_dir, progress=False)
+    assert [str(problem) for problem in refused.value.problems] == [
+        "train.epochz: unknown key — did you mean epochs?",
+        "nothing was trained",
+    ]
+
+
+@pytest.mark.trains
+def test_several_configs_give_a_run_each_the_failed_one_too(tmp_path):
+    """A run that fails among several is in the list as the `Run` it left, status failed; the
+    bug: None in its place, so a notebook cannot look at what failed."""
+    nan = {**CONFIG, "name": "nan", "train": {**CONFIG["train"], "optimizer": {"name": "sgd", "learning_rate": 1e30}}}
+    first = {**CONFIG, "name": "first", "train": {**CONFIG["train"], "epochs": 1}}
+    runs = cnnlab.train([first, nan], runs_dir=tmp_path, progress=False)
+    assert [(run.path.parent.name, run.status) for run in runs] == [("first", "completed"), ("nan", "failed")]

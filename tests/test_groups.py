@@ -267,6 +267,10 @@ def test_a_group_stopped_in_its_second_run_resumes_to_three_completed_runs(tmp_p
     with pytest.raises(cnnlab.Interrupted, match=r"resume the group with: cnnlab.resume\('") as caught:
         cnnlab.train(config, repeat=3, runs_dir=runs, progress=False)
     (group,) = caught.value.runs
+    done = len(group.runs[1].history)
+    assert str(caught.value) == (
+        f"interrupted after {done} of 8 epochs (seed 43) — resume the group with: cnnlab.resume({str(group.path)!r})"
+    )
     summary = group.summary
     assert summary["status"] == "interrupted"
     assert [m["status"] for m in summary["runs"]] == ["completed", "interrupted", "not started"]
@@ -329,6 +333,39 @@ def test_a_group_of_one_completed_run_has_no_interval_and_a_group_missing_a_run_
     assert result.exit_code != 0 and "put it back, or compare the runs that are left as single runs" in result.stderr
 
 
+def test_a_group_whose_stopped_run_was_resumed_on_its_own_resumes_to_completed_without_training(
+    run_cli, groups, tmp_path
+):
+    """Seed 43's run was stopped with its group, then resumed to the end on its own (`--resume
+    RUN`): resuming the group counts it completed and trains nothing. The bug: the run's status
+    misread, so the group tries to resume a completed run and is refused. A group missing a
+    run's folder is refused with the command that trains it anew, seeds and all."""
+    import shutil
+
+    import cnnlab
+    from tests.guard_rails import snapshot
+
+    copy = tmp_path / "runs" / "tiny"
+    shutil.copytree(groups[0].parent, copy)
+    group = copy / groups[0].name
+    summary = json.loads((group / "group.json").read_text())
+    summary["status"], summary["runs"][1]["status"] = "interrupted", "interrupted"
+    (group / "group.json").write_text(json.dumps(summary))
+    runs = [copy / member["run"] for member in summary["runs"]]
+    before = [snapshot(run) for run in runs]
+    resumed = cnnlab.resume(group, runs_dir=tmp_path / "runs", progress=False)
+    assert resumed.status == "completed" and [m["status"] for m in resumed.summary["runs"]] == ["completed"] * 3
+    assert [snapshot(run) for run in runs] == before
+
+    shutil.rmtree(runs[2])
+    result = run_cli("train", "--resume", group, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code != 0
+    assert result.stderr.strip().endswith(
+        f"(seed 44) is missing from {copy} — put it back, or train the group anew: "
+        f"cnnlab train {group / 'group.yaml'} --seeds 42,43,44"
+    )
+
+
 @pytest.mark.trains
 def test_a_group_whose_runs_fail_records_each_as_failed_and_itself_incomplete(run_cli, write, tmp_path):
     """A learning rate of 1e30 makes every seed's loss NaN: each run fails, the next seed
@@ -388,3 +425,20 @@ def test_a_welch_p_of_exactly_the_threshold_is_no_evidence_and_just_below_it_is(
 
     assert said(0.05).startswith("a and b: no evidence of a difference across seeds")
     assert said(0.0499).startswith("a beats b across seeds")
+
+
+def test_the_largest_seed_is_a_seed_and_one_past_it_is_not():
+    """Seeds run from 0 to 2**32 - 1, both ends included; the bug: the largest refused."""
+    from cnnlab.api.repeating import seeds_of
+    from cnnlab.config import LocatedConfig
+    from cnnlab.errors import ConfigError
+    from cnnlab.schema import LARGEST_SEED
+
+    cfg = LocatedConfig.model_validate({"name": "x", "model": {"layers": ["Flatten"]}})
+    assert LARGEST_SEED == 2**32 - 1 and seeds_of(cfg, [0, LARGEST_SEED]) == [0, 4294967295]
+    with pytest.raises(ConfigError) as refused:
+        seeds_of(cfg, [LARGEST_SEED + 1])
+    assert str(refused.value) == (
+        "seeds: seed 4294967296 is not between 0 and 4294967295 — "
+        "give distinct seeds from 0 to 4294967295, such as 1,2,3"
+    )

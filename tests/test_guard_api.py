@@ -39,7 +39,7 @@ CALLS = {
     ),
     "negative seeds": (
         _train(seeds=[-1, -2]),
-        ("seeds: seed -1 is not between 0 and 4,294,967,295 — give distinct seeds from 0 to 4294967295, such as 1,2,3"),
+        ("seeds: seed -1 is not between 0 and 4294967295 — give distinct seeds from 0 to 4294967295, such as 1,2,3"),
     ),
     "no seeds": (_train(seeds=[]), "seeds: no seed given — give distinct seeds from 0 to 4294967295, such as 1,2,3"),
     "a seed twice": (

@@ -17,7 +17,7 @@ from cnnlab.storage.folders import GroupFolder, RunFolder
 from tests.guard_rails import TINY_CONFIG, assert_refused, snapshot
 
 SEED_CASES = {
-    "negative seeds": (["--seeds", "-1,-2"], "--seeds: seed -1 is not between 0 and 4,294,967,295"),
+    "negative seeds": (["--seeds", "-1,-2"], "--seeds: seed -1 is not between 0 and 4294967295"),
     "a seed past 2**32 - 1": (["--seeds", "4294967296"], "--seeds: seed 4294967296 is not between 0"),
     "no seed in --seeds": (["--seeds", ""], "--seeds: no seed given"),
     "a seed twice": (["--seeds", "1,2,1"], "--seeds: seed 1 is given twice"),
@@ -28,7 +28,7 @@ SEED_CASES = {
     "repeat and seeds": (["--repeat", "2", "--seeds", "1,2"], "give --repeat N (how many runs) or --seeds"),
     "repeat past the largest seed": (
         ["--repeat", "3", "--set", "seed=4294967294"],
-        "--repeat: seeds 4294967294 to 4294967296 pass the largest seed, 4,294,967,295",
+        "--repeat: seeds 4294967294 to 4294967296 pass the largest seed, 4294967295",
     ),
     "a negative config seed": (
         ["--repeat", "2", "--set", "seed=-1"],

@@ -49,7 +49,7 @@ def seeds_of(cfg: LocatedConfig, seeds: Seeds) -> list[int] | None:
         if listed[-1] > LARGEST_SEED:
             raise ConfigError(
                 Problem(
-                    f"seeds {cfg.seed} to {listed[-1]} pass the largest seed, {LARGEST_SEED:,}",
+                    f"seeds {cfg.seed} to {listed[-1]} pass the largest seed, {LARGEST_SEED}",
                     key="repeat",
                     hint="set a lower seed: --set seed=0",
                 )
@@ -73,7 +73,7 @@ def _seeds_problem(seeds: list[int]) -> str | None:
     if not seeds:
         return "no seed given"
     if outside:
-        return f"seed {outside[0]} is not between 0 and {LARGEST_SEED:,}"
+        return f"seed {outside[0]} is not between 0 and {LARGEST_SEED}"
     if repeated:
         return f"seed {repeated[0]} is given twice"
     if len(seeds) > MOST_RUNS:
