@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 
 import cnnlab
 from tests.guard_rails import TINY_CONFIG, snapshot
@@ -19,6 +20,9 @@ def config(write):
 @pytest.fixture
 def run(trained):
     return cnnlab.load_run(trained[0])
+
+
+SEARCH = {"max_trials": 2, "space": {"train.batch_size": [8, 16]}}
 
 
 def _train(**arguments):
@@ -88,6 +92,25 @@ CALLS = {
     "tune of a port past 65535": (
         lambda config, runs: cnnlab.tune(config, chief="127.0.0.1:99999", runs_dir=runs),
         ("chief: '127.0.0.1:99999' is not HOST:PORT with a port from 1 to 65535 — such as 127.0.0.1:8470"),
+    ),
+    "tune of a config and a search folder": (
+        lambda config, runs: cnnlab.tune(config, resume=runs, runs_dir=runs),
+        "resume: give a config to search, or a search folder to resume (not both)",
+    ),
+    "tune of nothing": (
+        lambda config, runs: cnnlab.tune(runs_dir=runs),
+        "config: give a config to search, or a search folder to resume (not both)",
+    ),
+    "tune resumed with overrides": (
+        lambda config, runs: cnnlab.tune(resume=runs, overrides={"train.epochs": 2}, runs_dir=runs),
+        "overrides: they change what the trials so far were scored on — start a new search",
+    ),
+    "tune of a data_parallel config": (
+        lambda config, runs: cnnlab.tune(
+            {**yaml.safe_load(TINY_CONFIG), "runtime": {"distribute": "data_parallel"}, "search": SEARCH}
+        ),
+        "runtime.distribute: a search runs each trial in one process (spread the trials instead: workers=N) — "
+        "set distribute: none",
     ),
     "tune with workers as a text": (
         lambda config, runs: cnnlab.tune(config, workers="2", runs_dir=runs),

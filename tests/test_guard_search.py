@@ -36,7 +36,7 @@ CASES = {
     "a config with data_parallel": (
         ["--set", "runtime.backend=jax", "--set", "runtime.distribute=data_parallel"],
         2,
-        "a search runs each trial in one process",
+        "a search runs each trial in one process (spread the trials instead: --workers N) — set distribute: none",
     ),
     "no trials": (["--max-trials", "0"], 2, "Invalid value for '--max-trials': 0 is not in the range x>=1"),
     "a lease of 0 s": (["--env", "CNNLAB_LEASE_SECONDS=0"], 2, "CNNLAB_LEASE_SECONDS: '0' is not a number of seconds"),

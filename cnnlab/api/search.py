@@ -17,6 +17,7 @@ from cnnlab.api.views import GroupComparison, compare
 from cnnlab.api.workers import LocalWorkers
 from cnnlab.config import LocatedConfig, load_config
 from cnnlab.errors import ConfigError, Problem, RunError
+from cnnlab.hints import next_step
 from cnnlab.reporting.compare_groups import verdict
 from cnnlab.reporting.report import to_fragment
 from cnnlab.reporting.trials import label, short, trial_config
@@ -202,7 +203,8 @@ def _check_one_process_per_trial(cfg: LocatedConfig) -> None:
         raise ConfigError(
             cfg.problem(
                 ("runtime", "distribute"),
-                "a search runs each trial in one process (spread the trials instead: --workers N)",
+                "a search runs each trial in one process "
+                f"(spread the trials instead: {next_step('--workers N', 'workers=N')})",
                 "set distribute: none",
             )
         )
@@ -245,9 +247,12 @@ def _confirm(search: Search, top: int, runs_dir: Path, show: Progress) -> GroupC
 
 def _search_config(config: Config | None, resumed: SearchFolder | None, max_trials, overrides) -> LocatedConfig:
     if (config is None) == (resumed is None):
-        raise ConfigError("give a config to search, or a search folder to resume (not both)")
+        key = "config" if config is None else "resume"
+        raise ConfigError(Problem("give a config to search, or a search folder to resume (not both)", key=key))
     if resumed and overrides:
-        raise ConfigError("overrides change what the trials so far were scored on: start a new search instead")
+        raise ConfigError(
+            Problem("they change what the trials so far were scored on", key="overrides", hint="start a new search")
+        )
     more = {"search.max_trials": max_trials} if max_trials else {}
     if resumed is None:
         if isinstance(overrides, dict) or overrides is None:
