@@ -162,14 +162,16 @@ def test_a_run_a_summary_and_a_search_show_themselves_in_jupyter(run):
     assert repr(picture) == f"Picture({str(run.path / 'gradcam.png')!r})"  # a notebook's text output
 
 
-def test_history_frame_names_pandas_when_it_is_missing(run):
-    try:
-        import pandas  # noqa: F401
-    except ImportError:
-        with pytest.raises(cnnlab.RunError, match="pip install pandas"):
-            run.history_frame()
-    else:
-        assert list(run.history_frame().index) == [1, 2, 3]
+def test_history_frame_is_the_history_by_epoch_and_names_pandas_when_it_is_missing(run, monkeypatch):
+    """The bugs: the frame built from nothing, indexed by another column, or the message for a
+    notebook without pandas changed."""
+    frame = run.history_frame()
+    assert frame.index.name == "epoch" and list(frame.index) == [1, 2, 3]
+    assert frame.to_dict("records") == [{k: v for k, v in row.items() if k != "epoch"} for row in run.history]
+    monkeypatch.setitem(sys.modules, "pandas", None)  # what `import pandas` meets where it is not installed
+    with pytest.raises(cnnlab.RunError) as raised:
+        run.history_frame()
+    assert str(raised.value) == "history_frame needs pandas: pip install pandas (history is the same as a list)"
 
 
 @pytest.mark.processes
