@@ -258,3 +258,38 @@ def test_several_configs_give_a_run_each_the_failed_one_too(tmp_path):
     first = {**CONFIG, "name": "first", "train": {**CONFIG["train"], "epochs": 1}}
     runs = cnnlab.train([first, nan], runs_dir=tmp_path, progress=False)
     assert [(run.path.parent.name, run.status) for run in runs] == [("first", "completed"), ("nan", "failed")]
+
+
+def test_progress_shows_a_failure_in_red_a_stop_in_yellow_and_a_bug_by_its_type():
+    """What a `Progress` writes for each kind of trouble, colours included (a terminal's ANSI
+    codes: 31 red, 33 yellow, 2 dim). The bugs: a failed check's line or an error not red, a
+    stop shown as an error, a bug's exception named by another type."""
+    import io
+
+    from rich.console import Console
+
+    from cnnlab.api.progress import Progress
+    from cnnlab.errors import Interrupted, Problem, RunFailed
+
+    def terminal():
+        return Console(file=io.StringIO(), force_terminal=True, color_system="standard", width=200, highlight=False)
+
+    show = Progress(terminal(), terminal())
+    show.say("training")
+    show.note("from the cache")
+    show.failed("FAIL a.yaml")
+    show.error(RunFailed([Problem("NaN loss", hint="lower the learning rate")]))
+    show.error(Interrupted("interrupted after 1 of 3 epochs"))
+    show.error(KeyError("batch"))
+    assert show.console.file.getvalue() == "training\n\x1b[2mfrom the cache\x1b[0m\n"
+    assert show.errors.file.getvalue().splitlines() == [
+        "\x1b[31mFAIL a.yaml\x1b[0m",
+        "\x1b[31merror: NaN loss — lower the learning rate\x1b[0m",
+        "\x1b[33minterrupted after 1 of 3 epochs\x1b[0m",
+        "\x1b[31merror: KeyError: 'batch'\x1b[0m",
+    ]
+    quiet = Progress(terminal(), terminal(), quiet=True)
+    for call in (quiet.say, quiet.note, quiet.failed):
+        call("x")
+    quiet.error(KeyError("batch"))
+    assert quiet.console.file.getvalue() == quiet.errors.file.getvalue() == ""

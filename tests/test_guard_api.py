@@ -112,6 +112,11 @@ CALLS = {
         "runtime.distribute: a search runs each trial in one process (spread the trials instead: workers=N) — "
         "set distribute: none",
     ),
+    "a runs folder as a long list": (
+        lambda config, runs: cnnlab.runs(list(range(100))),
+        "runs_dir: expected a text, or a path, got "
+        "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16... (list)",  # 57 characters and "..."
+    ),
     "tune with workers as a text": (
         lambda config, runs: cnnlab.tune(config, workers="2", runs_dir=runs),
         "workers: expected a whole number, or None, got '2' (str)",

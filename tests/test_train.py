@@ -452,6 +452,28 @@ def test_progress_is_live_on_a_terminal_and_plain_in_logs():
     assert isinstance(progress_callback(Console(force_terminal=False, file=open(os.devnull, "w"))), PlainProgress)
 
 
+def test_the_live_bar_shows_the_batches_done_and_the_running_metrics_of_an_epoch_of_unknown_length():
+    """Keras' calls as fit makes them on data of unknown length (steps None). The bugs: the
+    count one ahead of the batches done, or the running loss and accuracy left off the bar."""
+    import io
+
+    from rich.console import Console
+
+    from cnnlab.api.display import LiveProgress
+
+    live = LiveProgress(Console(file=io.StringIO(), force_terminal=True, width=200))
+    live.set_params({"epochs": 2, "steps": None})
+    live.on_train_begin()
+    live.on_epoch_begin(0)
+    live.on_train_batch_end(4, {"loss": 0.5, "accuracy": 0.25, "learning_rate": 0.001})
+    (task,) = live.progress.tasks
+    assert (task.description, task.completed, task.total) == ("epoch 1/2", 5, None)
+    assert task.fields["metrics"] == "loss 0.500  accuracy 0.250"
+    live.on_epoch_end(0, {"loss": 0.25, "accuracy": 0.5, "val_loss": 0.75})
+    assert task.fields["metrics"] == "loss 0.250  accuracy 0.500  val_loss 0.750"
+    live.on_train_end()
+
+
 def test_weight_histograms_are_tensorboards_own(trained):
     """Every weight's histogram at every epoch, under Keras' tags, readable by TensorBoard, and at
     the last epoch bucket for bucket what TensorBoard's own histogram_pb makes of last.keras."""

@@ -313,11 +313,14 @@ def test_a_worker_given_another_config_than_its_chiefs_is_refused(run_cli, write
 
 @pytest.mark.processes
 @pytest.mark.stand_in
-def test_local_workers_start_one_logged_process_per_worker_on_its_own_cores(tmp_path, monkeypatch):
+@pytest.mark.parametrize("cores", ["all", "the last only", "not known"])
+def test_local_workers_start_one_logged_process_per_worker_on_its_own_cores(tmp_path, monkeypatch, cores):
     """`tune --workers N` starts each worker as `python -m cnnlab tune --resume SEARCH
     --worker-of 127.0.0.1:PORT --worker-name wK`, unbuffered, its output in workers/wK.log,
     pinned to its share of the cores; `ended` reports each exit code once. The interpreter is a
-    stand-in here that prints what it was given, so the test sees the command without training."""
+    stand-in here that prints what it was given, so the test sees the command without training.
+    The shares come from the cores this process may use (`taskset`: the last only), not from
+    another process's; where the system cannot tell (no sched_getaffinity) nobody is pinned."""
     from cnnlab.api.workers import LocalWorkers, core_shares
     from cnnlab.storage.folders import SearchFolder
 
@@ -334,12 +337,20 @@ def test_local_workers_start_one_logged_process_per_worker_on_its_own_cores(tmp_
     monkeypatch.setattr(sys, "executable", str(stand_in))
     search = SearchFolder(tmp_path / "runs" / "tiny" / "tune-20261205-170000")
     search.path.mkdir(parents=True)
-    with LocalWorkers(search, 2) as workers:
-        workers.start(41234)
-        for process in workers.processes.values():
-            process.wait(timeout=30)
-        assert workers.ended() == {"w1": 3, "w2": 3} and workers.ended() == {}  # each once
-    shares = core_shares(sorted(os.sched_getaffinity(0)), 2)
+    allowed = sorted(os.sched_getaffinity(0))
+    shares = {"all": core_shares(allowed, 2), "the last only": [allowed[-1:]] * 2, "not known": [allowed] * 2}[cores]
+    if cores == "not known":
+        monkeypatch.delattr(os, "sched_getaffinity")
+    try:
+        if cores == "the last only":
+            os.sched_setaffinity(0, allowed[-1:])
+        with LocalWorkers(search, 2) as workers:
+            workers.start(41234)
+            for process in workers.processes.values():
+                process.wait(timeout=30)
+            assert workers.ended() == {"w1": 3, "w2": 3} and workers.ended() == {}  # each once
+    finally:
+        os.sched_setaffinity(0, allowed)
     for number, share in enumerate(shares, 1):
         *said, cores = (search.path / "workers" / f"w{number}.log").read_text().splitlines()
         assert said == [
