@@ -293,3 +293,21 @@ def test_progress_shows_a_failure_in_red_a_stop_in_yellow_and_a_bug_by_its_type(
         call("x")
     quiet.error(KeyError("batch"))
     assert quiet.console.file.getvalue() == quiet.errors.file.getvalue() == ""
+
+
+@pytest.mark.trains
+def test_a_stop_in_the_second_of_several_groups_gives_both_groups(tmp_path):
+    """Ctrl-C while the second config's group trains: `Interrupted.runs` holds the groups so far,
+    the first completed and the stopped one resumable as a group. The bug: the stopped run in
+    place of its group, so resuming it would finish one seed, not the group."""
+    import yaml
+
+    runs = tmp_path / "runs"
+    first = {**CONFIG, "name": "first", "train": {**CONFIG["train"], "epochs": 1}}
+    ctrl_c_after_the_first_epoch(runs, "slow")
+    with pytest.raises(cnnlab.Interrupted) as caught:
+        cnnlab.train([first, yaml.safe_load(SLOW)], repeat=2, runs_dir=runs, progress=False)
+    done, stopped = caught.value.runs
+    assert isinstance(done, cnnlab.Group) and isinstance(stopped, cnnlab.Group)
+    assert (done.path.parent.name, done.status) == ("first", "completed")
+    assert (stopped.path.parent.name, stopped.status) == ("slow", "interrupted")

@@ -152,6 +152,8 @@ def test_repeats_and_confirm_train_each_trial_with_two_seeds_then_the_best_two_w
     ranked = sorted(rows, key=lambda row: -float(row["val_accuracy_mean"]))
     winner, runner_up = (row["trial"] for row in ranked)
     assert f"the winner (trial {winner}) against the runner-up (trial {runner_up}): " in result.stdout
+    (said,) = (line for line in result.stdout.splitlines() if line.startswith("the winner (trial"))
+    assert re.search(r"mean test accuracy [+-]\d\.\d{4} \(95 % interval", said), said  # on the test accuracy
     for place, row in enumerate(ranked, 1):  # each confirmed trial announced with its place
         assert (
             f"[{place} of 2] trial {row['trial']} (val_accuracy {float(row['val_accuracy_mean']):.4f})" in result.stdout
