@@ -301,3 +301,13 @@ def test_a_split_that_is_not_one_is_named_by_its_argument_from_python_and_its_op
     result = run_cli("evaluate", trained[0], "--data", "nope")
     assert result.exit_code == 2
     assert "--data nope: not a split (test, val, train) and no such file or folder" in result.stderr
+
+
+def test_tune_resuming_a_folder_that_is_no_search_names_the_argument(tmp_path):
+    """The bug: the refusal keyed to another name than `resume`, so it reads as a config mistake."""
+    from cnnlab.storage.folders import SearchFolder
+
+    with pytest.raises(cnnlab.ConfigError) as raised:
+        cnnlab.tune(resume=tmp_path, runs_dir=tmp_path / "runs")
+    assert str(raised.value) == f"resume: {tmp_path} is not a search folder (it has no {SearchFolder.CONFIG})"
+    assert list(tmp_path.iterdir()) == []
