@@ -194,13 +194,19 @@ def test_standardized_pixels_under_pretrained_weights_are_refused_at_the_preproc
     assert result.exit_code == 2, result.output
     (line,) = [line for line in result.stderr.replace("\n  ", " ").splitlines() if line.startswith("error:")]
     data_line = config.read_text().splitlines().index("data: {dataset: mnist, preprocess: standardize}") + 1
-    assert f"app.yaml:{data_line} data.preprocess" in line  # the data line, not the layer's
-    assert "standardize hides the pixel values that MobileNetV2's pretrained weights expect" in line
-    assert "set data.preprocess: scale (cnnlab then feeds MobileNetV2 what it was trained on)" in line
-    assert "or preprocess_input: false on the layer" in line
+    assert line == (
+        f"error: {config}:{data_line} data.preprocess: standardize hides the pixel values that MobileNetV2's "
+        "pretrained weights expect — set data.preprocess: scale (cnnlab then feeds MobileNetV2 what it was "
+        "trained on), or preprocess_input: false on the layer"
+    )
+    unscaled = write("unscaled.yaml", text.replace("pooling: avg}", "pooling: avg, preprocess_input: false}"))
+    assert run_cli("check", unscaled).exit_code == 0  # the way out it offers is taken
 
 
-def test_weights_that_cannot_be_downloaded_say_where_to_put_the_file(run_cli, write, tmp_path, monkeypatch):
+@pytest.mark.parametrize("weights", ["imagenet", "Keras' default"])
+def test_weights_that_cannot_be_downloaded_say_where_to_put_the_file(run_cli, write, tmp_path, monkeypatch, weights):
+    """The bugs: another default than Keras' imagenet for a layer without `weights:`, the
+    refusal located on another key, or a download error without its URL crashing the message."""
     from keras.src.utils import file_utils
 
     def offline(fname, origin, **kwargs):  # what Keras' downloader raises without a network
@@ -209,6 +215,8 @@ def test_weights_that_cannot_be_downloaded_say_where_to_put_the_file(run_cli, wr
     monkeypatch.setattr(file_utils, "get_file", offline)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     text = APPLICATION_ON_MNIST.format(first="Resizing: {height: 32, width: 32}", weights="imagenet", extra="")
+    if weights != "imagenet":
+        text = text.replace("weights: imagenet, ", "")
     text = text.replace("    - Resizing", "    - Conv2D: {filters: 3, kernel_size: 1}\n    - Resizing")
     result = run_cli("train", write("app.yaml", text), "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2, result.output
@@ -217,6 +225,11 @@ def test_weights_that_cannot_be_downloaded_say_where_to_put_the_file(run_cli, wr
         result.stderr.replace("\n", "")
     )
     assert "or give weights: path/to/" in result.stderr and "Traceback" not in result.output
+    lines = text.lstrip("\n").splitlines()  # as write() saves it
+    line = next(n for n, text_line in enumerate(lines, 1) if text_line.startswith("    - MobileNetV2"))
+    assert f"app.yaml:{line} model.layers[2].MobileNetV2.weights: Keras could not download MobileNetV2's " in (
+        result.stderr.replace("\n", "")
+    )
 
 
 def test_check_passes_a_photo_config_before_its_folder_and_weights_are_there(run_cli, tmp_path, monkeypatch):

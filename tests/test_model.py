@@ -348,3 +348,20 @@ def test_a_keras_error_reads_as_one_sentence_without_its_frame_colours_or_argume
         "cannot take an input of shape (None, 3, 3, 1): The total size of the tensor must be unchanged. "
         "Received: input_shape=(3, 3, 1), target_shape=(5,)"
     )
+
+
+def test_a_layer_without_a_shape_hint_is_refused_without_an_empty_hint():
+    """A Reshape to a size the input does not have: the refusal says why at the layer, and
+    there is no hint to give. The bug: an empty or made-up hint after the reason."""
+    import cnnlab
+
+    config = {
+        "name": "reshape",
+        "data": {"dataset": "synthetic", "synthetic": {"input_shape": [8, 8, 1], "num_classes": 3}},
+        "model": {"layers": [{"Reshape": {"target_shape": [5]}}, {"Dense": {"units": 3, "activation": "softmax"}}]},
+    }
+    with pytest.raises(cnnlab.ConfigError) as refused:
+        cnnlab.check(config)
+    (problem,) = refused.value.problems
+    assert problem.key == "model.layers[0].Reshape" and problem.hint == ""
+    assert problem.message.startswith("cannot take an input of shape (8, 8, 1): ")
