@@ -364,4 +364,4 @@ def test_a_layer_without_a_shape_hint_is_refused_without_an_empty_hint():
         cnnlab.check(config)
     (problem,) = refused.value.problems
     assert problem.key == "model.layers[0].Reshape" and problem.hint == ""
-    assert problem.message.startswith("cannot take an input of shape (8, 8, 1): ")
+    assert problem.message.startswith("cannot take an input of shape (None, 8, 8, 1): The total size of the tensor")
