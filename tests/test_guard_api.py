@@ -307,7 +307,7 @@ def test_a_split_that_is_not_one_is_named_by_its_argument_from_python_and_its_op
     assert str(raised.value) == "data: nope: not a split (test, val, train) and no such file or folder"
     result = run_cli("evaluate", trained[0], "--data", "nope")
     assert result.exit_code == 2
-    assert "--data nope: not a split (test, val, train) and no such file or folder" in result.stderr
+    assert "error: --data: nope: not a split (test, val, train) and no such file or folder" in result.stderr
 
 
 def test_tune_resuming_a_folder_that_is_no_search_names_the_argument(tmp_path):

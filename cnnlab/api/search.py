@@ -248,10 +248,10 @@ def _confirm(search: Search, top: int, runs_dir: Path, show: Progress) -> GroupC
 def _search_config(config: Config | None, resumed: SearchFolder | None, max_trials, overrides) -> LocatedConfig:
     if (config is None) == (resumed is None):
         key = "config" if config is None else "resume"
-        raise ConfigError(Problem("give a config to search, or a search folder to resume (not both)", key=key))
+        raise ConfigError.at(key, "give a config to search, or a search folder to resume (not both)")
     if resumed and overrides:
-        raise ConfigError(
-            Problem("they change what the trials so far were scored on", key="overrides", hint="start a new search")
+        raise ConfigError.at(
+            "overrides", "they change what the trials so far were scored on", hint="start a new search"
         )
     more = {"search.max_trials": max_trials} if max_trials else {}
     if resumed is None:

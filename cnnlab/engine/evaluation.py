@@ -15,7 +15,6 @@ from cnnlab.config import LocatedConfig
 from cnnlab.data import DatasetInfo, load_arrays, load_splits
 from cnnlab.data.prepare import Preprocessing, Splits, encode_labels, label_form
 from cnnlab.errors import ConfigError, DataError
-from cnnlab.hints import next_step
 from cnnlab.model.summary import summarize
 from cnnlab.reporting import explain, plots
 from cnnlab.reporting.report import write_report
@@ -178,9 +177,7 @@ def _other_data(cfg: LocatedConfig, path: str, preprocessing: Preprocessing, inf
     tell), prepared as the run's own data was; images of another shape than the model's
     `shape` are refused before the run's statistics are applied to them."""
     if not Path(path).exists():
-        raise ConfigError(
-            f"{next_step('--data', 'data:')} {path}: not a split ({', '.join(SPLITS)}) and no such file or folder"
-        )
+        raise ConfigError.at("data", f"{path}: not a split ({', '.join(SPLITS)}) and no such file or folder")
     other = LocatedConfig.model_validate(
         {**cfg.model_dump(mode="json"), "data": {**cfg.data.model_dump(mode="json"), "dataset": path}}
     )

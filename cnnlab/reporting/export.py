@@ -25,7 +25,6 @@ import numpy as np
 from cnnlab.data import load_arrays
 from cnnlab.errors import ConfigError, RunError
 from cnnlab.fileio import replacing, write_atomic
-from cnnlab.hints import next_step
 from cnnlab.reporting.artifacts import FORMATS, labels_file, require_onnx, run_artifact
 from cnnlab.scores import predicted_classes
 from cnnlab.storage.folders import RunFolder
@@ -77,7 +76,7 @@ def export_run(run: RunFolder | Path, fmt: str, out: Path | None = None, example
     beside it and check it against the Keras model on up to `examples` test images."""
     run = RunFolder.of(run)
     if fmt not in FORMATS:
-        raise ConfigError(f"{next_step('--format', 'format:')} {fmt}: not one of {', '.join(FORMATS)}")
+        raise ConfigError.at("format", f"{fmt}: not one of {', '.join(FORMATS)}")
     if fmt == "onnx":
         require_onnx()
     keras_format, suffix = FORMATS[fmt]
