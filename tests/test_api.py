@@ -36,6 +36,11 @@ CONFIG = {
 }
 
 
+# a learning rate that makes the first epoch's loss NaN: the run fails
+NAN = {**CONFIG, "name": "nan", "train": {**CONFIG["train"], "optimizer": {"name": "sgd", "learning_rate": 1e30}}}
+FIRST = {**CONFIG, "name": "first", "train": {**CONFIG["train"], "epochs": 1}}  # one epoch, before another config
+
+
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("api") / "runs"
@@ -115,9 +120,8 @@ def test_a_misspelt_key_is_a_config_error_naming_the_key_with_a_suggestion(runs_
 
 @pytest.mark.trains
 def test_a_run_that_fails_raises_run_failed_with_its_folder(runs_dir):
-    nan = {**CONFIG, "name": "nan", "train": {**CONFIG["train"], "optimizer": {"name": "sgd", "learning_rate": 1e30}}}
     with pytest.raises(cnnlab.RunFailed, match="NaN or infinite at epoch 1") as caught:
-        cnnlab.train(nan, runs_dir=runs_dir, progress=False)
+        cnnlab.train(NAN, runs_dir=runs_dir, progress=False)
     assert caught.value.run.parent.name == "nan" and cnnlab.load_run(caught.value.run).status == "failed"
 
 
@@ -254,9 +258,7 @@ def test_several_configs_are_refused_whole_before_any_trains(runs_dir):
 def test_several_configs_give_a_run_each_the_failed_one_too(tmp_path):
     """A run that fails among several is in the list as the `Run` it left, status failed; the
     bug: None in its place, so a notebook cannot look at what failed."""
-    nan = {**CONFIG, "name": "nan", "train": {**CONFIG["train"], "optimizer": {"name": "sgd", "learning_rate": 1e30}}}
-    first = {**CONFIG, "name": "first", "train": {**CONFIG["train"], "epochs": 1}}
-    runs = cnnlab.train([first, nan], runs_dir=tmp_path, progress=False)
+    runs = cnnlab.train([FIRST, NAN], runs_dir=tmp_path, progress=False)
     assert [(run.path.parent.name, run.status) for run in runs] == [("first", "completed"), ("nan", "failed")]
 
 
@@ -303,10 +305,9 @@ def test_a_stop_in_the_second_of_several_groups_gives_both_groups(tmp_path):
     import yaml
 
     runs = tmp_path / "runs"
-    first = {**CONFIG, "name": "first", "train": {**CONFIG["train"], "epochs": 1}}
     ctrl_c_after_the_first_epoch(runs, "slow")
     with pytest.raises(cnnlab.Interrupted) as caught:
-        cnnlab.train([first, yaml.safe_load(SLOW)], repeat=2, runs_dir=runs, progress=False)
+        cnnlab.train([FIRST, yaml.safe_load(SLOW)], repeat=2, runs_dir=runs, progress=False)
     done, stopped = caught.value.runs
     assert isinstance(done, cnnlab.Group) and isinstance(stopped, cnnlab.Group)
     assert (done.path.parent.name, done.status) == ("first", "completed")
