@@ -127,7 +127,7 @@ def test_visualize_gradcam_and_patterns_from_the_command_line(run_cli, trained_c
     [
         (["--gradcam", "--class", "class_7"], 2, ["--class class_7", "did you mean class_2"]),
         (["--gradcam", "--class", "zebra"], 2, ["--class zebra", "its classes: class_0, class_1, class_2"]),
-        (["--patterns", "--layer", "dense"], 2, ["--layer dense", "its conv layers: conv2d"]),
+        (["--patterns", "--layer", "dense"], 2, ["--layer: dense:", "its conv layers: conv2d"]),
         (["--class", "class_1"], 2, ["--class goes with --gradcam"]),
         (["--layer", "conv2d"], 2, ["--layer goes with --patterns"]),
     ],
@@ -240,3 +240,31 @@ def test_visualize_resizes_an_image_of_another_size_only_with_convert(run_cli, t
     converted = run_cli("visualize", run, "--image", tmp_path / "photo.png", "--convert")
     assert converted.exit_code == 0, converted.output
     assert f"wrote {run / 'feature_maps.png'}" in converted.output
+
+
+@pytest.mark.trains
+def test_the_feature_maps_of_a_model_of_one_conv_layer_are_that_layers_maps(tmp_path, monkeypatch):
+    """A probe of one layer gives Keras' one array, not a list of one. The bug: that array read
+    as a list of layers' outputs, so the picture showed rows of the first map as maps."""
+    import yaml
+
+    import cnnlab
+    from cnnlab.reporting import plots
+    from tests.guard_rails import TINY_CONFIG
+
+    run = cnnlab.train(yaml.safe_load(TINY_CONFIG), runs_dir=tmp_path, progress=False)  # one Conv2D, no pooling
+    shown, draw = [], plots.feature_maps
+    monkeypatch.setattr(
+        plots,
+        "feature_maps",
+        lambda image, maps, *rest, **named: (
+            shown.append((image, maps)),
+            draw(image, maps, *rest, **named),
+        )[1],
+    )
+    run.visualize(index=0)
+    ((image, ((name, maps),)),) = shown
+    conv = run.model.layers[0]
+    expected = keras.ops.convert_to_numpy(conv(image[np.newaxis].astype(np.float32) / 255.0))[0]  # scaled pixels
+    assert name == conv.name and maps.shape == (6, 6, 2)  # 8x8 through a 3x3 kernel, 2 filters
+    np.testing.assert_allclose(maps, expected, atol=1e-6)

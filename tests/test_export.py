@@ -130,9 +130,10 @@ def test_a_wrapper_that_loses_the_runs_preprocessing_fails_the_parity_check(run_
     assert "agrees with the run's evaluation (predictions.npz) on only" in result.stderr
 
 
-def test_the_parity_check_reads_the_runs_own_evaluation_or_recomputes_it(trained_copy):
+def test_the_parity_check_reads_the_runs_own_evaluation_or_recomputes_it(trained_copy, capfd):
     """Against predictions.npz while it holds best.keras' probabilities; once `evaluate
-    --checkpoint last` has replaced them, best.keras on the run's own preprocessing."""
+    --checkpoint last` has replaced them, best.keras on the run's own preprocessing, quietly
+    (the bug: Keras' progress bar printed from the engine, into a notebook's export cell)."""
     from cnnlab.reporting.export import RECOMPUTED, STORED, runs_own_outputs
     from cnnlab.storage.folders import RunFolder
 
@@ -159,6 +160,7 @@ def test_the_parity_check_reads_the_runs_own_evaluation_or_recomputes_it(trained
         damage()
         outputs, reference = runs_own_outputs(RunFolder(run), model, preprocessing, raw)
         assert reference == RECOMPUTED and np.allclose(outputs, stored, atol=1e-6), why
+        assert capfd.readouterr().out == "", why
     (run / "metrics.json").write_text(json.dumps(metrics))
     with np.load(io.BytesIO(whole)) as kept:
         first_ten = {key: kept[key][:10] for key in kept.files}
@@ -182,10 +184,22 @@ def test_onnx_without_its_extra_names_the_extra(run_cli, trained_copy, monkeypat
     )
 
 
-def test_out_with_the_wrong_suffix_is_refused(run_cli, trained_copy, tmp_path):
+def test_out_with_the_wrong_suffix_is_refused_by_its_option_and_from_python_by_its_argument(
+    run_cli, trained_copy, tmp_path
+):
+    """The bug: the shell's `--out` told a Python caller, whose argument is `out`."""
+    import cnnlab
+
     run, _ = trained_copy
     result = run_cli("export", run, "--format", "tflite", "--out", tmp_path / "model.onnx")
-    assert result.exit_code == 2 and "a file ending in .tflite" in result.stderr
+    assert result.exit_code == 2
+    assert f"error: --out: {tmp_path / 'model.onnx'}: a tflite export is a file ending in .tflite" in result.stderr
+    with pytest.raises(cnnlab.ConfigError) as raised:
+        cnnlab.Run(run).export("saved_model", tmp_path / "model.tflite")
+    assert str(raised.value) == (
+        f"out: {tmp_path / 'model.tflite'}: a saved_model export is a folder, not a file ending in .tflite"
+    )
+    assert not (tmp_path / "model.onnx").exists() and not (tmp_path / "model.tflite").exists()
 
 
 def test_an_export_that_disagrees_on_one_test_image_in_48_fails(run_cli, trained_copy, monkeypatch):
@@ -212,6 +226,7 @@ def test_a_saved_model_folder_may_have_any_name(run_cli, trained_copy, tmp_path)
     result = run_cli("export", run, "--format", "saved_model", "--out", out)
     assert result.exit_code == 0, result.output
     assert (out / "saved_model.pb").is_file() and (out / "labels.txt").is_file()
+    assert f"wrote {out} and {out / 'labels.txt'}" in " ".join(result.stdout.split())  # rich may wrap it
     Image.new("L", (8, 8)).save(tmp_path / "x.png")
     assert run_cli("predict", out, tmp_path / "x.png").exit_code == 0
     refused = run_cli("export", run, "--format", "saved_model", "--out", tmp_path / "model.tflite")

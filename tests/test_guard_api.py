@@ -310,6 +310,27 @@ def test_a_split_that_is_not_one_is_named_by_its_argument_from_python_and_its_op
     assert "error: --data: nope: not a split (test, val, train) and no such file or folder" in result.stderr
 
 
+def test_patterns_of_a_layer_that_is_no_conv_layer_are_refused_by_its_argument_before_any_picture(
+    run, run_cli, trained
+):
+    """The bugs: the shell's `--layer` told a Python caller; the conv layers' list changed; the
+    Grad-CAM asked for beside it drawn before the refusal (a refused command writes nothing)."""
+    (conv,) = [layer.name for layer in run.model.layers if type(layer).__name__ == "Conv2D"]
+    before = snapshot(trained[0])
+    with pytest.raises(cnnlab.ConfigError) as raised:
+        run.visualize(gradcam=True, patterns=True, layer="dense_head")
+    assert str(raised.value) == f"layer: dense_head: not a convolutional layer of this model — its conv layers: {conv}"
+    with pytest.raises(cnnlab.ConfigError) as raised:
+        run.visualize(patterns=True, layer=conv.upper())
+    assert str(raised.value) == f"layer: {conv.upper()}: not a convolutional layer of this model — did you mean {conv}?"
+    result = run_cli("visualize", trained[0], "--patterns", "--layer", "dense_head")
+    assert result.exit_code == 2
+    assert f"error: --layer: dense_head: not a convolutional layer of this model — its conv layers: {conv}" in (
+        result.stderr
+    )
+    assert snapshot(trained[0]) == before
+
+
 def test_tune_resuming_a_folder_that_is_no_search_names_the_argument(tmp_path):
     """The bug: the refusal keyed to another name than `resume`, so it reads as a config mistake."""
     from cnnlab.storage.folders import SearchFolder

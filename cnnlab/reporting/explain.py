@@ -151,6 +151,25 @@ def gradient(function, x: np.ndarray) -> np.ndarray:
     return tape.gradient(value, x).numpy()
 
 
+def conv_layer(model, layer_name: str | None = None):
+    """The convolution layer named `layer_name` (default: the last), or a refusal naming the
+    argument and the layers there are.
+
+    >>> conv_layer(model, "conv2d").name  # doctest: +SKIP
+    'conv2d'
+    """
+    convs = conv_layers(model)
+    if not convs:
+        raise RunError(f"{model.name}: the model has no convolutional layer, so it has no filters to show")
+    names = [layer.name for layer in convs]
+    if layer_name is None:
+        return convs[-1]
+    if layer_name not in names:
+        hint = did_you_mean(layer_name, names) or "its conv layers: " + ", ".join(names)
+        raise ConfigError.at("layer", f"{layer_name}: not a convolutional layer of this model", hint=hint)
+    return convs[names.index(layer_name)]
+
+
 def filter_patterns(model, preprocessing, layer_name: str | None = None, steps: int = 60) -> tuple[np.ndarray, str]:
     """For each filter of a conv layer (default: the last), the input that most excites it, found by
     gradient ascent from a grey image: (filters, h, w, C) raw pixel values 0-255, cropped to the
@@ -161,16 +180,7 @@ def filter_patterns(model, preprocessing, layer_name: str | None = None, steps: 
     layer that is a linear function of every pixel alike, maximised by a flat black or white
     image. The step is normalised per image; the image is pulled a little towards grey and kept
     within the pixel range, which keeps the pictures readable."""
-    convs = conv_layers(model)
-    if not convs:
-        raise RunError(f"{model.name}: the model has no convolutional layer, so it has no filters to show")
-    names = [layer.name for layer in convs]
-    if layer_name is not None and layer_name not in names:
-        raise ConfigError(
-            f"--layer {layer_name}: not a convolutional layer of this model — "
-            + (did_you_mean(layer_name, names) or "its conv layers: " + ", ".join(names))
-        )
-    layer = convs[-1] if layer_name is None else convs[names.index(layer_name)]
+    layer = conv_layer(model, layer_name)
     view = functional_view(model, layer)
     to_maps = keras.Model(view.input, view.outputs[0])
     count, shape = layer.output.shape[-1], model.input_shape[1:]

@@ -82,10 +82,10 @@ def export_run(run: RunFolder | Path, fmt: str, out: Path | None = None, example
     keras_format, suffix = FORMATS[fmt]
     out = Path(out) if out else run.export_file(suffix)
     if suffix and out.suffix != suffix:
-        raise ConfigError(f"--out {out}: a {fmt} export is a file ending in {suffix}")
+        raise ConfigError.at("out", f"{out}: a {fmt} export is a file ending in {suffix}")
     files = {ending for _, ending in FORMATS.values() if ending}
     if not suffix and out.suffix in files:  # any other name of a SavedModel folder is the user's to choose
-        raise ConfigError(f"--out {out}: a {fmt} export is a folder, not a file ending in {out.suffix}")
+        raise ConfigError.at("out", f"{out}: a {fmt} export is a folder, not a file ending in {out.suffix}")
     cfg, model, preprocessing, info = load_trained_run(run)
     raw = load_arrays(cfg).x_test[:examples].astype(np.float32)
     expected, reference = runs_own_outputs(run, model, preprocessing, raw)

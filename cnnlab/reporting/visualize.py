@@ -47,6 +47,8 @@ def visualize(
             return read_image(Path(image), shape, convert=convert, invert=invert), str(image)
         return _test_example(trained, index or 0)
 
+    if patterns:  # refused before any picture is drawn
+        explain.conv_layer(trained.model, layer)
     written = []
     if not (gradcam or patterns):
         written += _filters_and_maps(run, trained, *example())
