@@ -134,16 +134,21 @@ def mcnemar_by_scipy(right_a, right_b) -> tuple[int, int, float]:
     return only_a, only_b, stats.binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
 
 
-def mcnemar_per_seed(runs_a, runs_b) -> list[float]:
-    """`mcnemar_by_scipy`'s p for each seed's pair of runs (run folders, in seed order), from
-    their predictions.npz."""
+def mcnemar_splits(runs_a, runs_b) -> list[tuple[int, int, float]]:
+    """`mcnemar_by_scipy` of each seed's pair of runs (run folders, in seed order), from their
+    predictions.npz."""
     import numpy as np
 
     found = []
     for run_a, run_b in zip(runs_a, runs_b, strict=True):
         pa, pb = (np.load(Path(run) / "predictions.npz") for run in (run_a, run_b))
-        found.append(mcnemar_by_scipy(pa["y_pred"] == pa["y_true"], pb["y_pred"] == pb["y_true"])[2])
+        found.append(mcnemar_by_scipy(pa["y_pred"] == pa["y_true"], pb["y_pred"] == pb["y_true"]))
     return found
+
+
+def mcnemar_per_seed(runs_a, runs_b) -> list[float]:
+    """`mcnemar_splits`' p of each seed's pair of runs."""
+    return [p for *_, p in mcnemar_splits(runs_a, runs_b)]
 
 
 def build_shipped(path: Path):

@@ -83,6 +83,7 @@ def test_the_html_page_is_self_contained_and_shows_the_trade_offs(run_cli, train
     result = run_cli("compare", run, run, "--report", tmp_path / "new" / "folder")
     assert result.exit_code == 0, result.output
     page = (tmp_path / "new" / "folder" / "compare.html").read_text()
+    assert re.findall(r"<title>(.*?)</title>", page) == ["cnnlab comparison"]  # the tab's name, not a report's
     sources = re.findall(r'src="([^"]*)"', page)
     assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources)
     assert all(alt in page for alt in ("against parameters", "against training seconds", "validation accuracy"))
@@ -98,6 +99,8 @@ def test_pareto_front_keeps_what_nothing_beats_on_both():
 def test_reading_says_which_run_wins_only_below_the_threshold():
     assert reading(PairTest("a", "b", 2, 12, 0.0129)) == "b beats a: p = 0.0129"
     assert reading(PairTest("a", "b", 8, 2, 0.109)) == "a and b: no evidence of a difference (p = 0.109)"
+    # an exact p below the smallest double is 0.0: shown as the bound it is, never as "p = 0"
+    assert reading(PairTest("a", "b", 3000, 0, 0.0)) == "a beats b: p < 1e-300"
 
 
 def test_accuracy_interval_stays_inside_zero_and_one():

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tests.conftest import TINY, markdown_tables, mcnemar_per_seed
+from tests.conftest import TINY, markdown_tables, mcnemar_per_seed, mcnemar_splits
 
 pytestmark = pytest.mark.trains
 
@@ -65,6 +65,8 @@ def test_compare_groups_json_gives_welch_p_and_mcnemar_per_seed(run_cli, groups)
     expected_mcnemar = mcnemar_per_seed(runs_a, runs_b)
     assert pair["p_mcnemar"] == pytest.approx(expected_mcnemar) and len(expected_mcnemar) == 3
     assert [m["seeds"] for m in pair["mcnemar"]] == [[42, 42], [43, 43], [44, 44]]
+    splits = [(only_a, only_b) for only_a, only_b, _ in mcnemar_splits(runs_a, runs_b)]
+    assert [(m["only_a"], m["only_b"]) for m in pair["mcnemar"]] == splits  # what only A, only B got right
 
 
 def test_compare_groups_says_in_words_whether_the_verdict_holds_and_draws_each_seed(run_cli, groups, tmp_path):
@@ -74,6 +76,18 @@ def test_compare_groups_says_in_words_whether_the_verdict_holds_and_draws_each_s
     assert "across seeds" in result.stdout and "Welch p" in result.stdout
     page = (tmp_path / "report" / "compare.md").read_text()
     assert "Does the difference hold across seeds?" in page and "seeds.png" in page
+    # what sd, the interval and the two tests are, said in full (the bug: a paragraph lost or garbled)
+    paragraphs = [part.strip() for part in page.split("\n\n") if part.strip()[:1] not in ("#", "|", "!", "-", "")]
+    assert paragraphs == [
+        "Each group is one config trained with several seeds. Sorted by mean test accuracy, best first; "
+        "sd is the standard deviation over the seeds, the interval the mean's (Student's t).",
+        "Welch's t-test on the per-seed test scores asks whether another seed would change the answer; "
+        "below 0.05 the config with the better mean is called better. McNemar's exact test on each seed's "
+        "pair of runs asks only whether those two trained models differ on this test set.",
+    ]
+    html = (tmp_path / "report" / "compare.html").read_text()
+    assert re.findall(r"<title>(.*?)</title>", html) == ["cnnlab comparison of groups"]
+    assert all(paragraph.replace("'", "&#x27;") in html for paragraph in paragraphs)
     assert (tmp_path / "report" / "seeds.png").stat().st_size > 5000
 
 
@@ -107,6 +121,8 @@ def same_figures(shown: list[list[str]], expected: list[list[str]]) -> bool:
 
     >>> same_figures([["mean", "1.3 ± 0.5"]], [["mean", "1.4 ± 0.5"]]), same_figures([["151"]], [["152"]])
     (True, False)
+    >>> same_figures([["0.12345"]], [["0.1235"]])  # shown to another number of decimals
+    False
     """
     if len(shown) != len(expected) or any(len(a) != len(b) for a, b in zip(shown, expected)):
         return False
@@ -115,6 +131,8 @@ def same_figures(shown: list[list[str]], expected: list[list[str]]) -> bool:
             return False
         for a, b in zip(NUMBER.findall(got), NUMBER.findall(want)):
             decimals = len(b.partition(".")[2])
+            if len(a.partition(".")[2]) != decimals:
+                return False
             if a != b and (not decimals or abs(float(a) - float(b)) > 10.0**-decimals * 1.0001):
                 return False  # a whole number (a count, a seed, a stamp) must be the same
     return True
@@ -131,7 +149,20 @@ def test_group_md_and_the_groups_compare_md_cell_by_cell_against_each_runs_recor
         seconds = [json.loads((run / "manifest.json").read_text())["timing"]["train_seconds"] for run in runs]
         accuracy, loss = [m["accuracy"] for m in metrics], [m["loss"] for m in metrics]
         records[group], seconds_of[group] = accuracy, seconds
-        table = markdown_tables((group / "group.md").read_text())[None]
+        page = (group / "group.md").read_text()
+        table = markdown_tables(page)[None]
+        summary = json.loads((group / "group.json").read_text())
+        (said,) = [line for line in page.splitlines() if line.startswith(f"`{summary['config']}`")]
+        assert same_figures(
+            [[said]],
+            [
+                [
+                    f"`{summary['config']}`, completed: test accuracy {statistics.mean(accuracy):.4f} ± "
+                    f"{statistics.stdev(accuracy):.4f} (95 % interval {_t_interval(accuracy, 1.0, 4)}; "
+                    "3 of 3 seeds: 42, 43, 44)"
+                ]
+            ],
+        ), said
         assert table[:4] == [
             ["seed", "run", "status", "test accuracy", "test loss", "train s"],
             *(
@@ -416,15 +447,19 @@ def test_a_group_without_the_compared_metric_gets_no_welch_test(groups):
 
 
 def test_a_welch_p_of_exactly_the_threshold_is_no_evidence_and_just_below_it_is():
-    """p < 0.05 claims a difference; p = 0.05 does not (the bug: <=)."""
+    """p < 0.05 claims a difference; p = 0.05 does not (the bug: <=), for Welch's p and for
+    the count of seed pairs whose McNemar p is below it."""
     from cnnlab.reporting.compare_groups import GroupPair, verdict
 
-    def said(p: float) -> str:
+    def said(p: float, mcnemar: list[float] = ()) -> str:
         welch = {"p": p, "difference": 0.01, "low": 0.001, "high": 0.02, "df": 4.0}
-        return verdict(GroupPair("a", "b", welch, []), "accuracy")
+        return verdict(GroupPair("a", "b", welch, [{"p": m} for m in mcnemar]), "accuracy")
 
     assert said(0.05).startswith("a and b: no evidence of a difference across seeds")
     assert said(0.0499).startswith("a beats b across seeds")
+    assert said(0.5, [0.05, 0.0499, 0.2]).endswith(
+        "Welch p = 0.5); McNemar p < 0.05 in 1 of 3 seed pairs — a single seed's verdict would not hold across seeds"
+    )
 
 
 def test_the_largest_seed_is_a_seed_and_one_past_it_is_not():

@@ -56,12 +56,38 @@ def test_each_row_says_what_the_runs_files_say(trained, tmp_path):
         manifest["seed"],
         manifest["started"],
     )
-    assert done["train_seconds"] == manifest["timing"]["train_seconds"]
+    assert (done["train_seconds"], done["images_per_second"]) == (
+        manifest["timing"]["train_seconds"],
+        manifest["timing"]["images_per_second"],
+    )
     assert (rows["20261201-110000"]["status"], rows["20261201-110000"]["epoch"]) == ("running", "2/3")
     assert rows["20261201-120000"]["status"] == "stopped"  # its pid is gone: resumable, not running
     failed = rows["20261201-130000"]
     assert failed["status"] == "failed" and failed["test_accuracy"] is None and failed["failure"] == "NaN loss"
     assert [row["pareto"] for row in rows.values()] == [True, False, False, False]  # the one scored run
+
+
+def test_a_run_before_its_first_timing_or_with_a_damaged_config_is_listed_with_what_is_known(trained, tmp_path):
+    """A run still training has no `timing` in its manifest yet (training.py writes it when
+    training ends), and a run whose config.yaml is damaged has no known length. The bugs: the
+    listing stops on the first (no timing read as None), the second shown as "3/None"."""
+    import cnnlab
+
+    runs, made = _runs(trained, tmp_path)
+    live = made["20261201-110000"]
+    manifest = json.loads((live / "manifest.json").read_text())
+    del manifest["timing"]
+    (live / "manifest.json").write_text(json.dumps(manifest))
+    (made["20261201-100000"] / "config.yaml").write_text("model: [unclosed\n")
+    rows = {row["run"].split("@")[1]: row for row in cnnlab.run_table(runs)}
+    running = rows["20261201-110000"]
+    assert (running["status"], running["epoch"], running["train_seconds"], running["images_per_second"]) == (
+        "running",
+        "2/3",
+        None,
+        None,
+    )
+    assert (rows["20261201-100000"]["epoch"], rows["20261201-100000"]["epochs"]) == (3, 3)
 
 
 def test_status_and_sort_choose_the_rows_and_the_command_prints_the_same(trained, tmp_path, run_cli):

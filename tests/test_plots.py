@@ -218,6 +218,7 @@ def test_filters_patterns_and_feature_maps_give_a_numbered_tile_each(drawn, tmp_
     assert {a.get_images()[0].get_cmap().name for a in drawn_filters} == {"gray"}  # one channel: grey, not viridis
     assert patterns._suptitle.get_text() == "conv2d_1: the input pattern that most excites each of its 3 filters"
     assert [a.get_title() for a in patterns.axes] == ["0", "1", "2"]
+    assert feature_maps._suptitle.get_text() == "what it sees"
     rows = [[a.get_title() for a in feature_maps.axes[r * 3 : r * 3 + 3]] for r in range(2)]
     assert rows == [["input", "", ""], ["conv[0]", "1", "2"]]
     assert feature_maps.axes[0].get_images()[0].get_cmap().name == "gray"  # the input as it looked
@@ -261,6 +262,42 @@ def test_the_tradeoff_draws_each_runs_interval_and_numbers_its_points_beyond_eig
     assert numbers == {str(i + 1): point for i, point in enumerate(many.values())}  # best first, as given
     (key,) = [t for t in axis.texts if not t.get_text().isdigit()]
     assert key.get_text().splitlines() == [f"{i + 1}  run{i:02d}" for i in range(9)]
+    x, y = key.get_position()  # in the plot's own coordinates: beside its right edge, level with its top
+    assert key.get_transform() == axis.transAxes and x > 1 and y == 1.0
+
+
+def test_pictures_grow_with_what_they_hold_so_each_tile_row_and_key_keeps_its_size(drawn, tmp_path):
+    """The bugs: a picture of fixed size whose tiles shrink as layers or channels are added, a
+    row per group that thins as groups are added, a numbered key with no room beside the plot."""
+
+    def size(draw) -> tuple[float, float]:
+        draw()
+        return tuple(drawn[-1].get_size_inches())
+
+    def maps(channels: int, layers: int):
+        activations = [(f"conv{i}", np.zeros((2, 2, 10), np.float32)) for i in range(layers)]
+        return lambda: plots.feature_maps(np.zeros((4, 4, 1)), activations, tmp_path / "m.png", "t", channels=channels)
+
+    (w3, h2), (w6, h3) = size(maps(3, 1)), size(maps(6, 2))
+    assert (w3 / 3, h2 / 2) == pytest.approx((w6 / 6, h3 / 3))  # one tile's width and height either way
+    plots.feature_maps(np.zeros((4, 4, 1)), [("conv", np.zeros((2, 2, 10)))], tmp_path / "m.png", "t")
+    titles = [axis.get_title() for axis in drawn[-1].axes]
+    assert len(titles) == 16 and titles[8:] == ["conv[0]", *map(str, range(1, 8))]  # the first eight maps by default
+
+    def spread(count: int):
+        groups = {f"g{i}": {"values": [0.9], "mean": 0.9, "low": None, "high": None} for i in range(count)}
+        return lambda: plots.seed_spread(groups, tmp_path / "s.png", "test accuracy")
+
+    (_, two), (_, four), (_, six) = size(spread(2)), size(spread(4)), size(spread(6))
+    assert six > four > two and six - four == pytest.approx(four - two)  # the same height per group
+
+    def points(count: int):
+        made = {f"run{i:02d}": (1000.0 * (i + 1), 0.99 - 0.001 * i) for i in range(count)}
+        return lambda: plots.tradeoff(made, set(), tmp_path / "t.png", xlabel="parameters", ylabel="test accuracy")
+
+    (named, _), (numbered, nine), (_, forty) = size(points(8)), size(points(9)), size(points(40))
+    assert numbered > named  # room for the numbered key beside the plot
+    assert forty > nine  # and for its forty lines
 
 
 def test_compared_curves_tell_twenty_runs_apart_and_keep_the_legend_off_the_curves(drawn, tmp_path):

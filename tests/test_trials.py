@@ -31,13 +31,17 @@ def trial(trial_id: str, score: float | None, units: int, status: str = "COMPLET
     return made
 
 
-def searched(write, tmp_path, objective: str, trials: list[Trial], ran_by: dict | None = None):
-    text = SEARCH.replace("  algorithm: random", f"  algorithm: random\n  objective: {objective}")
+def searched(write, tmp_path, objective: str, trials: list[Trial], ran_by: dict | None = None, scores=None):
+    """`scores`: each trial's trainings' scores, by trial id, for a search of `search.repeats: 2`."""
+    setting = f"  algorithm: random\n  objective: {objective}" + ("\n  repeats: 2" if scores else "")
+    text = SEARCH.replace("  algorithm: random", setting)
     cfg = load_config(write("search.yaml", text.replace("  dataset: synthetic", "  dataset: synthetic\n  limit: 120")))
     folder = SearchFolder(tmp_path / "tune-1")
     folder.path.mkdir()
     for trial_id, (worker, seconds) in (ran_by or {}).items():
         folder.record_ran_by(trial_id, worker, seconds)
+    for trial_id, trial_scores in (scores or {}).items():
+        folder.record_time(trial_id, 2, 3.5, trial_scores)
     summary = summarise(cfg, folder, {t.trial_id: t for t in trials}, search_space(cfg))
     (table,) = markdown_tables((folder.path / "trials.md").read_text()).values()
     return cfg, folder, summary, table
@@ -95,3 +99,28 @@ def test_a_searched_keys_column_heading_drops_the_prefix_every_key_of_its_kind_s
         "learning_rate",
     ]
     assert [label(key) for key in ("train.batch_size", "data.limit")] == ["batch_size", "data.limit"]
+
+
+def test_repeated_trials_give_their_mean_and_sd_and_one_score_gives_no_sd(write, tmp_path):
+    """With `search.repeats: 2` a trial's score is the mean of its trainings, beside their sd; a
+    trial one of whose trainings failed has one score and no sd ("-", an empty CSV cell). The
+    bugs: a missing sd formatted as a number; a column renamed; Windows line ends in the CSV;
+    a blank line after the table of a search without failures."""
+    import statistics
+
+    trials = [trial("00", 0.6, 4), trial("01", 0.8, 16)]
+    _, folder, _, table = searched(write, tmp_path, "val_accuracy", trials, scores={"00": [0.5, 0.7], "01": [0.8]})
+    csv_bytes = (folder.path / "trials.csv").read_bytes()
+    assert b"\r" not in csv_bytes
+    header, *rows = csv.reader(io.StringIO(csv_bytes.decode()))
+    assert header == ["trial", "status", UNITS, FILTERS, RATE, "val_accuracy_mean", "val_accuracy_sd"] + [
+        "best_epoch",
+        "epochs",
+        "seconds",
+        "error",
+    ]
+    sd = statistics.stdev([0.5, 0.7])  # 0.1414: n - 1 in the denominator
+    assert [(row[0], row[5], row[6]) for row in rows] == [("00", "0.6", repr(sd)), ("01", "0.8", "")]
+    assert table[0][5:7] == ["val_accuracy (mean of 2)", "sd"]
+    assert [(row[0], row[5], row[6]) for row in table[1:]] == [("01", "0.8000", "-"), ("00", "0.6000", f"{sd:.4f}")]
+    assert (folder.path / "trials.md").read_text().endswith(" |\n")  # the table's last row ends the page
