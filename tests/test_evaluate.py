@@ -206,6 +206,10 @@ def test_predict_takes_a_list_of_pixel_arrays_and_names_what_it_cannot_take(trai
     run = cnnlab.Run(run_path)
     raw = load_splits(load_config(run_path / "config.yaml"), 3).raw_test[:3]
     assert np.allclose(run.predict(list(raw)), run.predict(raw), atol=1e-6)
+    # as Keras loads MNIST, without the channel axis: the same images, one or several
+    stored = np.load(run_path / "predictions.npz")["probabilities"][:3]
+    assert np.allclose(run.predict(raw[..., 0]), stored, atol=1e-6)
+    assert np.allclose(run.predict(raw[0, ..., 0]), stored[:1], atol=1e-6)
     with pytest.raises(ConfigError) as mixed:
         run.predict([raw[0], np.zeros((9, 9, 1), np.uint8)])
     assert str(mixed.value).endswith(
@@ -226,3 +230,18 @@ def test_evaluate_on_a_data_set_of_another_image_size_names_both_shapes(run_cli,
     assert result.exit_code != 0
     assert "examples of shape (9, 9, 1) do not fit the model's input (8, 8, 1)" in result.stderr
     assert "Traceback" not in result.output and not list(run.glob("*_big.*"))  # refused, nothing written
+
+
+def test_another_data_set_given_as_a_path_from_python_is_its_test_split_named_by_its_path(trained_copy, tmp_path):
+    """`Run.evaluate(Path(...))` as `cnnlab evaluate RUN --data FILE`. The bug: the path kept
+    as a Path where the metrics name their split, which JSON cannot hold."""
+    import cnnlab
+
+    run, config = trained_copy
+    arrays = load_arrays(load_config(config))
+    same = tmp_path / "same.npz"  # the run's own test images under another name
+    np.savez(same, x_train=arrays.x_test, y_train=arrays.y_test, x_test=arrays.x_test, y_test=arrays.y_test)
+    metrics = cnnlab.Run(run).evaluate(same)
+    stored = json.loads((run / "metrics_same.json").read_text())
+    assert metrics["split"] == stored["split"] == str(same)
+    assert metrics["accuracy"] == json.loads((run / "metrics.json").read_text())["accuracy"]

@@ -124,14 +124,14 @@ def _mistake_heatmaps(model, x: np.ndarray, chosen: np.ndarray, predicted: np.nd
 def evaluate_run(
     run: RunFolder | Path,
     *,
-    checkpoint: str = "best",
-    data: str = "test",
+    checkpoint: str,
+    data: str | Path,
     notify: Callable[[str], None] = lambda _: None,
     environ=os.environ,
 ) -> dict:
     """Re-evaluate a run's checkpoint on a split of its data (test, val, train) or on the test
     split of another data set at a path, transformed exactly as in training."""
-    run = RunFolder.of(run)
+    run, data = RunFolder.of(run), os.fspath(data)  # a Path from Python names its split as the shell's text does
     cfg = run.load_config()
     backend.configure(cfg)  # the run's device and seed, before Keras touches a device
     cfg, model, preprocessing, info = load_trained_run(run, checkpoint, cfg)
@@ -152,7 +152,7 @@ def evaluate_run(
         raw_images=raw,
         class_names=info.class_names,
         checkpoint=checkpoint,
-        split=data if data in SPLITS else str(data),
+        split=data,
         best_epoch=best_epoch,
     )
 
