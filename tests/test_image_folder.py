@@ -240,6 +240,15 @@ def test_check_passes_a_photo_config_before_its_folder_and_weights_are_there(run
     assert "note: data.path data/photos does not exist yet: its classes are not checked" in result.output
     assert "note: MobileNetV2's ImageNet weights are not loaded here" in result.output
     assert not (tmp_path / "keras").exists()
+    # without ImageNet weights (random ones, `weights: null`), there is nothing to note
+    config = (REPO / "configs" / "image_folder_mobilenet.yaml").read_text()
+    unweighted = tmp_path / "unweighted.yaml"  # beside the config it builds on
+    (tmp_path / "image_folder_8class.yaml").write_text((REPO / "configs" / "image_folder_8class.yaml").read_text())
+    unweighted.write_text(config.replace("weights: imagenet, ", "weights: null, "))
+    result = run_cli("check", unweighted)
+    assert result.exit_code == 0 and "ImageNet weights" not in result.output, result.output
+    unweighted.write_text(config.replace("weights: imagenet, ", ""))  # the default: ImageNet's
+    assert "note: MobileNetV2's ImageNet weights are not loaded here" in run_cli("check", unweighted).output
     training = run_cli("train", REPO / "configs" / "image_folder_mobilenet.yaml", "--runs-dir", tmp_path / "runs")
     assert training.exit_code == 2 and "data.path: no folder data/photos" in training.stderr  # train needs it
 

@@ -168,30 +168,37 @@ def test_a_worker_without_a_chief_gives_up_after_its_wait(run_cli, write, tmp_pa
     assert time.monotonic() - started < 30
 
 
-def test_a_chief_whose_only_worker_goes_silent_says_so_and_exits_1(run_cli, write, tmp_path, monkeypatch):
+def test_a_chief_whose_workers_all_go_silent_says_so_and_exits_1(run_cli, write, tmp_path, monkeypatch):
+    """The bugs: the workers gone not each named; the tables not saying who ran a trial."""
     from keras_tuner.src import protos
 
     monkeypatch.setenv("CNNLAB_LEASE_SECONDS", "1")
     address = f"127.0.0.1:{_free_port()}"
     answers = {}
 
-    def ghost_worker():
-        """Asks for a trial, then falls silent in the middle of it, as a machine that lost power."""
+    def ghost_workers():
+        """Two workers ask for a trial each, then fall silent in the middle of it, as machines
+        that lost power."""
         channel = grpc.insecure_channel(address)
         grpc.channel_ready_future(channel).result(timeout=60)
         stub = protos.get_service_grpc().OracleStub(channel)
-        request = protos.get_service().CreateTrialRequest(tuner_id="ghost")
-        answers["trial"] = stub.CreateTrial(request, metadata=[("cnnlab-worker", "ghost")], timeout=30).trial
+        for ghost in ("ghost1", "ghost2"):
+            request = protos.get_service().CreateTrialRequest(tuner_id=ghost)
+            answers[ghost] = stub.CreateTrial(request, metadata=[("cnnlab-worker", ghost)], timeout=30).trial
 
-    thread = threading.Thread(target=ghost_worker)
+    thread = threading.Thread(target=ghost_workers)
     thread.start()
-    result = run_cli("tune", write("search.yaml", FOUR), "--chief", address, "--runs-dir", tmp_path / "runs")
+    runs = tmp_path / "runs"
+    result = run_cli("tune", write("search.yaml", FOUR), "--chief", address, "--runs-dir", runs)
     thread.join()
     assert result.exit_code == 1
-    assert answers["trial"].trial_id == "0"
-    assert "ghost stopped answering for 1 s: trial 0 goes to the next worker that asks" in result.stdout
-    assert "all 1 workers of the search are gone (ghost stopped answering for 1 s)" in result.stderr
+    assert (answers["ghost1"].trial_id, answers["ghost2"].trial_id) == ("0", "1")
+    assert "ghost1 stopped answering for 1 s: trial 0 goes to the next worker that asks" in result.stdout
+    assert (
+        "all 2 workers of the search are gone (ghost1 stopped answering for 1 s; ghost2 stopped answering for 1 s)"
+    ) in " ".join(result.stderr.split())
     assert "resume with: cnnlab tune --resume" in result.stderr
+    assert [(row["trial"], row["worker"]) for row in _rows(_folder(runs))] == [("0", "ghost1"), ("1", "ghost2")]
 
 
 def test_one_of_workers_chief_and_worker_of_is_given(run_cli, write, tmp_path, monkeypatch):
@@ -219,6 +226,7 @@ def test_a_trial_given_away_runs_again_once_and_the_late_result_is_dropped(run_c
     monkeypatch.setattr(search_chief, "IDLE_SECONDS", 0.05)
     address, seen = f"127.0.0.1:{_free_port()}", {}
     service = protos.get_service()
+    clock = {}
 
     def two_workers():
         channel = grpc.insecure_channel(address)
@@ -233,15 +241,19 @@ def test_a_trial_given_away_runs_again_once_and_the_late_result_is_dropped(run_c
 
         taken = ask("a")
         seen["b first"] = ask("b").status
+        clock["before b runs"] = time.perf_counter()
         while (again := ask("b")).status != "RUNNING":  # b keeps calling; a does not
-            pass
+            clock["before b runs"] = time.perf_counter()
         seen["b runs"] = again.trial_id
         late = Trial.from_proto(taken.to_proto())
         late.status = "COMPLETED"
         call("a", "EndTrial", service.EndTrialRequest(trial=late.to_proto()))  # after the hand-over
-        call("b", "UpdateTrial", service.UpdateTrialRequest(trial_id=again.trial_id, metrics={"val_accuracy": 0.5}))
+        for epoch, score in enumerate((0.4, 0.5, 0.45)):  # its best at the second epoch, step 1
+            update = service.UpdateTrialRequest(trial_id=again.trial_id, metrics={"val_accuracy": score}, step=epoch)
+            call("b", "UpdateTrial", update)
         again.status = "COMPLETED"
         call("b", "EndTrial", service.EndTrialRequest(trial=again.to_proto()))
+        clock["b ended"] = time.perf_counter()
         seen["b last"] = ask("b").status
 
     thread = threading.Thread(target=two_workers)
@@ -254,7 +266,10 @@ def test_a_trial_given_away_runs_again_once_and_the_late_result_is_dropped(run_c
     assert "a stopped answering for 1 s: trial 0 goes to the next worker that asks" in result.stdout
     assert "a: its result for trial 0 was dropped: it came after the trial was given to another worker" in result.stdout
     folder = _folder(runs)
-    assert [(row["trial"], row["status"], row["worker"]) for row in _rows(folder)] == [("0", "COMPLETED", "b")]
+    (row,) = _rows(folder)
+    assert (row["trial"], row["status"], row["worker"], row["best_epoch"]) == ("0", "COMPLETED", "b", "2")
+    # the chief's own clock, from handing the trial to b to b's end: within what b's thread saw
+    assert 0.0 <= float(row["seconds"]) <= clock["b ended"] - clock["before b runs"] + 0.01
     oracle = json.loads((folder / "tuner" / "oracle.json").read_text())
     assert oracle["end_order"] == ["0"]  # counted once
     assert oracle["ongoing_trials"] == {}  # saved as ended: a resume would not run it again
@@ -284,6 +299,48 @@ def test_no_trial_is_handed_out_before_the_expected_workers_have_all_asked(tmp_p
     assert (ask("w2"), ask("w1")) == ("0", "1")  # both in: one trial each
 
 
+def test_a_worker_beats_named_while_its_chief_answers_and_stops_its_training_once_it_is_gone(monkeypatch):
+    """The chief tells a slow trial from a dead worker by the heartbeat; a worker whose chief is
+    gone for the lease stops training for nobody (a KeyboardInterrupt in its main thread). The
+    bugs: no beat (the loop's test turned), a beat without the worker's name, a lost chief
+    not noticed."""
+    import types
+    from concurrent import futures
+
+    from keras_tuner.src import protos
+
+    from cnnlab.engine.search_worker import Connection
+
+    monkeypatch.setenv("CNNLAB_LEASE_SECONDS", "0.3")  # a beat every 0.1 s
+    heard = []
+
+    class Chief(protos.get_service_grpc().OracleServicer):
+        def GetSpace(self, request, context):
+            heard.append(dict(context.invocation_metadata()).get("cnnlab-worker"))
+            return protos.get_service().GetSpaceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    protos.get_service_grpc().add_OracleServicer_to_server(Chief(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    tuner = types.SimpleNamespace(oracle=None, tuner_id=None)
+    connection = Connection(tuner, f"127.0.0.1:{port}", "w1", wait=10)
+
+    def sleep_until(condition, seconds: float = 20.0) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    with pytest.raises(KeyboardInterrupt):
+        with connection:
+            assert tuner.tuner_id == "w1" and tuner.oracle.tuner_id == "w1"
+            sleep_until(lambda: len(heard) >= 3)
+            assert heard[:3] == ["w1"] * 3
+            server.stop(0)
+            sleep_until(lambda: False)  # the interrupt ends the wait
+    assert connection.lost
+
+
 def test_a_worker_given_another_config_than_its_chiefs_is_refused(run_cli, write, tmp_path, monkeypatch):
     import cnnlab.api
     from cnnlab.errors import RunError
@@ -306,8 +363,11 @@ def test_a_worker_given_another_config_than_its_chiefs_is_refused(run_cli, write
     result = run_cli("tune", other, "--worker-of", address, "--runs-dir", tmp_path / "elsewhere")
     thread.join(timeout=120)
     assert result.exit_code == 1
-    assert "but this worker's config varies model.layers.0.Conv2D.filters, model.layers.3.Dense.units" in result.stderr
-    assert "give every worker the chief's config" in result.stderr
+    assert (
+        f"error: the search at {address} varies model.layers.0.Conv2D.filters, model.layers.3.Dense.units, "
+        "train.optimizer.learning_rate, but this worker's config varies model.layers.0.Conv2D.filters, "
+        "model.layers.3.Dense.units — give every worker the chief's config"
+    ) in " ".join(result.stderr.split())
     assert chief_said and "all 1 workers of the search are gone" in chief_said[0]
 
 
