@@ -335,3 +335,18 @@ def test_a_ctrl_c_while_keras_tuner_copies_the_callbacks_stays_a_ctrl_c():
     tuner_class = type("Tuner", (_RecordingTuner, keras_tuner.RandomSearch), {})
     with pytest.raises(KeyboardInterrupt):
         tuner_class._deepcopy_callbacks(None, [CtrlCWhileCopied()])
+
+
+@pytest.mark.trains
+def test_a_search_whose_every_trial_fails_says_why_the_first_one_failed(run_cli, write, tmp_path):
+    """The bugs: the failed trial's reason lost, so the search says only "no trial ran"; Keras
+    Tuner's own traceback of the trial printed under cnnlab's one line."""
+    text = SEARCH.replace("max_trials: 3", "max_trials: 1").replace(
+        "train.optimizer.learning_rate: {log_uniform: [1.0e-3, 3.0e-2]}", "train.optimizer.learning_rate: [1.0e+30]"
+    )
+    result = run_cli("tune", write("search.yaml", text), "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 1
+    said = " ".join(result.stderr.split())
+    assert f"error: {_search_folder(tmp_path / 'runs')}: no trial completed — " in said
+    assert "RunError: the loss became NaN or infinite at epoch 1" in said, said
+    assert "Traceback" not in result.output, result.output

@@ -341,6 +341,31 @@ def test_a_worker_beats_named_while_its_chief_answers_and_stops_its_training_onc
     assert connection.lost
 
 
+def test_a_worker_in_this_process_trains_its_chiefs_trial_and_says_its_score(run_cli, write, tmp_path):
+    """A worker's copy of the oracle knows neither the other trials nor the chief's limit. The
+    bugs: its trial line claiming a place among them; its score line reading the mean of its
+    trainings under another key."""
+    import cnnlab.api
+
+    address, chief = f"127.0.0.1:{_free_port()}", {}
+    config = write("search.yaml", FOUR.replace("max_trials: 4", "max_trials: 1"))
+
+    def serve():
+        chief["search"] = cnnlab.api.tune(config, chief=address, runs_dir=tmp_path / "runs", progress=False)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    result = run_cli("tune", config, "--worker-of", address, "--runs-dir", tmp_path / "elsewhere")
+    thread.join(timeout=120)
+    assert result.exit_code == 0, result.output
+    (row,) = chief["search"].trials
+    lines = [line for line in result.stdout.splitlines() if line.startswith("trial 0")]
+    assert lines[0].startswith("trial 0: model.layers.3.Dense.units=")  # no "(1 of at most 1)"
+    said = re.fullmatch(r"trial 0: val_accuracy (\S+) in (\S+) s", lines[-1])
+    assert said and said[1] == f"{row['score']:.4f}", lines  # one training: its score is the mean
+    assert 0.0 < float(said[2]) <= row["seconds"] + 0.01  # its own clock, within the chief's (each rounded)
+
+
 def test_a_worker_given_another_config_than_its_chiefs_is_refused(run_cli, write, tmp_path, monkeypatch):
     import cnnlab.api
     from cnnlab.errors import RunError

@@ -30,6 +30,7 @@ from pathlib import Path
 import grpc
 import keras
 import keras_tuner
+from keras_tuner.src import config as keras_tuner_config
 
 from cnnlab.config import LocatedConfig
 from cnnlab.data import load_splits
@@ -211,6 +212,9 @@ def _make_tuner(cfg: LocatedConfig, hypermodel, folder: SearchFolder, notify, ro
     options = {"max_epochs": cfg.train.epochs, "factor": 3} if search.algorithm == "hyperband" else {}
     if search.algorithm != "hyperband":
         options["max_trials"] = search.max_trials
+    # Keras Tuner prints each failed trial's traceback (its DEBUG is on by default); the trial's
+    # line and trials.md say why it failed, in one sentence.
+    keras_tuner_config.DEBUG = False
     # Keras Tuner prints "Reloading Tuner from ..." itself; we say it our way.
     with contextlib.redirect_stdout(io.StringIO()):
         tuner = tuner_class(
@@ -300,7 +304,7 @@ class _ConfigHyperModel(keras_tuner.HyperModel):
     and compiles its model; `fit` trains it on the search's splits with the fit loop."""
 
     def __init__(self, search: Plan, dimensions: list[Dimension], splits: Splits | None, callbacks: list, notify):
-        super().__init__(name=search.cfg.name)
+        super().__init__()  # Keras Tuner never reads a HyperModel's name
         self.search, self.dimensions, self.splits = search, dimensions, splits
         self.callbacks, self.notify = callbacks, notify
         self.execution = 0  # which of search.repeats trainings of the trial this is
