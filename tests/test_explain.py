@@ -65,6 +65,26 @@ def test_gradcam_restores_the_softmax_it_looks_behind():
     assert model.layers[-1].activation is keras.activations.softmax
 
 
+def test_patterns_default_to_the_last_of_three_conv_layers_and_ignore_dropout():
+    """The bugs: the default layer counted from the front (the second of three); the ascent
+    run with `training=True`, so a Dropout before the layer makes each call draw other
+    patterns. Untrained weights: nothing to learn, only which layer and whether it repeats."""
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Dropout(0.5),
+            *(keras.layers.Conv2D(2, 3, padding="same", name=name) for name in ("first", "second", "third")),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2),
+        ]
+    )
+    assert (explain.conv_layer(model).name, explain.conv_layer(model, "second").name) == ("third", "second")
+    once, name = explain.filter_patterns(model, Preprocessing("scale"), steps=5)
+    again, _ = explain.filter_patterns(model, Preprocessing("scale"), steps=5)
+    assert name == "third" and np.array_equal(once, again)
+
+
 def test_a_model_without_convolutions_has_no_gradcam_and_no_patterns():
 
     dense = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
