@@ -155,8 +155,10 @@ def conv_layer(model, layer_name: str | None = None):
     """The convolution layer named `layer_name` (default: the last), or a refusal naming the
     argument and the layers there are.
 
-    >>> conv_layer(model, "conv2d").name  # doctest: +SKIP
-    'conv2d'
+    >>> layers = [keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="c1"), keras.layers.Conv2D(2, 3, name="c2")]
+    >>> model = keras.Sequential(layers)
+    >>> conv_layer(model).name, conv_layer(model, "c1").name
+    ('c2', 'c1')
     """
     convs = conv_layers(model)
     if not convs:
