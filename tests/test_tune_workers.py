@@ -331,13 +331,19 @@ def test_a_worker_beats_named_while_its_chief_answers_and_stops_its_training_onc
         while not condition() and time.monotonic() < deadline:
             time.sleep(0.01)
 
-    with pytest.raises(KeyboardInterrupt):
-        with connection:
+    # a worker process has Python's own Ctrl-C handler; this test's process (an xdist worker,
+    # mutmut's runner) may have another, which `interrupt_main` would call instead
+    handler_before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), connection:
             assert tuner.tuner_id == "w1" and tuner.oracle.tuner_id == "w1"
             sleep_until(lambda: len(heard) >= 3)
             assert heard[:3] == ["w1"] * 3
             server.stop(0)
             sleep_until(lambda: False)  # the interrupt ends the wait
+    finally:
+        signal.signal(signal.SIGINT, handler_before)
+        server.stop(0)
     assert connection.lost
 
 
