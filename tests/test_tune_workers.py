@@ -361,6 +361,11 @@ def test_a_worker_in_this_process_trains_its_chiefs_trial_and_says_its_score(run
 
     thread = threading.Thread(target=serve)
     thread.start()
+    # Serving, the chief has made its tuner, whose quiet start swaps sys.stdout for the whole
+    # process: overlapping the command's own capture, it would take the worker's lines.
+    channel = grpc.insecure_channel(address)
+    grpc.channel_ready_future(channel).result(timeout=60)
+    channel.close()
     result = run_cli("tune", config, "--worker-of", address, "--runs-dir", tmp_path / "elsewhere")
     thread.join(timeout=120)
     assert result.exit_code == 0, result.output
