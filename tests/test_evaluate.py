@@ -119,7 +119,7 @@ def test_visualize_draws_filters_and_feature_maps(run_cli, trained_copy):
     for name in ("filters.png", "feature_maps.png"):
         assert (run / name).read_bytes()[:4] == b"\x89PNG"
     bad = run_cli("visualize", str(run), "--index", "999")
-    assert bad.exit_code == 2 and "has 48 examples" in bad.stderr
+    assert bad.exit_code == 2 and "error: --index: 999: the test split has 48 examples (0 to 47)" in bad.stderr
     both = run_cli("visualize", str(run), "--index", "1", "--image", str(run / "filters.png"))
     assert both.exit_code == 2
 

@@ -145,8 +145,16 @@ def test_visualize_gradcam_and_patterns_from_the_command_line(run_cli, trained_c
 @pytest.mark.parametrize(
     "argv, code, words",
     [
-        (["--gradcam", "--class", "class_7"], 2, ["--class class_7", "did you mean class_2"]),
-        (["--gradcam", "--class", "zebra"], 2, ["--class zebra", "its classes: class_0, class_1, class_2"]),
+        (
+            ["--gradcam", "--class", "class_7"],
+            2,
+            ["error: --class: class_7: not a class of this run", "did you mean class_2"],
+        ),
+        (
+            ["--gradcam", "--class", "zebra"],
+            2,
+            ["error: --class: zebra: not a class of this run", "— its classes: class_0, class_1, class_2"],
+        ),
         (["--patterns", "--layer", "dense"], 2, ["--layer: dense:", "its conv layers: conv2d"]),
         (["--class", "class_1"], 2, ["--class goes with --gradcam"]),
         (["--layer", "conv2d"], 2, ["--layer goes with --patterns"]),

@@ -240,6 +240,34 @@ METHODS = {
             "index, convert, invert, gradcam, target, patterns, layer"
         ),
     ),
+    "evaluate of an empty data": (  # the bug: "" read as the current folder, refused for what is in it
+        lambda run: run.evaluate(""),
+        "data: '': no split and no path — test, val, train, or . for this folder",
+    ),
+    "gradcam of a class that is not one": (  # the bug: the shell's `--class` told to a Python caller
+        lambda run: run.gradcam(0, cls="class_7"),
+        "cls: class_7: not a class of this run — did you mean class_2 or class_1 or class_0?",
+    ),
+    "visualize of a class that is not one": (
+        lambda run: run.visualize(gradcam=True, target="zebra"),
+        "target: zebra: not a class of this run — its classes: class_0, class_1, class_2",
+    ),
+    "gradcam of an index past the test split": (  # the bug: `--index` told to a Python caller
+        lambda run: run.gradcam(48),
+        "index: 48: the test split has 48 examples (0 to 47)",
+    ),
+    "visualize of an image and an index": (  # the bugs below: an argument silently ignored
+        lambda run: run.visualize(image="x.png", index=1),
+        "index: give image or index, not both",
+    ),
+    "visualize of a class without gradcam": (
+        lambda run: run.visualize(target="class_1"),
+        "target: a class for Grad-CAM: give gradcam=True too",
+    ),
+    "visualize of a layer without patterns": (
+        lambda run: run.visualize(layer="conv2d"),
+        "layer: a layer for the filter patterns: give patterns=True too",
+    ),
     "resume with seeds": (
         lambda run: run.resume(seeds=[1]),
         ("seeds: resume() has no argument 'seeds' — its arguments: config, overrides, epochs, progress"),
@@ -308,6 +336,8 @@ def test_a_split_that_is_not_one_is_named_by_its_argument_from_python_and_its_op
     result = run_cli("evaluate", trained[0], "--data", "nope")
     assert result.exit_code == 2
     assert "error: --data: nope: not a split (test, val, train) and no such file or folder" in result.stderr
+    result = run_cli("evaluate", trained[0], "--data", "")
+    assert result.exit_code == 2 and "error: --data: '': no split and no path — test, val" in result.stderr
 
 
 def test_patterns_of_a_layer_that_is_no_conv_layer_are_refused_by_its_argument_before_any_picture(

@@ -12,6 +12,7 @@ Every property reads the folder as it is now, so a `Run` stays true while its ru
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -168,7 +169,11 @@ class Run:
         layer: str | None = None,
     ) -> list[Path]:
         """Draw what the network learned into the run folder (see `cnnlab visualize --help`);
-        the paths of the PNGs written."""
+        the paths of the PNGs written.
+
+        >>> run.visualize(gradcam=True, index=7, target="3")  # doctest: +SKIP
+        """
+        _check_pairs(image=image, index=index, target=target, gradcam=gradcam, layer=layer, patterns=patterns)
         start_keras()
         from cnnlab.reporting.visualize import visualize  # imports Keras: after start_keras
 
@@ -188,7 +193,10 @@ class Run:
     def gradcam(self, index: int | None = None, *, image=None, cls: str | int | None = None) -> Picture:
         """Where the network looks for class `cls` (default: the predicted one) in test example
         `index` or the image file `image`: gradcam.png, shown inline in Jupyter."""
-        (path,) = self.visualize(image=image, index=index, gradcam=True, target=None if cls is None else str(cls))
+        try:
+            (path,) = self.visualize(image=image, index=index, gradcam=True, target=None if cls is None else str(cls))
+        except ConfigError as error:  # this method calls the class `cls`
+            raise ConfigError([replace(p, key="cls") if p.key == "target" else p for p in error.problems]) from None
         return Picture(path)
 
     @checked
@@ -285,3 +293,14 @@ def run_table(
     if not Path(runs_dir).is_dir():  # an empty table would hide a mistyped folder
         raise ConfigError(f"{runs_dir}: no such folder of runs")
     return chosen(run_rows(Path(runs_dir)), status=status, sort=sort)
+
+
+def _check_pairs(*, image, index, target, gradcam: bool, layer, patterns: bool) -> None:
+    """The arguments of `Run.visualize` that mean nothing without another, refused rather than
+    ignored, as the shell refuses them."""
+    if image is not None and index is not None:
+        raise ConfigError.at("index", "give image or index, not both")
+    if target is not None and not gradcam:
+        raise ConfigError.at("target", "a class for Grad-CAM: give gradcam=True too")
+    if layer is not None and not patterns:
+        raise ConfigError.at("layer", "a layer for the filter patterns: give patterns=True too")

@@ -132,6 +132,9 @@ def evaluate_run(
     """Re-evaluate a run's checkpoint on a split of its data (test, val, train) or on the test
     split of another data set at a path, transformed exactly as in training."""
     run, data = RunFolder.of(run), os.fspath(data)  # a Path from Python names its split as the shell's text does
+    if not data.strip():  # "" would be read as the current folder, and refused by what is in it
+        hint = f"{', '.join(SPLITS)}, or . for this folder"
+        raise ConfigError.at("data", f"{data!r}: no split and no path", hint=hint)
     cfg = run.load_config()
     backend.configure(cfg)  # the run's device and seed, before Keras touches a device
     cfg, model, preprocessing, info = load_trained_run(run, checkpoint, cfg)

@@ -109,14 +109,12 @@ def class_index(target: str, class_names) -> int:
         return names.index(target)
     if target.isdigit() and int(target) < len(names):
         return int(target)
-    raise ConfigError(
-        f"--class {target}: not a class of this run — "
-        + (did_you_mean(target, names) or "its classes: " + ", ".join(names))
-    )
+    hint = did_you_mean(target, names) or "its classes: " + ", ".join(names)
+    raise ConfigError.at("target", f"{target}: not a class of this run", hint=hint)
 
 
 def _test_example(trained: TrainedRun, index: int) -> tuple[np.ndarray, str]:
     x_test = load_arrays(trained.cfg).x_test
     if not 0 <= index < len(x_test):
-        raise ConfigError(f"--index {index}: the test split has {len(x_test)} examples (0 to {len(x_test) - 1})")
+        raise ConfigError.at("index", f"{index}: the test split has {len(x_test)} examples (0 to {len(x_test) - 1})")
     return x_test[index], f"test example #{index}"
