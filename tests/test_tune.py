@@ -174,16 +174,19 @@ def test_repeats_and_confirm_train_each_trial_with_two_seeds_then_the_best_two_w
 
 @pytest.mark.trains
 def test_an_interrupted_search_resumes_without_redoing_a_finished_trial(run_cli, write, tmp_path):
+    """Stopped in its third trial: the two finished trials are kept and said to be, and only the
+    third trains again. The bug it also catches: the trials that did not finish (one here)
+    counted as the finished ones (two), which a stop in the second trial would not show."""
     from cnnlab.engine.tuning import run_search
 
-    class StopInSecondTrial(keras.callbacks.Callback):
+    class StopInThirdTrial(keras.callbacks.Callback):
         trials = 0
 
         def on_train_begin(self, logs=None):
-            StopInSecondTrial.trials += 1
+            StopInThirdTrial.trials += 1
 
         def on_epoch_end(self, epoch, logs=None):
-            if StopInSecondTrial.trials == 2:
+            if StopInThirdTrial.trials == 3:
                 raise KeyboardInterrupt
 
     cfg = load_config(write("search.yaml", SEARCH))
@@ -191,16 +194,17 @@ def test_an_interrupted_search_resumes_without_redoing_a_finished_trial(run_cli,
     folder.mkdir()
     (folder / "config.yaml").write_text(cfg.to_yaml())
     with pytest.raises(Interrupted, match=rf"resume with: cnnlab.tune\(resume='{folder}'\)"):
-        run_search(cfg, folder, callbacks=[StopInSecondTrial()])
-    assert [(row["trial"], row["status"]) for row in _rows(folder)] == [("0", "COMPLETED"), ("1", "RUNNING")]
-    assert _rows(folder)[1]["best_epoch"] == ""  # nothing to report of a trial cut short
+        run_search(cfg, folder, callbacks=[StopInThirdTrial()])
+    statuses = [(row["trial"], row["status"]) for row in _rows(folder)]
+    assert statuses == [("0", "COMPLETED"), ("1", "COMPLETED"), ("2", "RUNNING")]
+    assert _rows(folder)[2]["best_epoch"] == ""  # nothing to report of a trial cut short
     first_trial = (folder / "tuner" / "trial_0" / "trial.json").read_bytes()
 
     result = run_cli("tune", "--resume", folder)
     assert result.exit_code == 0, result.output
-    assert "resuming: 1 finished trial(s) are kept" in result.stdout
-    assert "trial 0 (" not in result.stdout  # the finished trial did not run again
-    assert "trial 1 (" in result.stdout and "trial 2 (" in result.stdout
+    assert "resuming: 2 finished trial(s) are kept, 1 to go at most" in result.stdout
+    assert "trial 0 (" not in result.stdout and "trial 1 (" not in result.stdout  # finished: not run again
+    assert "trial 2 (" in result.stdout
     assert (folder / "tuner" / "trial_0" / "trial.json").read_bytes() == first_trial
     assert [row["status"] for row in _rows(folder)] == ["COMPLETED"] * 3
 
