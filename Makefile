@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: train train-new test test-fast test-durations bench-quick lint mutation lock clean-venv
+.PHONY: train train-new test test-fast test-durations test-profile bench-quick lint mutation lock clean-venv
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ test-fast: $(BIN)/.installed
 test-durations: $(BIN)/.installed
 	$(MAKE) test PYTEST_ARGS="-q --durations=25 $(PYTEST_ARGS)"
 
+# Where the CPU goes, the processes the tests start included (py-spy samples the whole tree;
+# tests/suite_profile.py sums it by process, category and test file). Slower than make test.
+test-profile: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[profile]'
+	$(BIN)/py-spy record --subprocesses --nonblocking --format raw --rate 40 -o "$${TMPDIR:-/tmp}/cnnlab-suite.txt" \
+		-- $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+	$(BIN)/python tests/suite_profile.py "$${TMPDIR:-/tmp}/cnnlab-suite.txt" --rate 40
+
 # Every benchmark end to end on made-up images, one round each, two at a time (benchmarks/quick.py):
 # a script a refactor broke fails here. The figures mean nothing; benchmarks/README.md has the real ones.
 bench-quick: $(BIN)/.installed
@@ -66,7 +74,7 @@ lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
-	.lock-venv/bin/python -m pip install --quiet -e '.[dev,export,jax,mutation]'
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev,export,jax,mutation,profile]'
 	{ sed -n '/^#/p' constraints.txt; .lock-venv/bin/pip freeze --exclude-editable; } > constraints.new
 	mv constraints.new constraints.txt
 	rm -rf .lock-venv
