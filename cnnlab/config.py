@@ -105,7 +105,8 @@ def load_config(source: str | Path | Mapping, overrides: Iterable[str] | Mapping
     `source` is a YAML file, or a mapping in the YAML's shape (a config written in a notebook),
     whose mistakes are located by their key alone and whose `base:` is a file relative to the
     working folder. `overrides` are `--set` texts ("train.epochs=2", the value read as Python),
-    or a mapping of dotted keys to values ({"train.epochs": 2}), located at "overrides".
+    or a mapping of dotted keys to values ({"train.epochs": 2}), both located at "overrides"
+    (the argument's name: the shell names its `--set` instead).
 
     >>> load_config({"name": "x", "model": {"layers": ["Flatten"]}}, {"train.epochs": 2}).train.epochs
     2
@@ -138,7 +139,7 @@ def _apply_overrides(data: dict, overrides: Iterable[str] | Mapping[str, Any]) -
             yield _set_key(data, str(key_text), value, fail), "overrides"
         return
     for override in overrides:
-        yield _apply_override(data, override)[0], "--set"
+        yield _apply_override(data, override)[0], "overrides"
 
 
 def _validate(data: dict, locations: dict, source: str | None) -> LocatedConfig:
@@ -347,11 +348,11 @@ def _apply_override(data: dict, override: str) -> tuple[KeyPath, Any]:
     key_text = key_text.strip()
     if not equals or not key_text:
         raise ConfigError(
-            Problem(f"expected KEY=VALUE, got {override!r}", file="--set", hint="for example --set train.epochs=2")
+            Problem(f"expected KEY=VALUE, got {override!r}", file="overrides", hint="for example train.epochs=2")
         )
 
     def fail(message: str, hint: str = "") -> ConfigError:
-        return ConfigError(Problem(message, key=key_text, file="--set", hint=hint))
+        return ConfigError(Problem(message, key=key_text, file="overrides", hint=hint))
 
     value = _parse_value(value_text.strip())
     return _set_key(data, key_text, value, fail), value

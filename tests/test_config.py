@@ -89,7 +89,7 @@ def test_override_can_add_an_argument_to_a_bare_layer(write):
 
 def test_overridden_value_is_located_at_the_override(write):
     (problem,) = problems(write("c.yaml", TINY_MODEL), ["train.epochs=lots"])
-    assert (problem.file, problem.key) == ("--set", "train.epochs")
+    assert (problem.file, problem.key) == ("overrides", "train.epochs")  # the argument (the shell: --set)
     assert "integer" in problem.message and "'lots'" in problem.message
 
 
@@ -103,7 +103,7 @@ def test_overridden_value_is_located_at_the_override(write):
 )
 def test_unknown_override_paths_are_refused_with_a_suggestion(write, override, key, hint):
     (problem,) = problems(write("c.yaml", TINY_MODEL), [override])
-    assert problem.file == "--set" and problem.key.startswith(key.split(".")[0])
+    assert problem.file == "overrides" and problem.key.startswith(key.split(".")[0])
     assert hint in str(problem)
 
 
@@ -271,9 +271,9 @@ def test_a_set_value_may_itself_hold_an_equals_sign(write):
 def test_a_set_without_a_key_or_equals_is_one_located_line(write):
     for override in ("train.epochs", "=3"):
         problem = only_problem(write("c.yaml", TINY_MODEL), [override])
-        assert (problem.file, problem.key, problem.line) == ("--set", "", None)
+        assert (problem.file, problem.key, problem.line) == ("overrides", "", None)
         assert problem.message == f"expected KEY=VALUE, got {override!r}"
-        assert problem.hint == "for example --set train.epochs=2"
+        assert problem.hint == "for example train.epochs=2"
 
 
 @pytest.mark.parametrize(
@@ -291,7 +291,7 @@ def test_a_set_without_a_key_or_equals_is_one_located_line(write):
 )
 def test_a_set_to_a_key_that_is_not_there_says_why_at_the_set(write, override, key, message, hint):
     problem = only_problem(write("c.yaml", TINY_MODEL), [override])
-    assert (problem.file, problem.key, problem.message, problem.hint) == ("--set", key, message, hint)
+    assert (problem.file, problem.key, problem.message, problem.hint) == ("overrides", key, message, hint)
 
 
 def test_a_set_on_the_last_layer_index_and_on_a_bare_layer_reaches_it(write):

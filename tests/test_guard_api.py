@@ -59,6 +59,14 @@ CALLS = {
         _train(overrides="train.batch_size=0"),
         "overrides: expected a dict, or a list of texts, or None, got 'train.batch_size=0' (str)",
     ),
+    "overrides as texts with an unknown key": (  # the bug: the shell's `--set` told to a Python caller
+        _train(overrides=["train.epochz=2"]),
+        "overrides train.epochz: unknown key — did you mean epochs?",
+    ),
+    "overrides as a text without its value": (
+        _train(overrides=["train.epochs"]),
+        "overrides: expected KEY=VALUE, got 'train.epochs' — for example train.epochs=2",
+    ),
     "a runs folder as a number": (
         lambda config, runs: cnnlab.train(config, runs_dir=3),
         "runs_dir: expected a text, or a path, got 3 (int)",

@@ -20,11 +20,14 @@ from cnnlab.errors import CnnlabError, Interrupted
 class Progress:
     """Where the API reports: `console` for progress (default: this terminal or notebook),
     `errors` for what went wrong (default: standard error). `quiet` shows nothing at all, while
-    Ctrl-C still stops training cleanly. `debug` shows a failed run's traceback."""
+    Ctrl-C still stops training cleanly. `debug` shows a failed run's traceback. `show_error`
+    shows a `CnnlabError` instead of `error` (the shell's, which names its options, such as
+    `--set`, where the API names its arguments, such as `overrides`)."""
 
-    def __init__(self, console=None, errors=None, *, quiet: bool = False, debug: bool = False):
+    def __init__(self, console=None, errors=None, *, quiet: bool = False, debug: bool = False, show_error=None):
         self.quiet, self.debug = quiet, debug
         self._console, self._errors = console, errors
+        self._show_error = show_error
 
     @property
     def console(self):
@@ -58,6 +61,9 @@ class Progress:
             return
         if self.debug and not isinstance(error, CnnlabError):
             self.errors.print_exception()
+            return
+        if self._show_error and isinstance(error, CnnlabError):
+            self._show_error(error, self.errors)
             return
         problems = error.problems if isinstance(error, CnnlabError) else [f"{type(error).__name__}: {error}"]
         for problem in problems:

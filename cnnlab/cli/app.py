@@ -37,7 +37,7 @@ def progress():
     from cnnlab.api import Progress
 
     debug = bool((click.get_current_context().obj or {}).get("debug"))
-    return Progress(console(), console(stderr=True), debug=debug)
+    return Progress(console(), console(stderr=True), debug=debug, show_error=show_error)
 
 
 class CnnlabGroup(click.Group):
@@ -63,6 +63,8 @@ def show_error(error: CnnlabError, out=None) -> None:
     for problem in error.problems:
         if problem.key in options and not problem.file:
             problem = dataclasses.replace(problem, key=options[problem.key])
+        elif problem.file in options and problem.line is None:  # an override: "overrides" to Python, --set here
+            problem = dataclasses.replace(problem, file=options[problem.file])
         if isinstance(error, Interrupted):  # the user's own stop, and resumable: no error
             out.print(str(problem), style="yellow", markup=False, soft_wrap=True)
         else:
