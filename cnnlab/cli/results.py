@@ -191,10 +191,10 @@ def _show_pairs(out, tests, order: list[str]) -> None:
     beats (smallest p first) and a count of the ties, as the report page has them."""
     from rich.table import Table
 
-    from cnnlab.reporting.compare_report import PAIRS_UP_TO, readings
+    from cnnlab.reporting.compare_report import PAIRS_UP_TO, SIGNIFICANCE, readings
 
     if len(tests) > PAIRS_UP_TO:
-        out.print(f"McNemar's exact test, {len(tests)} pairs: whom each run beats (p < 0.05)", markup=False)
+        out.print(f"McNemar's exact test, {len(tests)} pairs: whom each run beats (p < {SIGNIFICANCE})", markup=False)
         for kind, payload in readings(tests, order):
             if kind == "list":
                 for line in payload:

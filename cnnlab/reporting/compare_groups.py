@@ -25,12 +25,11 @@ import numpy as np
 
 from cnnlab.errors import RunError
 from cnnlab.reporting import plots
-from cnnlab.reporting.compare_report import write_pages
+from cnnlab.reporting.compare_report import SIGNIFICANCE, write_pages
 from cnnlab.reporting.report import seconds
 from cnnlab.scores import interval_text, mcnemar_exact, welch
 from cnnlab.storage.folders import GroupFolder, RunFolder
 
-SIGNIFICANCE = 0.05
 COLUMNS = ("group", "runs", "parameters", "mean", "sd", "95 % interval", "train s (mean)")
 
 
