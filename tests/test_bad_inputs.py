@@ -152,7 +152,7 @@ CASES = {
     "run name by --name with dots": lambda t: (
         ["train", config(t), "--name", "..", "--runs-dir", t / "runs"],
         2,
-        ["--set name", "'..'"],
+        ["error: --name: String should match pattern", "'..'"],
     ),
     "layer arguments not a mapping": lambda t: (
         ["check", config(t, ("Dense: {units: 3, activation: softmax}", "Dense: 3"))],

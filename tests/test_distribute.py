@@ -252,7 +252,7 @@ def test_a_coordinator_without_a_port_is_refused(write, run_cli):
     config = write("dp.yaml", "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n" + SHARED)
     result = run_cli("train", config, "--coordinator", "host0", "--num-processes", "2", "--process-id", "0")
     assert result.exit_code == 2
-    assert "runtime.coordinator: 'host0' is not HOST:PORT (process 0's address, e.g. host0:8476)" in result.output
+    assert "error: --coordinator: 'host0' is not HOST:PORT (process 0's address, e.g. host0:8476)" in result.output
 
 
 def test_set_distribute_none_means_the_choice_not_null(write):

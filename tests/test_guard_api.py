@@ -67,6 +67,10 @@ CALLS = {
         _train(overrides=["train.epochs"]),
         "overrides: expected KEY=VALUE, got 'train.epochs' — for example train.epochs=2",
     ),
+    "a name that is no folder name": (  # the bug: refused as one of the overrides (`--set name` in the shell)
+        _train(name=".."),
+        "name: String should match pattern '^[A-Za-z0-9][A-Za-z0-9_.-]*$' (got '..')",
+    ),
     "a runs folder as a number": (
         lambda config, runs: cnnlab.train(config, runs_dir=3),
         "runs_dir: expected a text, or a path, got 3 (int)",

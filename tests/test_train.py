@@ -160,7 +160,7 @@ needs_no_gpu = pytest.mark.skipif(bool(visible_gpus()), reason="this machine has
 def test_gpu_request_without_a_gpu_is_a_clear_error(run_cli, write, tmp_path):
     result = run_cli("train", write("t.yaml", TINY), "--device", "gpu", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2
-    assert "runtime.device: asks for a GPU, but TensorFlow sees none" in result.stderr
+    assert "error: --device: asks for a GPU, but TensorFlow sees none" in result.stderr  # the option typed
 
 
 def test_mixed_precision_on_a_cpu_without_bfloat16_is_refused(run_cli, write, tmp_path, monkeypatch):

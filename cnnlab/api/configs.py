@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cnnlab.config import LocatedConfig, load_config
+from cnnlab.errors import ConfigError
 
 Config = str | os.PathLike | Mapping[str, Any]
 Overrides = Mapping[str, Any] | Iterable[str] | None
@@ -27,7 +29,15 @@ def resolve(config: Config, overrides: Overrides = None, name: str | None = None
         config.setdefault("name", "notebook")
     elif name:
         overrides = with_override(overrides, "name", name)
-    return load_config(config if isinstance(config, Mapping) else Path(config), overrides or ())
+    try:
+        return load_config(config if isinstance(config, Mapping) else Path(config), overrides or ())
+    except ConfigError as error:
+        if not name or isinstance(config, Mapping):
+            raise
+        # a refused name is this argument's, not one of the overrides it was passed down as
+        raise ConfigError(
+            [replace(p, file=None) if (p.file, p.key) == ("overrides", "name") else p for p in error.problems]
+        ) from None
 
 
 def with_override(overrides: Overrides, key: str, value: Any) -> Overrides:

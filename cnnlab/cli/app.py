@@ -11,6 +11,9 @@ from cnnlab.errors import CnnlabError, Interrupted
 from cnnlab.hints import speaking_to_the_shell
 from cnnlab.version import __version__
 
+# click's context.meta key: {override key: the option it came from}, set by a command that turns
+# options into overrides (train's --epochs is train.epochs=N), read by show_error.
+OVERRIDES_FROM = "cnnlab.overrides_from"
 SET_HELP = "Override a config key, e.g. --set train.epochs=2 --set model.layers.4.Dense.units=256."
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 runs_dir_option = click.option(
@@ -59,10 +62,13 @@ class CnnlabGroup(click.Group):
 
 def show_error(error: CnnlabError, out=None) -> None:
     out = out or console(stderr=True)
-    options = _options_of(click.get_current_context(silent=True))
+    context = click.get_current_context(silent=True)
+    options, flags = _options_of(context), context.meta.get(OVERRIDES_FROM, {}) if context else {}
     for problem in error.problems:
         if problem.key in options and not problem.file:
             problem = dataclasses.replace(problem, key=options[problem.key])
+        elif problem.file == "overrides" and problem.key in flags:  # given as --epochs, applied as an override
+            problem = dataclasses.replace(problem, file=None, key=flags[problem.key])
         elif problem.file in options and problem.line is None:  # an override: "overrides" to Python, --set here
             problem = dataclasses.replace(problem, file=options[problem.file])
         if isinstance(error, Interrupted):  # the user's own stop, and resumable: no error

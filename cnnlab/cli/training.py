@@ -12,8 +12,18 @@ from pathlib import Path
 
 import click
 
-from cnnlab.cli.app import cli, console, progress, runs_dir_option, set_option, show_error
+from cnnlab.cli.app import OVERRIDES_FROM, cli, console, progress, runs_dir_option, set_option, show_error
 from cnnlab.errors import Interrupted
+
+# The options this command applies as overrides: a refused value is shown at its option.
+FLAG_OF = {
+    "name": "--name",
+    "train.epochs": "--epochs",
+    "runtime.device": "--device",
+    "runtime.coordinator": "--coordinator",
+    "runtime.num_processes": "--num-processes",
+    "runtime.process_id": "--process-id",
+}
 
 
 @cli.command(short_help="Build, train and evaluate configs into run folders.")
@@ -89,7 +99,9 @@ def train(
         raise click.UsageError("give --repeat N (how many runs) or --seeds (which seeds), not both")
     flags = {"name": name, "train.epochs": epochs, "runtime.device": device, "runtime.coordinator": coordinator}
     flags |= {"runtime.num_processes": num_processes, "runtime.process_id": process_id}
-    overrides = [*overrides, *(f"{key}={value}" for key, value in flags.items() if value is not None)]
+    given = {key: value for key, value in flags.items() if value is not None}
+    overrides = [*overrides, *(f"{key}={value}" for key, value in given.items())]
+    click.get_current_context().meta[OVERRIDES_FROM] = {key: FLAG_OF[key] for key in given}
     import cnnlab.api as api
 
     group = {"repeat": repeat, "seeds": seeds}
