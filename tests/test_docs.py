@@ -18,6 +18,7 @@ def fenced_languages(text: str) -> list[str]:
 
 
 @pytest.mark.trains
+@pytest.mark.long  # the README's page trains every MNIST config: about a minute
 @pytest.mark.scratch_folder  # the code it reaches is mutation-tested through the other tests
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(REPO)) for p in PAGES])
 def test_every_code_block_of_the_page_runs(page, tmp_path):

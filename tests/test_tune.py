@@ -109,6 +109,7 @@ def test_a_search_writes_one_row_per_trial_and_a_best_yaml_that_trains(run_cli, 
 
 
 @pytest.mark.trains
+@pytest.mark.long  # ten trainings
 def test_repeats_and_confirm_train_each_trial_with_two_seeds_then_the_best_two_with_three(
     run_cli, write, tmp_path, monkeypatch
 ):
