@@ -8,6 +8,7 @@ A user mistake is a `CnnlabError`; anything else is a bug and keeps its tracebac
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -97,3 +98,31 @@ class Interrupted(CnnlabError):
     """Ctrl-C or SIGTERM stopped a run cleanly; it can be resumed (exit 130)."""
 
     exit_code = 130
+
+
+@contextlib.contextmanager
+def ctrl_c_as_itself():
+    """Ctrl-C raises KeyboardInterrupt wherever the program is (`api/stopping.py`). A library
+    that calls our code and wraps what it raises (pydantic, around a serializer) would turn the
+    stop into its own error, and a resumable stop into a crash: it is given back as itself.
+
+    >>> with ctrl_c_as_itself():  # doctest: +SKIP
+    ...     cfg.to_yaml()  # a PydanticSerializationError caused by Ctrl-C leaves as KeyboardInterrupt
+    """
+    try:
+        yield
+    except Exception as error:
+        if _caused_by_ctrl_c(error):
+            raise KeyboardInterrupt from error
+        raise
+
+
+def _caused_by_ctrl_c(error: BaseException) -> bool:
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False

@@ -355,3 +355,40 @@ def test_a_search_whose_every_trial_fails_says_why_the_first_one_failed(run_cli,
     assert f"error: {_search_folder(tmp_path / 'runs')}: no trial completed — " in said
     assert "RunError: the loss became NaN or infinite at epoch 1" in said, said
     assert "Traceback" not in result.output, result.output
+
+
+@pytest.mark.trains
+def test_ctrl_c_wrapped_by_pydantic_at_a_trials_end_is_still_a_resumable_stop(write, tmp_path, monkeypatch):
+    """Ctrl-C raises where it lands. In a CI run it landed while a trial's best.yaml was being
+    serialized, and pydantic turned it into its own error: the search crashed with a traceback
+    and exit 1 instead of stopping with `resume with`. The bug: the wrapped stop not given back
+    as itself (errors.ctrl_c_as_itself)."""
+    import pydantic
+    import pydantic_core
+
+    from cnnlab.engine.tuning import run_search
+    from cnnlab.reporting import trials
+
+    class Dumped(pydantic.BaseModel):
+        @pydantic.model_serializer
+        def _interrupted(self):
+            raise KeyboardInterrupt  # where the real Ctrl-C landed
+
+    def serializing(*args, **kwargs):
+        Dumped().model_dump()
+
+    with pytest.raises(pydantic_core.PydanticSerializationError):  # pydantic's own doing
+        serializing()
+    calls, best_config_text = [], trials.best_config_text
+
+    def interrupted_once(*args, **kwargs):  # one Ctrl-C: the summary after it is written
+        calls.append(1)
+        return serializing() if len(calls) == 1 else best_config_text(*args, **kwargs)
+
+    monkeypatch.setattr(trials, "best_config_text", interrupted_once)
+    cfg = load_config(write("search.yaml", SEARCH.replace("max_trials: 3", "max_trials: 1")))
+    folder = tmp_path / "search"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(cfg.to_yaml())
+    with pytest.raises(Interrupted, match=r"search interrupted after .* resume with"):
+        run_search(cfg, folder)

@@ -24,7 +24,7 @@ from cnnlab.engine.batchnorm import recompute_statistics
 from cnnlab.engine.evaluation import assess
 from cnnlab.engine.loop import Role, fit
 from cnnlab.engine.plan import Plan
-from cnnlab.errors import CnnlabError, Interrupted, RunError
+from cnnlab.errors import CnnlabError, Interrupted, RunError, ctrl_c_as_itself
 from cnnlab.fileio import replacing
 from cnnlab.hints import resume_step
 from cnnlab.model.compiling import schedule_mismatch
@@ -121,7 +121,8 @@ def _recorded(planned: Plan, run: RunFolder, resume: bool, callbacks: list, noti
             (f"from {source}: " if source else "") + describe(planned.transfer["layers"], planned.transfer["frozen"])
         )
     try:
-        return _train(planned, run, callbacks, notify, environ)
+        with ctrl_c_as_itself():
+            return _train(planned, run, callbacks, notify, environ)
     except KeyboardInterrupt:
         done = _epochs_done(run)
         run.update(status="interrupted", ended=_now(), epochs_completed=done)

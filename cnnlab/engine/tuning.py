@@ -40,7 +40,7 @@ from cnnlab.engine.plan import Plan, plan
 from cnnlab.engine.search_chief import serve
 from cnnlab.engine.search_worker import WAIT_SECONDS, Connection, lost_chief
 from cnnlab.engine.tensorboard import trial_logging
-from cnnlab.errors import Interrupted, RunError
+from cnnlab.errors import Interrupted, RunError, ctrl_c_as_itself
 from cnnlab.hints import next_step
 from cnnlab.model.build import compiled_model
 from cnnlab.model.compiling import schedule_mismatch
@@ -99,7 +99,8 @@ def run_search(
         with connection:
             if role:
                 _check_same_space(tuner.oracle.get_space(), dimensions, role.address)
-            tuner.search(callbacks=[trial_logging(folder.tensorboard)], verbose=0)
+            with ctrl_c_as_itself():
+                tuner.search(callbacks=[trial_logging(folder.tensorboard)], verbose=0)
     except KeyboardInterrupt:
         if role and connection.lost:
             raise RunError(
