@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -55,6 +55,15 @@ class CnnlabError(Exception):
     @classmethod
     def at(cls, key: str, message: str, *, file=None, line=None, hint: str = ""):
         return cls(Problem(message, key=key, file=file, line=line, hint=hint))
+
+    def keyed(self, old: str, new: str) -> CnnlabError:
+        """The same error with its problems at key `old` put at `new`: where a caller names an
+        argument otherwise than the layer below (`Run.gradcam`'s `cls` is `visualize`'s `target`).
+
+        >>> str(ConfigError.at("target", "no such class").keyed("target", "cls"))
+        'cls: no such class'
+        """
+        return type(self)([replace(p, key=new) if p.key == old else p for p in self.problems], run=self.run)
 
 
 class ConfigError(CnnlabError):

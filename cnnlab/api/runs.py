@@ -12,7 +12,6 @@ Every property reads the folder as it is now, so a `Run` stays true while its ru
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -196,7 +195,7 @@ class Run:
         try:
             (path,) = self.visualize(image=image, index=index, gradcam=True, target=None if cls is None else str(cls))
         except ConfigError as error:  # this method calls the class `cls`
-            raise ConfigError([replace(p, key="cls") if p.key == "target" else p for p in error.problems]) from None
+            raise error.keyed("target", "cls") from None
         return Picture(path)
 
     @checked

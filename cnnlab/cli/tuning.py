@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -133,8 +132,7 @@ def tune(
                 progress=progress(),
             )
         except ConfigError as error:  # the API's chief= is this command's --worker-of
-            error.problems = [replace(p, key="--worker-of") if p.key == "chief" else p for p in error.problems]
-            raise
+            raise error.keyed("chief", "--worker-of") from None
         return
     search = api.tune(
         config_path,
