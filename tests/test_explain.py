@@ -117,13 +117,13 @@ def test_patterns_have_one_image_per_filter_and_excite_their_filter(trained):
 
 def test_the_report_gallery_gets_a_heat_map_per_mistake(trained):
     from cnnlab.engine.evaluation import _mistake_heatmaps
-    from cnnlab.reporting import plots
+    from cnnlab.reporting import gallery
     from cnnlab.storage.trained import load_trained_run
 
     run, _, _ = trained
     _, model, _, _ = load_trained_run(run)
     predictions = dict(np.load(run / "predictions.npz"))
-    chosen = plots.most_confident_mistakes(predictions["y_true"], predictions["y_pred"], predictions["probabilities"])
+    chosen = gallery.most_confident_mistakes(predictions["y_true"], predictions["y_pred"], predictions["probabilities"])
     assert len(chosen)  # the tiny run makes mistakes; otherwise this test shows nothing
     x = np.random.default_rng(0).normal(size=(len(predictions["y_true"]), 8, 8, 1)).astype(np.float32)
     heat = _mistake_heatmaps(model, x, chosen, predictions["y_pred"])
@@ -242,16 +242,16 @@ def test_a_heat_map_at_the_models_size_covers_the_picture_by_nearest_pixels():
     """A model that resizes its input gives maps at its own size; over a picture twice as large
     each map pixel covers a 2x2 block (and over one half as large, every second pixel is
     taken). Catches the map stretched from a corner or read transposed."""
-    from cnnlab.reporting.plots import _blend
+    from cnnlab.reporting.plots import blend
 
     heat = np.array([[1.0, 0.0], [0.0, 0.0]])  # hot at the top left only
     grey = np.zeros((4, 6, 1), np.uint8)  # 4 rows, 6 columns: each map pixel covers 2x3
-    blended = _blend(grey, heat)
+    blended = blend(grey, heat)
     hot = blended[..., 0] > blended[..., 2]  # jet: dark red at 1, dark blue at 0
     assert hot.tolist() == [[True] * 3 + [False] * 3] * 2 + [[False] * 6] * 2
     big = np.zeros((4, 4))
     big[1, 1] = 1.0  # pixel (1, 1) of 4x4 is the one row 0, column 0 of a 2x2 picture takes: (0 + 0.5) * 2 = 1
-    small = _blend(np.zeros((2, 2, 1), np.uint8), big)
+    small = blend(np.zeros((2, 2, 1), np.uint8), big)
     assert (small[..., 0] > small[..., 2]).tolist() == [[True, False], [False, False]]
 
 

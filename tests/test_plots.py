@@ -9,7 +9,7 @@ import matplotlib.colors
 import numpy as np
 import pytest
 
-from cnnlab.reporting import plots
+from cnnlab.reporting import gallery, plots
 
 
 @pytest.fixture
@@ -153,34 +153,55 @@ def test_seed_spread_puts_each_group_on_its_row_with_its_seeds_mean_and_interval
     assert axis.get_ylim() == pytest.approx((-0.6, 1.6))
 
 
-def test_the_mistakes_gallery_places_each_image_under_its_title_with_its_grad_cam(drawn, tmp_path):
+def test_the_mistakes_gallery_places_each_image_under_its_title_with_its_grad_cam(tmp_path, monkeypatch):
     """Two mistakes of 4x4 grey images, each followed by its heat map: four tiles in a row of
-    the montage's canvas, titled with the index, the true and predicted names and the
-    confidence. Catches a tile placed off its cell, a title of the wrong image, a wrong count."""
+    the sheet, each under its caption (the index, the true and predicted names and the
+    confidence), read back from the PNG's pixels. Catches a tile placed off its box, a caption
+    of the wrong image or not over its tile, a wrong count, pixels not grown whole."""
+    from PIL import Image
+
     images = np.zeros((5, 4, 4, 1), np.uint8)
     images[3, 1:3, 1:3] = 200  # a bright square in the middle of image 3
     images[1, 0, :] = 90  # a top row in image 1
     y_true, y_pred = np.array([0, 1, 2, 2, 1]), np.array([0, 2, 2, 0, 1])
     probabilities = np.full((5, 3), 0.1)
     probabilities[3, 0], probabilities[1, 2] = 0.8, 0.6
-    chosen = plots.most_confident_mistakes(y_true, y_pred, probabilities)
+    chosen = gallery.most_confident_mistakes(y_true, y_pred, probabilities)
     assert chosen.tolist() == [3, 1]  # the two mistakes, the more confident first
     heat = np.zeros((2, 4, 4))
-    plots.misclassified(images, y_true, y_pred, probabilities, ["a", "b", "c"], tmp_path / "m.png", chosen, heat)
-    (axis,) = drawn[0].axes
-    assert [t.get_text() for t in axis.texts] == [
+    laid = []
+    draw = gallery.draw
+    monkeypatch.setattr(gallery, "draw", lambda sheet, tiles: laid.append(sheet) or draw(sheet, tiles))
+    png = gallery.misclassified(
+        images, y_true, y_pred, probabilities, ["a", "b", "c"], tmp_path / "m.png", chosen, heat
+    )
+    assert (tmp_path / "m.png").read_bytes() == png
+    (sheet,) = laid
+    assert [c.text for c in sheet.captions] == [
         "#3 true c\npred a (0.80)",
         "looks here for\na",
         "#1 true b\npred c (0.60)",
         "looks here for\nc",
     ]
-    assert drawn[0]._suptitle.get_text() == (
+    assert sheet.heading.text == (
         "most confidently misclassified test images (2 of 2 wrong), "
         "each beside its Grad-CAM heat map for the predicted class"
     )
-    canvas = np.asarray(axis.get_images()[0].get_array())
-    # side 4, gap 1: cells 5 wide, 6 high (5 * 2.3 / 2.0 = 5.75, rounded), the title's row above
-    first, second = canvas[1:5, 0:4], canvas[1:5, 10:14]
+    boxes = sheet.boxes
+    assert len({(top, width, height) for _, top, width, height in boxes}) == 1  # one row, one size
+    lefts = [left for left, *_ in boxes]
+    assert lefts == sorted(lefts) and len(set(np.diff(lefts))) == 1  # in order, evenly spaced
+    for caption, (left, top, width, _) in zip(sheet.captions, boxes):
+        assert caption.x == left + width // 2 and caption.y < top  # centred over its own tile
+    pixels = np.asarray(Image.open(tmp_path / "m.png").convert("L"), dtype=float) / 255
+    scale = boxes[0][2] // 4  # 4 pixels grown by a whole factor
+    assert boxes[0][2] == 4 * scale > 1
+
+    def shown(box) -> np.ndarray:  # the tile back at its 4x4 size, one pixel per block
+        left, top, width, height = box
+        return pixels[top : top + height : scale, left : left + width : scale]
+
+    first, second = shown(boxes[0]), shown(boxes[2])
     assert first[1:3, 1:3].min() == 1.0 and first[0].max() == 0.0  # image 3: its square, scaled to 1
     assert second[0].min() == 1.0 and second[1:].max() == 0.0  # image 1: its top row
 

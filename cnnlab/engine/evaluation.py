@@ -16,7 +16,7 @@ from cnnlab.data import DatasetInfo, load_arrays, load_splits
 from cnnlab.data.prepare import Preprocessing, Splits, encode_labels, label_form
 from cnnlab.errors import ConfigError, DataError
 from cnnlab.model.summary import summarize
-from cnnlab.reporting import explain, plots
+from cnnlab.reporting import explain, gallery, plots
 from cnnlab.reporting.report import write_report
 from cnnlab.runtime import backend
 from cnnlab.scores import analyse, caveat, predicted_classes
@@ -96,8 +96,8 @@ def assess(
         run.picture(run.CONFUSION_MATRIX),
         title=f"{cfg.name}: confusion matrix ({split} split, {metrics['checkpoint']})",
     )
-    chosen = plots.most_confident_mistakes(predictions["y_true"], predictions["y_pred"], predictions["probabilities"])
-    pictures[run.MISCLASSIFIED] = plots.misclassified(
+    chosen = gallery.most_confident_mistakes(predictions["y_true"], predictions["y_pred"], predictions["probabilities"])
+    pictures[run.MISCLASSIFIED] = gallery.misclassified(
         raw_images,
         predictions["y_true"],
         predictions["y_pred"],

@@ -1,6 +1,5 @@
-"""The run's pictures (matplotlib, Agg backend): learning curves, confusion matrix, the most
-confidently misclassified images (with Grad-CAM heat maps), first-layer filters, feature maps,
-filter patterns, compared curves.
+"""The run's pictures (matplotlib, Agg backend): learning curves, confusion matrix, first-layer
+filters, feature maps, filter patterns, compared curves (gallery.py draws the mistakes).
 
 Each function takes data and a path, writes one PNG atomically, and returns its bytes (a page
 that embeds the picture takes them from there, not back from the disk).
@@ -109,82 +108,12 @@ def confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: str = "
     return _save(figure, path)
 
 
-def most_confident_mistakes(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarray, count: int = 24):
-    """Indices of the wrong predictions made with the most confidence, most confident first."""
-    wrong = np.flatnonzero(y_true != y_pred)
-    return wrong[np.argsort(_confidence(probabilities)[wrong])[::-1][:count]]
-
-
-def _confidence(probabilities: np.ndarray) -> np.ndarray:
-    return probabilities.max(axis=1) if probabilities.shape[1] > 1 else np.abs(probabilities[:, 0] - 0.5) + 0.5
-
-
-def misclassified(
-    images: np.ndarray,
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    probabilities: np.ndarray,
-    class_names,
-    path: Path,
-    chosen: np.ndarray,
-    heatmaps: np.ndarray | None = None,
-) -> bytes:
-    """A gallery of the `chosen` wrong predictions (`most_confident_mistakes`).
-    With `heatmaps` (one per chosen image, in the same order) each image has its Grad-CAM map for
-    the predicted class beside it.
-
-    The tiles are laid into one picture (`_montage`) drawn on one axis: an axis per tile made
-    matplotlib spend about a second per run on 48 axes, more than a tiny training takes."""
-    confidence = _confidence(probabilities)
-    tiles, titles = [], []
-    for n, index in enumerate(chosen):
-        tiles.append(_as_rgb(images[index]))
-        titles.append(
-            f"#{index} true {class_names[y_true[index]]}\npred {class_names[y_pred[index]]} ({confidence[index]:.2f})"
-        )
-        if heatmaps is not None:
-            tiles.append(_blend(images[index], heatmaps[n]))
-            titles.append(f"looks here for\n{class_names[y_pred[index]]}")
-    wrong = int((y_true != y_pred).sum())
-    if not len(chosen):
-        heading = "no misclassified test images"
-    else:
-        heading = f"most confidently misclassified test images ({len(chosen)} of {wrong} wrong)"
-        heading += ", each beside its Grad-CAM heat map for the predicted class" if heatmaps is not None else ""
-    return _save(_montage(tiles, titles, heading), path)
-
-
-def _montage(tiles: list[np.ndarray], titles: list[str], heading: str, columns: int = 8):
-    """A figure of RGB tiles (0..1) in rows of `columns`, each under its two-line title: 2.0 x 2.3
-    inches a tile, as a grid of axes would give, on one axis."""
-    plt = _pyplot()
-    side = max([max(tile.shape[:2]) for tile in tiles] or [28])
-    gap = max(1, side // 8)
-    cell_width = side + gap
-    cell_height = int(round(cell_width * 2.3 / 2.0))  # the rest above the tile is its title's
-    title_height = cell_height - side - gap
-    rows = max(1, -(-len(tiles) // columns))
-    canvas = np.ones((rows * cell_height, columns * cell_width, 3), dtype=np.float32)
-    figure = plt.figure(figsize=(2.0 * columns, 2.3 * rows + 0.5))
-    axis = figure.add_axes((0.0, 0.0, 1.0, 2.3 * rows / (2.3 * rows + 0.5)))
-    axis.axis("off")
-    for n, (tile, title) in enumerate(zip(tiles, titles)):
-        row, column = divmod(n, columns)
-        top = row * cell_height + title_height + (side - tile.shape[0]) // 2
-        left = column * cell_width + gap // 2 + (side - tile.shape[1]) // 2
-        canvas[top : top + tile.shape[0], left : left + tile.shape[1]] = tile
-        axis.text(left + tile.shape[1] / 2, top - 0.5, title, ha="center", va="bottom", fontsize=8)
-    axis.imshow(canvas, interpolation="nearest", aspect="auto")
-    figure.suptitle(heading)
-    return figure
-
-
-def _as_rgb(image: np.ndarray) -> np.ndarray:
+def as_rgb(image: np.ndarray) -> np.ndarray:
     picture, _ = _as_picture(image)
     return np.repeat(picture[..., None], 3, axis=-1) if picture.ndim == 2 else picture
 
 
-def _blend(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
+def blend(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
     """The image in grey with a heat map over it (red: where the evidence is), as one RGB picture."""
     from matplotlib import colormaps
 
@@ -202,7 +131,7 @@ def gradcam_png(image: np.ndarray, heat: np.ndarray) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray((_blend(image, heat) * 255).astype(np.uint8), mode="RGB").save(buffer, format="PNG")
+    Image.fromarray((blend(image, heat) * 255).astype(np.uint8), mode="RGB").save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -216,7 +145,7 @@ HEAT_ALPHA = 0.45  # how much of an overlay is the heat map
 
 
 def _overlay(axis, image: np.ndarray, heat: np.ndarray) -> None:
-    axis.imshow(_blend(image, heat))
+    axis.imshow(blend(image, heat))
 
 
 def gradcam(image: np.ndarray, heat: np.ndarray, path: Path, title: str) -> bytes:
