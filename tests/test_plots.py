@@ -8,6 +8,7 @@ from __future__ import annotations
 import matplotlib.colors
 import numpy as np
 import pytest
+from PIL import Image
 
 from cnnlab.reporting import gallery, plots
 
@@ -18,9 +19,9 @@ def drawn(monkeypatch):
     figures = []
     save = plots._save
 
-    def keep(figure, path):
+    def keep(figure, path, *numbers):
         figures.append(figure)
-        return save(figure, path)
+        return save(figure, path, *numbers)
 
     monkeypatch.setattr(plots, "_save", keep)
     return figures
@@ -59,6 +60,23 @@ def test_the_confusion_matrix_shows_each_count_and_its_share_of_the_true_class(d
     # White text only on the cells darker than half the largest value (5 of counts; 0.83 of shares).
     assert [_rgb(t.get_color()) == (1, 1, 1) for t in counts.texts] == [True] + [False] * 8
     assert [_rgb(t.get_color()) == (1, 1, 1) for t in shares.texts] == [True, False, False, True, True] + [False] * 4
+    # Pillow draws the numbers (matplotlib is told not to): each in its own cell of the PNG.
+    pixels = np.asarray(Image.open(tmp_path / "cm.png").convert("L"), dtype=int)
+    assert pixels.shape == (round(figure.get_figheight() * 110), round(figure.get_figwidth() * 110))
+
+    figure.set_dpi(110)  # the PNG's (pyplot.close set the figure back to its own)
+
+    def cell(axis, row: int, column: int) -> np.ndarray:  # the middle half of a cell, as the PNG has it
+        x, y = axis.transData.transform((column, row))
+        (left, top), (right, bottom) = axis.transData.transform([(column - 0.5, row - 0.5), (column + 0.5, row + 0.5)])
+        half_x, half_y = abs(right - left) / 4, abs(bottom - top) / 4
+        y = pixels.shape[0] - y  # matplotlib counts from the bottom, the PNG from the top
+        return pixels[round(y - half_y) : round(y + half_y), round(x - half_x) : round(x + half_x)]
+
+    dark, light = cell(counts, 0, 0), cell(counts, 0, 2)  # 5 on the darkest blue; 0 on white
+    assert dark.min() < 80 and dark.max() > 200  # a white number on a dark cell
+    assert light.max() > 240 and light.min() < 100  # a black number on a white cell
+    assert cell(shares, 2, 2).max() > 240 and cell(shares, 2, 2).min() < 100  # the class never seen: 0.00 too
 
 
 def test_a_confusion_matrix_of_many_classes_turns_its_labels_and_drops_the_numbers_past_twenty(drawn, tmp_path):

@@ -12,7 +12,6 @@ pictures of a run still look like one family.
 
 from __future__ import annotations
 
-import functools
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.fileio import write_atomic
+from cnnlab.reporting import lettering
 from cnnlab.reporting.plots import as_rgb, blend
 
 COLUMNS = 8
@@ -94,19 +94,17 @@ def draw(sheet: Layout, tiles: list[np.ndarray]) -> bytes:
     pen = ImageDraw.Draw(picture)
     for text in (sheet.heading, *sheet.captions):
         pen.multiline_text(
-            (text.x, text.y), text.text, fill="black", font=_font(text.px), anchor="ma", align="center", spacing=3
+            (text.x, text.y),
+            text.text,
+            fill="black",
+            font=lettering.font(text.px),
+            anchor="ma",
+            align="center",
+            spacing=3,
         )
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue()
-
-
-@functools.cache
-def _font(px: int):
-    import matplotlib
-    from PIL import ImageFont
-
-    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), px)
 
 
 def most_confident_mistakes(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarray, count: int = 24):
