@@ -2,10 +2,10 @@
 images, each under its caption and beside its Grad-CAM heat map, drawn with Pillow.
 
 Why not matplotlib, as the other pictures: the gallery is tiles and captions on a white sheet,
-no axes. matplotlib drew it as one image under 49 texts in half a second a run (of 28x28 images;
-more than the rest of a test's tiny training); Pillow lays out and writes the same sheet in under
-a tenth. The captions use DejaVu Sans, matplotlib's own font, so the
-pictures of a run still look like one family.
+no axes. matplotlib drew it as one image under 49 texts in about half a second a run (28x28
+images), a sixth of a small training's whole cost; Pillow lays out and writes the same sheet in
+under a tenth of that. The captions use matplotlib's own font (`lettering`), so the pictures of
+a run still look like one family.
 
 `layout` says where everything goes (tested as data); `draw` puts it on the sheet.
 """
