@@ -103,7 +103,7 @@ def draw(sheet: Layout, tiles: list[np.ndarray]) -> bytes:
             spacing=3,
         )
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", compress_level=6)
+    picture.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -153,13 +153,13 @@ def misclassified(
             tiles.append(blend(images[index], heatmaps[n]))
             titles.append(f"looks here for\n{class_names[y_pred[index]]}")
     png = draw(
-        layout([tile.shape[:2] for tile in tiles], titles, heading(len(chosen), y_true, y_pred, heatmaps)), tiles
+        layout([tile.shape[:2] for tile in tiles], titles, _heading(len(chosen), y_true, y_pred, heatmaps)), tiles
     )
     write_atomic(path, png)
     return png
 
 
-def heading(shown: int, y_true: np.ndarray, y_pred: np.ndarray, heatmaps) -> str:
+def _heading(shown: int, y_true: np.ndarray, y_pred: np.ndarray, heatmaps) -> str:
     if not shown:
         return "no misclassified test images"
     wrong = int((y_true != y_pred).sum())

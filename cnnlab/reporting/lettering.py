@@ -18,7 +18,7 @@ import numpy as np
 
 @functools.cache
 def font(px: int):
-    """DejaVu Sans at `px` pixels, the file matplotlib ships (nothing is looked up or cached)."""
+    """DejaVu Sans at `px` pixels, read from the file matplotlib ships (no font search)."""
     import matplotlib
     from PIL import ImageFont
 
