@@ -64,7 +64,7 @@ def test_the_confusion_matrix_shows_each_count_and_its_share_of_the_true_class(d
     pixels = np.asarray(Image.open(tmp_path / "cm.png").convert("L"), dtype=int)
     assert pixels.shape == (round(figure.get_figheight() * 110), round(figure.get_figwidth() * 110))
 
-    figure.set_dpi(110)  # the PNG's (pyplot.close set the figure back to its own)
+    figure.set_dpi(110)  # the PNG's: after pyplot.close the figure reports its default again
 
     def cell(axis, row: int, column: int) -> np.ndarray:  # the middle half of a cell, as the PNG has it
         x, y = axis.transData.transform((column, row))
@@ -176,8 +176,6 @@ def test_the_mistakes_gallery_places_each_image_under_its_title_with_its_grad_ca
     the sheet, each under its caption (the index, the true and predicted names and the
     confidence), read back from the PNG's pixels. Catches a tile placed off its box, a caption
     of the wrong image or not over its tile, a wrong count, pixels not grown whole."""
-    from PIL import Image
-
     images = np.zeros((5, 4, 4, 1), np.uint8)
     images[3, 1:3, 1:3] = 200  # a bright square in the middle of image 3
     images[1, 0, :] = 90  # a top row in image 1
