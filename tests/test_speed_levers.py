@@ -111,9 +111,21 @@ def _trained_weights(tmp_path, steps_per_execution: int):
 
 
 @pytest.mark.trains
-def test_several_steps_per_execution_train_the_same_weights_as_one(tmp_path):
+def test_several_steps_per_execution_train_the_same_weights_as_one_each_tracing_its_step_once(tmp_path, monkeypatch):
+    """The step is traced once per training: the optimizer's and metrics' variables exist before
+    the first trace (otherwise TensorFlow traces a function that made variables twice)."""
+    from cnnlab.engine import callbacks
+
+    traces, guarded = [], callbacks._counting_first_nonfinite
+
+    def counted(train_step, steps, first_bad):
+        step = guarded(train_step, steps, first_bad)
+        return lambda data: traces.append(data) or step(data)  # Python runs only while tracing
+
+    monkeypatch.setattr(callbacks, "_counting_first_nonfinite", counted)
     one, history_one = _trained_weights(tmp_path, 1)
     eight, history_eight = _trained_weights(tmp_path, 8)
+    assert len(traces) == 2
     for a, b in zip(one, eight):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
     for row_one, row_eight in zip(history_one, history_eight):

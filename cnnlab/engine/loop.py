@@ -25,7 +25,7 @@ from cnnlab.data.prepare import Splits, fit_datasets
 from cnnlab.engine.callbacks import Backup, Checkpoints, HistoryCSV, NanGuard
 from cnnlab.engine.plan import Plan
 from cnnlab.engine.tensorboard import default_writer_kept, run_logging
-from cnnlab.model.compiling import sized_schedule
+from cnnlab.model.compiling import build_state, sized_schedule
 from cnnlab.model.transfer import fine_tuning
 from cnnlab.runtime.processes import is_lost_peer, lost_peer
 from cnnlab.storage.folders import RunFolder
@@ -89,6 +89,8 @@ def fit(
                 f"epochs {first + 1}-{last}"
             )
         backup = [] if run is None or role is Role.TRIAL else [Backup(run, phase, first, role is Role.FOLLOWER)]
+        with planned.strategy.scope():
+            build_state(model, data.train.element_spec)
         try:
             with warnings.catch_warnings(), default_writer_kept():
                 if sharded:  # Keras learns a sharded dataset's length by running out of it, and says so
