@@ -74,62 +74,6 @@ def history(run: Path) -> list[dict]:
 
 
 @pytest.mark.processes
-@needs_jax
-def test_two_data_parallel_processes_train_as_one(write, tmp_path):
-    config = write("dp.yaml", "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n" + SHARED)
-    single = write("one.yaml", "name: one\nruntime: {backend: jax}\n" + SHARED)
-    alone = cnnlab("train", single, "--runs-dir", tmp_path / "alone")  # beside the pair: one start-up's wait
-    pair = processes(config, "--runs-dir", tmp_path / "runs")
-    status, said = finish(alone)
-    assert status == 0, said
-    (status0, said0), (status1, said1) = (finish(p) for p in pair)
-    assert (status0, status1) == (0, 0), said0 + said1
-
-    (run,) = list_runs(tmp_path / "runs")  # one run folder, and process 1 wrote nothing else
-    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["alone", "runs"]
-    assert {"report.md", "metrics.json", "best.keras", "predictions.npz"} <= {p.name for p in run.iterdir()}
-    written = json.loads((run / "manifest.json").read_text())
-    assert written["status"] == "completed" and written["device"]["processes"] == 2
-    assert "process 1 of 2" in said1 and "process 0 finished with exit status 0" in said1
-    assert "epochs on cpu (jax, data_parallel: 2 processes, 2 devices)" in (run / "report.md").read_text()
-    # Both processes end with the same weights ...
-    assert re.search(r"weights sha256 (\w+)", said1).group(1) == written["weights_sha256"]
-    # ... and train as one process does on the same global batch.
-    (one,) = list_runs(tmp_path / "alone")
-    together, apart = history(run), history(one)
-    assert [row.keys() for row in together] == [row.keys() for row in apart] and len(together) == 2
-    for a, b in zip(together, apart):
-        np.testing.assert_allclose(list(a.values()), list(b.values()), rtol=1e-4, atol=1e-5)
-
-
-@pytest.mark.processes
-@needs_jax
-@pytest.mark.parametrize("victim", [1, 0], ids=["process 1 dies", "process 0 dies"])
-def test_a_killed_process_stops_the_other(write, tmp_path, victim):
-    config = write(
-        "dp.yaml",
-        "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n"
-        + SHARED.replace("train_examples: 192", "train_examples: 1000").replace("epochs: 2", "epochs: 100"),
-    )
-    pair = processes(config, "--runs-dir", tmp_path / "runs")
-    deadline = time.monotonic() + 120
-    while not list((tmp_path / "runs").glob("*/*/history.csv")):  # one epoch done: the next is under way
-        assert time.monotonic() < deadline and all(p.poll() is None for p in pair), [finish(p, 5) for p in pair]
-        time.sleep(0.05)
-    pair[victim].send_signal(signal.SIGKILL)
-    killed = time.monotonic()
-    status, said = finish(pair[1 - victim], seconds=60)  # raises TimeoutExpired past 60 s
-    assert status != 0, said
-    assert time.monotonic() - killed < 60
-    finish(pair[victim])
-    (run,) = list_runs(tmp_path / "runs")
-    written = json.loads((run / "manifest.json").read_text())
-    assert written["status"] in ("running", "failed") and (run / "backup").is_dir()  # resumable
-    if victim == 1 and written["status"] == "failed":
-        assert "another process of this run stopped" in written["failure"]
-
-
-@pytest.mark.processes
 @pytest.mark.trains
 def test_mirrored_on_two_cpu_devices_learns_like_a_plain_run(write, run_cli, tmp_path):
     """Two logical CPU devices exist only in a process that asked before TensorFlow started: the
@@ -164,33 +108,65 @@ for command in sys.argv[1:]:
 """
 
 
+def commands_in_one_process(*commands: tuple) -> subprocess.Popen:
+    """`cnnlab COMMAND` for each command in turn, in one new process."""
+    words = ["\t".join(map(str, command)) for command in commands]
+    return subprocess.Popen(
+        [sys.executable, "-c", TWO_COMMANDS, *words],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @pytest.mark.processes
 @needs_jax
-def test_the_jax_backend_trains_and_reports_and_each_backend_evaluates_the_others_run(
+def test_two_data_parallel_processes_train_as_one_and_each_backend_evaluates_the_others_run(
     trained_copy, write, run_cli, tmp_path
 ):
-    """One JAX process trains a JAX run, then evaluates a TensorFlow run; this (TensorFlow)
-    process evaluates the JAX run: each backend's .keras loads on the other and scores the same."""
+    """Beside the data_parallel pair, one JAX process trains the same run alone (the pair's
+    reference), then evaluates a TensorFlow run; this (TensorFlow) process evaluates the JAX run:
+    each backend's .keras loads on the other and scores the same."""
     tf_run, _ = trained_copy
     tf_before = json.loads((tf_run / "metrics.json").read_text())["accuracy"]
-    config, runs = write("j.yaml", "name: j\nruntime: {backend: jax}\n" + SHARED), tmp_path / "jax-runs"
-    commands = ["\t".join(map(str, ("train", config, "--runs-dir", runs))), "\t".join(("evaluate", str(tf_run)))]
-    child = subprocess.run([sys.executable, "-c", TWO_COMMANDS, *commands], cwd=REPO, capture_output=True, text=True)
-    said = child.stdout + child.stderr
-    assert child.returncode == 0 and said.count("exit 0\n") == 2, said
+    config = write("dp.yaml", "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n" + SHARED)
+    single = write("one.yaml", "name: one\nruntime: {backend: jax}\n" + SHARED)
+    alone = commands_in_one_process(("train", single, "--runs-dir", tmp_path / "alone"), ("evaluate", tf_run))
+    pair = processes(config, "--runs-dir", tmp_path / "pair")
+    status, said = finish(alone)
+    assert status == 0 and said.count("exit 0\n") == 2, said
+    (status0, said0), (status1, said1) = (finish(p) for p in pair)
+    assert (status0, status1) == (0, 0), said0 + said1
 
-    (run,) = list_runs(runs)
+    (run,) = list_runs(tmp_path / "pair")  # one run folder, and process 1 wrote nothing else
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["alone", "pair", "runs"]  # runs: tf_run
+    assert {"report.md", "metrics.json", "best.keras", "predictions.npz"} <= {p.name for p in run.iterdir()}
     written = json.loads((run / "manifest.json").read_text())
-    assert written["status"] == "completed" and written["device"]["backend"] == "jax"
-    assert {"report.md", "report.html", "confusion_matrix.png", "curves.png"} <= {p.name for p in run.iterdir()}
-    # The TensorFlow run, evaluated on JAX, scores as it did on TensorFlow ...
+    assert written["status"] == "completed" and written["device"]["processes"] == 2
+    assert "process 1 of 2" in said1 and "process 0 finished with exit status 0" in said1
+    assert "epochs on cpu (jax, data_parallel: 2 processes, 2 devices)" in (run / "report.md").read_text()
+    # Both processes end with the same weights ...
+    assert re.search(r"weights sha256 (\w+)", said1).group(1) == written["weights_sha256"]
+    # ... and train as one process does on the same global batch.
+    (one,) = list_runs(tmp_path / "alone")
+    together, apart = history(run), history(one)
+    assert [row.keys() for row in together] == [row.keys() for row in apart] and len(together) == 2
+    for a, b in zip(together, apart):
+        np.testing.assert_allclose(list(a.values()), list(b.values()), rtol=1e-4, atol=1e-5)
+
+    # The run trained alone on JAX reports as any run ...
+    alone_written = json.loads((one / "manifest.json").read_text())
+    assert alone_written["status"] == "completed" and alone_written["device"]["backend"] == "jax"
+    assert {"report.md", "report.html", "confusion_matrix.png", "curves.png"} <= {p.name for p in one.iterdir()}
+    # ... the TensorFlow run, evaluated on JAX, scores as it did on TensorFlow ...
     assert json.loads((tf_run / "metrics.json").read_text())["accuracy"] == pytest.approx(tf_before, abs=1e-6)
     # ... and the .keras the JAX run saved loads on TensorFlow (this process) and scores the same.
-    result = run_cli("evaluate", run)
+    result = run_cli("evaluate", one)
     assert result.exit_code == 0, result.output
-    again = json.loads((run / "metrics.json").read_text())
-    assert again["accuracy"] == pytest.approx(written["test"]["accuracy"], abs=1e-6)
-    assert run_cli("visualize", run).exit_code == 0 and (run / "filters.png").is_file()
+    again = json.loads((one / "metrics.json").read_text())
+    assert again["accuracy"] == pytest.approx(alone_written["test"]["accuracy"], abs=1e-6)
+    assert run_cli("visualize", one).exit_code == 0 and (one / "filters.png").is_file()
 
 
 @pytest.mark.parametrize(
@@ -262,24 +238,56 @@ def test_set_distribute_none_means_the_choice_not_null(write):
     assert load_config(config, ["runtime.distribute=none"]).runtime.distribute == "none"
 
 
+def _history_lines(runs: Path) -> list[str]:
+    found = list(runs.glob("*/*/history.csv"))
+    return found[0].read_text().splitlines() if found else []
+
+
+def _after_one_more_epoch(runs: Path, pair: list[subprocess.Popen]) -> list[str]:
+    """Wait until the pair has written one more history row than the run had (the next epoch is
+    then under way), and return the history's lines."""
+    before, deadline = len(_history_lines(runs)), time.monotonic() + 120
+    while len(_history_lines(runs)) <= max(before, 1):  # 1: the header alone
+        assert time.monotonic() < deadline and all(p.poll() is None for p in pair), [finish(p, 5) for p in pair]
+        time.sleep(0.05)
+    return _history_lines(runs)
+
+
 @pytest.mark.processes
 @needs_jax
-def test_a_hung_process_is_declared_dead_and_the_run_resumes_on_both(write, tmp_path):
-    """README: a process that hangs (here: SIGSTOP) is declared dead once it has sent no
-    heartbeat for CNNLAB_HEARTBEAT_SECONDS (3 s here, 20 s by default), and JAX ends the other at
-    once (an abort: a collective blocked in C++ leaves no way to say more); then both, given
-    --resume, finish the run from its backup."""
+def test_a_killed_or_hung_process_stops_the_other_and_the_run_resumes_on_both(write, tmp_path):
+    """One data_parallel run through three faults, each in an epoch of its own, resumed after
+    each on both processes: process 1 killed (SIGKILL), then process 0, then process 1 hung
+    (SIGSTOP). A killed process stops the other within a minute and leaves the run resumable; a
+    hung one is declared dead once it has sent no heartbeat for CNNLAB_HEARTBEAT_SECONDS (3 s
+    here, 20 s by default), and JAX ends the other at once (an abort: a collective blocked in C++
+    leaves no way to say more). The last resume finishes the run, every finished epoch's row kept."""
     config = write(
         "dp.yaml",
         "name: dp\nruntime: {backend: jax, distribute: data_parallel}\n"
-        + SHARED.replace("train_examples: 192", "train_examples: 1000").replace("epochs: 2", "epochs: 3"),
+        + SHARED.replace("train_examples: 192", "train_examples: 1000").replace("epochs: 2", "epochs: 5"),
     )
     runs, quick = tmp_path / "runs", {"CNNLAB_HEARTBEAT_SECONDS": "3"}
-    pair = processes(config, "--runs-dir", runs, env=quick)
-    deadline = time.monotonic() + 120
-    while not list(runs.glob("*/*/history.csv")):
-        assert time.monotonic() < deadline and all(p.poll() is None for p in pair), [finish(p, 5) for p in pair]
-        time.sleep(0.05)
+    pair, kept = processes(config, "--runs-dir", runs, env=quick), []
+    for victim in (1, 0):
+        rows = _after_one_more_epoch(runs, pair)
+        assert rows[: len(kept)] == kept  # a resume trains no finished epoch again
+        pair[victim].send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        status, said = finish(pair[1 - victim], seconds=60)  # raises TimeoutExpired past 60 s
+        assert status != 0, said
+        assert time.monotonic() - killed < 60
+        finish(pair[victim])
+        (run,) = list_runs(runs)
+        written = json.loads((run / "manifest.json").read_text())
+        assert written["status"] in ("running", "failed") and (run / "backup").is_dir()  # resumable
+        if victim == 1 and written["status"] == "failed":
+            assert "another process of this run stopped" in written["failure"]
+        kept = (run / "history.csv").read_text().splitlines()
+        pair = processes("--resume", run, "--runs-dir", runs, env=quick)
+
+    rows = _after_one_more_epoch(runs, pair)
+    assert rows[: len(kept)] == kept
     pair[1].send_signal(signal.SIGSTOP)
     stopped = time.monotonic()
     status, said = finish(pair[0], seconds=90)
@@ -288,11 +296,10 @@ def test_a_hung_process_is_declared_dead_and_the_run_resumes_on_both(write, tmp_
     finish(pair[1])
     assert status != 0 and "stopped sending heartbeats" in said, said
     assert waited < 16, f"process 0 waited {waited:.0f} s for a hung peer"  # 3 s of heartbeat, and slack, not 20
-    (run,) = list_runs(runs)
     done = (run / "history.csv").read_text().splitlines()
     resumed = processes("--resume", run, "--runs-dir", runs, env=quick)
     (status0, said0), (status1, said1) = (finish(p) for p in resumed)
     assert (status0, status1) == (0, 0), said0 + said1
     after = (run / "history.csv").read_text().splitlines()
-    assert after[: len(done)] == done and [line.split(",")[0] for line in after[1:]] == ["1", "2", "3"]
+    assert after[: len(done)] == done and [line.split(",")[0] for line in after[1:]] == ["1", "2", "3", "4", "5"]
     assert json.loads((run / "manifest.json").read_text())["status"] == "completed"
