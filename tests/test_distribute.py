@@ -254,6 +254,7 @@ def _after_one_more_epoch(runs: Path, pair: list[subprocess.Popen]) -> list[str]
 
 
 @pytest.mark.processes
+@pytest.mark.long  # four pairs of processes, one after another: about 50 s
 @needs_jax
 def test_a_killed_or_hung_process_stops_the_other_and_the_run_resumes_on_both(write, tmp_path):
     """One data_parallel run through three faults, each in an epoch of its own, resumed after
