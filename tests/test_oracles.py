@@ -266,8 +266,10 @@ def test_report_md_tables_cell_by_cell(edge):
         assert tables[heading] == expected[heading], heading
     _same_confused(tables["Most confused"], oracle, names)
     timing = _manifest(run)["timing"]
-    line = re.search(r"Training took ([\d.]+) s \(([\d.]+) images/s\)", (run / "report.md").read_text())
-    assert (float(line[1]), float(line[2])) == (timing["train_seconds"], timing["images_per_second"])
+    # thousands separated, as every count of the report (a fast machine trains 1,166.5 images/s)
+    line = re.search(r"Training took ([\d,.]+) s \(([\d,.]+) images/s\)", (run / "report.md").read_text())
+    said = tuple(float(number.replace(",", "")) for number in line.groups())
+    assert said == (timing["train_seconds"], timing["images_per_second"])
 
 
 def test_report_html_tables_cell_by_cell(edge):
@@ -507,8 +509,8 @@ def test_compare_json_and_compare_md_of_two_runs_against_their_records_and_scipy
             f"{parameters:,}",
             f"{macs:,}",
             str(len(_history(path))),
-            f"{timing['train_seconds']:.2f}",  # to the hundredth, as recorded
-            f"{timing['images_per_second']:.1f}",
+            f"{timing['train_seconds']:,.2f}",  # to the hundredth, as recorded
+            f"{timing['images_per_second']:,.1f}",  # 1,166.5 on a fast machine
             f"{loss:.4f}",
             f"{oracle['accuracy']:.4f}",
             f"{low:.4f} to {high:.4f}",
