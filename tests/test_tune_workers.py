@@ -46,12 +46,19 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _in_new_session(*args) -> subprocess.Popen:
-    """`cnnlab ARGS` as the leader of its own process group, so that the test can kill all of it."""
+def _in_new_session(*args, log: Path) -> subprocess.Popen:
+    """`cnnlab ARGS` as the leader of its own process group, so that the test can kill all of
+    it, its output (unbuffered) in `log`."""
     command = [sys.executable, "-m", "cnnlab", *map(str, args)]
-    return subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            command,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
 
 def _worker_pid(name: str, folder: Path) -> int | None:
@@ -76,65 +83,45 @@ def _in_its_second_trial(folder: Path, worker: str) -> bool:
 
 
 @pytest.mark.processes
-def test_a_search_of_two_workers_killed_together_resumes_to_four_trials_each_run_once(run_cli, write, tmp_path):
-    runs = tmp_path / "runs"
-    search = _in_new_session("tune", write("search.yaml", SLOW), "--workers", "2", "--runs-dir", runs)
+def test_a_worker_killed_in_its_trial_leaves_it_to_the_other_and_a_search_killed_whole_resumes(
+    run_cli, write, tmp_path
+):
+    """One search of two workers through two faults. Worker w1 is killed (SIGKILL) in its second
+    trial: the chief hands that trial to w2, which runs it whole. Then, once that trial is done
+    and another runs, the chief and w2 are killed together; `tune --resume` in one process
+    trains what was left, each trial once, and leaves the finished rows as they were. Seven
+    trials, so that some are still to run after the handed-over one (w1 starts a trial or two
+    after w2, its second trial can be the fourth or fifth)."""
+    runs, log = tmp_path / "runs", tmp_path / "chief.log"
+    seven = SLOW.replace("max_trials: 4", "max_trials: 7")
+    search = _in_new_session("tune", write("search.yaml", seven), "--workers", "2", "--runs-dir", runs, log=log)
+    folder = lambda: next(runs.glob("search/tune-*"), None)  # noqa: E731
+    wait_until(lambda: folder() is not None and _in_its_second_trial(folder(), "w1"), search)
+    os.kill(_worker_pid("w1", folder()), signal.SIGKILL)
+    handed_over = r"w1 stopped \(exit code -9\): trial (\d+) goes to the next worker that asks"
+    wait_until(lambda: re.search(handed_over, log.read_text()), search)
+    trial = re.search(handed_over, log.read_text()).group(1)
 
-    def one_trial_done_and_one_running() -> bool:
-        # Both workers' first trials may end together: then wait for the next one to start.
-        tables = list(runs.glob("search/tune-*/trials.csv"))
-        table = tables[0].read_text() if tables else ""
-        return "COMPLETED" in table and "RUNNING" in table
+    def handed_over_done_and_another_running() -> bool:
+        rows = {row["trial"]: row for row in _rows(folder())}
+        return rows.get(trial, {}).get("status") == "COMPLETED" and "RUNNING" in {r["status"] for r in rows.values()}
 
-    wait_until(one_trial_done_and_one_running, search)
-    folder = _folder(runs)
-    rows = _rows(folder)
-    os.killpg(search.pid, signal.SIGKILL)  # the chief and both workers, in the middle of a trial
+    wait_until(handed_over_done_and_another_running, search)
+    rows = _rows(folder())
+    os.killpg(search.pid, signal.SIGKILL)  # the chief and the worker left, in the middle of a trial
     search.wait()
     done = {row["trial"]: row for row in rows if row["status"] == "COMPLETED"}
-    assert {row["worker"] for row in rows} == {"w1", "w2"}  # both workers took a trial at once
-    assert any(row["status"] == "RUNNING" for row in rows)
+    assert done[trial]["worker"] == "w2" and done[trial]["epochs"] == "3"  # the other worker ran it again, whole
+    assert {row["worker"] for row in done.values()} == {"w1", "w2"}  # both workers took trials
 
-    result = run_cli("tune", "--resume", folder)
+    result = run_cli("tune", "--resume", folder())
     assert result.exit_code == 0, result.output
-    rows = _rows(folder)
-    assert sorted(row["trial"] for row in rows) == ["0", "1", "2", "3"]  # each trial once
-    assert all(row["status"] == "COMPLETED" for row in rows)
-    for trial, row in done.items():  # finished rows unchanged
-        assert next(r for r in rows if r["trial"] == trial) == row, (row, rows)
+    rows = _rows(folder())
+    assert sorted(row["trial"] for row in rows) == [str(n) for n in range(7)]  # each trial once
+    assert all(row["status"] == "COMPLETED" and row["epochs"] == "3" for row in rows)
+    for number, row in done.items():  # finished rows unchanged
+        assert next(r for r in rows if r["trial"] == number) == row, (row, rows)
     assert {row["worker"] for row in rows if row["trial"] not in done} == {"local"}  # resumed in one process
-
-
-@pytest.mark.processes
-def test_a_worker_killed_in_its_trial_leaves_that_trial_to_the_other(run_cli, write, tmp_path):
-    runs, killed = tmp_path / "runs", []
-
-    def kill_w1_in_its_second_trial():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            folders = list(runs.glob("search/tune-*"))
-            if folders and _in_its_second_trial(folders[0], "w1"):
-                pid = _worker_pid("w1", folders[0])
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-                return
-            time.sleep(0.02)
-
-    killer = threading.Thread(target=kill_w1_in_its_second_trial)
-    killer.start()
-    result = run_cli("tune", write("search.yaml", SLOW), "--workers", "2", "--runs-dir", runs)
-    killer.join()
-    assert killed and result.exit_code == 0, result.output
-    handed_over = re.search(
-        r"w1 stopped \(exit code -9\): trial (\d+) goes to the next worker that asks", result.stdout
-    )
-    assert handed_over, result.stdout
-    rows = {row["trial"]: row for row in _rows(_folder(runs))}
-    assert sorted(rows) == ["0", "1", "2", "3"]  # 4 trials, none twice
-    assert all(row["status"] == "COMPLETED" for row in rows.values())
-    assert all(row["epochs"] == "3" for row in rows.values())  # each worker's times kept beside the other's
-    assert rows[handed_over.group(1)]["worker"] == "w2"  # the other worker ran it again
-    assert {row["worker"] for row in rows.values()} == {"w1", "w2"}  # both workers were used
 
 
 @pytest.mark.processes
