@@ -192,5 +192,7 @@ def build_state(model: keras.Model, batch_spec) -> None:
     >>> model.optimizer.built
     True
     """
-    if keras.backend.backend() == "tensorflow":
-        model._symbolic_build(data_batch=batch_spec)  # what Keras' fit runs under a strategy
+    # Keras' own build (private: a Keras without it only costs the second trace again)
+    build = getattr(model, "_symbolic_build", None)
+    if build is not None and keras.backend.backend() == "tensorflow":
+        build(data_batch=batch_spec)
