@@ -22,6 +22,7 @@ import pytest
 
 from cnnlab.storage.lookup import list_runs
 from tests.conftest import REPO, TINY_MODEL
+from tests.test_faults import history_rows
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="pip install 'cnnlab[jax]'")
 
@@ -238,19 +239,14 @@ def test_set_distribute_none_means_the_choice_not_null(write):
     assert load_config(config, ["runtime.distribute=none"]).runtime.distribute == "none"
 
 
-def _history_lines(runs: Path) -> list[str]:
-    found = list(runs.glob("*/*/history.csv"))
-    return found[0].read_text().splitlines() if found else []
-
-
 def _after_one_more_epoch(runs: Path, pair: list[subprocess.Popen]) -> list[str]:
     """Wait until the pair has written one more history row than the run had (the next epoch is
-    then under way), and return the history's lines."""
-    before, deadline = len(_history_lines(runs)), time.monotonic() + 120
-    while len(_history_lines(runs)) <= max(before, 1):  # 1: the header alone
+    then under way), and return the history's rows."""
+    before, deadline = len(history_rows(runs)), time.monotonic() + 120
+    while len(history_rows(runs)) <= before:
         assert time.monotonic() < deadline and all(p.poll() is None for p in pair), [finish(p, 5) for p in pair]
         time.sleep(0.05)
-    return _history_lines(runs)
+    return history_rows(runs)
 
 
 @pytest.mark.processes
@@ -284,7 +280,7 @@ def test_a_killed_or_hung_process_stops_the_other_and_the_run_resumes_on_both(wr
         assert written["status"] in ("running", "failed") and (run / "backup").is_dir()  # resumable
         if victim == 1 and written["status"] == "failed":
             assert "another process of this run stopped" in written["failure"]
-        kept = (run / "history.csv").read_text().splitlines()
+        kept = history_rows(runs)
         pair = processes("--resume", run, "--runs-dir", runs, env=quick)
 
     rows = _after_one_more_epoch(runs, pair)
