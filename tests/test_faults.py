@@ -69,20 +69,24 @@ def wait_until(condition, process: subprocess.Popen, seconds: float = 120) -> No
         time.sleep(0.02)
 
 
-def ctrl_c_after_the_first_epoch(runs: Path, name: str) -> None:
+def ctrl_c_when(condition) -> None:
     """Send this process a Ctrl-C (SIGINT, as a terminal or a kernel's stop button does) once
-    run `name` under `runs` has written its first history row; from a thread, so that the
-    command under test runs meanwhile."""
+    `condition()` holds; from a thread, so that the command under test runs meanwhile."""
 
     def watch():
         deadline = time.monotonic() + 120
-        while not any(p.read_text().count("\n") >= 2 for p in runs.glob(f"{name}/*/history.csv")):
+        while not condition():
             if time.monotonic() > deadline:
                 return
             time.sleep(0.02)
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+def ctrl_c_after_the_first_epoch(runs: Path, name: str) -> None:
+    """A Ctrl-C once run `name` under `runs` has written its first history row."""
+    ctrl_c_when(lambda: any(p.read_text().count("\n") >= 2 for p in runs.glob(f"{name}/*/history.csv")))
 
 
 def history_rows(runs: Path) -> list[str]:
@@ -281,13 +285,7 @@ def test_ctrl_c_during_the_final_evaluation_resumes_by_evaluating(run_cli, write
             manifest(r).get("status") == "evaluating" for r in list_runs(runs) if (r / "manifest.json").is_file()
         )
 
-    def ctrl_c_once_evaluating():
-        deadline = time.monotonic() + 120
-        while not evaluating() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    threading.Thread(target=ctrl_c_once_evaluating, daemon=True).start()
+    ctrl_c_when(evaluating)
     stopped = run_cli("train", config, "--runs-dir", runs)
     assert stopped.exit_code == 130, stopped.output
     assert "interrupted during the test evaluation" in stopped.stderr
