@@ -1,7 +1,8 @@
-"""What each picture says, read from matplotlib's own objects just before the PNG is written:
-the numbers, the series and their data, the labels, the titles, and the colours that carry a
-meaning (the Pareto front, a cell's text against its shade). How a picture looks (sizes of
-fonts and dots, line widths, margins) is judged by looking at the PNGs, not here."""
+"""What each picture says, read from matplotlib's own objects just before the PNG is written
+(for the pictures Pillow draws, from their layout and the PNG's pixels): the numbers, the series
+and their data, the labels, the titles, and the colours that carry a meaning (the Pareto front, a
+cell's text against its shade, a colour bar's scale). How a picture looks (sizes of fonts and
+dots, line widths, margins) is judged by looking at the PNGs, not here."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.reporting import gallery, plots
+from cnnlab.reporting import confusion, gallery, plots
 
 
 @pytest.fixture
@@ -35,43 +36,49 @@ def _rgb(colour) -> tuple:
     return tuple(round(c, 3) for c in matplotlib.colors.to_rgb(colour))
 
 
-def test_the_confusion_matrix_shows_each_count_and_its_share_of_the_true_class(drawn, tmp_path):
+def _texts(sheet: confusion.Sheet, px: int) -> list[confusion.Text]:
+    return [text for text in sheet.texts if text.px == px]
+
+
+def test_the_confusion_matrix_shows_each_count_and_its_share_of_the_true_class(tmp_path):
     matrix = np.array([[5, 1, 0], [2, 2, 0], [0, 0, 0]])  # the third class never occurs
-    png = plots.confusion_matrix(matrix, ["cat", "dog", "owl"], tmp_path / "cm.png")
+    png = confusion.confusion_matrix(matrix, ["cat", "dog", "owl"], tmp_path / "cm.png")
     assert png[:4] == b"\x89PNG" and (tmp_path / "cm.png").read_bytes() == png
-    (figure,) = drawn
-    counts, shares = figure.axes[:2]
-    assert figure._suptitle.get_text() == "confusion matrix (test set)"
-    assert [a.get_title() for a in (counts, shares)] == ["counts", "share of the true class"]
-    for axis in (counts, shares):
-        assert (axis.get_xlabel(), axis.get_ylabel()) == ("predicted class", "true class")
-        assert [t.get_text() for t in axis.get_xticklabels()] == ["cat", "dog", "owl"]
-        assert [t.get_text() for t in axis.get_yticklabels()] == ["cat", "dog", "owl"]
-        assert all(t.get_rotation() == 45 and t.get_ha() == "right" for t in axis.get_xticklabels())
+    sheet = confusion.layout(matrix, ["cat", "dog", "owl"], "confusion matrix (test set)")
+    counts, shares = sheet.panels
+    assert [t.text for t in _texts(sheet, confusion.TITLE_PX)] == [
+        "confusion matrix (test set)",
+        "counts",
+        "share of the true class",
+    ]
+    labels = [t.text for t in _texts(sheet, confusion.LABEL_PX) if t.text.endswith("class")]
+    assert labels == ["true class", "predicted class"] * 2
+    names = [t for t in _texts(sheet, confusion.LABEL_PX) if t.text in ("cat", "dog", "owl")]
+    assert [t.text for t in names] == ["cat", "cat", "dog", "dog", "owl", "owl"] * 2  # each row's, each column's
+    assert [(t.angle, t.anchor) for t in names[1::2]] == [(45, "rt")] * 6  # under the columns, turned
+    numbers = _texts(sheet, confusion.NUMBER_PX)
     # Row by row; shares of each true class: 5/6, 1/6; 2/4, 2/4; a class never seen, 0.
-    assert [t.get_text() for t in counts.texts] == ["5", "1", "0", "2", "2", "0", "0", "0", "0"]
-    assert [t.get_text() for t in shares.texts] == ["0.83", "0.17", "0.00", "0.50", "0.50", "0.00"] + ["0.00"] * 3
-    assert [(int(t.get_position()[1]), int(t.get_position()[0])) for t in counts.texts][:4] == [
-        (0, 0),
-        (0, 1),
-        (0, 2),
-        (1, 0),
-    ]  # x is the predicted class, y the true one
+    assert [t.text for t in numbers[:9]] == ["5", "1", "0", "2", "2", "0", "0", "0", "0"]
+    assert [t.text for t in numbers[9:]] == ["0.83", "0.17", "0.00", "0.50", "0.50", "0.00"] + ["0.00"] * 3
+    for panel, shown in ((counts, numbers[:9]), (shares, numbers[9:])):
+        left, top, side, _ = panel.cells
+        cell = side // 3
+        # x is the predicted class, y the true one: each number in the middle of its own cell
+        assert [((t.y - top) // cell, (t.x - left) // cell) for t in shown] == [
+            (r, c) for r in range(3) for c in range(3)
+        ]
     # White text only on the cells darker than half the largest value (5 of counts; 0.83 of shares).
-    assert [_rgb(t.get_color()) == (1, 1, 1) for t in counts.texts] == [True] + [False] * 8
-    assert [_rgb(t.get_color()) == (1, 1, 1) for t in shares.texts] == [True, False, False, True, True] + [False] * 4
-    # Pillow draws the numbers (matplotlib is told not to): each in its own cell of the PNG.
+    assert [t.fill == "white" for t in numbers[:9]] == [True] + [False] * 8
+    assert [t.fill == "white" for t in numbers[9:]] == [True, False, False, True, True] + [False] * 4
+
     pixels = np.asarray(Image.open(tmp_path / "cm.png").convert("L"), dtype=int)
-    assert pixels.shape == (round(figure.get_figheight() * 110), round(figure.get_figwidth() * 110))
+    assert pixels.shape == sheet.size[::-1]
 
-    figure.set_dpi(110)  # the PNG's: after pyplot.close the figure reports its default again
-
-    def cell(axis, row: int, column: int) -> np.ndarray:  # the middle half of a cell, as the PNG has it
-        x, y = axis.transData.transform((column, row))
-        (left, top), (right, bottom) = axis.transData.transform([(column - 0.5, row - 0.5), (column + 0.5, row + 0.5)])
-        half_x, half_y = abs(right - left) / 4, abs(bottom - top) / 4
-        y = pixels.shape[0] - y  # matplotlib counts from the bottom, the PNG from the top
-        return pixels[round(y - half_y) : round(y + half_y), round(x - half_x) : round(x + half_x)]
+    def cell(panel, row: int, column: int) -> np.ndarray:  # the middle half of a cell, as the PNG has it
+        left, top, side, _ = panel.cells
+        size = side // 3
+        x, y = left + column * size, top + row * size
+        return pixels[y + size // 4 : y + 3 * size // 4, x + size // 4 : x + 3 * size // 4]
 
     dark, light = cell(counts, 0, 0), cell(counts, 0, 2)  # 5 on the darkest blue; 0 on white
     assert dark.min() < 80 and dark.max() > 200  # a white number on a dark cell
@@ -79,15 +86,39 @@ def test_the_confusion_matrix_shows_each_count_and_its_share_of_the_true_class(d
     assert cell(shares, 2, 2).max() > 240 and cell(shares, 2, 2).min() < 100  # the class never seen: 0.00 too
 
 
-def test_a_confusion_matrix_of_many_classes_turns_its_labels_and_drops_the_numbers_past_twenty(drawn, tmp_path):
-    plots.confusion_matrix(np.eye(12, dtype=int), [f"c{i}" for i in range(12)], tmp_path / "a.png", title="mine")
-    plots.confusion_matrix(np.eye(21, dtype=int), [f"c{i}" for i in range(21)], tmp_path / "b.png")
-    twelve, twenty_one = drawn
-    assert twelve._suptitle.get_text() == "mine"
-    assert all(t.get_rotation() == 90 and t.get_ha() == "center" for t in twelve.axes[0].get_xticklabels())
-    assert len(twelve.axes[0].texts) == 144 and len(twenty_one.axes[0].texts) == 0
-    # The picture grows with the classes: 0.45 inch a class, two panels and their colour bars.
-    assert tuple(twenty_one.get_size_inches()) == pytest.approx((2 * (0.45 * 21 + 2) + 1, 0.45 * 21 + 2))
+def test_a_confusion_matrix_colour_bar_says_what_each_shade_means(tmp_path):
+    matrix = np.array([[80, 20], [40, 60]])
+    confusion.confusion_matrix(matrix, ["a", "b"], tmp_path / "cm.png")
+    sheet = confusion.layout(matrix, ["a", "b"], "t")
+    pixels = np.asarray(Image.open(tmp_path / "cm.png").convert("RGB"), dtype=int)
+    counts, shares = sheet.panels
+    assert (counts.low, counts.high) == (20, 80) and (shares.low, shares.high) == (0.2, 0.8)  # as matplotlib's imshow
+    for panel, ticks in ((counts, ["20", "40", "60", "80"]), (shares, ["0.2", "0.4", "0.6", "0.8"])):
+        left, top, side, _ = panel.cells
+        bar_left, bar_top, bar_width, bar_height = panel.bar
+        shown = [t for t in sheet.texts if t.anchor == "lm" and t.x > bar_left and t.x < bar_left + 100]
+        assert [t.text for t in shown] == ticks  # bottom up, round steps
+        assert [t.y for t in shown] == sorted((t.y for t in shown), reverse=True)
+        for row, column in ((0, 0), (0, 1), (1, 0), (1, 1)):  # each cell's shade is the bar's at its value
+            value = panel.values[row, column]
+            y = round(bar_top + bar_height - (value - panel.low) / (panel.high - panel.low) * bar_height)
+            y = min(max(y, bar_top), bar_top + bar_height - 1)
+            corner = pixels[top + row * side // 2 + 3, left + column * side // 2 + 3]
+            assert np.abs(corner - pixels[y, bar_left + bar_width // 2]).max() <= 6
+
+
+def test_a_confusion_matrix_of_many_classes_turns_its_labels_and_drops_the_numbers_past_twenty(tmp_path):
+    twelve = confusion.layout(np.eye(12, dtype=int), [f"c{i}" for i in range(12)], "mine")
+    twenty_one = confusion.layout(np.eye(21, dtype=int), [f"c{i}" for i in range(21)], "many")
+    assert twelve.texts[0].text == "mine"
+    assert {(t.angle, t.anchor) for t in twelve.texts if t.angle and t.text.startswith("c")} == {(90, "mt")}
+    assert len(_texts(twelve, confusion.NUMBER_PX)) == 2 * 144 and not _texts(twenty_one, confusion.NUMBER_PX)
+    # The picture grows with the classes: cells of 640 // n pixels, at least 18.
+    assert [p.cells[2] for p in twelve.panels + twenty_one.panels] == [12 * 53] * 2 + [21 * 30] * 2
+    many = confusion.layout(np.eye(100, dtype=int), [f"c{i}" for i in range(100)], "hundred")
+    assert many.panels[0].cells[2] == 100 * 18 and many.size[0] > 2 * 1800
+    confusion.confusion_matrix(np.eye(21, dtype=int), [f"c{i}" for i in range(21)], tmp_path / "b.png")
+    assert Image.open(tmp_path / "b.png").size == twenty_one.size
 
 
 def test_learning_curves_draw_each_metric_for_training_and_validation_by_epoch(drawn, tmp_path):

@@ -1,5 +1,6 @@
-"""The run's pictures (matplotlib, Agg backend): learning curves, confusion matrix, first-layer
-filters, feature maps, filter patterns, compared curves (gallery.py draws the mistakes).
+"""The run's pictures (matplotlib, Agg backend): learning curves, first-layer filters, feature
+maps, filter patterns, compared curves (Pillow draws the confusion matrix, in confusion.py, and
+the mistakes, in gallery.py).
 
 Each function takes data and a path, writes one PNG atomically, and returns its bytes (a page
 that embeds the picture takes them from there, not back from the disk).
@@ -13,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.fileio import write_atomic
-from cnnlab.reporting import lettering
 
 DPI = 110
 
@@ -27,17 +27,13 @@ def _pyplot():
     return plt
 
 
-def _save(figure, path: Path, numbers=()) -> bytes:
-    """Write `figure` as a PNG (atomically) and return its bytes. `numbers`, Text artists of the
-    figure hidden from matplotlib, are drawn by Pillow in their place (`lettering`)."""
+def _save(figure, path: Path) -> bytes:
+    """Write `figure` as a PNG (atomically) and return its bytes."""
     plt = _pyplot()
-    if numbers:
-        png = lettering.figure_with_texts(figure, numbers, DPI)
-    else:
-        buffer = io.BytesIO()
-        # A figure with a layout engine fits itself; "tight" would draw it a second time to measure it.
-        figure.savefig(buffer, format="png", dpi=DPI, bbox_inches=None if figure.get_layout_engine() else "tight")
-        png = buffer.getvalue()
+    buffer = io.BytesIO()
+    # A figure with a layout engine fits itself; "tight" would draw it a second time to measure it.
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches=None if figure.get_layout_engine() else "tight")
+    png = buffer.getvalue()
     plt.close(figure)
     write_atomic(path, png)
     return png
@@ -80,38 +76,6 @@ def _epoch_axis(axis, epochs: list[int]) -> None:
         axis.set_xticks(range(first, last + 1))  # every epoch (a locator would add 0.6, 0.8, ...)
     else:
         axis.xaxis.get_major_locator().set_params(integer=True)
-
-
-def confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: str = "") -> bytes:
-    """Counts and row-normalised (recall per true class) side by side."""
-    plt = _pyplot()
-    matrix = np.asarray(matrix)
-    rows = matrix.sum(axis=1, keepdims=True)
-    normalised = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
-    n = len(class_names)
-    size = max(5.0, 0.45 * n + 2)
-    figure, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size), layout="constrained")
-    numbers = []
-    for axis, values, label, fmt in (
-        (axes[0], matrix, "counts", "d"),
-        (axes[1], normalised, "share of the true class", ".2f"),
-    ):
-        shown = axis.imshow(values, cmap="Blues")
-        figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.04)
-        axis.set(title=label, xlabel="predicted class", ylabel="true class", xticks=range(n), yticks=range(n))
-        axis.set_xticklabels(class_names, rotation=90 if n > 10 else 45, ha="right" if n <= 10 else "center")
-        axis.set_yticklabels(class_names)
-        if n <= 20:
-            threshold = values.max() / 2 if values.max() else 1
-            for i in range(n):
-                for j in range(n):
-                    colour = "white" if values[i, j] > threshold else "black"
-                    # not drawn by matplotlib but by Pillow (_save): 200 of them were half this picture's time
-                    number = axis.text(j, i, format(values[i, j], fmt), ha="center", va="center", fontsize=8)
-                    number.set(color=colour, visible=False)
-                    numbers.append(number)
-    figure.suptitle(title or "confusion matrix (test set)")
-    return _save(figure, path, numbers)
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
