@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.reporting import confusion, gallery, plots
+from cnnlab.reporting import confusion, curves, gallery, plots
 
 
 @pytest.fixture
@@ -121,24 +121,62 @@ def test_a_confusion_matrix_of_many_classes_turns_its_labels_and_drops_the_numbe
     assert Image.open(tmp_path / "b.png").size == twenty_one.size
 
 
-def test_learning_curves_draw_each_metric_for_training_and_validation_by_epoch(drawn, tmp_path):
+def test_learning_curves_draw_each_metric_for_training_and_validation_by_epoch(tmp_path):
     history = [
         {"epoch": 1, "loss": 0.9, "accuracy": 0.6, "val_loss": 1.0, "val_accuracy": 0.55, "learning_rate": 0.1},
         {"epoch": 2, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.7, "val_accuracy": 0.7, "learning_rate": 0.1},
     ]
-    plots.learning_curves(history, tmp_path / "curves.png")
-    plots.learning_curves([{"epoch": 1, "loss": 0.4, "epoch_seconds": 3.0}], tmp_path / "one.png", title="t")
-    (loss, accuracy), (alone,) = drawn[0].axes, drawn[1].axes
-    assert drawn[0]._suptitle.get_text() == "learning curves" and drawn[1]._suptitle.get_text() == "t"
-    assert [(a.get_title(), a.get_xlabel(), a.get_ylabel()) for a in (loss, accuracy)] == [
-        ("loss", "epoch", "loss"),
-        ("accuracy", "epoch", "accuracy"),
-    ]
-    assert _lines(loss) == {"training": ([1, 2], [0.9, 0.5]), "validation": ([1, 2], [1.0, 0.7])}
-    assert _lines(accuracy) == {"training": ([1, 2], [0.6, 0.8]), "validation": ([1, 2], [0.55, 0.7])}
-    assert _lines(alone) == {"training": ([1], [0.4])}  # no validation series, no seconds panel
-    assert alone.get_xlim() == (0.5, 1.5) and loss.get_xlim() == (0.5, 2.5)  # whole epochs, room at the ends
-    assert list(alone.get_xticks()) == [1] and list(loss.get_xticks()) == [1, 2]
+    png = curves.learning_curves(history, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes() == png
+    sheet, one = (
+        curves.layout(history, "learning curves"),
+        curves.layout([{"epoch": 1, "loss": 0.4, "epoch_seconds": 3.0}], "t"),
+    )
+    (loss, accuracy), (alone,) = sheet.panels, one.panels
+    assert sheet.texts[0].text == "learning curves" and one.texts[0].text == "t"
+    assert [t.text for t in sheet.texts if t.angle == 90] == ["loss", "accuracy"]  # each panel's y label
+    assert [t.text for t in sheet.texts if t.px == curves.TITLE_PX] == ["learning curves", "loss", "accuracy"]
+    assert loss.series == {"training": ([1, 2], [0.9, 0.5]), "validation": ([1, 2], [1.0, 0.7])}
+    assert accuracy.series == {"training": ([1, 2], [0.6, 0.8]), "validation": ([1, 2], [0.55, 0.7])}
+    assert alone.series == {"training": ([1], [0.4])}  # no validation series, no seconds panel
+    assert alone.x_range == (0.5, 1.5) and loss.x_range == (0.5, 2.5)  # whole epochs, room at the ends
+    assert [v for v, _ in alone.x_ticks] == [1] and [v for v, _ in loss.x_ticks] == [1, 2]
+    low, high = loss.y_range
+    assert low < 0.5 and high > 1.0 and all(low <= v <= high for v, _ in loss.y_ticks)  # every point shows
+    # The PNG has each point where the layout puts it, in its series' colour, and the y labels
+    # say the values at their ticks.
+    pixels = np.asarray(Image.open(tmp_path / "curves.png").convert("RGB"), dtype=int)
+    for name, (xs, ys) in loss.series.items():
+        for x, y in zip(xs, ys):
+            column, row = (round(c) for c in loss.at(x, y))
+            assert np.abs(pixels[row, column] - np.array(matplotlib.colors.to_rgb(curves.SERIES[name])) * 255).max() < 4
+    labels = {t.text: t.y for t in sheet.texts if t.anchor == "rm" and t.x < loss.area[0]}
+    assert labels and all(abs(loss.at(0, float(text))[1] - y) < 1 for text, y in labels.items())
+
+
+def test_learning_curves_leave_a_gap_for_an_epoch_without_a_value_and_keep_the_legend_off_the_points(tmp_path):
+    """A rising curve fills the upper right, where a legend goes first: there it would hide the
+    last epochs."""
+    history = [{"epoch": e, "auc": e / 10, "val_auc": float("nan") if e == 3 else e / 11} for e in range(1, 6)]
+    history[1]["auc"] = None
+    (panel,) = curves.layout(history, "t").panels
+    assert panel.series == {
+        "training": ([1, 3, 4, 5], [0.1, 0.3, 0.4, 0.5]),
+        "validation": ([1, 2, 4, 5], [1 / 11, 2 / 11, 4 / 11, 5 / 11]),
+    }
+    assert panel.at(5, 0.5)[1] < panel.at(1, 0.1)[1]  # higher values higher up
+    curves.learning_curves(history, tmp_path / "c.png")
+    pixels = np.asarray(Image.open(tmp_path / "c.png").convert("RGB"), dtype=int)
+    orange = np.array(matplotlib.colors.to_rgb(curves.SERIES["validation"])) * 255
+    (x2, y2), (x4, y4) = panel.at(2, 2 / 11), panel.at(4, 4 / 11)
+    x3, y3 = round((x2 + x4) / 2), round((y2 + y4) / 2)  # where a line from epoch 2 to 4 would pass
+    assert np.abs(pixels[y3 - 3 : y3 + 4, x3 - 3 : x3 + 4] - orange).sum(axis=-1).min() > 100
+    left, top, width, height = panel.legend
+    for xs, ys in panel.series.values():
+        assert not any(
+            left <= panel.at(x, y)[0] <= left + width and top <= panel.at(x, y)[1] <= top + height
+            for x, y in zip(xs, ys)
+        )
 
 
 def test_compared_curves_draw_each_runs_validation_metric_by_epoch(drawn, tmp_path):

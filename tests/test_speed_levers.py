@@ -6,6 +6,9 @@ training faster by training differently, or that blinds the NaN guard.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -186,3 +189,25 @@ def test_starting_keras_fits_its_threads_to_a_quota_and_freezes_what_the_imports
     intra, inter, frozen = map(int, result.stdout.split())
     assert (intra, inter) == (1, 1)
     assert frozen > 100_000  # some 450,000 here; none before Keras started
+
+
+@pytest.mark.processes
+def test_the_three_pictures_every_run_draws_need_no_matplotlib(tmp_path):
+    """Curves, confusion matrix and mistakes are drawn by Pillow; importing matplotlib for its
+    font or its colours would cost every training process a third of a second again."""
+    script = f"""
+import sys
+from pathlib import Path
+import numpy as np
+from cnnlab.reporting import confusion, curves, gallery
+folder = Path({str(tmp_path)!r})
+curves.learning_curves([{{"epoch": 1, "loss": 0.5, "val_loss": 0.6}}], folder / "c.png")
+confusion.confusion_matrix(np.array([[3, 1], [0, 4]]), ["a", "b"], folder / "m.png")
+images, truth = np.zeros((2, 4, 4, 1)), np.array([0, 1])
+gallery.misclassified(images, truth, 1 - truth, np.full((2, 2), 0.5), ["a", "b"], folder / "g.png",
+                      np.array([0, 1]), heatmaps=np.ones((2, 4, 4)) / 2)
+print(sorted(m for m in sys.modules if m.split(".")[0] == "matplotlib"))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    assert {p.name for p in tmp_path.iterdir()} == {"c.png", "m.png", "g.png"}

@@ -16,7 +16,7 @@ from cnnlab.data import DatasetInfo, load_arrays, load_splits
 from cnnlab.data.prepare import Preprocessing, Splits, encode_labels, label_form
 from cnnlab.errors import ConfigError, DataError
 from cnnlab.model.summary import summarize
-from cnnlab.reporting import confusion, explain, gallery, plots
+from cnnlab.reporting import confusion, curves, explain, gallery
 from cnnlab.reporting.report import write_report
 from cnnlab.runtime import backend
 from cnnlab.scores import analyse, caveat, predicted_classes
@@ -89,7 +89,7 @@ def assess(
     run.update(test=compact, macs=summary.total_macs)
     pictures = {}
     if run.history:
-        pictures[run.CURVES] = plots.learning_curves(run.history, run.picture(run.CURVES), title=cfg.name)
+        pictures[run.CURVES] = curves.learning_curves(run.history, run.picture(run.CURVES), title=cfg.name)
     pictures[run.CONFUSION_MATRIX] = confusion.confusion_matrix(
         np.array(metrics["confusion_matrix"]),
         class_names,

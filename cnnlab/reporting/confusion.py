@@ -1,12 +1,12 @@
 """The confusion matrix picture (confusion_matrix.png): the counts, and each count's share of its
 true class, side by side, each with its colour bar, drawn with Pillow.
 
-Why not matplotlib, as the curves: this picture is two grids of coloured cells, their numbers and
-their labels, nothing a plotting library has to work out. matplotlib took 0.3-0.4 s a run for
-it (its layout engine, then a hundred texts), the largest single cost of a tiny training's
-report; Pillow lays out and draws the same sheet in a few hundredths of a second. The texts are
-in matplotlib's own font and sizes (`lettering`), and the cells in its "Blues" colours, so the
-pictures of a run still look like one family.
+Why not matplotlib, as the comparisons: every run draws this picture, and it is two grids of
+coloured cells, their numbers and their labels, nothing a plotting library has to work out.
+matplotlib took 0.3-0.4 s a run for it (its layout engine, then a hundred texts), the largest
+single cost of a tiny training's report; Pillow lays out and draws the same sheet in a few
+hundredths of a second. The texts are in matplotlib's own font and sizes (`lettering`), the
+cells in its "Blues" colours (`colours`), so the pictures of a run still look like one family.
 
 `layout` says where everything goes (tested as data); `draw` puts it on the sheet.
 """
@@ -14,14 +14,14 @@ pictures of a run still look like one family.
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cnnlab.fileio import write_atomic
-from cnnlab.reporting import lettering
+from cnnlab.reporting import colours, lettering, ticks
+from cnnlab.reporting.lettering import Text
 
 SPAN = 640  # a panel's side, near enough: cells of SPAN // n pixels ...
 MIN_CELL, MAX_CELL = 18, 120  # ... but never so small that two labels touch, nor so large for 2 classes
@@ -30,22 +30,6 @@ LABEL_PX, TITLE_PX, NUMBER_PX = 15, 18, 12  # 10, 12 and 8 points at 110 dpi, as
 TICK = 5  # a tick mark's length
 BAR = 20  # a colour bar's width
 GAP, MARGIN, BETWEEN = 8, 12, 48  # around the texts, around the sheet, between the two panels
-COLOURS = "Blues"
-
-
-@dataclass(frozen=True)
-class Text:
-    """A text at (x, y). Level texts (`angle` 0) are placed by their Pillow `anchor`; a turned
-    text by its turned box: "rt" its right top corner (a label at 45 degrees, ending under its
-    tick), "mt" the middle of its top, "mm" its centre."""
-
-    text: str
-    x: int
-    y: int
-    px: int
-    anchor: str = "ma"
-    angle: int = 0
-    fill: str = "black"
 
 
 @dataclass
@@ -65,7 +49,7 @@ class Sheet:
     size: tuple[int, int]
     panels: list[Panel] = field(default_factory=list)
     texts: list[Text] = field(default_factory=list)
-    ticks: list[tuple[int, int, int, int]] = field(default_factory=list)  # (x0, y0, x1, y1) lines
+    marks: list[tuple[int, int, int, int]] = field(default_factory=list)  # tick marks: (x0, y0, x1, y1)
 
 
 def confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: str = "") -> bytes:
@@ -106,7 +90,7 @@ def layout(matrix: np.ndarray, names: list[str], title: str) -> Sheet:
     left = MARGIN
     for values, label, fmt in ((matrix, "counts", "d"), (shares(matrix), "share of the true class", ".2f")):
         left = _panel(sheet, values, label, fmt, names, cell, left, top) + BETWEEN
-    width = max(left - BETWEEN + MARGIN, _width(title, TITLE_PX) + 2 * MARGIN)
+    width = max(left - BETWEEN + MARGIN, lettering.width(title, TITLE_PX) + 2 * MARGIN)
     height = max(text.y for text in sheet.texts) + LABEL_PX + MARGIN  # the lowest text is an axis label
     sheet.size = (width, height)
     sheet.texts.insert(0, Text(title, width // 2, MARGIN, TITLE_PX))
@@ -117,7 +101,7 @@ def _panel(sheet: Sheet, values: np.ndarray, label: str, fmt: str, names: list[s
     """Lay out one panel from `left`, its title's top at `top`; returns its right edge."""
     n = len(names)
     side = n * cell
-    cells_left = left + LABEL_PX + GAP + max(_width(name, LABEL_PX) for name in names) + TICK + 3
+    cells_left = left + LABEL_PX + GAP + max(lettering.width(name, LABEL_PX) for name in names) + TICK + 3
     cells_top = top + TITLE_PX + GAP
     centres = [cell * i + cell // 2 for i in range(n)]
     bar_left = cells_left + side + 3 * GAP
@@ -133,9 +117,9 @@ def _panel(sheet: Sheet, values: np.ndarray, label: str, fmt: str, names: list[s
     for name, centre in zip(names, centres):
         sheet.texts.append(Text(name, cells_left - TICK - 3, cells_top + centre, LABEL_PX, "rm"))
         sheet.texts.append(Text(name, cells_left + centre, bottom + TICK + 3, LABEL_PX, _turned_anchor(turned), turned))
-        sheet.ticks.append((cells_left - TICK, cells_top + centre, cells_left, cells_top + centre))
-        sheet.ticks.append((cells_left + centre, bottom, cells_left + centre, bottom + TICK))
-    below = max(_turned_height(name, turned) for name in names)
+        sheet.marks.append((cells_left - TICK, cells_top + centre, cells_left, cells_top + centre))
+        sheet.marks.append((cells_left + centre, bottom, cells_left + centre, bottom + TICK))
+    below = max(lettering.turned_height(name, LABEL_PX, turned) for name in names)
     sheet.texts.append(Text("predicted class", middle, bottom + TICK + 3 + below + GAP, LABEL_PX))
     if n <= NUMBERED_UP_TO:
         threshold = values.max() / 2 if values.max() else 1
@@ -145,11 +129,11 @@ def _panel(sheet: Sheet, values: np.ndarray, label: str, fmt: str, names: list[s
             sheet.texts.append(Text(format(value, fmt), x, y, NUMBER_PX, "mm", fill=colour))
     right = bar_left + BAR + TICK + 3
     widest = 0
-    for value, text in _bar_ticks(low, high, integers=fmt == "d"):
+    for value, text in ticks.steps(low, high, integers=fmt == "d"):
         y = round(cells_top + side - (value - low) / (high - low) * side)
-        sheet.ticks.append((bar_left + BAR, y, bar_left + BAR + TICK, y))
+        sheet.marks.append((bar_left + BAR, y, bar_left + BAR + TICK, y))
         sheet.texts.append(Text(text, right, y, LABEL_PX, "lm"))
-        widest = max(widest, _width(text, LABEL_PX))
+        widest = max(widest, lettering.width(text, LABEL_PX))
     return right + widest
 
 
@@ -157,60 +141,25 @@ def _turned_anchor(angle: int) -> str:
     return "rt" if angle == 45 else "mt"
 
 
-def _width(text: str, px: int) -> int:
-    return math.ceil(lettering.font(px).getlength(text))
-
-
-def _turned_height(text: str, angle: int) -> int:
-    """How far a tick label turned by `angle` reaches below its top."""
-    width = _width(text, LABEL_PX)
-    return width if angle == 90 else math.ceil((width + LABEL_PX) * math.sqrt(0.5))
-
-
-def _bar_ticks(low: float, high: float, *, integers: bool) -> list[tuple[float, str]]:
-    """Round values between `low` and `high` (steps of 1, 2, 2.5 or 5 times a power of ten, about
-    five of them), with their labels.
-
-    >>> _bar_ticks(0.0, 0.95, integers=False)
-    [(0.0, '0.0'), (0.2, '0.2'), (0.4, '0.4'), (0.6, '0.6'), (0.8, '0.8')]
-    >>> _bar_ticks(0, 917, integers=True)
-    [(0.0, '0'), (200.0, '200'), (400.0, '400'), (600.0, '600'), (800.0, '800')]
-    """
-    rough = (high - low) / 5
-    power = 10 ** math.floor(math.log10(rough))
-    step = next(f * power for f in (1, 2, 2.5, 5, 10) if f * power >= rough * 0.999)
-    if integers:
-        step = max(1, round(step))
-    decimals = 0 if integers else max(0, -math.floor(math.log10(step) + 1e-9)) + (1 if step / power == 2.5 else 0)
-    first = math.ceil(low / step - 1e-9)
-    values = [round(k * step, 10) for k in range(first, math.floor(high / step + 1e-9) + 1)]
-    return [(float(v), f"{v:.{decimals}f}") for v in values]
-
-
 def draw(sheet: Sheet) -> bytes:
     """The sheet as PNG bytes."""
-    from matplotlib import colormaps
     from PIL import Image, ImageDraw
 
-    colours = colormaps[COLOURS]
     picture = Image.new("RGB", sheet.size, "white")
     pen = ImageDraw.Draw(picture)
     for panel in sheet.panels:
         left, top, side, _ = panel.cells
-        shades = colours((panel.values - panel.low) / (panel.high - panel.low))[..., :3]
+        shades = colours.blues((panel.values - panel.low) / (panel.high - panel.low))
         picture.paste(_image(shades).resize((side, side), Image.Resampling.NEAREST), (left, top))
         bar_left, bar_top, width, height = panel.bar
-        ramp = colours(np.linspace(1.0, 0.0, height))[:, None, :3].repeat(width, axis=1)
+        ramp = colours.blues(np.linspace(1.0, 0.0, height))[:, None, :].repeat(width, axis=1)
         picture.paste(_image(ramp), (bar_left, bar_top))
         for box in (panel.cells, panel.bar):
             pen.rectangle((box[0] - 1, box[1] - 1, box[0] + box[2], box[1] + box[3]), outline="black")
-    for line in sheet.ticks:
+    for line in sheet.marks:
         pen.line(line, fill="black")
     for text in sheet.texts:
-        if text.angle:
-            _turned(picture, text)
-        else:
-            pen.text((text.x, text.y), text.text, fill=text.fill, font=lettering.font(text.px), anchor=text.anchor)
+        lettering.write(picture, text)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -220,18 +169,3 @@ def _image(rgb: np.ndarray):
     from PIL import Image
 
     return Image.fromarray(np.round(rgb * 255).astype(np.uint8), mode="RGB")
-
-
-def _turned(picture, text: Text) -> None:
-    """Draw `text` turned counter-clockwise by its angle, its turned box placed by its anchor."""
-    from PIL import Image, ImageDraw
-
-    font = lettering.font(text.px)
-    left, top, right, bottom = font.getbbox(text.text)
-    stamp = Image.new("L", (right - left + 2, bottom - top + 2), 0)
-    ImageDraw.Draw(stamp).text((1 - left, 1 - top), text.text, fill=255, font=font)
-    stamp = stamp.rotate(text.angle, resample=Image.Resampling.BICUBIC, expand=True)
-    width, height = stamp.size
-    x = {"r": text.x - width, "m": text.x - width // 2}[text.anchor[0]]
-    y = {"t": text.y, "m": text.y - height // 2}[text.anchor[1]]
-    picture.paste(text.fill, (x, y), stamp)

@@ -1,6 +1,7 @@
-"""The run's pictures (matplotlib, Agg backend): learning curves, first-layer filters, feature
-maps, filter patterns, compared curves (Pillow draws the confusion matrix, in confusion.py, and
-the mistakes, in gallery.py).
+"""The pictures drawn with matplotlib (Agg backend): first-layer filters, feature maps, filter
+patterns, Grad-CAM, and the comparisons' curves, trade-offs and seed spreads. Pillow draws the
+pictures every run has: the learning curves (curves.py), the confusion matrix (confusion.py) and
+the mistakes (gallery.py).
 
 Each function takes data and a path, writes one PNG atomically, and returns its bytes (a page
 that embeds the picture takes them from there, not back from the disk).
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.fileio import write_atomic
+from cnnlab.reporting import colours
 
 DPI = 110
 
@@ -49,24 +51,6 @@ def _as_picture(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     return image[..., :3], None
 
 
-def learning_curves(history: list[dict], path: Path, title: str = "") -> bytes:
-    """Loss and each metric per epoch, training against validation."""
-    plt = _pyplot()
-    names = [k for k in history[0] if not k.startswith("val_") and k not in ("epoch", "epoch_seconds", "learning_rate")]
-    epochs = [int(row["epoch"]) for row in history]
-    figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
-    for axis, name in zip(axes[0], names):
-        axis.plot(epochs, [row.get(name) for row in history], marker="o", label="training")
-        if f"val_{name}" in history[0]:
-            axis.plot(epochs, [row.get(f"val_{name}") for row in history], marker="o", label="validation")
-        axis.set(title=name.replace("_", " "), xlabel="epoch", ylabel=name)
-        _epoch_axis(axis, epochs)
-        axis.grid(alpha=0.3)
-        axis.legend()
-    figure.suptitle(title or "learning curves")
-    return _save(figure, path)
-
-
 def _epoch_axis(axis, epochs: list[int]) -> None:
     """Whole epochs, half an epoch of room at each end: one epoch is a dot above "1", not a dot
     on an axis from 0.96 to 1.04."""
@@ -85,14 +69,11 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 def blend(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
     """The image in grey with a heat map over it (red: where the evidence is), as one RGB picture."""
-    from matplotlib import colormaps
-
     picture, _ = _as_picture(image)
     grey = picture if picture.ndim == 2 else picture.mean(axis=-1)
     if heat.shape != grey.shape:  # a model that resizes its input: the map is at the model's size
         heat = heat[np.ix_(_nearest(heat.shape[0], grey.shape[0]), _nearest(heat.shape[1], grey.shape[1]))]
-    colours = colormaps["jet"](np.clip(heat, 0.0, 1.0))[..., :3]
-    return np.clip((1 - HEAT_ALPHA) * grey[..., None] + HEAT_ALPHA * colours, 0.0, 1.0)
+    return np.clip((1 - HEAT_ALPHA) * grey[..., None] + HEAT_ALPHA * colours.jet(np.clip(heat, 0.0, 1.0)), 0.0, 1.0)
 
 
 def gradcam_png(image: np.ndarray, heat: np.ndarray) -> bytes:
