@@ -211,3 +211,52 @@ print(sorted(m for m in sys.modules if m.split(".")[0] == "matplotlib"))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
     assert {p.name for p in tmp_path.iterdir()} == {"c.png", "m.png", "g.png"}
+
+
+@pytest.mark.processes
+def test_a_cnnlab_command_starts_keras_without_what_it_never_uses_and_imports_it_later_on_demand(tmp_path):
+    """The `cnnlab` program's Keras starts without scikit-learn (Keras' wrappers) and, on
+    TensorFlow, without JAX (TFLite's converter from JAX): 1.5 s of a 5 s start. Both still
+    import afterwards, for Keras Tuner's Bayesian search and for whoever else needs them."""
+    script = """
+import sys
+sys.argv = ["cnnlab", "summary", "configs/mnist_fast.yaml"]
+from cnnlab.cli import main
+try:
+    main()
+except SystemExit as done:
+    code = done.code
+started = [name for name in ("sklearn", "jax") if name in sys.modules]
+import sklearn.gaussian_process, jax.numpy
+print("at start:", started, file=sys.stderr)
+sys.exit(code)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Total params" in done.stdout or "parameters" in done.stdout
+    assert "at start: []" in done.stderr
+
+
+def test_only_a_process_of_one_command_leaves_out_what_keras_imports_for_others(monkeypatch):
+    monkeypatch.setattr(backend, "_one_command", False)
+    assert backend._unused_at_start() == []  # a user's own Python: Keras as Keras makes it
+    monkeypatch.setattr(backend, "_one_command", True)
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert backend._unused_at_start() == ["sklearn"]  # JAX trains: it is imported, not left out
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert backend._unused_at_start() == ["sklearn", "jax"]
+
+
+def test_a_module_held_back_fails_to_import_only_while_held(monkeypatch, tmp_path):
+    import json
+
+    (tmp_path / "cnnlab_held_module.py").write_text("ANSWER = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with backend._held_back(["cnnlab_held_module", "json"]):
+        with pytest.raises(ImportError):
+            import cnnlab_held_module  # noqa: F401
+        assert __import__("json") is json  # already imported: nothing to hold back
+    import cnnlab_held_module
+
+    assert cnnlab_held_module.ANSWER == 42
+    monkeypatch.delitem(sys.modules, "cnnlab_held_module")

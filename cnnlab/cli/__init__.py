@@ -10,6 +10,7 @@ import sys
 
 from cnnlab.cli import configs, listing, results, serving, sharing, training, tuning  # noqa: F401,E402  (they register the commands)
 from cnnlab.cli.app import cli
+from cnnlab.runtime import backend
 
 __all__ = ["cli", "main"]
 
@@ -19,6 +20,7 @@ INTERRUPTED_EXIT_CODE = "CNNLAB_INTERRUPTED_EXIT_CODE"
 
 
 def main() -> None:
+    backend.for_one_command()  # this process is ours: Keras may start without what we never use
     try:
         cli(prog_name="cnnlab")
     except SystemExit as done:

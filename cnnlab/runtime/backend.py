@@ -43,10 +43,47 @@ def stderr_muted():
         os.close(devnull)
 
 
+# What Keras and TensorFlow import at start-up only for features a cnnlab command never uses:
+# Keras' scikit-learn wrappers (0.9 s of a 5 s start here) and, on the TensorFlow backend,
+# TFLite's converter from JAX functions (0.5 s). Left out only in a process that runs one
+# cnnlab command (`for_one_command`): in a user's own Python they stay as Keras makes them.
+UNUSED_AT_START = {"sklearn": "any", "jax": "tensorflow"}
+_one_command = False
+
+
+def for_one_command() -> None:
+    """Say that this process runs one cnnlab command and nothing else (the `cnnlab` program):
+    Keras may then start without `UNUSED_AT_START`."""
+    global _one_command
+    _one_command = True
+
+
+@contextlib.contextmanager
+def _held_back(names: list[str]):
+    """While this lasts, importing any of `names` fails (ImportError, as if not installed), so
+    that an optional import is skipped; afterwards they import as usual, for whoever needs them
+    (Keras Tuner's Bayesian search needs scikit-learn)."""
+    held = [name for name in names if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(held))
+    try:
+        yield
+    finally:
+        for name in held:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+
+
+def _unused_at_start() -> list[str]:
+    if not _one_command:
+        return []
+    wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+    return [name for name, backend in UNUSED_AT_START.items() if backend in ("any", wanted)]
+
+
 @functools.cache
 def visible_gpus() -> tuple[str, ...]:
     """Names of the GPUs Keras' backend can use (empty on a CPU-only machine)."""
-    with stderr_muted():
+    with stderr_muted(), _held_back(_unused_at_start()):
         # Keras reads KERAS_BACKEND at its first import: only here, after the config chose it.
         import keras
         import tensorflow as tf  # the data pipeline's, whichever backend trains
