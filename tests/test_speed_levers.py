@@ -215,9 +215,10 @@ print(sorted(m for m in sys.modules if m.split(".")[0] == "matplotlib"))
 
 @pytest.mark.processes
 def test_a_cnnlab_command_starts_keras_without_what_it_never_uses_and_imports_it_later_on_demand(tmp_path):
-    """The `cnnlab` program's Keras starts without scikit-learn (Keras' wrappers) and, on
-    TensorFlow, without JAX (TFLite's converter from JAX): 1.5 s of a 5 s start. Both still
-    import afterwards, for Keras Tuner's Bayesian search and for whoever else needs them."""
+    """The `cnnlab` program's Keras starts without scikit-learn (Keras' wrappers), pandas
+    (DataFrames given to fit) and, on TensorFlow, without JAX (TFLite's converter from JAX):
+    1.9 s of a 5 s start. All still import afterwards, for Keras Tuner's Bayesian search, a
+    run's `history_frame` and whoever else needs them."""
     script = """
 import sys
 sys.argv = ["cnnlab", "summary", "configs/mnist_fast.yaml"]
@@ -226,8 +227,8 @@ try:
     main()
 except SystemExit as done:
     code = done.code
-started = [name for name in ("sklearn", "jax") if name in sys.modules]
-import sklearn.gaussian_process, jax.numpy
+started = [name for name in ("sklearn", "pandas", "jax") if name in sys.modules]
+import sklearn.gaussian_process, pandas, jax.numpy
 print("at start:", started, file=sys.stderr)
 sys.exit(code)
 """
@@ -242,9 +243,9 @@ def test_only_a_process_of_one_command_leaves_out_what_keras_imports_for_others(
     assert backend._unused_at_start() == []  # a user's own Python: Keras as Keras makes it
     monkeypatch.setattr(backend, "_one_command", True)
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    assert backend._unused_at_start() == ["sklearn"]  # JAX trains: it is imported, not left out
+    assert backend._unused_at_start() == ["sklearn", "pandas"]  # JAX trains: it is imported, not left out
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
-    assert backend._unused_at_start() == ["sklearn", "jax"]
+    assert backend._unused_at_start() == ["sklearn", "pandas", "jax"]
 
 
 def test_a_module_held_back_fails_to_import_only_while_held(monkeypatch, tmp_path):
