@@ -77,7 +77,9 @@ def _held_back(names: list[str]):
 def _unused_at_start() -> list[str]:
     if not _one_command:
         return []
-    wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+    # Without KERAS_BACKEND (a command without a config) Keras may choose JAX from its own
+    # keras.json: JAX is then held back from nothing.
+    wanted = os.environ.get("KERAS_BACKEND")
     return [name for name, backend in UNUSED_AT_START.items() if backend in ("any", wanted)]
 
 
