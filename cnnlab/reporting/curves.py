@@ -103,9 +103,11 @@ def _points(epochs: list[int], values: list) -> tuple[list[int], list[float]]:
 
 def _panel(sheet: Sheet, name: str, series: dict, epochs: list[int], left: int, top: int) -> int:
     """Lay out one metric's panel from `left`, its title's top at `top`; returns its right edge."""
-    first, last = min(epochs, default=1), max(epochs, default=1)
-    x_range = (first - 0.5, last + 0.5)  # whole epochs, half an epoch of room at each end
-    x_ticks = [(float(e), str(e)) for e in range(first, last + 1)] if last - first < 12 else None
+    x_range, every = ticks.whole_epochs(epochs)
+    if every:
+        x_ticks = [(float(e), str(e)) for e in every]
+    else:  # round steps over the epochs, none in the half epoch of room at either end
+        x_ticks = [(v, text) for v, text in ticks.steps(*x_range, integers=True) if min(epochs) <= v <= max(epochs)]
     y_range = _padded([v for _, values in series.values() for v in values])
     y_ticks = [(v, label) for v, label in ticks.steps(*y_range) if y_range[0] <= v <= y_range[1]]
     label = name.replace("_", " ")
@@ -116,7 +118,7 @@ def _panel(sheet: Sheet, name: str, series: dict, epochs: list[int], left: int, 
         (area_left, area_top, *PLOT),
         x_range,
         y_range,
-        x_ticks or [(v, label) for v, label in ticks.steps(*x_range, integers=True) if first <= v <= last],
+        x_ticks,
         y_ticks,
         series,
     )

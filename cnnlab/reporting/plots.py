@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.fileio import write_atomic
-from cnnlab.reporting import colours
+from cnnlab.reporting import colours, ticks
 
 DPI = 110
 
@@ -52,12 +52,11 @@ def _as_picture(image: np.ndarray) -> tuple[np.ndarray, str | None]:
 
 
 def _epoch_axis(axis, epochs: list[int]) -> None:
-    """Whole epochs, half an epoch of room at each end: one epoch is a dot above "1", not a dot
-    on an axis from 0.96 to 1.04."""
-    first, last = min(epochs, default=1), max(epochs, default=1)
-    axis.set_xlim(first - 0.5, last + 0.5)
-    if last - first < 12:
-        axis.set_xticks(range(first, last + 1))  # every epoch (a locator would add 0.6, 0.8, ...)
+    """Whole epochs (`ticks.whole_epochs`); beyond twelve, matplotlib's locator, kept to integers."""
+    x_range, every = ticks.whole_epochs(epochs)
+    axis.set_xlim(*x_range)
+    if every:
+        axis.set_xticks(every)  # every epoch (a locator would add 0.6, 0.8, ...)
     else:
         axis.xaxis.get_major_locator().set_params(integer=True)
 

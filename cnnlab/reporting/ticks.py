@@ -34,3 +34,17 @@ def steps(low: float, high: float, *, integers: bool = False, count: int = 5) ->
 def _label(value: float, decimals: int) -> str:
     text = f"{value:.{decimals}f}"
     return "0" + text[2:] if text.startswith("-0") and not text.strip("-0.") else text  # never "-0.0"
+
+
+def whole_epochs(epochs: list[int]) -> tuple[tuple[float, float], list[int] | None]:
+    """An epoch axis: half an epoch of room at each end (one epoch is a dot above "1", not a dot
+    on an axis from 0.96 to 1.04), and every epoch as a tick while they are fewer than 13; None
+    beyond, for round steps.
+
+    >>> whole_epochs([1, 2, 3])
+    ((0.5, 3.5), [1, 2, 3])
+    >>> whole_epochs(list(range(1, 31)))[1] is None
+    True
+    """
+    first, last = min(epochs, default=1), max(epochs, default=1)
+    return (first - 0.5, last + 0.5), list(range(first, last + 1)) if last - first < 12 else None
