@@ -21,12 +21,12 @@ import numpy as np
 
 from cnnlab.fileio import write_atomic
 from cnnlab.reporting import colours, lettering, ticks
-from cnnlab.reporting.lettering import Text
+from cnnlab.reporting.lettering import LABEL_PX, TITLE_PX, Text
 
 SPAN = 640  # a panel's side, near enough: cells of SPAN // n pixels ...
 MIN_CELL, MAX_CELL = 18, 120  # ... but never so small that two labels touch, nor so large for 2 classes
 NUMBERED_UP_TO = 20  # classes; beyond, a cell is too small for its number
-LABEL_PX, TITLE_PX, NUMBER_PX = 15, 18, 12  # 10, 12 and 8 points at 110 dpi, as the other pictures'
+NUMBER_PX = 12  # 8 points at 110 dpi, as matplotlib's small texts
 TICK = 5  # a tick mark's length
 BAR = 20  # a colour bar's width
 GAP, MARGIN, BETWEEN = 8, 12, 48  # around the texts, around the sheet, between the two panels

@@ -19,14 +19,14 @@ from pathlib import Path
 
 from cnnlab.fileio import write_atomic
 from cnnlab.reporting import lettering, ticks
-from cnnlab.reporting.lettering import Text
+from cnnlab.reporting.lettering import LABEL_PX, TITLE_PX, Text
 
 PLOT = (430, 290)  # a panel's plotting area, width and height
-LABEL_PX, TITLE_PX = 15, 18  # 10 and 12 points at 110 dpi, as the other pictures'
 TICK, GAP, MARGIN, BETWEEN = 5, 8, 12, 40
 SERIES = {"training": "#1f77b4", "validation": "#ff7f0e"}  # matplotlib's first two colours
 GRID = "#e7e7e7"  # matplotlib's grid colour at alpha 0.3 on white
 LINE, DOT = 2, 9  # a line's width and a marker's diameter, in pixels
+SAMPLE = 28  # the length of a legend's line
 FINE = 3  # lines and markers drawn this many times larger, then shrunk: smooth edges
 SKIPPED = ("epoch", "epoch_seconds", "learning_rate")
 
@@ -152,7 +152,7 @@ def _legend_box(panel: Panel) -> tuple[int, int, int, int]:
     """The legend's box (left, top, width, height) where it covers the fewest points of the
     curves: in a corner, or else halfway along a side or in the middle, in the order of
     matplotlib's "best" (upper right first)."""
-    width = 2 * GAP + 28 + GAP + max(lettering.width(name, LABEL_PX) for name in panel.series)
+    width = 2 * GAP + SAMPLE + GAP + max(lettering.width(name, LABEL_PX) for name in panel.series)
     height = 2 * GAP + len(panel.series) * (LABEL_PX + 6) - 6
     left, top, area_width, area_height = panel.area
     pixels = [panel.at(x, y) for xs, ys in panel.series.values() for x, y in _along(xs, ys)]
@@ -238,6 +238,7 @@ def _legend(picture, panel: Panel) -> None:
     for row, name in enumerate(panel.series):
         y = top + GAP + row * (LABEL_PX + 6) + LABEL_PX // 2
         x = left + GAP
-        pen.line((x, y, x + 28, y), fill=SERIES[name], width=LINE)
-        pen.ellipse((x + 14 - DOT / 2, y - DOT / 2, x + 14 + DOT / 2, y + DOT / 2), fill=SERIES[name])
-        lettering.write(picture, Text(name, x + 28 + GAP, y, LABEL_PX, "lm"))
+        pen.line((x, y, x + SAMPLE, y), fill=SERIES[name], width=LINE)
+        middle = x + SAMPLE // 2
+        pen.ellipse((middle - DOT / 2, y - DOT / 2, middle + DOT / 2, y + DOT / 2), fill=SERIES[name])
+        lettering.write(picture, Text(name, x + SAMPLE + GAP, y, LABEL_PX, "lm"))

@@ -14,6 +14,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+# matplotlib's default sizes at the pictures' 110 dpi: 10 points for labels, 12 for titles
+LABEL_PX, TITLE_PX = 15, 18
+
 
 @dataclass(frozen=True)
 class Text:
