@@ -13,14 +13,13 @@ cells in its "Blues" colours (`colours`), so the pictures of a run still look li
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cnnlab.fileio import write_atomic
-from cnnlab.reporting import colours, lettering, ticks
+from cnnlab.reporting import colours, lettering, pixels, ticks
 from cnnlab.reporting.lettering import LABEL_PX, TITLE_PX, Text
 
 SPAN = 640  # a panel's side, near enough: cells of SPAN // n pixels ...
@@ -150,22 +149,14 @@ def draw(sheet: Sheet) -> bytes:
     for panel in sheet.panels:
         left, top, side, _ = panel.cells
         shades = colours.blues((panel.values - panel.low) / (panel.high - panel.low))
-        picture.paste(_image(shades).resize((side, side), Image.Resampling.NEAREST), (left, top))
+        picture.paste(pixels.picture(shades).resize((side, side), Image.Resampling.NEAREST), (left, top))
         bar_left, bar_top, width, height = panel.bar
         ramp = colours.blues(np.linspace(1.0, 0.0, height))[:, None, :].repeat(width, axis=1)
-        picture.paste(_image(ramp), (bar_left, bar_top))
+        picture.paste(pixels.picture(ramp), (bar_left, bar_top))
         for box in (panel.cells, panel.bar):
             pen.rectangle((box[0] - 1, box[1] - 1, box[0] + box[2], box[1] + box[3]), outline="black")
     for line in sheet.marks:
         pen.line(line, fill="black")
     for text in sheet.texts:
         lettering.write(picture, text)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _image(rgb: np.ndarray):
-    from PIL import Image
-
-    return Image.fromarray(np.round(rgb * 255).astype(np.uint8), mode="RGB")
+    return pixels.png(picture)

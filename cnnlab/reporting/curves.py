@@ -12,13 +12,12 @@ colours, with its round tick steps (`ticks`).
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnnlab.fileio import write_atomic
-from cnnlab.reporting import lettering, ticks
+from cnnlab.reporting import lettering, pixels, ticks
 from cnnlab.reporting.lettering import LABEL_PX, TITLE_PX, Text
 
 PLOT = (430, 290)  # a panel's plotting area, width and height
@@ -195,9 +194,7 @@ def draw(sheet: Sheet) -> bytes:
         _legend(picture, panel)
     for text in sheet.texts:
         lettering.write(picture, text)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return pixels.png(picture)
 
 
 def _area(panel: Panel):

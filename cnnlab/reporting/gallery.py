@@ -12,14 +12,14 @@ a run still look like one family.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cnnlab.fileio import write_atomic
-from cnnlab.reporting import lettering
+from cnnlab.reporting import lettering, pixels
+from cnnlab.reporting.lettering import Text
 from cnnlab.reporting.plots import as_rgb, blend
 
 COLUMNS = 8
@@ -29,16 +29,6 @@ MIN_CELL = 150  # the width of a two-line caption of usual class names
 CAPTION_PX, HEADING_PX = 12, 17  # 8 and 12 points at 110 dpi, as the other pictures' texts
 LINE = CAPTION_PX + 3
 MARGIN = 10
-
-
-@dataclass(frozen=True)
-class Text:
-    """Lines of text centred on `x`, their first line's top at `y`."""
-
-    text: str
-    x: int
-    y: int
-    px: int
 
 
 @dataclass
@@ -86,10 +76,10 @@ def draw(sheet: Layout, tiles: list[np.ndarray]) -> bytes:
 
     picture = Image.new("RGB", sheet.size, "white")
     for tile, (left, top, width, height) in zip(tiles, sheet.boxes):
-        pixels = Image.fromarray(np.round(np.clip(tile, 0.0, 1.0) * 255).astype(np.uint8), mode="RGB")
         grows = width >= tile.shape[1]
         picture.paste(
-            pixels.resize((width, height), Image.Resampling.NEAREST if grows else Image.Resampling.BOX), (left, top)
+            pixels.picture(tile).resize((width, height), Image.Resampling.NEAREST if grows else Image.Resampling.BOX),
+            (left, top),
         )
     pen = ImageDraw.Draw(picture)
     for text in (sheet.heading, *sheet.captions):
@@ -102,9 +92,7 @@ def draw(sheet: Layout, tiles: list[np.ndarray]) -> bytes:
             align="center",
             spacing=3,
         )
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return pixels.png(picture)
 
 
 def most_confident_mistakes(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarray, count: int = 24):

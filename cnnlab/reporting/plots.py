@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.fileio import write_atomic
-from cnnlab.reporting import colours, ticks
+from cnnlab.reporting import colours, pixels, ticks
 
 DPI = 110
 
@@ -80,9 +80,7 @@ def gradcam_png(image: np.ndarray, heat: np.ndarray) -> bytes:
     or an HTTP answer; nothing is written)."""
     from PIL import Image
 
-    buffer = io.BytesIO()
-    Image.fromarray((blend(image, heat) * 255).astype(np.uint8), mode="RGB").save(buffer, format="PNG")
-    return buffer.getvalue()
+    return pixels.png(Image.fromarray((blend(image, heat) * 255).astype(np.uint8), mode="RGB"))
 
 
 def _nearest(source: int, target: int) -> np.ndarray:
