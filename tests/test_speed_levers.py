@@ -7,6 +7,7 @@ training faster by training differently, or that blinds the NaN guard.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -167,32 +168,6 @@ def test_usable_cores_rounds_a_quota_up_and_never_exceeds_the_affinity(tmp_path)
 
 
 @pytest.mark.processes
-def test_starting_keras_fits_its_threads_to_a_quota_and_freezes_what_the_imports_made():
-    """Two things only a fresh process shows (one probe pays TensorFlow's start-up for both):
-    TensorFlow's thread pools follow a CPU quota below the visible cores, and the objects that
-    importing TensorFlow and Keras made are frozen out of the garbage collector's sight, so that
-    Keras' clear_session before each training does not walk them all again (0.4 s each)."""
-    import subprocess
-    import sys
-
-    probe = (
-        "import gc\n"
-        "from unittest import mock\n"
-        "import cnnlab.runtime.backend as b\n"
-        "with mock.patch.object(b, 'usable_cores', return_value=1), "
-        "mock.patch.object(b, '_affinity_cores', return_value=2):\n"
-        "    b.start()\n"
-        "import tensorflow as tf\n"
-        "print(tf.config.threading.get_intra_op_parallelism_threads(), "
-        "tf.config.threading.get_inter_op_parallelism_threads(), gc.get_freeze_count())\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    intra, inter, frozen = map(int, result.stdout.split())
-    assert (intra, inter) == (1, 1)
-    assert frozen > 100_000  # some 450,000 here; none before Keras started
-
-
-@pytest.mark.processes
 def test_the_three_pictures_every_run_draws_need_no_matplotlib(tmp_path):
     """Curves, confusion matrix and mistakes are drawn by Pillow; importing matplotlib for its
     font or its colours would cost every training process a third of a second again."""
@@ -215,29 +190,47 @@ print(sorted(m for m in sys.modules if m.split(".")[0] == "matplotlib"))
 
 
 @pytest.mark.processes
-def test_a_cnnlab_command_starts_keras_without_what_it_never_uses_and_imports_it_later_on_demand(tmp_path):
-    """The `cnnlab` program's Keras starts without scikit-learn (Keras' wrappers), pandas
-    (DataFrames given to fit) and, on TensorFlow, without JAX (TFLite's converter from JAX):
-    1.9 s of a 5 s start. All still import afterwards, for Keras Tuner's Bayesian search, a
-    run's `history_frame` and whoever else needs them."""
+def test_a_cnnlab_command_starts_keras_fitted_to_its_quota_frozen_and_without_what_it_never_uses():
+    """What only a fresh `cnnlab` process shows, all from one probe (TensorFlow's start-up is the
+    probe's cost, 3 s here):
+
+    - Keras starts without scikit-learn (Keras' wrappers), pandas (DataFrames given to fit),
+      matplotlib (`keras.visualization`'s galleries) and, on TensorFlow, JAX (TFLite's converter
+      from JAX functions): 2.3 s of a 5 s start. All still import afterwards, for Keras Tuner's
+      Bayesian search, a run's `history_frame`, `cnnlab visualize`'s plots and whoever else
+      needs them.
+    - TensorFlow's thread pools follow a CPU quota below the visible cores.
+    - The objects that importing TensorFlow and Keras made are frozen out of the garbage
+      collector's sight, so that Keras' clear_session before each training does not walk them
+      all again (0.4 s each)."""
     script = """
-import sys
-sys.argv = ["cnnlab", "summary", "configs/mnist_fast.yaml"]
+import gc, sys
+from unittest import mock
+import cnnlab.runtime.backend as b
 from cnnlab.cli import main
-try:
-    main()
-except SystemExit as done:
-    code = done.code
-started = [name for name in ("sklearn", "pandas", "jax") if name in sys.modules]
-import sklearn.gaussian_process, pandas, jax.numpy
-print("at start:", started, file=sys.stderr)
+sys.argv = ["cnnlab", "summary", "configs/mnist_fast.yaml"]
+with mock.patch.object(b, "usable_cores", return_value=1), mock.patch.object(b, "_affinity_cores", return_value=2):
+    try:
+        main()
+    except SystemExit as done:
+        code = done.code
+started = [name for name in ("sklearn", "pandas", "matplotlib", "jax") if name in sys.modules]
+from tensorflow.config import threading
+threads = [threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()]
+frozen = gc.get_freeze_count()
+import sklearn.gaussian_process, pandas, matplotlib.pyplot, jax.numpy
+print("at start:", started, "threads:", threads, "frozen:", frozen, file=sys.stderr)
 sys.exit(code)
 """
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}  # as `train` sets it from its config
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Total params" in done.stdout or "parameters" in done.stdout
-    assert "at start: []" in done.stderr
+    said = re.search(r"at start: (.*) threads: \[(\d+), (\d+)\] frozen: (\d+)", done.stderr)
+    assert said, done.stderr[-2000:]
+    assert said.group(1) == "[]"
+    assert (int(said.group(2)), int(said.group(3))) == (1, 1)
+    assert int(said.group(4)) > 100_000  # some 450,000 here; none before Keras started
 
 
 def test_only_a_process_of_one_command_leaves_out_what_keras_imports_for_others(monkeypatch):
@@ -245,11 +238,11 @@ def test_only_a_process_of_one_command_leaves_out_what_keras_imports_for_others(
     assert backend._unused_at_start() == []  # a user's own Python: Keras as Keras makes it
     monkeypatch.setattr(backend, "_one_command", True)
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    assert backend._unused_at_start() == ["sklearn", "pandas"]  # JAX trains: it is imported, not left out
+    assert backend._unused_at_start() == ["sklearn", "pandas", "matplotlib"]  # JAX trains: not left out
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
-    assert backend._unused_at_start() == ["sklearn", "pandas", "jax"]
+    assert backend._unused_at_start() == ["sklearn", "pandas", "matplotlib", "jax"]
     monkeypatch.delenv("KERAS_BACKEND")  # Keras may read JAX from its keras.json: not held back
-    assert backend._unused_at_start() == ["sklearn", "pandas"]
+    assert backend._unused_at_start() == ["sklearn", "pandas", "matplotlib"]
 
 
 def test_a_module_held_back_fails_to_import_only_while_held(monkeypatch, tmp_path):

@@ -45,10 +45,12 @@ def stderr_muted():
 
 # What Keras and TensorFlow import at start-up only for features a cnnlab command never uses:
 # Keras' scikit-learn wrappers (0.9 s of a 5 s start here), pandas for DataFrames given to fit
-# (0.4 s; cnnlab gives arrays and datasets) and, on the TensorFlow backend, TFLite's converter
-# from JAX functions (0.5 s). Left out only in a process that runs one cnnlab command
-# (`for_one_command`): in a user's own Python they stay as Keras makes them.
-UNUSED_AT_START = {"sklearn": "any", "pandas": "any", "jax": "tensorflow"}
+# (0.4 s; cnnlab gives arrays and datasets), matplotlib's pyplot for `keras.visualization`'s
+# galleries (0.4 s; a run's pictures are Pillow's, and `reporting.plots` imports matplotlib when
+# it draws) and, on the TensorFlow backend, TFLite's converter from JAX functions (0.5 s). Left
+# out only in a process that runs one cnnlab command (`for_one_command`): in a user's own Python
+# they stay as Keras makes them.
+UNUSED_AT_START = {"sklearn": "any", "pandas": "any", "matplotlib": "any", "jax": "tensorflow"}
 _one_command = False
 
 
