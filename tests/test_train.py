@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -19,7 +17,7 @@ from cnnlab.runtime.backend import visible_gpus
 from cnnlab.runtime.processes import weights_digest
 from cnnlab.storage.folders import RunFolder
 from cnnlab.storage.lookup import list_runs
-from tests.conftest import REPO, TINY
+from tests.conftest import TINY
 
 DESIGN_FILES = [
     "config.yaml",
@@ -401,18 +399,27 @@ def test_deterministic_runs_of_one_seed_end_with_the_same_weights(run_cli, write
     assert digests[0] == digests[1] != digests[2]  # the same seed repeats itself; another does not
 
 
-@pytest.mark.processes
-def test_deterministic_runtime_turns_on_op_determinism(write):
-    config = write("t.yaml", TINY + "runtime: {deterministic: true}\n")
-    probe = (
-        "import sys, tensorflow as tf\n"
-        "from cnnlab.config import load_config\nfrom cnnlab.runtime import backend\n"
-        f"chosen = backend.configure(load_config({str(config)!r}))\n"
-        "from tensorflow.python.framework import config as tf_config\n"  # no public getter
-        "print(tf_config.is_op_determinism_enabled(), chosen['deterministic'])\n"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
-    assert done.stdout.split() == ["True", "True"], done.stderr[-2000:]
+def test_deterministic_runtime_turns_op_determinism_on_and_the_next_config_off_again(write):
+    """From Python as from the shell: after a config with `runtime.deterministic`, the next one
+    of the same process (a fresh command's would be) trains without op determinism; one that a
+    user turned on stays on."""
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config  # no public getter
+
+    from cnnlab.runtime import backend
+
+    deterministic = load_config(write("d.yaml", TINY + "runtime: {deterministic: true}\n"))
+    plain = load_config(write("p.yaml", TINY))
+    try:
+        assert backend.configure(deterministic)["deterministic"] is True
+        assert tf_config.is_op_determinism_enabled()
+        assert backend.configure(plain)["deterministic"] is False
+        assert not tf_config.is_op_determinism_enabled()
+        tf.config.experimental.enable_op_determinism()  # the user's own
+        backend.configure(plain)
+        assert tf_config.is_op_determinism_enabled()
+    finally:
+        tf_config.disable_op_determinism()  # the rest of this worker's tests as they were
 
 
 def test_hparams_entry_is_written_for_tensorboard(trained):

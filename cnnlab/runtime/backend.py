@@ -209,8 +209,8 @@ def configure(cfg) -> dict:
     policy = ("mixed_float16" if use_gpu else "mixed_bfloat16") if runtime.mixed_precision else "float32"
     keras.config.set_dtype_policy(policy)
     keras.utils.set_random_seed(cfg.seed)
-    if runtime.deterministic and tensorflow:  # XLA on a CPU, JAX's compiler, is deterministic already
-        tf.config.experimental.enable_op_determinism()
+    if tensorflow:  # XLA on a CPU, JAX's compiler, is deterministic already
+        _set_op_determinism(tf, runtime.deterministic)
     return {
         "backend": keras.backend.backend(),
         "device": "gpu" if use_gpu else "cpu",
@@ -220,6 +220,24 @@ def configure(cfg) -> dict:
         "distribute": runtime.distribute,
         "seed": cfg.seed,
     }
+
+
+_determinism_is_ours = False  # whether op determinism is on because a config asked for it
+
+
+def _set_op_determinism(tf, wanted: bool) -> None:
+    """TensorFlow's op determinism on for `runtime.deterministic`; for the next config of the
+    same Python process (the API's second call) off again if a config turned it on, as a fresh
+    command would have it. A user's own `enable_op_determinism()` stays."""
+    global _determinism_is_ours
+    from tensorflow.python.framework import config as tf_config  # no public getter or way back
+
+    if wanted and not tf_config.is_op_determinism_enabled():
+        tf.config.experimental.enable_op_determinism()
+        _determinism_is_ours = True
+    elif not wanted and _determinism_is_ours:
+        tf_config.disable_op_determinism()
+        _determinism_is_ours = False
 
 
 def _split_cpu(cfg, tf) -> None:
