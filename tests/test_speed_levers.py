@@ -196,7 +196,7 @@ def test_a_cnnlab_command_starts_keras_fitted_to_its_quota_frozen_and_without_wh
 
     - Keras starts without scikit-learn (Keras' wrappers), pandas (DataFrames given to fit),
       matplotlib (`keras.visualization`'s galleries) and, on TensorFlow, JAX (TFLite's converter
-      from JAX functions): 2.3 s of a 5 s start. All still import afterwards, for Keras Tuner's
+      from JAX functions): 2.2 s of a 5 s start. All still import afterwards, for Keras Tuner's
       Bayesian search, a run's `history_frame`, `cnnlab visualize`'s plots and whoever else
       needs them.
     - TensorFlow's thread pools follow a CPU quota below the visible cores.
